@@ -1,0 +1,103 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"time"
+
+	"github.com/fleetwarden/fleetwarden/config"
+	"github.com/fleetwarden/fleetwarden/tmux"
+)
+
+// prober is one probe `check` runs; it returns a problem or nil, and a line
+// describing what was found when all is well.
+type probe struct {
+	name string
+	run  func(ctx context.Context) (ok string, err error)
+}
+
+func cmdCheck(ctx context.Context, args []string, stdout, stderr io.Writer) int {
+	fs := newFlags("check", stderr)
+	cfgPath := fs.String("config", "", "config file")
+	offline := fs.Bool("offline", false, "validate only: probe no channel over the network")
+	if err := fs.Parse(args); err != nil {
+		return 2
+	}
+	cfg, err := loadConfig(*cfgPath)
+	if err != nil {
+		printConfigError(stderr, err)
+		return 1
+	}
+	name := cfg.Path
+	if name == "" {
+		name = "embedded default"
+	}
+	fmt.Fprintf(stdout, "✓ config %s is valid (%d agents)\n", name, len(cfg.Agents))
+	rt := newRuntime(cfg, newLogger(cfg, io.Discard))
+	problems := 0
+	for _, p := range checkProbes(rt, *offline) {
+		pctx, cancel := context.WithTimeout(ctx, 15*time.Second)
+		ok, err := p.run(pctx)
+		cancel()
+		if err != nil {
+			problems++
+			fmt.Fprintf(stderr, "✗ %s: %v\n", p.name, err)
+			continue
+		}
+		fmt.Fprintf(stdout, "✓ %s: %s\n", p.name, ok)
+	}
+	if problems > 0 {
+		fmt.Fprintf(stderr, "%d problem(s) found\n", problems)
+		return 1
+	}
+	return 0
+}
+
+func checkProbes(rt *runtime, offline bool) []probe {
+	cfg := rt.cfg
+	ps := []probe{{name: "tmux", run: func(ctx context.Context) (string, error) {
+		panes, err := rt.tmux.ListPanes(ctx)
+		if errors.Is(err, tmux.ErrNoServer) {
+			if len(cfg.Agents) == 0 {
+				return "no server running yet (nothing to watch)", nil
+			}
+			return "", fmt.Errorf("no tmux server running on %s, but %d agents are configured", socketName(cfg), len(cfg.Agents))
+		}
+		if err != nil {
+			return "", err
+		}
+		missing := 0
+		for _, a := range cfg.Agents {
+			if a.Host != "" {
+				continue
+			}
+			if _, ok := tmux.FindPane(panes, a.Target); !ok {
+				missing++
+			}
+		}
+		if missing > 0 {
+			return "", fmt.Errorf("%d of %d agents have no pane on %s", missing, len(cfg.Agents), socketName(cfg))
+		}
+		return fmt.Sprintf("%d panes on %s", len(panes), socketName(cfg)), nil
+	}}}
+	for _, c := range cfg.Credentials {
+		ps = append(ps, probe{name: "credential " + c.Name, run: func(ctx context.Context) (string, error) {
+			cs := credentialStatus(c, time.Now())
+			if !cs.Healthy {
+				return "", errors.New(cs.Detail)
+			}
+			return cs.Detail, nil
+		}})
+	}
+	_ = offline // channel probes (Telegram getMe, Discord /users/@me) honour it
+	return ps
+}
+
+func socketName(cfg *config.Config) string {
+	if cfg.Tmux.Socket == "" {
+		return "the default tmux server"
+	}
+	return "tmux socket " + cfg.Tmux.Socket
+}

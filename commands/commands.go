@@ -1,0 +1,442 @@
+// Package commands is the chat-agnostic command layer: who may run what,
+// parsing, confirmations, and the handlers of /status, /auth, /peek, /help and
+// the commands later packages register. Transports (bot/telegram, bot/discord,
+// bot/console) turn chat messages into Requests and Replies into messages.
+package commands
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"log/slog"
+	"sort"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/fleetwarden/fleetwarden/audit"
+	"github.com/fleetwarden/fleetwarden/claude"
+)
+
+// Role is what a user may do. Roles come from the config only.
+type Role int
+
+const (
+	RoleNone Role = iota
+	RoleViewer
+	RoleOperator
+	RoleAdmin
+)
+
+func (r Role) String() string {
+	switch r {
+	case RoleViewer:
+		return "viewer"
+	case RoleOperator:
+		return "operator"
+	case RoleAdmin:
+		return "admin"
+	}
+	return "nobody"
+}
+
+// ACL maps numeric user IDs per platform to roles.
+type ACL struct {
+	roles map[string]map[string]Role
+}
+
+// NewACL returns an empty ACL: nobody may do anything.
+func NewACL() *ACL { return &ACL{roles: map[string]map[string]Role{}} }
+
+// Grant gives users on platform a role; the highest grant wins.
+func (a *ACL) Grant(platform string, role Role, users ...string) {
+	m := a.roles[platform]
+	if m == nil {
+		m = map[string]Role{}
+		a.roles[platform] = m
+	}
+	for _, u := range users {
+		if role > m[u] {
+			m[u] = role
+		}
+	}
+}
+
+// Role returns the role of a user.
+func (a *ACL) Role(platform, user string) Role {
+	if a == nil {
+		return RoleNone
+	}
+	return a.roles[platform][user]
+}
+
+// Request is one incoming chat message or button press.
+type Request struct {
+	Platform  string // "telegram", "discord", "console"
+	UserID    string // numeric id as text
+	UserName  string
+	ChatID    string
+	Private   bool   // a private chat / DM with the bot
+	Text      string // "/peek builder 50"; empty for a button press
+	Callback  string // button data when a button was pressed
+	MessageID string // the message carrying Text, for deletion
+	ReplyTo   string // text of the message this one answers, when it is a reply
+}
+
+// Actor names the requester for the audit trail.
+func (r Request) Actor() string { return r.Platform + ":" + r.UserID }
+
+// Button is an inline button: a link (URL) or an action (Data).
+type Button struct {
+	Text string
+	URL  string
+	Data string // ≤ 64 bytes; an id, not a payload
+}
+
+// Reply is one message back to the chat.
+type Reply struct {
+	Text    string   // plain text; transports escape it
+	Pre     string   // preformatted block (pane text), shown after Text
+	Buttons []Button // one row
+	// Secret marks a reply carrying a login URL or a code prompt: transports
+	// send it only to a private chat.
+	Secret bool
+	// DeleteRequest asks the transport to delete (or blank) the request
+	// message because it held a secret such as a login code.
+	DeleteRequest bool
+}
+
+// Responder sends replies to the chat a request came from.
+type Responder interface {
+	Reply(ctx context.Context, r Reply) error
+}
+
+// ResponderFunc adapts a function to Responder.
+type ResponderFunc func(ctx context.Context, r Reply) error
+
+func (f ResponderFunc) Reply(ctx context.Context, r Reply) error { return f(ctx, r) }
+
+// Command is one chat command.
+type Command struct {
+	Name    string // without slash
+	Usage   string // arguments, e.g. "AGENT [lines]"
+	Help    string // one line
+	Role    Role   // least role that may run it
+	Private bool   // only in a private chat (secrets-bearing)
+	Run     func(ctx context.Context, c *Call) error
+}
+
+// Call is one invocation of a command.
+type Call struct {
+	Req  Request
+	Args []string
+	Role Role
+	Out  Responder
+	h    *Handler
+	cmd  *Command
+}
+
+// Reply sends a plain reply.
+func (c *Call) Reply(ctx context.Context, text string) error {
+	return c.Out.Reply(ctx, Reply{Text: text})
+}
+
+// Send sends a full reply.
+func (c *Call) Send(ctx context.Context, r Reply) error { return c.Out.Reply(ctx, r) }
+
+// Confirm asks the caller to confirm before action runs. Only the same user
+// may confirm, within the confirmation's lifetime.
+func (c *Call) Confirm(ctx context.Context, question string, action func(ctx context.Context, c *Call) error) error {
+	id := c.h.addPending(pending{user: c.Req.Actor(), cmd: c.cmd, call: *c, action: action, expires: c.h.now().Add(confirmTTL)})
+	return c.Out.Reply(ctx, Reply{Text: question, Buttons: []Button{
+		{Text: "Yes, do it", Data: "y:" + id},
+		{Text: "Cancel", Data: "n:" + id},
+	}})
+}
+
+// UsageError makes the handler answer with the command's usage.
+type UsageError struct{ Msg string }
+
+func (e UsageError) Error() string { return e.Msg }
+
+// Usagef returns a UsageError.
+func Usagef(format string, a ...any) error { return UsageError{Msg: fmt.Sprintf(format, a...)} }
+
+// Auditor records what was done.
+type Auditor interface {
+	Append(r audit.Record) error
+}
+
+const confirmTTL = 5 * time.Minute
+
+type pending struct {
+	user    string
+	cmd     *Command
+	call    Call
+	action  func(ctx context.Context, c *Call) error
+	expires time.Time
+}
+
+// Handler dispatches requests to commands after checking who asks.
+type Handler struct {
+	acl   *ACL
+	audit Auditor
+	log   *slog.Logger
+	now   func() time.Time
+
+	mu      sync.Mutex
+	cmds    map[string]*Command
+	pending map[string]pending
+}
+
+// Options configure a Handler.
+type Options struct {
+	ACL   *ACL
+	Audit Auditor // nil = no audit
+	Log   *slog.Logger
+	Now   func() time.Time
+}
+
+// NewHandler returns a handler with /help registered.
+func NewHandler(o Options) *Handler {
+	h := &Handler{acl: o.ACL, audit: o.Audit, log: o.Log, now: o.Now,
+		cmds: map[string]*Command{}, pending: map[string]pending{}}
+	if h.log == nil {
+		h.log = slog.New(slog.DiscardHandler)
+	}
+	if h.now == nil {
+		h.now = time.Now
+	}
+	if h.acl == nil {
+		h.acl = NewACL()
+	}
+	h.Register(Command{Name: "help", Help: "list the commands you may run", Role: RoleViewer, Run: h.help})
+	return h
+}
+
+// Register adds or replaces a command.
+func (h *Handler) Register(c Command) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	cc := c
+	h.cmds[c.Name] = &cc
+}
+
+// Commands returns every command, sorted by name.
+func (h *Handler) Commands() []Command {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	out := make([]Command, 0, len(h.cmds))
+	for _, c := range h.cmds {
+		out = append(out, *c)
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].Name < out[j].Name })
+	return out
+}
+
+// RoleOf returns the role of the requester.
+func (h *Handler) RoleOf(r Request) Role { return h.acl.Role(r.Platform, r.UserID) }
+
+// Refusal is the one short answer strangers get.
+const Refusal = "Sorry, you are not allowed to use this bot."
+
+// Handle answers one request. It never panics on bad input; every problem is
+// a reply.
+func (h *Handler) Handle(ctx context.Context, req Request, out Responder) {
+	role := h.RoleOf(req)
+	if role == RoleNone {
+		h.record(audit.Record{Kind: audit.KindRefused, Actor: req.Actor(), Action: firstWord(req.Text, req.Callback),
+			Fields: map[string]string{"user": req.UserName, "chat": req.ChatID}})
+		h.log.Info("refused", "actor", req.Actor(), "user", req.UserName)
+		if req.Private {
+			_ = out.Reply(ctx, Reply{Text: Refusal})
+		}
+		return
+	}
+	if req.Callback != "" {
+		h.callback(ctx, req, role, out)
+		return
+	}
+	name, args, ok := parse(req.Text)
+	if !ok {
+		if req.Private {
+			_ = out.Reply(ctx, Reply{Text: "Commands start with /. Send /help for the list."})
+		}
+		return
+	}
+	h.mu.Lock()
+	cmd := h.cmds[name]
+	h.mu.Unlock()
+	if cmd == nil {
+		_ = out.Reply(ctx, Reply{Text: fmt.Sprintf("Unknown command /%s. Send /help for the list.", name)})
+		return
+	}
+	if role < cmd.Role {
+		h.record(audit.Record{Kind: audit.KindRefused, Actor: req.Actor(), Action: "/" + name,
+			Message: fmt.Sprintf("needs %s, has %s", cmd.Role, role)})
+		_ = out.Reply(ctx, Reply{Text: fmt.Sprintf("/%s needs the %s role; you are %s.", name, cmd.Role, role)})
+		return
+	}
+	if cmd.Private && !req.Private {
+		h.record(audit.Record{Kind: audit.KindRefused, Actor: req.Actor(), Action: "/" + name, Message: "not in a private chat"})
+		_ = out.Reply(ctx, Reply{Text: fmt.Sprintf("/%s works only in a private chat with the bot: it carries secrets.", name)})
+		return
+	}
+	call := &Call{Req: req, Args: args, Role: role, Out: out, h: h, cmd: cmd}
+	err := h.run(ctx, cmd, call)
+	h.finish(ctx, call, "/"+name, err)
+}
+
+func (h *Handler) run(ctx context.Context, cmd *Command, call *Call) (err error) {
+	defer func() {
+		if p := recover(); p != nil {
+			err = fmt.Errorf("internal error in /%s: %v", cmd.Name, p)
+			h.log.Error("command panicked", "command", cmd.Name, "panic", p)
+		}
+	}()
+	return cmd.Run(ctx, call)
+}
+
+func (h *Handler) finish(ctx context.Context, call *Call, action string, err error) {
+	result := "ok"
+	var ue UsageError
+	switch {
+	case errors.As(err, &ue):
+		result = "usage"
+		msg := "usage: /" + call.cmd.Name
+		if call.cmd.Usage != "" {
+			msg += " " + call.cmd.Usage
+		}
+		if ue.Msg != "" {
+			msg = ue.Msg + "\n" + msg
+		}
+		_ = call.Out.Reply(ctx, Reply{Text: msg})
+	case err != nil:
+		result = "error"
+		_ = call.Out.Reply(ctx, Reply{Text: "✗ " + claude.Redact(err.Error())})
+	}
+	r := audit.Record{Kind: audit.KindCommand, Actor: call.Req.Actor(), Action: action,
+		Message: result, Fields: map[string]string{"role": call.Role.String()}}
+	if !call.cmd.Private && len(call.Args) > 0 {
+		// Arguments of private commands may be secrets (login codes); never record them.
+		r.Fields["args"] = strings.Join(call.Args, " ")
+	}
+	if err != nil {
+		r.Error = claude.Redact(err.Error())
+	}
+	h.record(r)
+}
+
+func (h *Handler) callback(ctx context.Context, req Request, role Role, out Responder) {
+	verb, id, _ := strings.Cut(req.Callback, ":")
+	h.mu.Lock()
+	p, ok := h.pending[id]
+	if ok && p.user == req.Actor() {
+		delete(h.pending, id)
+	}
+	h.mu.Unlock()
+	switch {
+	case !ok || h.now().After(p.expires):
+		_ = out.Reply(ctx, Reply{Text: "That button has expired; send the command again."})
+		return
+	case p.user != req.Actor():
+		_ = out.Reply(ctx, Reply{Text: "Only the person who asked can confirm this."})
+		return
+	case role < p.cmd.Role:
+		_ = out.Reply(ctx, Reply{Text: fmt.Sprintf("/%s needs the %s role.", p.cmd.Name, p.cmd.Role)})
+		return
+	case verb != "y":
+		h.record(audit.Record{Kind: audit.KindCommand, Actor: req.Actor(), Action: "/" + p.cmd.Name, Message: "cancelled"})
+		_ = out.Reply(ctx, Reply{Text: "Cancelled."})
+		return
+	}
+	call := p.call
+	call.Out = out
+	call.Role = role
+	err := h.runAction(ctx, &call, p.action)
+	h.finish(ctx, &call, "/"+p.cmd.Name+" (confirmed)", err)
+}
+
+func (h *Handler) runAction(ctx context.Context, c *Call, action func(context.Context, *Call) error) (err error) {
+	defer func() {
+		if p := recover(); p != nil {
+			err = fmt.Errorf("internal error: %v", p)
+		}
+	}()
+	return action(ctx, c)
+}
+
+func (h *Handler) addPending(p pending) string {
+	var b [6]byte
+	_, _ = rand.Read(b[:])
+	id := hex.EncodeToString(b[:])
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	now := h.now()
+	for k, v := range h.pending {
+		if now.After(v.expires) {
+			delete(h.pending, k)
+		}
+	}
+	h.pending[id] = p
+	return id
+}
+
+func (h *Handler) record(r audit.Record) {
+	if h.audit == nil {
+		return
+	}
+	if err := h.audit.Append(r); err != nil {
+		h.log.Error("audit", "err", err)
+	}
+}
+
+// Record appends r to the audit journal, if there is one.
+func (h *Handler) Record(r audit.Record) { h.record(r) }
+
+func (h *Handler) help(ctx context.Context, c *Call) error {
+	var b strings.Builder
+	b.WriteString("Commands you may run:\n")
+	for _, cmd := range h.Commands() {
+		if cmd.Role > c.Role {
+			continue
+		}
+		fmt.Fprintf(&b, "/%s", cmd.Name)
+		if cmd.Usage != "" {
+			fmt.Fprintf(&b, " %s", cmd.Usage)
+		}
+		fmt.Fprintf(&b, " — %s", cmd.Help)
+		if cmd.Private {
+			b.WriteString(" (private chat only)")
+		}
+		b.WriteString("\n")
+	}
+	return c.Reply(ctx, strings.TrimRight(b.String(), "\n"))
+}
+
+// parse splits "/cmd@botname a b" into its name and arguments.
+func parse(text string) (name string, args []string, ok bool) {
+	f := strings.Fields(text)
+	if len(f) == 0 || !strings.HasPrefix(f[0], "/") || len(f[0]) < 2 {
+		return "", nil, false
+	}
+	name = strings.ToLower(strings.TrimPrefix(f[0], "/"))
+	name, _, _ = strings.Cut(name, "@")
+	return name, f[1:], name != ""
+}
+
+func firstWord(text, callback string) string {
+	if f := strings.Fields(text); len(f) > 0 {
+		w := f[0]
+		if len(w) > 40 {
+			w = w[:40]
+		}
+		return w
+	}
+	if callback != "" {
+		return "button"
+	}
+	return ""
+}

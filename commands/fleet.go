@@ -1,0 +1,243 @@
+package commands
+
+import (
+	"context"
+	"fmt"
+	"sort"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/fleetwarden/fleetwarden/claude"
+	"github.com/fleetwarden/fleetwarden/fleet"
+)
+
+// FleetView is what the fleet commands read.
+type FleetView interface {
+	Snapshot() []fleet.Status
+	Peek(ctx context.Context, agent string, lines int) (string, error)
+}
+
+// CredentialStatus is one credential as /auth shows it.
+type CredentialStatus struct {
+	Name    string
+	Kind    string
+	Healthy bool
+	Detail  string // "access expires in 3h12m, refresh in 29d" or what is wrong
+}
+
+// CredentialSource lists the credentials and their health.
+type CredentialSource func(ctx context.Context) []CredentialStatus
+
+// Peek limits.
+const (
+	DefaultPeekLines = 20
+	MaxPeekLines     = 10000
+)
+
+// RegisterFleet adds /status, /auth and /peek.
+func RegisterFleet(h *Handler, f FleetView, creds CredentialSource) {
+	h.Register(Command{Name: "status", Help: "state of every agent", Role: RoleViewer,
+		Run: func(ctx context.Context, c *Call) error {
+			return c.Reply(ctx, StatusText(f.Snapshot(), h.now()))
+		}})
+	h.Register(Command{Name: "auth", Help: "login state of every agent and credential", Role: RoleViewer,
+		Run: func(ctx context.Context, c *Call) error {
+			var cs []CredentialStatus
+			if creds != nil {
+				cs = creds(ctx)
+			}
+			return c.Reply(ctx, AuthText(f.Snapshot(), cs))
+		}})
+	h.Register(Command{Name: "peek", Usage: "AGENT [lines]", Help: "last lines of an agent's pane", Role: RoleOperator,
+		Run: func(ctx context.Context, c *Call) error {
+			if len(c.Args) < 1 || len(c.Args) > 2 {
+				return Usagef("")
+			}
+			n := DefaultPeekLines
+			if len(c.Args) == 2 {
+				v, err := strconv.Atoi(c.Args[1])
+				if err != nil || v < 1 || v > MaxPeekLines {
+					return Usagef("lines must be a number from 1 to %d", MaxPeekLines)
+				}
+				n = v
+			}
+			name := c.Args[0]
+			if !hasAgent(f.Snapshot(), name) {
+				return Usagef("no agent named %q (see /status)", name)
+			}
+			text, err := f.Peek(ctx, name, n)
+			if err != nil {
+				return err
+			}
+			if strings.TrimSpace(text) == "" {
+				text = "(empty pane)"
+			}
+			return c.Send(ctx, Reply{Text: fmt.Sprintf("%s, last %d lines:", name, n), Pre: text})
+		}})
+}
+
+func hasAgent(ss []fleet.Status, name string) bool {
+	for _, s := range ss {
+		if s.Name == name {
+			return true
+		}
+	}
+	return false
+}
+
+// Icon is the one-glyph summary of a state.
+func Icon(s claude.State) string {
+	switch s {
+	case claude.Working:
+		return "🔵"
+	case claude.Idle:
+		return "🟢"
+	case claude.NeedsInput:
+		return "🟡"
+	case claude.LoggingIn:
+		return "🔑"
+	case claude.AuthFailed:
+		return "🔴"
+	case claude.APIError:
+		return "🟠"
+	case claude.Exited:
+		return "⚫"
+	}
+	return "⚪"
+}
+
+// StatusText renders the fleet for /status.
+func StatusText(ss []fleet.Status, now time.Time) string {
+	if len(ss) == 0 {
+		return "No agents found. Configure [[agent]] entries, or start Claude Code in tmux."
+	}
+	counts := map[claude.State]int{}
+	for _, s := range ss {
+		counts[s.State]++
+	}
+	var parts []string
+	for _, st := range []claude.State{claude.Working, claude.Idle, claude.NeedsInput, claude.LoggingIn, claude.AuthFailed, claude.APIError, claude.Exited, claude.Unknown} {
+		if counts[st] > 0 {
+			parts = append(parts, fmt.Sprintf("%d %s", counts[st], st))
+		}
+	}
+	var b strings.Builder
+	fmt.Fprintf(&b, "%d agents: %s\n", len(ss), strings.Join(parts, ", "))
+	sorted := append([]fleet.Status(nil), ss...)
+	sort.SliceStable(sorted, func(i, j int) bool { return rank(sorted[i].State) < rank(sorted[j].State) })
+	for _, s := range sorted {
+		fmt.Fprintf(&b, "%s %s — %s", Icon(s.State), s.Name, s.State)
+		if s.Reason != "" {
+			fmt.Fprintf(&b, " (%s)", s.Reason)
+		}
+		if !s.Since.IsZero() {
+			fmt.Fprintf(&b, " for %s", Ago(now.Sub(s.Since)))
+		}
+		if !s.Healthy() && s.Evidence != "" {
+			fmt.Fprintf(&b, "\n    %s", clip(s.Evidence, 120))
+		}
+		b.WriteString("\n")
+	}
+	return strings.TrimRight(b.String(), "\n")
+}
+
+// rank puts the agents that need a human first.
+func rank(s claude.State) int {
+	switch s {
+	case claude.AuthFailed:
+		return 0
+	case claude.APIError:
+		return 1
+	case claude.Exited:
+		return 2
+	case claude.NeedsInput:
+		return 3
+	case claude.LoggingIn:
+		return 4
+	case claude.Unknown:
+		return 5
+	case claude.Working:
+		return 6
+	}
+	return 7
+}
+
+// AuthText renders /auth: agents' login state, then credentials.
+func AuthText(ss []fleet.Status, creds []CredentialStatus) string {
+	var b strings.Builder
+	var bad, relogin int
+	for _, s := range ss {
+		if s.State == claude.AuthFailed {
+			bad++
+			if s.Reason.ReloginFixes() {
+				relogin++
+			}
+		}
+	}
+	switch {
+	case len(ss) == 0:
+		b.WriteString("No agents.\n")
+	case bad == 0:
+		fmt.Fprintf(&b, "Logins OK on all %d agents.\n", len(ss))
+	default:
+		fmt.Fprintf(&b, "Login failed on %d of %d agents.", bad, len(ss))
+		if relogin > 0 {
+			b.WriteString(" /login fixes it.")
+		}
+		b.WriteString("\n")
+	}
+	for _, s := range ss {
+		switch s.State {
+		case claude.AuthFailed:
+			fmt.Fprintf(&b, "🔴 %s: %s — %s\n", s.Name, s.Reason, s.Reason.Describe())
+		case claude.LoggingIn:
+			fmt.Fprintf(&b, "🔑 %s: login screen open\n", s.Name)
+		}
+	}
+	if len(creds) > 0 {
+		b.WriteString("Credentials:\n")
+		for _, c := range creds {
+			mark := "✅"
+			if !c.Healthy {
+				mark = "❌"
+			}
+			fmt.Fprintf(&b, "%s %s (%s): %s\n", mark, c.Name, c.Kind, c.Detail)
+		}
+	}
+	return strings.TrimRight(b.String(), "\n")
+}
+
+// Ago renders a duration compactly: 45s, 12m, 3h5m, 2d4h.
+func Ago(d time.Duration) string {
+	if d < 0 {
+		d = 0
+	}
+	switch {
+	case d < time.Minute:
+		return fmt.Sprintf("%ds", int(d.Seconds()))
+	case d < time.Hour:
+		return fmt.Sprintf("%dm", int(d.Minutes()))
+	case d < 24*time.Hour:
+		h := int(d.Hours())
+		m := int(d.Minutes()) - h*60
+		if m == 0 {
+			return fmt.Sprintf("%dh", h)
+		}
+		return fmt.Sprintf("%dh%dm", h, m)
+	}
+	days := int(d.Hours()) / 24
+	h := int(d.Hours()) - days*24
+	if h == 0 {
+		return fmt.Sprintf("%dd", days)
+	}
+	return fmt.Sprintf("%dd%dh", days, h)
+}
+
+func clip(s string, n int) string {
+	r := []rune(s)
+	if len(r) <= n {
+		return s
+	}
+	return string(r[:n-1]) + "…"
+}

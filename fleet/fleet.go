@@ -1,0 +1,386 @@
+// Package fleet knows the agents: the registry built from the config, one
+// scan that finds each agent's pane and classifies it, and the state each agent
+// is in since when.
+package fleet
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"hash/fnv"
+	"log/slog"
+	"path"
+	"slices"
+	"sort"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/fleetwarden/fleetwarden/claude"
+	"github.com/fleetwarden/fleetwarden/tmux"
+)
+
+// Panes is what the fleet needs from one tmux server (local or on a host).
+type Panes interface {
+	ListPanes(ctx context.Context) ([]tmux.Pane, error)
+	Capture(ctx context.Context, target string, history int) (string, error)
+}
+
+// Agent is one Claude Code session the fleet watches.
+type Agent struct {
+	Name       string
+	Target     string // tmux session[:window[.pane]]
+	Host       string // "" = local tmux server
+	Command    string // how a restart starts it
+	Workdir    string
+	Credential string
+	Backup     string
+	Env        map[string]string
+	Discovered bool // found by discovery, not named in the config
+}
+
+// Exited reasons: why an agent is not running Claude Code.
+const (
+	ReasonPaneMissing claude.Reason = "pane_missing"
+	ReasonPaneDead    claude.Reason = "pane_dead"
+	ReasonNotRunning  claude.Reason = "not_running"
+	ReasonHostDown    claude.Reason = "host_unreachable"
+)
+
+// Status is what one scan found about one agent.
+type Status struct {
+	Name     string        `json:"name"`
+	Target   string        `json:"target"`
+	State    claude.State  `json:"state"`
+	Reason   claude.Reason `json:"reason"`
+	Since    time.Time     `json:"since"`
+	Evidence string        `json:"evidence"`
+
+	Host     string    `json:"-"`
+	LoginURL string    `json:"-"`
+	PaneID   string    `json:"-"`
+	PID      int       `json:"-"`
+	Command  string    `json:"-"` // the pane's current command
+	Changed  time.Time `json:"-"` // last time the pane's text changed
+	Working  bool      `json:"-"` // was working before it left a healthy state (mid-task)
+}
+
+// Healthy reports whether the agent is doing its job or ready for one.
+func (s Status) Healthy() bool {
+	return s.State == claude.Working || s.State == claude.Idle
+}
+
+// Options configure a Fleet.
+type Options struct {
+	Agents      []Agent
+	Discover    bool             // also watch every pane whose command is Claude Code
+	Sources     map[string]Panes // by host name; "" is the local server
+	Now         func() time.Time // injected clock; nil = time.Now
+	Concurrency int              // captures in flight at once; default 8
+	History     int              // scrollback lines captured beyond the screen; default 0
+	Log         *slog.Logger
+}
+
+// Fleet holds the registry and the last known state of every agent.
+type Fleet struct {
+	opt Options
+	log *slog.Logger
+
+	mu     sync.Mutex
+	agents []Agent // configured plus discovered, as of the last scan
+	last   map[string]Status
+	hash  map[string]uint64
+	order []string
+}
+
+// New returns a fleet; it scans nothing until Scan is called.
+func New(o Options) *Fleet {
+	if o.Now == nil {
+		o.Now = time.Now
+	}
+	if o.Concurrency <= 0 {
+		o.Concurrency = 8
+	}
+	if o.Log == nil {
+		o.Log = slog.New(slog.DiscardHandler)
+	}
+	return &Fleet{opt: o, log: o.Log, last: map[string]Status{}, hash: map[string]uint64{}}
+}
+
+// Agents returns the configured agents plus those discovered by the last scan.
+func (f *Fleet) Agents() []Agent {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if f.agents == nil {
+		return slices.Clone(f.opt.Agents)
+	}
+	return slices.Clone(f.agents)
+}
+
+// Agent returns the agent with this name, configured or discovered.
+func (f *Fleet) Agent(name string) (Agent, bool) {
+	for _, a := range f.Agents() {
+		if a.Name == name {
+			return a, true
+		}
+	}
+	return Agent{}, false
+}
+
+// Snapshot returns the state of every agent as of the last scan, in a stable order.
+func (f *Fleet) Snapshot() []Status {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	out := make([]Status, 0, len(f.order))
+	for _, n := range f.order {
+		out = append(out, f.last[n])
+	}
+	return out
+}
+
+// Scan lists the panes of every tmux server once, captures each agent's pane
+// and classifies it. It returns the new states; transitions are the
+// differences to the previous Snapshot.
+func (f *Fleet) Scan(ctx context.Context) ([]Status, error) {
+	now := f.opt.Now()
+	hosts := map[string]bool{"": true}
+	for _, a := range f.opt.Agents {
+		hosts[a.Host] = true
+	}
+	panes := map[string][]tmux.Pane{}
+	hostErr := map[string]error{}
+	for h := range hosts {
+		src, ok := f.opt.Sources[h]
+		if !ok {
+			if h != "" {
+				hostErr[h] = fmt.Errorf("no tmux source for host %q", h)
+			}
+			continue
+		}
+		ps, err := src.ListPanes(ctx)
+		if err != nil && !errors.Is(err, tmux.ErrNoServer) {
+			hostErr[h] = err
+			continue
+		}
+		panes[h] = ps
+	}
+
+	agents := slices.Clone(f.opt.Agents)
+	if f.opt.Discover {
+		agents = append(agents, discover(panes[""], agents)...)
+	}
+
+	results := make([]Status, len(agents))
+	var texts = make([]string, len(agents))
+	sem := make(chan struct{}, f.opt.Concurrency)
+	var wg sync.WaitGroup
+	for i, a := range agents {
+		st := Status{Name: a.Name, Target: a.Target, Host: a.Host}
+		if err := hostErr[a.Host]; err != nil {
+			st.State, st.Reason = claude.Unknown, ReasonHostDown
+			st.Evidence = claude.Redact(err.Error())
+			results[i] = st
+			continue
+		}
+		p, ok := tmux.FindPane(panes[a.Host], a.Target)
+		if !ok {
+			st.State, st.Reason = claude.Exited, ReasonPaneMissing
+			st.Evidence = fmt.Sprintf("no tmux pane %s", a.Target)
+			results[i] = st
+			continue
+		}
+		st.PaneID, st.PID, st.Command = p.ID, p.PID, p.Command
+		if p.Dead {
+			st.State, st.Reason = claude.Exited, ReasonPaneDead
+			st.Evidence = fmt.Sprintf("pane %s is dead (exit status %d)", p.ID, p.DeadStatus)
+			results[i] = st
+			continue
+		}
+		results[i] = st
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			sem <- struct{}{}
+			defer func() { <-sem }()
+			text, err := f.opt.Sources[a.Host].Capture(ctx, p.ID, f.opt.History)
+			if err != nil {
+				results[i].State, results[i].Reason = claude.Unknown, ""
+				results[i].Evidence = claude.Redact(err.Error())
+				return
+			}
+			texts[i] = text
+			results[i] = judge(results[i], text)
+		}()
+	}
+	wg.Wait()
+
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	order := make([]string, 0, len(results))
+	last := make(map[string]Status, len(results))
+	for i, st := range results {
+		prev, seen := f.last[st.Name]
+		h := hashText(texts[i])
+		switch {
+		case !seen:
+			st.Since = now
+			if p, ok := tmux.FindPane(panes[st.Host], st.Target); ok && !p.Activity.IsZero() && p.Activity.Before(now) {
+				// The pane's last activity is the best guess of when it entered this state.
+				st.Since = p.Activity
+			}
+			st.Changed = st.Since
+		case prev.State != st.State || prev.Reason != st.Reason:
+			st.Since = now
+			st.Changed = now
+			st.Working = prev.State == claude.Working || (prev.Working && !prev.Healthy())
+		default:
+			st.Since = prev.Since
+			st.Working = prev.Working
+			st.Changed = prev.Changed
+			if f.hash[st.Name] != h {
+				st.Changed = now
+			}
+		}
+		f.hash[st.Name] = h
+		last[st.Name] = st
+		order = append(order, st.Name)
+		results[i] = st
+	}
+	f.last, f.order, f.agents = last, order, agents
+	return results, nil
+}
+
+// judge decides the state of a live pane from its command and text.
+func judge(st Status, text string) Status {
+	if isShell(st.Command) {
+		st.State, st.Reason = claude.Exited, ReasonNotRunning
+		st.Evidence = lastLine(text)
+		if st.Evidence == "" {
+			st.Evidence = fmt.Sprintf("%s is running, not Claude Code", st.Command)
+		}
+		return st
+	}
+	r := claude.Classify(text)
+	st.State, st.Reason, st.Evidence, st.LoginURL = r.State, r.Reason, r.Evidence, r.LoginURL
+	return st
+}
+
+var shells = map[string]bool{"bash": true, "sh": true, "zsh": true, "fish": true, "dash": true, "ksh": true, "tcsh": true, "csh": true, "login": true}
+
+func isShell(cmd string) bool {
+	return shells[strings.TrimPrefix(path.Base(cmd), "-")]
+}
+
+func lastLine(text string) string {
+	lines := strings.Split(strings.TrimRight(text, "\n "), "\n")
+	for i := len(lines) - 1; i >= 0; i-- {
+		if l := strings.TrimSpace(lines[i]); l != "" {
+			return claude.Redact(l)
+		}
+	}
+	return ""
+}
+
+func hashText(s string) uint64 {
+	h := fnv.New64a()
+	h.Write([]byte(s))
+	return h.Sum64()
+}
+
+// discover returns an agent for every local pane running Claude Code that no
+// configured agent already watches. Names are the session name when it holds
+// one such pane, else the pane's target.
+func discover(panes []tmux.Pane, configured []Agent) []Agent {
+	taken := map[string]bool{}
+	for _, a := range configured {
+		if a.Host != "" {
+			continue
+		}
+		if p, ok := tmux.FindPane(panes, a.Target); ok {
+			taken[p.ID] = true
+		}
+	}
+	var found []tmux.Pane
+	perSession := map[string]int{}
+	for _, p := range panes {
+		if taken[p.ID] || !claude.IsClaudeCommand(p.Command) {
+			continue
+		}
+		found = append(found, p)
+		perSession[p.Session]++
+	}
+	sort.Slice(found, func(i, j int) bool { return found[i].Target() < found[j].Target() })
+	names := map[string]bool{}
+	for _, a := range configured {
+		names[a.Name] = true
+	}
+	var out []Agent
+	for _, p := range found {
+		name := p.Target()
+		if perSession[p.Session] == 1 && !names[p.Session] {
+			name = p.Session
+		}
+		names[name] = true
+		out = append(out, Agent{Name: name, Target: p.Target(), Discovered: true})
+	}
+	return out
+}
+
+// Transition is one agent changing state between two scans.
+type Transition struct {
+	Agent string
+	From  Status
+	To    Status
+}
+
+// Diff returns the transitions from prev to next (agents new in next count as
+// a transition from unknown only when they are not healthy).
+func Diff(prev, next []Status) []Transition {
+	old := make(map[string]Status, len(prev))
+	for _, s := range prev {
+		old[s.Name] = s
+	}
+	var out []Transition
+	for _, s := range next {
+		p, ok := old[s.Name]
+		if !ok {
+			if s.Healthy() {
+				continue
+			}
+			p = Status{Name: s.Name, Target: s.Target, State: claude.Unknown}
+		} else if p.State == s.State && p.Reason == s.Reason {
+			continue
+		}
+		out = append(out, Transition{Agent: s.Name, From: p, To: s})
+	}
+	return out
+}
+
+// Peek returns the last lines of an agent's pane, secrets redacted.
+func (f *Fleet) Peek(ctx context.Context, name string, lines int) (string, error) {
+	a, ok := f.Agent(name)
+	if !ok {
+		return "", fmt.Errorf("no agent named %q", name)
+	}
+	src, ok := f.opt.Sources[a.Host]
+	if !ok {
+		return "", fmt.Errorf("agent %s: no tmux source for host %q", name, a.Host)
+	}
+	panes, err := src.ListPanes(ctx)
+	if err != nil {
+		return "", fmt.Errorf("agent %s: %w", name, err)
+	}
+	p, ok := tmux.FindPane(panes, a.Target)
+	if !ok {
+		return "", fmt.Errorf("agent %s: no tmux pane %s", name, a.Target)
+	}
+	text, err := src.Capture(ctx, p.ID, lines)
+	if err != nil {
+		return "", fmt.Errorf("agent %s: %w", name, err)
+	}
+	ls := strings.Split(strings.TrimRight(text, "\n"), "\n")
+	if len(ls) > lines {
+		ls = ls[len(ls)-lines:]
+	}
+	return claude.Redact(strings.Join(ls, "\n")), nil
+}

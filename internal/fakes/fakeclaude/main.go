@@ -1,0 +1,152 @@
+// Command fakeclaude stands in for the Claude Code CLI in tests and in the
+// benchmark: in a tmux pane it shows a captured Claude screen and switches to
+// another on command; it exits on two Ctrl-C like the real CLI; `auth login`
+// plays the real login flow over pipes (see auth.go).
+//
+// TUI mode reads its screens from FAKECLAUDE_SCREENS (a directory of captured
+// panes) and starts with FAKECLAUDE_SCREEN (a file name in it, default
+// "15-busy.txt"). Typed lines are commands:
+//
+//	:screen NAME    show another captured screen (clears first)
+//	:exit           exit like /exit
+//
+// The control file FAKECLAUDE_CONTROL, when set, is polled for a screen name
+// so a test can switch state without typing into the pane.
+package main
+
+import (
+	"bufio"
+	"fmt"
+	"os"
+	"os/signal"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"time"
+)
+
+func main() {
+	if len(os.Args) >= 3 && os.Args[1] == "auth" && os.Args[2] == "login" {
+		os.Exit(authLogin(os.Args[3:]))
+	}
+	if len(os.Args) >= 2 && os.Args[1] == "setup-token" {
+		os.Exit(setupToken())
+	}
+	if len(os.Args) >= 2 && (os.Args[1] == "--version" || os.Args[1] == "-v") {
+		fmt.Println("2.1.328 (Claude Code)")
+		return
+	}
+	os.Exit(tui(os.Args[1:]))
+}
+
+const sessionID = "5f0c2a4e-1b7d-4c55-9a63-2f1e8d7c6b01"
+
+func tui(args []string) int {
+	dir := os.Getenv("FAKECLAUDE_SCREENS")
+	screen := os.Getenv("FAKECLAUDE_SCREEN")
+	if screen == "" {
+		screen = "15-busy.txt"
+	}
+	if err := show(dir, screen); err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		return 1
+	}
+	writeSession(args)
+
+	// Raw-ish terminal: we do not switch the tty mode; Ctrl-C arrives as SIGINT.
+	sigs := make(chan os.Signal, 4)
+	signal.Notify(sigs, syscall.SIGINT, syscall.SIGTERM)
+	lines := make(chan string)
+	go func() {
+		sc := bufio.NewScanner(os.Stdin)
+		for sc.Scan() {
+			lines <- sc.Text()
+		}
+		close(lines)
+	}()
+	var control <-chan time.Time
+	ctl := os.Getenv("FAKECLAUDE_CONTROL")
+	if ctl != "" {
+		t := time.NewTicker(20 * time.Millisecond)
+		defer t.Stop()
+		control = t.C
+	}
+	lastCtl := ""
+	interrupts := 0
+	for {
+		select {
+		case s := <-sigs:
+			if s == syscall.SIGTERM {
+				return 143
+			}
+			interrupts++
+			if interrupts >= 2 {
+				bye()
+				return 0
+			}
+			fmt.Print("\r\nPress Ctrl-C again to exit\r\n")
+		case l, ok := <-lines:
+			if !ok {
+				return 0
+			}
+			l = strings.TrimSpace(l)
+			switch {
+			case l == ":exit" || l == "/exit":
+				bye()
+				return 0
+			case strings.HasPrefix(l, ":screen "):
+				if err := show(dir, strings.TrimSpace(strings.TrimPrefix(l, ":screen "))); err != nil {
+					fmt.Println(err)
+				}
+			}
+		case <-control:
+			b, err := os.ReadFile(ctl)
+			if err != nil {
+				continue
+			}
+			name := strings.TrimSpace(string(b))
+			if name != "" && name != lastCtl {
+				lastCtl = name
+				if err := show(dir, name); err != nil {
+					fmt.Println(err)
+				}
+			}
+		}
+	}
+}
+
+func bye() {
+	fmt.Printf("\r\nResume this session with:\r\nclaude --resume %s\r\n", sessionID)
+}
+
+// show clears the pane and prints a captured screen.
+func show(dir, name string) error {
+	b, err := os.ReadFile(filepath.Join(dir, filepath.Base(name)))
+	if err != nil {
+		return fmt.Errorf("fakeclaude: %w", err)
+	}
+	// Clear screen and scrollback, home the cursor; \r\n because the tty may
+	// not translate newlines in every mode.
+	text := strings.ReplaceAll(strings.TrimRight(string(b), "\n"), "\n", "\r\n")
+	fmt.Print("\x1b[3J\x1b[2J\x1b[H" + text)
+	return nil
+}
+
+// writeSession writes the session file the real CLI keeps, so restarts can
+// resume the same session.
+func writeSession(args []string) {
+	dir := os.Getenv("CLAUDE_CONFIG_DIR")
+	if dir == "" {
+		return
+	}
+	_ = os.MkdirAll(filepath.Join(dir, "sessions"), 0o700)
+	cwd, _ := os.Getwd()
+	id := sessionID
+	for i, a := range args {
+		if a == "--resume" && i+1 < len(args) {
+			id = args[i+1]
+		}
+	}
+	body := fmt.Sprintf(`{"pid":%d,"sessionId":%q,"cwd":%q,"status":"idle"}`, os.Getpid(), id, cwd)
+	_ = os.WriteFile(filepath.Join(dir, "sessions", fmt.Sprintf("%d.json", os.Getpid())), []byte(body), 0o600)
+}

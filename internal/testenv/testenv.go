@@ -1,0 +1,61 @@
+// Package testenv gives tests the outside world they need: the fake Claude
+// CLI built once per test process, the captured screens, and config files.
+package testenv
+
+import (
+	"os"
+	"os/exec"
+	"path/filepath"
+	"runtime"
+	"sync"
+	"testing"
+)
+
+var (
+	buildOnce sync.Once
+	buildDir  string
+	buildErr  error
+	buildOut  []byte
+)
+
+// Root is the repository root.
+func Root() string {
+	_, file, _, _ := runtime.Caller(0)
+	return filepath.Clean(filepath.Join(filepath.Dir(file), "..", ".."))
+}
+
+// ScreensDir holds panes captured from the real Claude Code CLI.
+func ScreensDir() string { return filepath.Join(Root(), "claude", "testdata", "screens") }
+
+// FakeClaude returns the path of the fake Claude CLI, named "claude" so that
+// process-name detection sees it as Claude Code. It is built once per test
+// process.
+func FakeClaude(t testing.TB) string {
+	t.Helper()
+	buildOnce.Do(func() {
+		buildDir, buildErr = os.MkdirTemp("", "fw-fakeclaude-")
+		if buildErr != nil {
+			return
+		}
+		cmd := exec.Command("go", "build", "-o", filepath.Join(buildDir, "claude"), "./internal/fakes/fakeclaude")
+		cmd.Dir = Root()
+		buildOut, buildErr = cmd.CombinedOutput()
+	})
+	if buildErr != nil {
+		t.Fatalf("building fakeclaude: %v\n%s", buildErr, buildOut)
+	}
+	return filepath.Join(buildDir, "claude")
+}
+
+// WriteFile writes a file under dir with mode 0600 and returns its path.
+func WriteFile(t testing.TB, dir, name, body string) string {
+	t.Helper()
+	p := filepath.Join(dir, name)
+	if err := os.MkdirAll(filepath.Dir(p), 0o700); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(p, []byte(body), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return p
+}

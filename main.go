@@ -1,0 +1,253 @@
+// Command fleetwarden watches a fleet of Claude Code agents running in tmux,
+// alerts when they stop (above all when their login dies), and brings them
+// back from a chat.
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"os/signal"
+	"strings"
+	"syscall"
+	"text/tabwriter"
+	"time"
+
+	"github.com/fleetwarden/fleetwarden/claude"
+	"github.com/fleetwarden/fleetwarden/config"
+)
+
+// version is set by -ldflags "-X main.version=…" in release builds.
+var version = "dev"
+
+const usage = `fleetwarden — watch Claude Code agents in tmux, alert, and recover them
+
+Usage:
+  fleetwarden run      [--config FILE]          run the daemon
+  fleetwarden check    [--config FILE] [--offline]  validate the config, probe credentials and channels
+  fleetwarden status   [--config FILE] [--json] one scan, printed
+  fleetwarden classify [--json] [FILE|-]        classify one captured pane
+  fleetwarden version
+
+Without --config: ./config.toml, then $XDG_CONFIG_HOME/fleetwarden/config.toml,
+else the embedded default (every Claude Code pane of the default tmux server,
+console chat on the terminal, dashboard on 127.0.0.1:8787).
+`
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	code := Main(ctx, os.Args[1:], os.Stdin, os.Stdout, os.Stderr)
+	stop()
+	os.Exit(code)
+}
+
+// Main runs one subcommand and returns the exit code.
+func Main(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.Writer) int {
+	if len(args) == 0 {
+		fmt.Fprint(stderr, usage)
+		return 2
+	}
+	cmd, rest := args[0], args[1:]
+	switch cmd {
+	case "run":
+		return cmdRun(ctx, rest, stdin, stdout, stderr)
+	case "check":
+		return cmdCheck(ctx, rest, stdout, stderr)
+	case "status":
+		return cmdStatus(ctx, rest, stdout, stderr)
+	case "classify":
+		return cmdClassify(rest, stdin, stdout, stderr)
+	case "version", "--version", "-v":
+		fmt.Fprintf(stdout, "fleetwarden %s\n", version)
+		return 0
+	case "help", "-h", "--help":
+		fmt.Fprint(stdout, usage)
+		return 0
+	}
+	fmt.Fprintf(stderr, "fleetwarden: unknown command %q\n\n%s", cmd, usage)
+	return 2
+}
+
+// loadConfig loads the config named by --config, or finds one, or returns
+// the embedded default.
+func loadConfig(path string) (*config.Config, error) {
+	if path == "" {
+		found, err := config.Find()
+		if err != nil {
+			return nil, err
+		}
+		if found == "" {
+			return config.Default(), nil
+		}
+		path = found
+	}
+	return config.Load(path)
+}
+
+func newFlags(name string, stderr io.Writer) *flag.FlagSet {
+	fs := flag.NewFlagSet(name, flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	return fs
+}
+
+func printConfigError(stderr io.Writer, err error) {
+	var errs config.Errors
+	if errors.As(err, &errs) {
+		for _, e := range errs {
+			fmt.Fprintln(stderr, e)
+		}
+		return
+	}
+	fmt.Fprintln(stderr, err)
+}
+
+func cmdStatus(ctx context.Context, args []string, stdout, stderr io.Writer) int {
+	fs := newFlags("status", stderr)
+	cfgPath := fs.String("config", "", "config file")
+	asJSON := fs.Bool("json", false, "print JSON")
+	if err := fs.Parse(args); err != nil {
+		return 2
+	}
+	cfg, err := loadConfig(*cfgPath)
+	if err != nil {
+		printConfigError(stderr, err)
+		return 1
+	}
+	log := newLogger(cfg, stderr)
+	rt := newRuntime(cfg, log)
+	ctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+	defer cancel()
+	sts, err := rt.fleet.Scan(ctx)
+	if err != nil {
+		fmt.Fprintf(stderr, "fleetwarden: scan: %v\n", err)
+		return 1
+	}
+	if *asJSON {
+		if sts == nil {
+			sts = sts[:0]
+		}
+		enc := json.NewEncoder(stdout)
+		enc.SetIndent("", "  ")
+		if err := enc.Encode(sts); err != nil {
+			return 1
+		}
+		return 0
+	}
+	if len(sts) == 0 {
+		fmt.Fprintln(stdout, "no agents found")
+		return 0
+	}
+	tw := tabwriter.NewWriter(stdout, 0, 4, 2, ' ', 0)
+	fmt.Fprintln(tw, "NAME\tTARGET\tSTATE\tREASON\tSINCE\tEVIDENCE")
+	now := time.Now()
+	for _, s := range sts {
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\n", s.Name, s.Target, s.State, dash(string(s.Reason)),
+			ago(now.Sub(s.Since)), clip(s.Evidence, 80))
+	}
+	tw.Flush()
+	return 0
+}
+
+func cmdClassify(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
+	fs := newFlags("classify", stderr)
+	asJSON := fs.Bool("json", false, "print JSON")
+	if err := fs.Parse(args); err != nil {
+		return 2
+	}
+	if fs.NArg() > 1 {
+		fmt.Fprintln(stderr, "usage: fleetwarden classify [--json] [FILE|-]")
+		return 2
+	}
+	var in io.Reader = stdin
+	if name := fs.Arg(0); name != "" && name != "-" {
+		f, err := os.Open(name)
+		if err != nil {
+			fmt.Fprintf(stderr, "fleetwarden: %v\n", err)
+			return 1
+		}
+		defer f.Close()
+		in = f
+	}
+	data, err := io.ReadAll(io.LimitReader(in, 16<<20))
+	if err != nil {
+		fmt.Fprintf(stderr, "fleetwarden: reading pane: %v\n", err)
+		return 1
+	}
+	r := claude.Classify(string(data))
+	if *asJSON {
+		if err := json.NewEncoder(stdout).Encode(r); err != nil {
+			return 1
+		}
+		return 0
+	}
+	fmt.Fprintf(stdout, "state:    %s\n", r.State)
+	if r.Reason != "" {
+		fmt.Fprintf(stdout, "reason:   %s (%s)\n", r.Reason, r.Reason.Describe())
+	}
+	if r.Evidence != "" {
+		fmt.Fprintf(stdout, "evidence: %s\n", r.Evidence)
+	}
+	if r.LoginURL != "" {
+		fmt.Fprintf(stdout, "login:    %s\n", r.LoginURL)
+	}
+	return 0
+}
+
+func newLogger(cfg *config.Config, w io.Writer) *slog.Logger {
+	level := slog.LevelInfo
+	switch strings.ToLower(cfg.Log.Level) {
+	case "debug":
+		level = slog.LevelDebug
+	case "warn":
+		level = slog.LevelWarn
+	case "error":
+		level = slog.LevelError
+	}
+	opts := &slog.HandlerOptions{Level: level, ReplaceAttr: redactAttr}
+	if cfg.Log.Format == "json" {
+		return slog.New(slog.NewJSONHandler(w, opts))
+	}
+	return slog.New(slog.NewTextHandler(w, opts))
+}
+
+// redactAttr keeps tokens out of every log line, whatever logged them.
+func redactAttr(_ []string, a slog.Attr) slog.Attr {
+	switch a.Value.Kind() {
+	case slog.KindString:
+		if s := a.Value.String(); strings.Contains(s, "sk-ant-") || strings.Contains(s, ":AA") {
+			a.Value = slog.StringValue(claude.Redact(s))
+		}
+	case slog.KindAny:
+		if err, ok := a.Value.Any().(error); ok {
+			a.Value = slog.StringValue(claude.Redact(err.Error()))
+		}
+	}
+	return a
+}
+
+func dash(s string) string {
+	if s == "" {
+		return "-"
+	}
+	return s
+}
+
+func ago(d time.Duration) string {
+	if d < 0 {
+		d = 0
+	}
+	return d.Truncate(time.Second).String()
+}
+
+func clip(s string, n int) string {
+	r := []rune(s)
+	if len(r) <= n {
+		return s
+	}
+	return string(r[:n-1]) + "…"
+}

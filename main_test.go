@@ -1,0 +1,267 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/fleetwarden/fleetwarden/claude"
+	"github.com/fleetwarden/fleetwarden/internal/testenv"
+	"github.com/fleetwarden/fleetwarden/tmux"
+	"github.com/fleetwarden/fleetwarden/tmux/tmuxtest"
+)
+
+type statusRow struct {
+	Name     string    `json:"name"`
+	Target   string    `json:"target"`
+	State    string    `json:"state"`
+	Reason   string    `json:"reason"`
+	Since    time.Time `json:"since"`
+	Evidence string    `json:"evidence"`
+}
+
+// fleetEnv is a private tmux server with agents running the fake Claude CLI.
+type fleetEnv struct {
+	t      *testing.T
+	tm     *tmux.Client
+	dir    string
+	claude string
+}
+
+func newFleetEnv(t *testing.T) *fleetEnv {
+	t.Helper()
+	return &fleetEnv{t: t, tm: tmuxtest.Server(t), dir: t.TempDir(), claude: testenv.FakeClaude(t)}
+}
+
+// agent starts a session running the fake CLI on a captured screen.
+func (e *fleetEnv) agent(name, screen string) {
+	e.t.Helper()
+	_, err := e.tm.NewSession(e.t.Context(), name, "main", tmux.SpawnOptions{
+		Dir:     e.dir,
+		Env:     map[string]string{"FAKECLAUDE_SCREENS": testenv.ScreensDir(), "FAKECLAUDE_SCREEN": screen},
+		Command: e.claude,
+	})
+	if err != nil {
+		e.t.Fatalf("starting agent %s: %v", name, err)
+	}
+}
+
+func (e *fleetEnv) shell(name string) {
+	e.t.Helper()
+	if _, err := e.tm.NewSession(e.t.Context(), name, "main", tmux.SpawnOptions{Dir: e.dir, Command: "bash --norc --noprofile"}); err != nil {
+		e.t.Fatal(err)
+	}
+}
+
+func (e *fleetEnv) config(agents ...string) string {
+	var b strings.Builder
+	fmt.Fprintf(&b, "[tmux]\nsocket = %q\n\n[state]\ndir = %q\n\n", e.tm.Socket(), filepath.Join(e.dir, "state"))
+	for _, a := range agents {
+		fmt.Fprintf(&b, "[[agent]]\nname = %q\ntarget = \"%s:main\"\n\n", a, a)
+	}
+	return testenv.WriteFile(e.t, e.dir, "config.toml", b.String())
+}
+
+func runMain(t *testing.T, args ...string) (stdout, stderr string, code int) {
+	t.Helper()
+	var o, e bytes.Buffer
+	code = Main(t.Context(), args, strings.NewReader(""), &o, &e)
+	return o.String(), e.String(), code
+}
+
+func statusJSON(t *testing.T, cfg string) map[string]statusRow {
+	t.Helper()
+	out, errOut, code := runMain(t, "status", "--config", cfg, "--json")
+	if code != 0 {
+		t.Fatalf("status exit %d: %s", code, errOut)
+	}
+	var rows []statusRow
+	if err := json.Unmarshal([]byte(out), &rows); err != nil {
+		t.Fatalf("status --json is not a JSON array: %v\n%s", err, out)
+	}
+	m := map[string]statusRow{}
+	for _, r := range rows {
+		m[r.Name] = r
+	}
+	return m
+}
+
+// waitStates polls `fleetwarden status --json` until every agent shows the
+// wanted state (the fake CLI needs a moment to draw).
+func waitStates(t *testing.T, cfg string, want map[string]string) map[string]statusRow {
+	t.Helper()
+	var got map[string]statusRow
+	tmuxtest.WaitFor(t, 15*time.Second, func() (bool, string) {
+		got = statusJSON(t, cfg)
+		for name, st := range want {
+			if got[name].State != st {
+				return false, fmt.Sprintf("agent %s: got state %q (%s), want %q", name, got[name].State, got[name].Evidence, st)
+			}
+		}
+		return true, ""
+	})
+	return got
+}
+
+func TestStatusReportsEachAgentsState(t *testing.T) {
+	e := newFleetEnv(t)
+	e.agent("builder", "15-busy.txt")
+	e.agent("tester", "17-busy-7s.txt")
+	e.agent("docs", "19-tui-401.txt")
+	e.agent("ops", "61-permission.txt")
+	e.agent("billing", "54-tui-403org.txt")
+	e.shell("shell")
+	cfg := e.config("builder", "tester", "docs", "ops", "billing", "shell", "gone")
+
+	got := waitStates(t, cfg, map[string]string{
+		"builder": "idle", "tester": "working", "docs": "auth_failed", "ops": "needs_input",
+		"billing": "auth_failed", "shell": "exited", "gone": "exited",
+	})
+	for name, reason := range map[string]string{"docs": "expired", "billing": "subscription", "gone": "pane_missing", "shell": "not_running"} {
+		if got[name].Reason != reason {
+			t.Errorf("agent %s: got reason %q, want %q", name, got[name].Reason, reason)
+		}
+	}
+	if r := got["docs"]; !strings.Contains(r.Evidence, "Login expired") || r.Target != "docs:main" || r.Since.IsZero() {
+		t.Errorf("docs row = %+v, want evidence with the failure text, target docs:main and a since time", r)
+	}
+
+	// Kill the failing agent's pane: it is exited. Start it again: it is back.
+	if err := e.tm.KillSession(t.Context(), "docs"); err != nil {
+		t.Fatal(err)
+	}
+	got = statusJSON(t, cfg)
+	if r := got["docs"]; r.State != "exited" || r.Reason != "pane_missing" {
+		t.Errorf("after kill: docs = %s/%s, want exited/pane_missing", r.State, r.Reason)
+	}
+	e.agent("docs", "15-busy.txt")
+	waitStates(t, cfg, map[string]string{"docs": "idle"})
+}
+
+func TestStatusRespawnedPaneComesBack(t *testing.T) {
+	e := newFleetEnv(t)
+	e.agent("builder", "19-tui-401.txt")
+	cfg := e.config("builder")
+	waitStates(t, cfg, map[string]string{"builder": "auth_failed"})
+
+	if err := e.tm.SetOption(t.Context(), "builder:main", "remain-on-exit", "on"); err != nil {
+		t.Fatal(err)
+	}
+	// Two Ctrl-C exit the CLI; with remain-on-exit the pane stays, dead.
+	if err := e.tm.SendKeys(t.Context(), "builder:main", "C-c"); err != nil {
+		t.Fatal(err)
+	}
+	if err := e.tm.SendKeys(t.Context(), "builder:main", "C-c"); err != nil {
+		t.Fatal(err)
+	}
+	got := waitStates(t, cfg, map[string]string{"builder": "exited"})
+	if got["builder"].Reason != "pane_dead" {
+		t.Errorf("got reason %q, want pane_dead", got["builder"].Reason)
+	}
+	err := e.tm.Respawn(t.Context(), "builder:main", tmux.SpawnOptions{Dir: e.dir, Command: e.claude,
+		Env: map[string]string{"FAKECLAUDE_SCREENS": testenv.ScreensDir(), "FAKECLAUDE_SCREEN": "15-busy.txt"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	waitStates(t, cfg, map[string]string{"builder": "idle"})
+}
+
+func TestStatusDiscoversClaudePanes(t *testing.T) {
+	e := newFleetEnv(t)
+	e.agent("alpha", "15-busy.txt")
+	e.agent("beta", "50-tui-401-refreshfail.txt")
+	e.shell("notclaude")
+	cfg := testenv.WriteFile(t, e.dir, "discover.toml", fmt.Sprintf("[tmux]\nsocket = %q\ndiscover = true\n[state]\ndir = %q\n", e.tm.Socket(), e.dir))
+	got := waitStates(t, cfg, map[string]string{"alpha": "idle", "beta": "auth_failed"})
+	if _, ok := got["notclaude"]; ok {
+		t.Errorf("discovery picked up a plain shell: %+v", got)
+	}
+}
+
+func TestClassifyCommand(t *testing.T) {
+	for _, tc := range []struct {
+		file, state, reason string
+		url                 bool
+	}{
+		{"19-tui-401.txt", "auth_failed", "expired", false},
+		{"22-slash-login-url.txt", "logging_in", "", true},
+		{"17-busy-7s.txt", "working", "", false},
+		{"61-permission.txt", "needs_input", "", false},
+	} {
+		t.Run(tc.file, func(t *testing.T) {
+			out, errOut, code := runMain(t, "classify", "--json", filepath.Join(testenv.ScreensDir(), tc.file))
+			if code != 0 {
+				t.Fatalf("exit %d: %s", code, errOut)
+			}
+			var r claude.Result
+			if err := json.Unmarshal([]byte(out), &r); err != nil {
+				t.Fatalf("bad JSON %q: %v", out, err)
+			}
+			var m map[string]any
+			_ = json.Unmarshal([]byte(out), &m)
+			for _, k := range []string{"state", "reason", "evidence", "login_url"} {
+				if _, ok := m[k]; !ok {
+					t.Errorf("JSON lacks %q: %s", k, out)
+				}
+			}
+			if string(r.State) != tc.state || string(r.Reason) != tc.reason || (r.LoginURL != "") != tc.url {
+				t.Errorf("got %+v, want state %s reason %q url %v", r, tc.state, tc.reason, tc.url)
+			}
+		})
+	}
+	// From stdin.
+	var o, e bytes.Buffer
+	code := Main(context.Background(), []string{"classify", "--json", "-"}, strings.NewReader("bash-5.2$ \n"), &o, &e)
+	if code != 0 || !strings.Contains(o.String(), `"state"`) {
+		t.Errorf("classify from stdin: exit %d, out %q, err %q", code, o.String(), e.String())
+	}
+}
+
+func TestBadConfigIsRefusedWithLine(t *testing.T) {
+	dir := t.TempDir()
+	cfg := testenv.WriteFile(t, dir, "bad.toml", "[watchdog]\ninterval = \"10s\"\n\n[[agent]]\nname = \"a\"\ntarget = \"fleet:\"\n")
+	for _, sub := range []string{"check", "status", "run"} {
+		_, errOut, code := runMain(t, sub, "--config", cfg)
+		if code != 1 {
+			t.Errorf("%s: exit %d, want 1", sub, code)
+		}
+		if want := "bad.toml:6:"; !strings.Contains(errOut, want) {
+			t.Errorf("%s: stderr %q does not name %s", sub, errOut, want)
+		}
+	}
+}
+
+func TestCheckExampleConfig(t *testing.T) {
+	// The example documents every key; it must validate with its env: secrets set.
+	t.Setenv("TELEGRAM_BOT_TOKEN", "123456789:AAexampleexampleexampleexampleexam")
+	t.Setenv("DISCORD_BOT_TOKEN", "example-discord-token")
+	t.Setenv("ANTHROPIC_API_KEY", "sk-ant-api03-example")
+	t.Setenv("SMTP_PASSWORD", "example")
+	t.Setenv("DASHBOARD_TOKEN", "example")
+	t.Setenv("CLAUDE_CODE_OAUTH_TOKEN", "sk-ant-oat01-example")
+	_, err := os.Stat(filepath.Join(testenv.Root(), "config.toml.example"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	out, errOut, _ := runMain(t, "check", "--offline", "--config", filepath.Join(testenv.Root(), "config.toml.example"))
+	if !strings.Contains(out, "config.toml.example is valid") {
+		t.Errorf("example config not valid:\n%s\n%s", out, errOut)
+	}
+}
+
+func TestVersion(t *testing.T) {
+	out, _, code := runMain(t, "version")
+	if code != 0 || !strings.HasPrefix(out, "fleetwarden ") {
+		t.Errorf("version: exit %d, %q", code, out)
+	}
+	_, _, code = runMain(t, "frobnicate")
+	if code != 2 {
+		t.Errorf("unknown command exit %d, want 2", code)
+	}
+}

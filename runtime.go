@@ -1,0 +1,123 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"os"
+	"strconv"
+	"time"
+
+	"github.com/fleetwarden/fleetwarden/bot/console"
+	"github.com/fleetwarden/fleetwarden/claude"
+	"github.com/fleetwarden/fleetwarden/commands"
+	"github.com/fleetwarden/fleetwarden/config"
+	"github.com/fleetwarden/fleetwarden/fleet"
+	"github.com/fleetwarden/fleetwarden/tmux"
+)
+
+// runtime is the wired program: config, tmux servers, the fleet and the
+// command layer. Subcommands use as much of it as they need.
+type runtime struct {
+	cfg     *config.Config
+	log     *slog.Logger
+	tmux    *tmux.Client
+	sources map[string]fleet.Panes
+	fleet   *fleet.Fleet
+	acl     *commands.ACL
+}
+
+func newRuntime(cfg *config.Config, log *slog.Logger) *runtime {
+	local := tmux.New(cfg.Tmux.Socket, tmux.Exec{Bin: cfg.Tmux.Bin})
+	sources := map[string]fleet.Panes{"": local}
+	var agents []fleet.Agent
+	for _, a := range cfg.Agents {
+		agents = append(agents, fleet.Agent{Name: a.Name, Target: a.Target, Host: a.Host, Command: a.Command,
+			Workdir: a.Workdir, Credential: a.Credential, Backup: a.Backup, Env: a.Env})
+	}
+	f := fleet.New(fleet.Options{
+		Agents:      agents,
+		Discover:    cfg.Tmux.Discover,
+		Sources:     sources,
+		Concurrency: cfg.Watchdog.Concurrency,
+		Log:         log,
+	})
+	return &runtime{cfg: cfg, log: log, tmux: local, sources: sources, fleet: f, acl: buildACL(cfg)}
+}
+
+func buildACL(cfg *config.Config) *commands.ACL {
+	acl := commands.NewACL()
+	acl.Grant(console.Platform, commands.RoleAdmin, console.User)
+	if t := cfg.Telegram; t != nil {
+		acl.Grant("telegram", commands.RoleViewer, ids64(t.Viewers)...)
+		acl.Grant("telegram", commands.RoleOperator, ids64(t.Operators)...)
+		acl.Grant("telegram", commands.RoleAdmin, ids64(t.Admins)...)
+	}
+	if d := cfg.Discord; d != nil {
+		acl.Grant("discord", commands.RoleViewer, d.Viewers...)
+		acl.Grant("discord", commands.RoleOperator, d.Operators...)
+		acl.Grant("discord", commands.RoleAdmin, d.Admins...)
+	}
+	return acl
+}
+
+func ids64(ids []int64) []string {
+	out := make([]string, len(ids))
+	for i, id := range ids {
+		out[i] = strconv.FormatInt(id, 10)
+	}
+	return out
+}
+
+// credentialStatuses reads every configured credential passively (no
+// network, no refresh token spent). Without [[credential]] entries it reads
+// the default Claude config dir.
+func (rt *runtime) credentialStatuses(_ context.Context) []commands.CredentialStatus {
+	now := time.Now()
+	creds := rt.cfg.Credentials
+	if len(creds) == 0 {
+		creds = []config.Credential{{Name: "default", Kind: "oauth-file", ConfigDir: rt.cfg.Claude.ConfigDir}}
+	}
+	var out []commands.CredentialStatus
+	for _, c := range creds {
+		out = append(out, credentialStatus(c, now))
+	}
+	return out
+}
+
+func credentialStatus(c config.Credential, now time.Time) commands.CredentialStatus {
+	cs := commands.CredentialStatus{Name: c.Name, Kind: c.Kind}
+	switch c.Kind {
+	case "oauth-file":
+		cr, err := claude.ReadCredentials(claude.CredentialsPath(c.ConfigDir))
+		switch {
+		case errors.Is(err, os.ErrNotExist):
+			cs.Detail = fmt.Sprintf("no credentials file in %s — run /login", c.ConfigDir)
+		case err != nil:
+			cs.Detail = claude.Redact(err.Error())
+		default:
+			cs.Detail = cr.Status(now)
+			cs.Healthy = !cr.Dead() && (cr.AccessExpires.IsZero() || cr.AccessExpires.After(now) || cr.HasRefresh)
+		}
+	case "oauth-token", "api-key":
+		tok := c.Token.Value()
+		kind := claude.TokenKindOf(tok)
+		want := claude.TokenKind("oauth")
+		if c.Kind == "api-key" {
+			want = "api_key"
+		}
+		switch {
+		case tok == "":
+			cs.Detail = fmt.Sprintf("token %s is empty", c.Token.Ref())
+		case kind != want:
+			cs.Detail = fmt.Sprintf("token %s looks like %s, not %s", c.Token.Ref(), kind, want)
+		default:
+			cs.Healthy = true
+			cs.Detail = fmt.Sprintf("token from %s", c.Token.Ref())
+		}
+	default:
+		cs.Detail = "unknown kind " + c.Kind
+	}
+	return cs
+}
