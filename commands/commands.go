@@ -189,6 +189,9 @@ type Handler struct {
 	mu      sync.Mutex
 	cmds    map[string]*Command
 	pending map[string]pending
+
+	// replyCode turns a reply to the login message into /code; set by RegisterRecovery.
+	replyCode func(Request) (string, bool)
 }
 
 // Options configure a Handler.
@@ -258,6 +261,11 @@ func (h *Handler) Handle(ctx context.Context, req Request, out Responder) {
 	if req.Callback != "" {
 		h.callback(ctx, req, role, out)
 		return
+	}
+	if h.replyCode != nil {
+		if text, ok := h.replyCode(req); ok {
+			req.Text = text
+		}
 	}
 	name, args, ok := parse(req.Text)
 	if !ok {

@@ -70,6 +70,7 @@ func RegisterFleet(h *Handler, f FleetView, creds CredentialSource) {
 			if err != nil {
 				return err
 			}
+			text = claude.Redact(text)
 			if strings.TrimSpace(text) == "" {
 				text = "(empty pane)"
 			}

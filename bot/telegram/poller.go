@@ -1,0 +1,122 @@
+package telegram
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"math/rand/v2"
+	"net/http"
+	"time"
+
+	tele "gopkg.in/telebot.v3"
+)
+
+// poller replaces telebot's LongPoller, which retries at once on error (about
+// 12,000 requests a second against a dead server). Ours backs off
+// exponentially with jitter and reports 401/409 as the transport being down.
+type poller struct {
+	b      *Bot
+	offset int
+}
+
+func (p *poller) Poll(tb *tele.Bot, updates chan tele.Update, stop chan struct{}) {
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	go func() {
+		<-stop
+		cancel()
+	}()
+	bo := newBackoff(p.b.o.BackoffMin, p.b.o.BackoffMax)
+	for ctx.Err() == nil {
+		ups, err := p.getUpdates(tb)
+		if ctx.Err() != nil {
+			return
+		}
+		if err != nil {
+			code := apiCode(err)
+			err = p.b.apiError(err)
+			state := "degraded"
+			if code == http.StatusUnauthorized || code == http.StatusConflict || bo.failures >= 3 {
+				state = "down"
+			}
+			p.b.setHealth(state, err)
+			p.b.log.Warn("getUpdates", "err", err, "retry_in", bo.next())
+			if !bo.wait(ctx) {
+				return
+			}
+			continue
+		}
+		bo.reset()
+		p.b.setHealth("up", nil)
+		for _, u := range ups {
+			if u.ID >= p.offset {
+				p.offset = u.ID + 1
+			}
+			select {
+			case updates <- u:
+			case <-ctx.Done():
+				return
+			}
+		}
+	}
+}
+
+func (p *poller) getUpdates(tb *tele.Bot) ([]tele.Update, error) {
+	params := map[string]any{
+		"offset":          p.offset,
+		"timeout":         int(p.b.o.PollTimeout / time.Second),
+		"allowed_updates": []string{"message", "callback_query"},
+	}
+	data, err := tb.Raw("getUpdates", params)
+	if err != nil {
+		return nil, err
+	}
+	var resp struct {
+		Result []tele.Update `json:"result"`
+	}
+	if err := jsonUnmarshal(data, &resp); err != nil {
+		return nil, fmt.Errorf("getUpdates: %w", err)
+	}
+	return resp.Result, nil
+}
+
+func jsonUnmarshal(data []byte, v any) error {
+	if err := json.Unmarshal(data, v); err != nil {
+		return fmt.Errorf("bad JSON from the Bot API: %w", err)
+	}
+	return nil
+}
+
+// backoff is exponential with full jitter.
+type backoff struct {
+	min, max time.Duration
+	failures int
+}
+
+func newBackoff(min, max time.Duration) *backoff { return &backoff{min: min, max: max} }
+
+func (b *backoff) reset() { b.failures = 0 }
+
+// next is the ceiling of the coming wait.
+func (b *backoff) next() time.Duration {
+	d := b.min << min(b.failures, 20)
+	if d > b.max || d <= 0 {
+		d = b.max
+	}
+	return d
+}
+
+// wait sleeps a jittered backoff; false if ctx ended first.
+func (b *backoff) wait(ctx context.Context) bool {
+	ceil := b.next()
+	b.failures++
+	d := ceil/2 + rand.N(ceil/2+1)
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-ctx.Done():
+		return false
+	case <-t.C:
+		return true
+	}
+}

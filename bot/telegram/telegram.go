@@ -1,0 +1,440 @@
+// Package telegram is the Telegram transport on gopkg.in/telebot.v3: our own
+// long poller with backoff, an outgoing queue per chat that honours 429
+// retry_after and rate limits, HTML formatting split at 4096 characters, and
+// inline buttons for confirmations and login links.
+package telegram
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"regexp"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	tele "gopkg.in/telebot.v3"
+
+	"github.com/fleetwarden/fleetwarden/commands"
+)
+
+// Platform is the name requests from Telegram carry.
+const Platform = "telegram"
+
+// DefaultAPIURL is the public Bot API.
+const DefaultAPIURL = "https://api.telegram.org"
+
+// MaxCommands is Telegram's limit for setMyCommands.
+const MaxCommands = 100
+
+// Handler answers requests.
+type Handler interface {
+	Handle(ctx context.Context, req commands.Request, out commands.Responder)
+}
+
+// Options configure a Bot.
+type Options struct {
+	Token      string
+	APIURL     string // default DefaultAPIURL
+	AlertChats []int64
+	Handler    Handler
+	Commands   []commands.Command // the menu registered with setMyCommands
+	Log        *slog.Logger
+	HTTPClient *http.Client
+
+	PollTimeout time.Duration // long-poll timeout; default 25s
+	BackoffMin  time.Duration // default 1s
+	BackoffMax  time.Duration // default 2m
+	Limits      Limits
+	// OnHealth is called when the transport's health changes.
+	OnHealth func(Health)
+}
+
+// Health is the state of the transport.
+type Health struct {
+	State     string // "up", "degraded", "down", "starting"
+	LastError string
+	Since     time.Time
+}
+
+// Bot is a running Telegram transport.
+type Bot struct {
+	o   Options
+	tb  *tele.Bot
+	log *slog.Logger
+	out *sender
+
+	mu     sync.Mutex
+	health Health
+	ctx    context.Context
+}
+
+var commandName = regexp.MustCompile(`^[a-z0-9_]{1,32}$`)
+
+// New validates the options and prepares the bot; nothing is sent until Run.
+func New(o Options) (*Bot, error) {
+	if o.Token == "" {
+		return nil, errors.New("telegram: no bot token")
+	}
+	if o.APIURL == "" {
+		o.APIURL = DefaultAPIURL
+	}
+	o.APIURL = strings.TrimRight(o.APIURL, "/")
+	if len(o.Commands) > MaxCommands {
+		return nil, fmt.Errorf("telegram: %d commands, but Telegram allows at most %d", len(o.Commands), MaxCommands)
+	}
+	for _, c := range o.Commands {
+		if !commandName.MatchString(c.Name) {
+			return nil, fmt.Errorf("telegram: command %q is not a valid Telegram command name ([a-z0-9_], 1-32)", c.Name)
+		}
+	}
+	if o.PollTimeout <= 0 {
+		o.PollTimeout = 25 * time.Second
+	}
+	if o.BackoffMin <= 0 {
+		o.BackoffMin = time.Second
+	}
+	if o.BackoffMax <= 0 {
+		o.BackoffMax = 2 * time.Minute
+	}
+	if o.Log == nil {
+		o.Log = slog.New(slog.DiscardHandler)
+	}
+	if o.HTTPClient == nil {
+		o.HTTPClient = &http.Client{}
+	}
+	// A long poll holds the request open for PollTimeout; give it room.
+	client := *o.HTTPClient
+	client.Timeout = o.PollTimeout + 15*time.Second
+	b := &Bot{o: o, log: o.Log.With("transport", Platform), health: Health{State: "starting", Since: time.Now()}}
+	tb, err := tele.NewBot(tele.Settings{
+		URL:     o.APIURL,
+		Token:   o.Token,
+		Offline: true, // getMe happens in Run, with backoff, not here
+		Client:  &client,
+		Poller:  &poller{b: b},
+		OnError: func(err error, _ tele.Context) { b.log.Warn("handler", "err", redactToken(err.Error(), o.Token)) },
+	})
+	if err != nil {
+		return nil, fmt.Errorf("telegram: %w", err)
+	}
+	b.tb = tb
+	b.out = newSender(b, o.Limits)
+	tb.Handle(tele.OnText, b.onText)
+	tb.Handle(tele.OnCallback, b.onCallback)
+	return b, nil
+}
+
+// Name is the route name alerts report.
+func (b *Bot) Name() string { return Platform }
+
+// Run polls for updates and sends until ctx is done.
+func (b *Bot) Run(ctx context.Context) error {
+	b.mu.Lock()
+	b.ctx = ctx
+	b.mu.Unlock()
+	go b.out.run(ctx)
+	go b.setup(ctx)
+	done := make(chan struct{})
+	go func() {
+		b.tb.Start()
+		close(done)
+	}()
+	<-ctx.Done()
+	b.tb.Stop()
+	<-done
+	return nil
+}
+
+// setup learns the bot's name and registers the command menu, retrying
+// with backoff while the API is unreachable.
+func (b *Bot) setup(ctx context.Context) {
+	bo := newBackoff(b.o.BackoffMin, b.o.BackoffMax)
+	for {
+		err := b.setupOnce()
+		if err == nil {
+			return
+		}
+		b.log.Warn("setup", "err", err)
+		if !bo.wait(ctx) {
+			return
+		}
+	}
+}
+
+func (b *Bot) setupOnce() error {
+	data, err := b.tb.Raw("getMe", map[string]string{})
+	if err != nil {
+		return fmt.Errorf("getMe: %w", b.apiError(err))
+	}
+	var me struct {
+		Result tele.User `json:"result"`
+	}
+	if err := jsonUnmarshal(data, &me); err != nil {
+		return fmt.Errorf("getMe: %w", err)
+	}
+	b.mu.Lock()
+	u := me.Result
+	b.tb.Me = &u
+	b.mu.Unlock()
+	var cmds []tele.Command
+	for _, c := range b.o.Commands {
+		desc := c.Help
+		if c.Usage != "" {
+			desc = c.Usage + " — " + desc
+		}
+		if len(desc) > 256 {
+			desc = desc[:256]
+		}
+		if len(desc) < 3 {
+			desc = "/" + c.Name
+		}
+		cmds = append(cmds, tele.Command{Text: c.Name, Description: desc})
+	}
+	if len(cmds) == 0 {
+		return nil
+	}
+	if err := b.tb.SetCommands(cmds); err != nil {
+		return fmt.Errorf("setMyCommands: %w", b.apiError(err))
+	}
+	return nil
+}
+
+// Health reports the transport's state.
+func (b *Bot) Health() Health {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.health
+}
+
+func (b *Bot) setHealth(state string, err error) {
+	b.mu.Lock()
+	changed := b.health.State != state
+	if changed {
+		b.health.State = state
+		b.health.Since = time.Now()
+	}
+	if err != nil {
+		b.health.LastError = redactToken(err.Error(), b.o.Token)
+	}
+	h := b.health
+	b.mu.Unlock()
+	if changed {
+		b.log.Info("health", "state", state, "err", h.LastError)
+		if b.o.OnHealth != nil {
+			b.o.OnHealth(h)
+		}
+	}
+}
+
+func (b *Bot) runCtx() context.Context {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if b.ctx == nil {
+		return context.Background()
+	}
+	return b.ctx
+}
+
+func (b *Bot) onText(c tele.Context) error {
+	m := c.Message()
+	if m == nil || m.Sender == nil || m.Chat == nil {
+		return nil
+	}
+	req := commands.Request{
+		Platform:  Platform,
+		UserID:    strconv.FormatInt(m.Sender.ID, 10),
+		UserName:  m.Sender.Username,
+		ChatID:    strconv.FormatInt(m.Chat.ID, 10),
+		Private:   m.Chat.Type == tele.ChatPrivate,
+		Text:      m.Text,
+		MessageID: strconv.Itoa(m.ID),
+	}
+	if m.ReplyTo != nil {
+		req.ReplyTo = m.ReplyTo.Text
+	}
+	b.o.Handler.Handle(b.runCtx(), req, &responder{b: b, chat: m.Chat, private: req.Private, msg: m})
+	return nil
+}
+
+func (b *Bot) onCallback(c tele.Context) error {
+	cb := c.Callback()
+	if cb == nil || cb.Sender == nil {
+		return nil
+	}
+	// Always answer the callback, or the button spins on the user's phone.
+	if err := c.Respond(); err != nil {
+		b.log.Warn("answerCallbackQuery", "err", redactToken(err.Error(), b.o.Token))
+	}
+	chat := &tele.Chat{ID: cb.Sender.ID, Type: tele.ChatPrivate}
+	if cb.Message != nil && cb.Message.Chat != nil {
+		chat = cb.Message.Chat
+	}
+	req := commands.Request{
+		Platform: Platform,
+		UserID:   strconv.FormatInt(cb.Sender.ID, 10),
+		UserName: cb.Sender.Username,
+		ChatID:   strconv.FormatInt(chat.ID, 10),
+		Private:  chat.Type == tele.ChatPrivate,
+		Callback: strings.TrimPrefix(cb.Data, "\f"),
+	}
+	r := &responder{b: b, chat: chat, private: req.Private}
+	if cb.Message != nil {
+		// The question's buttons are spent: remove them so nobody presses twice.
+		_, _ = b.tb.EditReplyMarkup(cb.Message, nil)
+	}
+	b.o.Handler.Handle(b.runCtx(), req, r)
+	return nil
+}
+
+// responder sends replies to one chat.
+type responder struct {
+	b       *Bot
+	chat    *tele.Chat
+	private bool
+	msg     *tele.Message // the request, for deletion
+}
+
+func (r *responder) Reply(ctx context.Context, rep commands.Reply) error {
+	if rep.Secret && !r.private {
+		// Never: login links and code prompts go to private chats only.
+		return errors.New("telegram: refusing to send a secret to a group chat")
+	}
+	if rep.DeleteRequest && r.msg != nil {
+		if err := r.b.tb.Delete(r.msg); err != nil {
+			r.b.log.Warn("deleting the message with a secret", "err", redactToken(err.Error(), r.b.o.Token))
+		}
+	}
+	if rep.Text == "" && rep.Pre == "" {
+		return nil
+	}
+	return r.b.out.send(ctx, r.chat.ID, r.chat.Type != tele.ChatPrivate, Format(rep), markup(rep.Buttons))
+}
+
+func markup(bs []commands.Button) *tele.ReplyMarkup {
+	if len(bs) == 0 {
+		return nil
+	}
+	var row []tele.InlineButton
+	for _, b := range bs {
+		if b.URL != "" {
+			row = append(row, tele.InlineButton{Text: b.Text, URL: b.URL})
+		} else {
+			row = append(row, tele.InlineButton{Text: b.Text, Data: b.Data})
+		}
+	}
+	return &tele.ReplyMarkup{InlineKeyboard: [][]tele.InlineButton{row}}
+}
+
+// Notify sends an alert text to every alert chat. It fails if any chat did
+// not get it, so the alert manager can fall back.
+func (b *Bot) Notify(ctx context.Context, text string) error {
+	if len(b.o.AlertChats) == 0 {
+		return errors.New("telegram: no alert_chats configured")
+	}
+	var errs []error
+	for _, id := range b.o.AlertChats {
+		if err := b.out.send(ctx, id, id < 0, Format(commands.Reply{Text: text}), nil); err != nil {
+			errs = append(errs, fmt.Errorf("chat %d: %w", id, err))
+		}
+	}
+	return errors.Join(errs...)
+}
+
+// apiCode is the Bot API error code of err, or 0 for a transport error.
+// telebot returns *Error for known descriptions and a plain
+// "telegram: <description> (<code>)" error for the rest.
+func apiCode(err error) int {
+	var te *tele.Error
+	if errors.As(err, &te) {
+		return te.Code
+	}
+	var fe tele.FloodError
+	if errors.As(err, &fe) {
+		return http.StatusTooManyRequests
+	}
+	if m := trailingCode.FindStringSubmatch(err.Error()); m != nil {
+		n, _ := strconv.Atoi(m[1])
+		return n
+	}
+	return 0
+}
+
+var trailingCode = regexp.MustCompile(`\((\d{3})\)$`)
+
+// apiError turns telebot's errors into messages that say what to do.
+func (b *Bot) apiError(err error) error {
+	msg := redactToken(err.Error(), b.o.Token)
+	switch apiCode(err) {
+	case http.StatusUnauthorized:
+		return &apiErr{code: 401, msg: "the bot token was rejected (401 Unauthorized): check telegram.token"}
+	case http.StatusNotFound:
+		return &apiErr{code: 404, msg: fmt.Sprintf("no Bot API method here (404): check telegram.api_url %s", b.o.APIURL)}
+	case http.StatusConflict:
+		return &apiErr{code: 409, msg: "another instance is polling this bot token (409 Conflict): stop it or use another bot"}
+	case 0:
+		return &apiErr{msg: msg}
+	default:
+		return &apiErr{code: apiCode(err), msg: msg}
+	}
+}
+
+// apiErr is a Bot API failure with its code (0 when the API was not reached).
+type apiErr struct {
+	code int
+	msg  string
+}
+
+func (e *apiErr) Error() string { return e.msg }
+
+// Probe calls getMe once: `fleetwarden check` uses it to say whether the token
+// and API URL work.
+func Probe(ctx context.Context, client *http.Client, apiURL, token string) (string, error) {
+	if apiURL == "" {
+		apiURL = DefaultAPIURL
+	}
+	if client == nil {
+		client = &http.Client{Timeout: 15 * time.Second}
+	}
+	b, err := New(Options{Token: token, APIURL: apiURL, HTTPClient: client, Handler: nopHandler{}})
+	if err != nil {
+		return "", err
+	}
+	type result struct {
+		name string
+		err  error
+	}
+	ch := make(chan result, 1)
+	go func() {
+		data, err := b.tb.Raw("getMe", map[string]string{})
+		if err != nil {
+			ch <- result{err: b.apiError(err)}
+			return
+		}
+		var me struct {
+			Result tele.User `json:"result"`
+		}
+		err = jsonUnmarshal(data, &me)
+		ch <- result{name: "@" + me.Result.Username, err: err}
+	}()
+	select {
+	case r := <-ch:
+		return r.name, r.err
+	case <-ctx.Done():
+		return "", fmt.Errorf("telegram getMe: %w", ctx.Err())
+	}
+}
+
+type nopHandler struct{}
+
+func (nopHandler) Handle(context.Context, commands.Request, commands.Responder) {}
+
+func redactToken(s, token string) string {
+	if token == "" {
+		return s
+	}
+	return strings.ReplaceAll(s, token, "[bot token]")
+}

@@ -1,0 +1,357 @@
+package telegram
+
+import (
+	"context"
+	"fmt"
+	"net/http"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/fleetwarden/fleetwarden/claude"
+	"github.com/fleetwarden/fleetwarden/commands"
+	"github.com/fleetwarden/fleetwarden/fleet"
+	fake "github.com/fleetwarden/fleetwarden/internal/fakes/telegram"
+)
+
+const token = "123456789:AAtesttokentesttokentesttokentestto"
+
+var (
+	admin    = fake.User{ID: 111, Username: "admin", FirstName: "Ada"}
+	stranger = fake.User{ID: 999, Username: "mallory", FirstName: "Mal"}
+	adminDM  = fake.Chat{ID: 111, Type: "private"}
+	strDM    = fake.Chat{ID: 999, Type: "private"}
+	group    = fake.Chat{ID: -100123, Type: "supergroup"}
+)
+
+type paneFleet struct{ pane string }
+
+func (f paneFleet) Snapshot() []fleet.Status {
+	return []fleet.Status{{Name: "builder", Target: "fleet:builder", State: claude.Idle, Since: time.Now()}}
+}
+
+func (f paneFleet) Peek(_ context.Context, _ string, lines int) (string, error) {
+	ls := strings.Split(f.pane, "\n")
+	if len(ls) > lines {
+		ls = ls[len(ls)-lines:]
+	}
+	return strings.Join(ls, "\n"), nil
+}
+
+type env struct {
+	srv *fake.Server
+	bot *Bot
+	h   *commands.Handler
+
+	mu     sync.Mutex
+	health []Health
+}
+
+func start(t *testing.T, mod func(*Options)) *env {
+	t.Helper()
+	srv := fake.New(t, token)
+	srv.AddChat(adminDM) // the admin has talked to the bot before: alerts can reach them
+	acl := commands.NewACL()
+	acl.Grant(Platform, commands.RoleAdmin, "111")
+	h := commands.NewHandler(commands.Options{ACL: acl})
+	var lines []string
+	for i := 1; i <= 5000; i++ {
+		lines = append(lines, fmt.Sprintf("line %04d <tag> & stuff", i))
+	}
+	commands.RegisterFleet(h, paneFleet{pane: strings.Join(lines, "\n")}, nil)
+	e := &env{srv: srv, h: h}
+	o := Options{
+		Token: token, APIURL: srv.URL(), AlertChats: []int64{111}, Handler: h, Commands: h.Commands(),
+		PollTimeout: time.Second, BackoffMin: 20 * time.Millisecond, BackoffMax: 200 * time.Millisecond,
+		Limits: Limits{PerChat: 1000, PerChatBurst: 100, Group: 1000, GroupBurst: 100, Global: 1000, GlobalBurst: 100},
+		OnHealth: func(h Health) {
+			e.mu.Lock()
+			e.health = append(e.health, h)
+			e.mu.Unlock()
+		},
+	}
+	if mod != nil {
+		mod(&o)
+	}
+	b, err := New(o)
+	if err != nil {
+		t.Fatal(err)
+	}
+	e.bot = b
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() {
+		_ = b.Run(ctx)
+		close(done)
+	}()
+	t.Cleanup(func() {
+		cancel()
+		<-done
+	})
+	return e
+}
+
+func (e *env) lastHealth() Health {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	if len(e.health) == 0 {
+		return Health{}
+	}
+	return e.health[len(e.health)-1]
+}
+
+func TestAdminGetsAnswersStrangerGetsRefusal(t *testing.T) {
+	e := start(t, nil)
+	e.srv.SendUserMessage(admin, adminDM, "/status")
+	got := e.srv.WaitSent(t, 10*time.Second, func(m fake.Message) bool { return m.ChatID == adminDM.ID })
+	if !strings.Contains(got.Text, "1 agents: 1 idle") || got.ParseMode != "HTML" {
+		t.Errorf("status reply = %+v", got)
+	}
+	e.srv.SendUserMessage(stranger, strDM, "/status")
+	ref := e.srv.WaitSent(t, 10*time.Second, func(m fake.Message) bool { return m.ChatID == strDM.ID })
+	if ref.Text != commands.Refusal {
+		t.Errorf("stranger got %q, want only the refusal", ref.Text)
+	}
+	// A stranger in a group gets nothing; the admin in a group gets answers.
+	e.srv.SendUserMessage(stranger, group, "/status")
+	e.srv.SendUserMessage(admin, group, "/help")
+	e.srv.WaitSent(t, 10*time.Second, func(m fake.Message) bool { return m.ChatID == group.ID && strings.Contains(m.Text, "/status") })
+	for _, m := range e.srv.Sent() {
+		if m.ChatID == strDM.ID && m.Text != commands.Refusal {
+			t.Errorf("stranger learned something: %q", m.Text)
+		}
+		if m.ChatID == group.ID && strings.Contains(m.Text, "Sorry") {
+			t.Errorf("the group got a refusal for a stranger: %q", m.Text)
+		}
+	}
+	if cmds := e.srv.Commands(); len(cmds) < 4 {
+		t.Errorf("setMyCommands registered %d commands, want the menu (>= 4)", len(cmds))
+	}
+}
+
+func TestLongPeekArrivesInOrderedChunks(t *testing.T) {
+	e := start(t, nil)
+	e.srv.SendUserMessage(admin, adminDM, "/peek builder 5000")
+	e.srv.WaitSent(t, 20*time.Second, func(m fake.Message) bool { return strings.Contains(m.Text, "line 5000") })
+	var all strings.Builder
+	n := 0
+	for _, m := range e.srv.Sent() {
+		if m.ChatID != adminDM.ID {
+			continue
+		}
+		n++
+		if u := len([]rune(m.Text)); u > MaxMessage {
+			t.Errorf("chunk %d has %d characters", n, u)
+		}
+		all.WriteString(m.Plain)
+		all.WriteString("\n")
+	}
+	if n < 10 {
+		t.Errorf("got %d messages, want the 5000 lines split into many", n)
+	}
+	// Every line once, in order.
+	text := all.String()
+	last := -1
+	for i := 1; i <= 5000; i++ {
+		needle := fmt.Sprintf("line %04d <tag> & stuff", i)
+		j := strings.Index(text, needle)
+		if j < 0 || j < last {
+			t.Fatalf("line %d missing or out of order", i)
+		}
+		last = j
+	}
+}
+
+func TestRateLimitDelaysButLosesNothing(t *testing.T) {
+	e := start(t, nil)
+	e.srv.Fail("sendMessage", 3, fake.Failure{Status: 429, RetryAfter: 1})
+	for i := 0; i < 5; i++ {
+		if err := e.bot.Notify(t.Context(), fmt.Sprintf("alert %d", i)); err != nil {
+			t.Fatalf("notify %d: %v", i, err)
+		}
+	}
+	var got []string
+	for _, m := range e.srv.Sent() {
+		if strings.HasPrefix(m.Text, "alert ") {
+			got = append(got, m.Text)
+		}
+	}
+	if want := "alert 0,alert 1,alert 2,alert 3,alert 4"; strings.Join(got, ",") != want {
+		t.Errorf("delivered %v, want %s", got, want)
+	}
+}
+
+// countingTransport records when each getUpdates attempt was made.
+type countingTransport struct {
+	mu    sync.Mutex
+	times []time.Time
+}
+
+func (c *countingTransport) RoundTrip(r *http.Request) (*http.Response, error) {
+	if strings.HasSuffix(r.URL.Path, "/getUpdates") {
+		c.mu.Lock()
+		c.times = append(c.times, time.Now())
+		c.mu.Unlock()
+	}
+	return http.DefaultTransport.RoundTrip(r)
+}
+
+func (c *countingTransport) since(i int) []time.Time {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if i > len(c.times) {
+		return nil
+	}
+	return append([]time.Time(nil), c.times[i:]...)
+}
+
+func TestDeadServerBacksOff(t *testing.T) {
+	ct := &countingTransport{}
+	e := start(t, func(o *Options) { o.HTTPClient = &http.Client{Transport: ct} })
+	tmuxWait(t, 10*time.Second, func() bool { return len(ct.since(0)) > 0 })
+	e.srv.Down()
+	from := len(ct.since(0))
+	// Wait for seven attempts against the dead server: a spinning poller makes
+	// them in a millisecond; ours waits min·2^k (jittered to half) between them.
+	tmuxWait(t, 20*time.Second, func() bool { return len(ct.since(from)) >= 7 })
+	ts := ct.since(from)
+	if spread := ts[6].Sub(ts[1]); spread < 150*time.Millisecond {
+		t.Errorf("7 attempts within %s: no backoff", spread)
+	}
+	tmuxWait(t, 10*time.Second, func() bool { return e.bot.Health().State == "down" })
+	e.srv.Up()
+	tmuxWait(t, 10*time.Second, func() bool { return e.bot.Health().State == "up" })
+	e.srv.SendUserMessage(admin, adminDM, "/status")
+	e.srv.WaitSent(t, 10*time.Second, func(m fake.Message) bool { return strings.Contains(m.Text, "agents") })
+}
+
+func TestConflictIsReportedNotHammered(t *testing.T) {
+	ct := &countingTransport{}
+	e := start(t, func(o *Options) { o.HTTPClient = &http.Client{Transport: ct} })
+	tmuxWait(t, 10*time.Second, func() bool { return len(ct.since(0)) > 0 })
+	e.srv.Fail("getUpdates", 1000, fake.Failure{Status: 409, Description: "Conflict: terminated by other getUpdates request; make sure that only one bot instance is running"})
+	from := len(ct.since(0))
+	tmuxWait(t, 10*time.Second, func() bool { return e.lastHealth().State == "down" })
+	if h := e.lastHealth(); !strings.Contains(h.LastError, "another instance") {
+		t.Errorf("health error %q does not explain the 409", h.LastError)
+	}
+	tmuxWait(t, 20*time.Second, func() bool { return len(ct.since(from)) >= 7 })
+	ts := ct.since(from)
+	if spread := ts[6].Sub(ts[1]); spread < 150*time.Millisecond {
+		t.Errorf("7 getUpdates against a 409 within %s: the poller is spinning", spread)
+	}
+}
+
+func TestConfirmationButtonsAreAnswered(t *testing.T) {
+	e := start(t, nil)
+	done := make(chan struct{}, 1)
+	e.h.Register(commands.Command{Name: "restart", Role: commands.RoleOperator, Help: "restart",
+		Run: func(ctx context.Context, c *commands.Call) error {
+			return c.Confirm(ctx, "Restart 2 agents?", func(ctx context.Context, c *commands.Call) error {
+				done <- struct{}{}
+				return c.Reply(ctx, "restarted")
+			})
+		}})
+	e.srv.SendUserMessage(admin, adminDM, "/restart")
+	q := e.srv.WaitSent(t, 10*time.Second, func(m fake.Message) bool { return strings.Contains(m.Text, "Restart 2 agents?") })
+	if len(q.ReplyMarkup) == 0 || len(q.ReplyMarkup[0]) != 2 {
+		t.Fatalf("question has buttons %+v, want Yes and Cancel", q.ReplyMarkup)
+	}
+	id := e.srv.PressButton(admin, adminDM, q.MessageID, q.ReplyMarkup[0][0].CallbackData)
+	e.srv.WaitSent(t, 10*time.Second, func(m fake.Message) bool { return m.Text == "restarted" })
+	tmuxWait(t, 5*time.Second, func() bool { return e.srv.Answered(id) })
+	select {
+	case <-done:
+	default:
+		t.Error("the action did not run")
+	}
+}
+
+func TestSecretsStayPrivateAndCodesAreDeleted(t *testing.T) {
+	e := start(t, nil)
+	e.h.Register(commands.Command{Name: "code", Role: commands.RoleAdmin, Help: "code",
+		Run: func(ctx context.Context, c *commands.Call) error {
+			_ = c.Send(ctx, commands.Reply{DeleteRequest: true})
+			return c.Send(ctx, commands.Reply{Text: "got it", Secret: true})
+		}})
+	id := e.srv.SendUserMessage(admin, adminDM, "/code abc#def")
+	_ = id
+	e.srv.WaitSent(t, 10*time.Second, func(m fake.Message) bool { return m.Text == "got it" })
+	if n := e.srv.Requests("deleteMessage"); n != 1 {
+		t.Errorf("deleteMessage called %d times, want the message holding the code deleted once", n)
+	}
+	for _, m := range e.srv.Sent() {
+		if strings.Contains(m.Text, "abc#def") {
+			t.Errorf("the code was echoed back: %q", m.Text)
+		}
+	}
+	r := &responder{b: e.bot, chat: nil, private: false}
+	if err := r.Reply(t.Context(), commands.Reply{Text: "https://login", Secret: true}); err == nil {
+		t.Error("a secret reply to a group chat was not refused")
+	}
+}
+
+func TestTooManyCommandsRefusedBeforeCallingTelegram(t *testing.T) {
+	var cmds []commands.Command
+	for i := 0; i < 101; i++ {
+		cmds = append(cmds, commands.Command{Name: fmt.Sprintf("c%d", i), Help: "x"})
+	}
+	_, err := New(Options{Token: token, APIURL: "http://127.0.0.1:1", Commands: cmds})
+	if err == nil || !strings.Contains(err.Error(), "at most 100") {
+		t.Errorf("got %v, want a refusal naming the limit", err)
+	}
+}
+
+func TestProbe(t *testing.T) {
+	srv := fake.New(t, token)
+	name, err := Probe(t.Context(), nil, srv.URL(), token)
+	if err != nil || name == "" {
+		t.Errorf("probe with the right token: %q, %v", name, err)
+	}
+	_, err = Probe(t.Context(), nil, srv.URL(), "42:wrong")
+	if err == nil || !strings.Contains(err.Error(), "401") {
+		t.Errorf("probe with a wrong token: %v, want a 401 explanation", err)
+	}
+}
+
+func TestFormatSplitsAndEscapes(t *testing.T) {
+	long := strings.Repeat("x", 5000)
+	for _, tc := range []struct {
+		name string
+		r    commands.Reply
+	}{
+		{"long line", commands.Reply{Text: long}},
+		{"entities", commands.Reply{Text: strings.Repeat("a&b<c>\n", 1200)}},
+		{"pre", commands.Reply{Text: "head", Pre: strings.Repeat("pane line with <html>\n", 500)}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			chunks := Format(tc.r)
+			for i, c := range chunks {
+				if units(c) > MaxMessage {
+					t.Errorf("chunk %d has %d units", i, units(c))
+				}
+				if strings.Count(c, "<pre>") != strings.Count(c, "</pre>") {
+					t.Errorf("chunk %d has unbalanced <pre>", i)
+				}
+				if strings.Contains(c, "<html>") {
+					t.Errorf("chunk %d is not escaped", i)
+				}
+			}
+		})
+	}
+}
+
+// tmuxWait polls cond until it holds or the deadline passes.
+func tmuxWait(t *testing.T, d time.Duration, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(d)
+	tick := time.NewTicker(10 * time.Millisecond)
+	defer tick.Stop()
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("condition not met within %s", d)
+		}
+		<-tick.C
+	}
+}

@@ -1,0 +1,346 @@
+package commands
+
+import (
+	"context"
+	"fmt"
+	"slices"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/fleetwarden/fleetwarden/audit"
+	"github.com/fleetwarden/fleetwarden/claude"
+	"github.com/fleetwarden/fleetwarden/fleet"
+)
+
+// LoginSession is one running Claude login (claude.Login satisfies it).
+type LoginSession interface {
+	URL() string
+	Submit(ctx context.Context, code string) (claude.LoginOutcome, error)
+	Cancel()
+	Done() <-chan struct{}
+}
+
+// Restarter restarts agents and reports each.
+type Restarter interface {
+	Restart(ctx context.Context, names []string) []fleet.RestartResult
+}
+
+// Recovery wires /login, /code and /restart.
+type Recovery struct {
+	Fleet FleetView
+	// StartLogin starts a login on the agents' host and returns once the
+	// login URL is known.
+	StartLogin func(ctx context.Context) (LoginSession, error)
+	// Verify reads the credentials passively after a login and says whether
+	// they hold (fresh access token, refresh token present, expiry ahead).
+	Verify func(ctx context.Context) (summary string, err error)
+	// AfterLogin is login.restart: "failed" (default), "all" or "none".
+	AfterLogin string
+	Restarter  Restarter
+	Timeout    time.Duration // the login's lifetime, for messages
+}
+
+type loginState struct {
+	session LoginSession
+	by      string
+	started time.Time
+	out     Responder // where the admin asked: timeout and results go there
+}
+
+type recovery struct {
+	Recovery
+	h *Handler
+
+	mu    sync.Mutex
+	login *loginState
+}
+
+// LoginHint ends the message carrying the login URL; a reply to that message
+// is taken as the code.
+const LoginHint = "Log in, copy the code shown, and reply /code <code>."
+
+// RegisterRecovery adds /login, /code and /restart.
+func RegisterRecovery(h *Handler, r Recovery) {
+	rc := &recovery{Recovery: r, h: h}
+	if rc.AfterLogin == "" {
+		rc.AfterLogin = "failed"
+	}
+	h.Register(Command{Name: "login", Help: "log Claude in again: sends you the login link", Role: RoleAdmin, Private: true, Run: rc.cmdLogin})
+	h.Register(Command{Name: "code", Usage: "CODE#STATE", Help: "finish a login with the code from the login page", Role: RoleAdmin, Private: true, Run: rc.cmdCode})
+	h.Register(Command{Name: "restart", Usage: "[AGENT…|all]", Help: "restart agents (default: the ones that are down)", Role: RoleOperator, Run: rc.cmdRestart})
+	h.replyCode = rc.replyCode
+}
+
+func (rc *recovery) cmdLogin(ctx context.Context, c *Call) error {
+	if len(c.Args) == 1 && c.Args[0] == "cancel" {
+		return rc.cancel(ctx, c)
+	}
+	if len(c.Args) > 0 {
+		return Usagef("")
+	}
+	rc.mu.Lock()
+	cur := rc.login
+	rc.mu.Unlock()
+	if cur != nil {
+		return c.Confirm(ctx, fmt.Sprintf("A login is already in progress (started by %s %s ago). Cancel it?", cur.by, Ago(rc.h.now().Sub(cur.started))),
+			func(ctx context.Context, c *Call) error { return rc.cancel(ctx, c) })
+	}
+	rc.h.record(audit.Record{Kind: audit.KindLogin, Actor: c.Req.Actor(), Action: "started"})
+	s, err := rc.StartLogin(ctx)
+	if err != nil {
+		rc.h.record(audit.Record{Kind: audit.KindLogin, Actor: c.Req.Actor(), Action: "failed", Error: claude.Redact(err.Error())})
+		return fmt.Errorf("could not start the login: %w", err)
+	}
+	st := &loginState{session: s, by: c.Req.Actor(), started: rc.h.now(), out: c.Out}
+	rc.mu.Lock()
+	rc.login = st
+	rc.mu.Unlock()
+	go rc.watch(context.WithoutCancel(ctx), st)
+	rc.h.record(audit.Record{Kind: audit.KindLogin, Actor: c.Req.Actor(), Action: "url_sent"})
+	return c.Send(ctx, Reply{
+		Text:    "Claude login started. Open the login page on this phone:\n" + s.URL() + "\n\n" + LoginHint,
+		Buttons: []Button{{Text: "Open login page", URL: s.URL()}},
+		Secret:  true,
+	})
+}
+
+// watch tells the admin when a login dies unfinished (timeout, crash).
+func (rc *recovery) watch(ctx context.Context, st *loginState) {
+	<-st.session.Done()
+	rc.mu.Lock()
+	still := rc.login == st
+	if still {
+		rc.login = nil
+	}
+	rc.mu.Unlock()
+	if !still {
+		return // finished by /code or cancelled
+	}
+	rc.h.record(audit.Record{Kind: audit.KindLogin, Actor: "fleetwarden", Action: "timeout"})
+	_ = st.out.Reply(ctx, Reply{Text: fmt.Sprintf("The login ended without a code (it waits at most %s). Send /login to start again.", rc.timeoutText())})
+}
+
+func (rc *recovery) timeoutText() string {
+	if rc.Timeout <= 0 {
+		return "10m"
+	}
+	return rc.Timeout.String()
+}
+
+func (rc *recovery) cancel(ctx context.Context, c *Call) error {
+	rc.mu.Lock()
+	cur := rc.login
+	rc.login = nil
+	rc.mu.Unlock()
+	if cur == nil {
+		return c.Reply(ctx, "No login is in progress.")
+	}
+	cur.session.Cancel()
+	rc.h.record(audit.Record{Kind: audit.KindLogin, Actor: c.Req.Actor(), Action: "cancelled"})
+	return c.Reply(ctx, "Login cancelled.")
+}
+
+// replyCode treats a private reply to the login message as /code.
+func (rc *recovery) replyCode(req Request) (string, bool) {
+	if !req.Private || !strings.Contains(req.ReplyTo, LoginHint) || strings.HasPrefix(strings.TrimSpace(req.Text), "/") {
+		return "", false
+	}
+	return "/code " + strings.TrimSpace(req.Text), true
+}
+
+func (rc *recovery) cmdCode(ctx context.Context, c *Call) error {
+	// The message holds a secret: ask the transport to delete it whatever happens.
+	_ = c.Send(ctx, Reply{DeleteRequest: true})
+	if len(c.Args) != 1 {
+		return Usagef("")
+	}
+	rc.mu.Lock()
+	cur := rc.login
+	rc.mu.Unlock()
+	if cur == nil {
+		return c.Reply(ctx, "No login is in progress. Send /login first.")
+	}
+	if err := claude.ValidateCode(c.Args[0]); err != nil {
+		return c.Reply(ctx, "✗ "+err.Error())
+	}
+	rc.h.record(audit.Record{Kind: audit.KindLogin, Actor: c.Req.Actor(), Action: "code_submitted"})
+	_ = c.Reply(ctx, "Code received; signing in…")
+	out, err := cur.session.Submit(ctx, c.Args[0])
+	if err != nil {
+		return fmt.Errorf("typing the code into the login: %w", err)
+	}
+	if out.Retry {
+		return c.Reply(ctx, "✗ "+out.Message+"\n"+out.Advice)
+	}
+	rc.mu.Lock()
+	if rc.login == cur {
+		rc.login = nil
+	}
+	rc.mu.Unlock()
+	if !out.OK {
+		cur.session.Cancel()
+		rc.h.record(audit.Record{Kind: audit.KindLogin, Actor: c.Req.Actor(), Action: "failed", Error: out.Message})
+		return c.Reply(ctx, "✗ Login failed: "+out.Message+"\n"+out.Advice)
+	}
+	summary, err := rc.Verify(ctx)
+	if err != nil {
+		rc.h.record(audit.Record{Kind: audit.KindLogin, Actor: c.Req.Actor(), Action: "failed", Error: claude.Redact(err.Error())})
+		return c.Reply(ctx, "✗ The CLI said the login worked, but the credentials do not hold: "+claude.Redact(err.Error())+"\nSend /login to try again.")
+	}
+	rc.h.record(audit.Record{Kind: audit.KindLogin, Actor: c.Req.Actor(), Action: "verified", Message: summary})
+	_ = c.Reply(ctx, "✓ Login verified: "+summary)
+
+	names := rc.afterLoginAgents()
+	switch {
+	case rc.AfterLogin == "none" || rc.Restarter == nil:
+		return c.Confirm(ctx, "Restart the agents that are down now?", func(ctx context.Context, c *Call) error {
+			return rc.restart(ctx, c, rc.down())
+		})
+	case len(names) == 0:
+		return c.Reply(ctx, "No agent needs a restart.")
+	}
+	return rc.restart(ctx, c, names)
+}
+
+// afterLoginAgents are the agents a successful login restarts without asking.
+func (rc *recovery) afterLoginAgents() []string {
+	var out []string
+	for _, s := range rc.Fleet.Snapshot() {
+		switch rc.AfterLogin {
+		case "all":
+			out = append(out, s.Name)
+		default:
+			if s.State == claude.AuthFailed && s.Reason.ReloginFixes() {
+				out = append(out, s.Name)
+			}
+		}
+	}
+	return out
+}
+
+func (rc *recovery) down() []string {
+	var out []string
+	for _, s := range rc.Fleet.Snapshot() {
+		if !s.Healthy() && s.State != claude.NeedsInput && s.State != claude.LoggingIn {
+			out = append(out, s.Name)
+		}
+	}
+	return out
+}
+
+func (rc *recovery) cmdRestart(ctx context.Context, c *Call) error {
+	if rc.Restarter == nil {
+		return fmt.Errorf("restart is not available")
+	}
+	snap := rc.Fleet.Snapshot()
+	var names []string
+	switch {
+	case len(c.Args) == 0:
+		names = rc.down()
+		if len(names) == 0 {
+			return c.Reply(ctx, "Every agent is up. Name agents, or say /restart all.")
+		}
+	case len(c.Args) == 1 && c.Args[0] == "all":
+		for _, s := range snap {
+			names = append(names, s.Name)
+		}
+	default:
+		for _, a := range c.Args {
+			if !hasAgent(snap, a) {
+				return Usagef("no agent named %q (see /status)", a)
+			}
+			if !slices.Contains(names, a) {
+				names = append(names, a)
+			}
+		}
+	}
+	if len(names) == 0 {
+		return c.Reply(ctx, "No agents.")
+	}
+	return c.Confirm(ctx, fmt.Sprintf("Restart %d agent(s): %s?", len(names), joinNames(names, 10)),
+		func(ctx context.Context, c *Call) error { return rc.restart(ctx, c, names) })
+}
+
+func (rc *recovery) restart(ctx context.Context, c *Call, names []string) error {
+	if len(names) == 0 {
+		return c.Reply(ctx, "No agent needs a restart.")
+	}
+	_ = c.Reply(ctx, fmt.Sprintf("Restarting %d agent(s)…", len(names)))
+	start := rc.h.now()
+	res := rc.Restarter.Restart(context.WithoutCancel(ctx), names)
+	took := rc.h.now().Sub(start)
+	var okNames, bad []string
+	for _, r := range res {
+		rec := audit.Record{Kind: audit.KindRestart, Agents: []string{r.Agent}, Actor: c.Req.Actor(), Action: "agent"}
+		ok := r.OK
+		rec.OK = &ok
+		if !r.OK {
+			rec.Error = r.Err
+			bad = append(bad, r.Agent)
+		} else {
+			okNames = append(okNames, r.Agent)
+		}
+		rc.h.record(rec)
+	}
+	rc.h.record(audit.Record{Kind: audit.KindRestart, Agents: names, Actor: c.Req.Actor(), Action: "summary",
+		Message: fmt.Sprintf("%d of %d back in %s", len(okNames), len(names), FormatSeconds(took)),
+		Fields:  map[string]string{"ok": fmt.Sprint(len(okNames)), "failed": fmt.Sprint(len(bad)), "seconds": fmt.Sprintf("%.0f", took.Seconds())}})
+	return c.Reply(ctx, RestartReport(res, took))
+}
+
+// RestartReport renders the per-agent outcome of a restart.
+func RestartReport(res []fleet.RestartResult, took time.Duration) string {
+	ok := 0
+	for _, r := range res {
+		if r.OK {
+			ok++
+		}
+	}
+	var b strings.Builder
+	if ok == len(res) {
+		fmt.Fprintf(&b, "✓ All %d agent(s) back in %s.\n", len(res), FormatSeconds(took))
+	} else {
+		fmt.Fprintf(&b, "Restarted %d of %d agent(s) in %s; %d failed.\n", ok, len(res), FormatSeconds(took), len(res)-ok)
+	}
+	var working []string
+	for _, r := range res {
+		if r.OK {
+			fmt.Fprintf(&b, "✓ %s — %s in %s", r.Agent, r.State, FormatSeconds(r.Took))
+			if r.SessionID != "" {
+				b.WriteString(" (same session)")
+			}
+			b.WriteString("\n")
+		} else {
+			fmt.Fprintf(&b, "✗ %s — %s\n", r.Agent, r.Err)
+			if r.LastLines != "" {
+				for _, l := range strings.Split(r.LastLines, "\n") {
+					fmt.Fprintf(&b, "    │ %s\n", clip(l, 100))
+				}
+			}
+		}
+		if r.WasWorking {
+			working = append(working, r.Agent)
+		}
+	}
+	if len(working) > 0 {
+		fmt.Fprintf(&b, "Were mid-task when they failed — re-check their work: %s\n", strings.Join(working, ", "))
+	}
+	return strings.TrimRight(b.String(), "\n")
+}
+
+// FormatSeconds renders a short duration: "6 s", "1 m 5 s".
+func FormatSeconds(d time.Duration) string {
+	s := int(d.Round(time.Second).Seconds())
+	if s < 60 {
+		return fmt.Sprintf("%d s", s)
+	}
+	return fmt.Sprintf("%d m %d s", s/60, s%60)
+}
+
+func joinNames(names []string, max int) string {
+	if len(names) <= max {
+		return strings.Join(names, ", ")
+	}
+	return strings.Join(names[:max], ", ") + fmt.Sprintf(" and %d more", len(names)-max)
+}

@@ -1,0 +1,208 @@
+package fleet
+
+import (
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/fleetwarden/fleetwarden/claude"
+	"github.com/fleetwarden/fleetwarden/internal/testenv"
+	"github.com/fleetwarden/fleetwarden/tmux"
+	"github.com/fleetwarden/fleetwarden/tmux/tmuxtest"
+)
+
+type world struct {
+	t      *testing.T
+	tm     *tmux.Client
+	claude string
+	dir    string
+}
+
+func newWorld(t *testing.T) *world {
+	return &world{t: t, tm: tmuxtest.Server(t), claude: testenv.FakeClaude(t), dir: t.TempDir()}
+}
+
+func (w *world) env(screen string) map[string]string {
+	return map[string]string{"FAKECLAUDE_SCREENS": testenv.ScreensDir(), "FAKECLAUDE_SCREEN": screen,
+		"CLAUDE_CONFIG_DIR": filepath.Join(w.dir, "claude")}
+}
+
+func (w *world) start(session, screen string) {
+	w.t.Helper()
+	if _, err := w.tm.NewSession(w.t.Context(), session, "main", tmux.SpawnOptions{Dir: w.dir, Env: w.env(screen), Command: w.claude}); err != nil {
+		w.t.Fatal(err)
+	}
+}
+
+func (w *world) fleet(agents ...Agent) *Fleet {
+	return New(Options{Agents: agents, Sources: map[string]Panes{"": w.tm}})
+}
+
+func (w *world) waitState(f *Fleet, want map[string]claude.State) []Status {
+	w.t.Helper()
+	var sts []Status
+	tmuxtest.WaitFor(w.t, 20*time.Second, func() (bool, string) {
+		var err error
+		sts, err = f.Scan(w.t.Context())
+		if err != nil {
+			return false, err.Error()
+		}
+		for _, s := range sts {
+			if ws, ok := want[s.Name]; ok && s.State != ws {
+				return false, fmt.Sprintf("%s is %s (%s), want %s", s.Name, s.State, s.Evidence, ws)
+			}
+		}
+		return true, ""
+	})
+	return sts
+}
+
+func TestRestartManyInParallelReportsEach(t *testing.T) {
+	w := newWorld(t)
+	const n = 20
+	var agents []Agent
+	want := map[string]claude.State{}
+	for i := range n {
+		name := fmt.Sprintf("a%02d", i)
+		w.start(name, "19-tui-401.txt")
+		screen := "15-busy.txt"
+		if i == 7 {
+			screen = "19-tui-401.txt" // this one never comes back: its login is still dead
+		}
+		agents = append(agents, Agent{Name: name, Target: name + ":main", Workdir: w.dir, Command: w.claude, Env: w.env(screen)})
+		want[name] = claude.AuthFailed
+	}
+	f := w.fleet(agents...)
+	w.waitState(f, want)
+
+	var names []string
+	for _, a := range agents {
+		names = append(names, a.Name)
+	}
+	res := f.Restart(t.Context(), names, RestartOptions{Parallel: 8, Timeout: 8 * time.Second, StopTimeout: 3 * time.Second,
+		Poll: 50 * time.Millisecond, ConfigDir: filepath.Join(w.dir, "claude")})
+	if len(res) != n {
+		t.Fatalf("got %d results, want %d", len(res), n)
+	}
+	for _, r := range res {
+		if r.Agent == "a07" {
+			if r.OK || !strings.Contains(r.Err, "not back") || !strings.Contains(r.LastLines, "Login expired") {
+				t.Errorf("a07 = %+v, want failed with its last lines", r)
+			}
+			continue
+		}
+		if !r.OK || r.State != claude.Idle {
+			t.Errorf("%s = %+v, want back idle", r.Agent, r)
+		}
+		if r.SessionID == "" {
+			t.Errorf("%s: no session resumed, want the session from its session file", r.Agent)
+		}
+	}
+	// The panes really run again, resumed with the same session.
+	sts := w.waitState(f, map[string]claude.State{"a00": claude.Idle, "a19": claude.Idle, "a07": claude.AuthFailed})
+	_ = sts
+	panes, err := w.tm.ListPanes(t.Context())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(panes) != n {
+		t.Errorf("%d panes after restart, want %d (no pane lost or added)", len(panes), n)
+	}
+	entries, _ := os.ReadDir(filepath.Join(w.dir, "claude", "sessions"))
+	if len(entries) < 2*n-1 {
+		t.Errorf("%d session files, want the restarted processes to have written theirs", len(entries))
+	}
+}
+
+func TestRestartRecreatesMissingPane(t *testing.T) {
+	w := newWorld(t)
+	w.start("other", "15-busy.txt") // a server must exist for the new session
+	a := Agent{Name: "ghost", Target: "ghost:work", Workdir: w.dir, Command: w.claude, Env: w.env("15-busy.txt")}
+	f := w.fleet(a)
+	w.waitState(f, map[string]claude.State{"ghost": claude.Exited})
+	res := f.Restart(t.Context(), []string{"ghost"}, RestartOptions{Timeout: 8 * time.Second, Poll: 50 * time.Millisecond})
+	if !res[0].OK {
+		t.Fatalf("restart of a missing pane: %+v", res[0])
+	}
+	w.waitState(f, map[string]claude.State{"ghost": claude.Idle})
+}
+
+func TestResumeCommand(t *testing.T) {
+	for _, tc := range []struct{ in, want string }{
+		{"claude --continue", "claude --resume ID"},
+		{"claude -c --model opus", "claude --model opus --resume ID"},
+		{"claude", "claude --resume ID"},
+		{"claude --resume OTHER", "claude --resume OTHER"},
+	} {
+		if got := resumeCommand(tc.in, "ID"); got != tc.want {
+			t.Errorf("resumeCommand(%q) = %q, want %q", tc.in, got, tc.want)
+		}
+	}
+}
+
+func TestWatchdogConditions(t *testing.T) {
+	now := time.Date(2026, 11, 22, 2, 14, 0, 0, time.UTC)
+	o := WatchOptions{StuckAfter: 20 * time.Minute, InputAfter: 10 * time.Minute}
+	w := NewWatchdog(New(Options{}), o)
+	scan := func(sts ...Status) []Event { return w.conditionsLocked(sts, now) }
+
+	evs := scan(Status{Name: "a", State: claude.AuthFailed, Reason: claude.ReasonExpired}, Status{Name: "b", State: claude.Idle})
+	if len(evs) != 1 || evs[0].Kind != "auth_failed" || !evs[0].Active || !evs[0].ReloginFixes {
+		t.Fatalf("first scan events = %+v", evs)
+	}
+	if evs := scan(Status{Name: "a", State: claude.AuthFailed, Reason: claude.ReasonExpired}); len(evs) != 0 {
+		t.Errorf("unchanged scan gave events %+v", evs)
+	}
+	// The reason changes: the old condition ends, the new one begins.
+	evs = scan(Status{Name: "a", State: claude.AuthFailed, Reason: claude.ReasonSubscription})
+	if len(evs) != 2 || evs[0].Active || evs[0].Reason != "expired" || !evs[1].Active || evs[1].ReloginFixes {
+		t.Errorf("reason change events = %+v", evs)
+	}
+	// Working with a pane unchanged for 25 minutes is stuck; 5 minutes is not.
+	evs = scan(Status{Name: "a", State: claude.Working, Changed: now.Add(-25 * time.Minute)},
+		Status{Name: "c", State: claude.Working, Changed: now.Add(-5 * time.Minute)})
+	var kinds []string
+	for _, e := range evs {
+		kinds = append(kinds, fmt.Sprintf("%s/%s/%v", e.Agent, e.Kind, e.Active))
+	}
+	if got, want := strings.Join(kinds, " "), "a/auth_failed/false a/stuck/true"; got != want {
+		t.Errorf("got %s, want %s", got, want)
+	}
+	// A permission prompt waiting 11 minutes is needs_input and silent.
+	evs = scan(Status{Name: "a", State: claude.NeedsInput, Since: now.Add(-11 * time.Minute)})
+	kinds = nil
+	for _, e := range evs {
+		kinds = append(kinds, fmt.Sprintf("%s/%s/%v", e.Agent, e.Kind, e.Active))
+	}
+	if got, want := strings.Join(kinds, " "), "a/stuck/false a/needs_input/true a/silent/true"; got != want {
+		t.Errorf("got %s, want %s", got, want)
+	}
+}
+
+func TestSinceAndWorkingCarryAcrossScans(t *testing.T) {
+	w := newWorld(t)
+	w.start("a", "17-busy-7s.txt")
+	clock := time.Now()
+	f := New(Options{Agents: []Agent{{Name: "a", Target: "a:main"}}, Sources: map[string]Panes{"": w.tm},
+		Now: func() time.Time { return clock }})
+	w.waitState(f, map[string]claude.State{"a": claude.Working})
+	ctl := filepath.Join(w.dir, "ctl")
+	_ = ctl
+	// Switch the pane to the auth failure screen by typing to the fake CLI.
+	if err := w.tm.SendLine(t.Context(), "a:main", ":screen 19-tui-401.txt", 0); err != nil {
+		t.Fatal(err)
+	}
+	clock = clock.Add(time.Minute)
+	sts := w.waitState(f, map[string]claude.State{"a": claude.AuthFailed})
+	if !sts[0].Working || !sts[0].Since.Equal(clock) {
+		t.Errorf("after failing mid-task: %+v, want Working=true and Since=%v", sts[0], clock)
+	}
+	clock = clock.Add(time.Minute)
+	sts, _ = f.Scan(t.Context())
+	if !sts[0].Working || sts[0].Since.Equal(clock) {
+		t.Errorf("next scan: %+v, want Since kept and Working kept", sts[0])
+	}
+}

@@ -1,0 +1,292 @@
+package fleet
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/fleetwarden/fleetwarden/claude"
+	"github.com/fleetwarden/fleetwarden/tmux"
+)
+
+// Controller is what a restart needs from a tmux server.
+type Controller interface {
+	Panes
+	SendKeys(ctx context.Context, target string, keys ...string) error
+	Respawn(ctx context.Context, target string, o tmux.SpawnOptions) error
+	NewSession(ctx context.Context, name, window string, o tmux.SpawnOptions) (tmux.Pane, error)
+	NewWindow(ctx context.Context, session, window string, o tmux.SpawnOptions) (tmux.Pane, error)
+	SetOption(ctx context.Context, target, name, value string) error
+}
+
+// pidTree is optional: a local server can map a pane to its processes, which
+// finds the Claude session to resume.
+type pidTree interface {
+	PanePIDTree(ctx context.Context, pid int) ([]int, error)
+}
+
+// RestartOptions tune a restart.
+type RestartOptions struct {
+	Parallel    int           // agents restarted at once; default 8
+	Timeout     time.Duration // per agent, until idle/working; default 90s
+	StopTimeout time.Duration // graceful stop before the process is killed; default 5s
+	Poll        time.Duration // how often the pane is looked at while waiting; default 200ms
+	ConfigDir   string        // Claude config dir holding sessions/, to resume the same session
+	Env         func(a Agent) (map[string]string, error) // credential environment for the agent
+}
+
+// RestartResult is the outcome for one agent.
+type RestartResult struct {
+	Agent      string
+	OK         bool
+	State      claude.State // state it came back in, or was last seen in
+	Err        string
+	LastLines  string // last pane lines when it failed
+	WasWorking bool   // the agent was mid-task when it failed: re-check its work
+	SessionID  string // resumed Claude session, if one was found
+	Took       time.Duration
+}
+
+// Restart restarts the named agents in parallel (bounded) and reports each.
+func (f *Fleet) Restart(ctx context.Context, names []string, o RestartOptions) []RestartResult {
+	if o.Parallel <= 0 {
+		o.Parallel = 8
+	}
+	if o.Timeout <= 0 {
+		o.Timeout = 90 * time.Second
+	}
+	if o.StopTimeout <= 0 {
+		o.StopTimeout = 5 * time.Second
+	}
+	if o.Poll <= 0 {
+		o.Poll = 200 * time.Millisecond
+	}
+	prev := map[string]Status{}
+	for _, s := range f.Snapshot() {
+		prev[s.Name] = s
+	}
+	out := make([]RestartResult, len(names))
+	sem := make(chan struct{}, o.Parallel)
+	var wg sync.WaitGroup
+	for i, name := range names {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			sem <- struct{}{}
+			defer func() { <-sem }()
+			start := f.opt.Now()
+			r := f.restartOne(ctx, name, o)
+			r.Took = f.opt.Now().Sub(start)
+			p := prev[name]
+			r.WasWorking = p.State == claude.Working || p.Working
+			out[i] = r
+		}()
+	}
+	wg.Wait()
+	return out
+}
+
+func (f *Fleet) restartOne(ctx context.Context, name string, o RestartOptions) RestartResult {
+	res := RestartResult{Agent: name}
+	a, ok := f.Agent(name)
+	if !ok {
+		res.Err = "no such agent"
+		return res
+	}
+	src, ok := f.opt.Sources[a.Host].(Controller)
+	if !ok {
+		res.Err = fmt.Sprintf("cannot control tmux for host %q", a.Host)
+		return res
+	}
+	ctx, cancel := context.WithTimeout(ctx, o.Timeout+o.StopTimeout)
+	defer cancel()
+
+	env := map[string]string{}
+	for k, v := range a.Env {
+		env[k] = v
+	}
+	if o.Env != nil {
+		extra, err := o.Env(a)
+		if err != nil {
+			res.Err = err.Error()
+			return res
+		}
+		for k, v := range extra {
+			env[k] = v
+		}
+	}
+	command := a.Command
+	if command == "" {
+		command = "claude --continue"
+	}
+
+	panes, err := src.ListPanes(ctx)
+	if err != nil && !errors.Is(err, tmux.ErrNoServer) {
+		res.Err = err.Error()
+		return res
+	}
+	spawn := tmux.SpawnOptions{Dir: a.Workdir, Env: env}
+	p, found := tmux.FindPane(panes, a.Target)
+	if !found {
+		// The pane is gone: make it again where the target says.
+		spawn.Command = command
+		if p, err = createTarget(ctx, src, panes, a.Target, spawn); err != nil {
+			res.Err = err.Error()
+			return res
+		}
+		_ = src.SetOption(ctx, p.ID, "remain-on-exit", "on")
+	} else {
+		if sid := f.sessionOf(ctx, src, p, o.ConfigDir); sid != "" {
+			res.SessionID = sid
+			command = resumeCommand(command, sid)
+		}
+		// Keep the pane when Claude exits, so it can be respawned in place
+		// (and a later crash shows as a dead pane, not a vanished one).
+		if err := src.SetOption(ctx, p.ID, "remain-on-exit", "on"); err != nil {
+			res.Err = err.Error()
+			return res
+		}
+		if !p.Dead && !isShell(p.Command) {
+			f.stopGracefully(ctx, src, p, o)
+		}
+		spawn.Command = command
+		if err := src.Respawn(ctx, p.ID, spawn); err != nil {
+			res.Err = err.Error()
+			return res
+		}
+	}
+	return f.waitUp(ctx, src, p.ID, res, o)
+}
+
+// stopGracefully asks Claude Code to exit (Escape, then Ctrl-C twice) and
+// waits for it; respawn kills whatever is left.
+func (f *Fleet) stopGracefully(ctx context.Context, src Controller, p tmux.Pane, o RestartOptions) {
+	ctx, cancel := context.WithTimeout(ctx, o.StopTimeout)
+	defer cancel()
+	_ = src.SendKeys(ctx, p.ID, "Escape")
+	_ = src.SendKeys(ctx, p.ID, "C-c")
+	_ = src.SendKeys(ctx, p.ID, "C-c")
+	t := time.NewTicker(o.Poll)
+	defer t.Stop()
+	for {
+		panes, err := src.ListPanes(ctx)
+		if err == nil {
+			q, ok := tmux.FindPane(panes, p.ID)
+			if !ok || q.Dead || isShell(q.Command) {
+				return
+			}
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+	}
+}
+
+// waitUp waits until the pane shows Claude idle or working.
+func (f *Fleet) waitUp(ctx context.Context, src Controller, paneID string, res RestartResult, o RestartOptions) RestartResult {
+	ctx, cancel := context.WithTimeout(ctx, o.Timeout)
+	defer cancel()
+	t := time.NewTicker(o.Poll)
+	defer t.Stop()
+	var last string
+	var st claude.Result
+	for {
+		text, err := src.Capture(ctx, paneID, 0)
+		if err == nil {
+			last = text
+			st = claude.Classify(text)
+			if st.State == claude.Idle || st.State == claude.Working {
+				res.OK, res.State = true, st.State
+				return res
+			}
+		}
+		select {
+		case <-ctx.Done():
+			res.State = st.State
+			res.Err = fmt.Sprintf("not back after %s (state %s)", o.Timeout, st.State)
+			if st.Reason != "" {
+				res.Err += ": " + st.Reason.Describe()
+			}
+			res.LastLines = tail(last, 8)
+			return res
+		case <-t.C:
+		}
+	}
+}
+
+func (f *Fleet) sessionOf(ctx context.Context, src Controller, p tmux.Pane, configDir string) string {
+	if configDir == "" || p.Dead {
+		return ""
+	}
+	pt, ok := src.(pidTree)
+	if !ok {
+		return ""
+	}
+	pids, err := pt.PanePIDTree(ctx, p.PID)
+	if err != nil {
+		return ""
+	}
+	sessions, err := claude.ReadSessions(configDir)
+	if err != nil {
+		return ""
+	}
+	s, ok := claude.SessionForPID(sessions, pids...)
+	if !ok {
+		return ""
+	}
+	return s.SessionID
+}
+
+// resumeCommand turns the configured command into one that resumes session
+// id: --continue (or -c) is replaced, other flags are kept.
+func resumeCommand(command, id string) string {
+	var out []string
+	for _, f := range strings.Fields(command) {
+		if f == "--continue" || f == "-c" {
+			continue
+		}
+		out = append(out, f)
+	}
+	for _, f := range out {
+		if f == "--resume" || f == "-r" {
+			return command // already resuming something: keep the configured choice
+		}
+	}
+	return strings.Join(append(out, "--resume", id), " ")
+}
+
+// createTarget makes the session and window a target names.
+func createTarget(ctx context.Context, src Controller, panes []tmux.Pane, target string, o tmux.SpawnOptions) (tmux.Pane, error) {
+	session, window, _ := strings.Cut(target, ":")
+	window, _, _ = strings.Cut(window, ".")
+	hasSession := false
+	for _, p := range panes {
+		if p.Session == session {
+			hasSession = true
+			break
+		}
+	}
+	if !hasSession {
+		return src.NewSession(ctx, session, window, o)
+	}
+	return src.NewWindow(ctx, session, window, o)
+}
+
+func tail(text string, n int) string {
+	ls := strings.Split(strings.TrimRight(text, "\n"), "\n")
+	var keep []string
+	for _, l := range ls {
+		if strings.TrimSpace(l) != "" {
+			keep = append(keep, l)
+		}
+	}
+	if len(keep) > n {
+		keep = keep[len(keep)-n:]
+	}
+	return claude.Redact(strings.Join(keep, "\n"))
+}
