@@ -243,7 +243,7 @@ func TestCheckExampleConfig(t *testing.T) {
 	t.Setenv("DISCORD_BOT_TOKEN", "example-discord-token")
 	t.Setenv("ANTHROPIC_API_KEY", "sk-ant-api03-example")
 	t.Setenv("SMTP_PASSWORD", "example")
-	t.Setenv("DASHBOARD_TOKEN", "example")
+	t.Setenv("FLEETWARDEN_DASHBOARD_TOKEN", "example")
 	t.Setenv("CLAUDE_CODE_OAUTH_TOKEN", "sk-ant-oat01-example")
 	_, err := os.Stat(filepath.Join(testenv.Root(), "config.toml.example"))
 	if err != nil {

@@ -2,15 +2,20 @@ package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"log/slog"
 	"os"
+	"path/filepath"
 	"sync"
 	"time"
 
+	"github.com/fleetwarden/fleetwarden/alert"
 	"github.com/fleetwarden/fleetwarden/audit"
 	"github.com/fleetwarden/fleetwarden/bot/console"
+	"github.com/fleetwarden/fleetwarden/bot/telegram"
+	"github.com/fleetwarden/fleetwarden/claude"
 	"github.com/fleetwarden/fleetwarden/commands"
 	"github.com/fleetwarden/fleetwarden/fleet"
 )
@@ -33,15 +38,17 @@ func cmdRun(ctx context.Context, args []string, stdin io.Reader, stdout, stderr 
 		log.Info("config loaded", "file", cfg.Path)
 	}
 	rt := newRuntime(cfg, log)
-	d, err := newDaemon(rt)
+	var con *console.Console
+	d, err := newDaemon(rt, func(h *commands.Handler) {
+		if cfg.Console.On(isTerminal(stdin)) {
+			con = console.New(stdin, stdout, h)
+		}
+	})
 	if err != nil {
 		fmt.Fprintf(stderr, "fleetwarden: %v\n", err)
 		return 1
 	}
-	defer d.close()
-	if cfg.Console.On(isTerminal(stdin)) {
-		d.console = console.New(stdin, stdout, d.handler)
-	}
+	d.console = con
 	if err := d.run(ctx); err != nil {
 		fmt.Fprintf(stderr, "fleetwarden: %v\n", err)
 		return 1
@@ -49,27 +56,110 @@ func cmdRun(ctx context.Context, args []string, stdin io.Reader, stdout, stderr 
 	return 0
 }
 
-// daemon is fleetwarden running: the watchdog loop, the transports and the
-// journal.
-type daemon struct {
-	rt      *runtime
-	log     *slog.Logger
-	journal *audit.Journal
-	handler *commands.Handler
-	console *console.Console
+// transport is a chat channel: it answers commands and carries alerts.
+type transport interface {
+	Name() string
+	Run(ctx context.Context) error
+	Notify(ctx context.Context, text string) error
 }
 
-func newDaemon(rt *runtime) (*daemon, error) {
-	j, err := audit.Open(rt.cfg.State.Dir, audit.Options{
-		MaxBytes: int64(rt.cfg.State.JournalMaxMB) << 20,
-		Keep:     rt.cfg.State.JournalKeep,
+// daemon is fleetwarden running: the watchdog, the alert manager, the
+// transports and the journal.
+type daemon struct {
+	rt         *runtime
+	log        *slog.Logger
+	journal    *audit.Journal
+	handler    *commands.Handler
+	console    *console.Console
+	watchdog   *fleet.Watchdog
+	alerts     *alert.Manager
+	transports []transport
+	started    time.Time
+}
+
+func newDaemon(rt *runtime, withHandler func(*commands.Handler)) (*daemon, error) {
+	cfg := rt.cfg
+	j, err := audit.Open(cfg.State.Dir, audit.Options{
+		MaxBytes: int64(cfg.State.JournalMaxMB) << 20,
+		Keep:     cfg.State.JournalKeep,
 	})
 	if err != nil {
 		return nil, fmt.Errorf("opening the journal: %w", err)
 	}
+	d := &daemon{rt: rt, log: rt.log, journal: j, started: time.Now()}
 	h := commands.NewHandler(commands.Options{ACL: rt.acl, Audit: j, Log: rt.log})
+	d.handler = h
 	commands.RegisterFleet(h, rt.fleet, rt.credentialStatuses)
-	return &daemon{rt: rt, log: rt.log, journal: j, handler: h}, nil
+	commands.RegisterRecovery(h, commands.Recovery{
+		Fleet:      rt.fleet,
+		StartLogin: rt.startLogin,
+		Verify:     rt.verifyLogin,
+		AfterLogin: cfg.Login.Restart,
+		Restarter:  restarter{rt},
+		Timeout:    cfg.Claude.LoginTimeout.Duration,
+	})
+	if withHandler != nil {
+		withHandler(h)
+	}
+
+	// Chat transports are the primary alert routes.
+	var primary []alert.Route
+	if t := cfg.Telegram; t != nil {
+		bot, err := telegram.New(telegram.Options{
+			Token: t.Token.Value(), APIURL: t.APIURL, AlertChats: t.AlertChats,
+			Handler: h, Commands: h.Commands(), Log: rt.log,
+			OnHealth: func(hl telegram.Health) { d.transportHealth(telegram.Platform, hl.State, hl.LastError) },
+		})
+		if err != nil {
+			j.Close()
+			return nil, err
+		}
+		d.transports = append(d.transports, bot)
+		primary = append(primary, chatRoute{bot})
+	}
+	var fallback []alert.Route
+	for i, r := range cfg.Alerts.Routes {
+		route, err := buildRoute(i, r)
+		if err != nil {
+			j.Close()
+			return nil, err
+		}
+		fallback = append(fallback, route)
+	}
+	m, err := alert.New(alert.Options{
+		GroupWait:      cfg.Alerts.GroupWait.Duration,
+		RepeatInterval: cfg.Alerts.RepeatInterval.Duration,
+		FallbackAfter:  cfg.Alerts.FallbackAfter.Duration,
+		Primary:        primary,
+		Fallback:       fallback,
+		QueueDir:       filepath.Join(cfg.State.Dir, "queue"),
+		Log:            rt.log,
+		Journal:        j,
+		OnUndeliverable: func(n alert.Notification, errs []error) {
+			d.log.Error("alert undeliverable on every route", "alert", n.Summary, "err", errors.Join(errs...))
+		},
+	})
+	if err != nil {
+		j.Close()
+		return nil, err
+	}
+	d.alerts = m
+	commands.RegisterSilence(h, m, func() []string {
+		var names []string
+		for _, a := range rt.fleet.Agents() {
+			names = append(names, a.Name)
+		}
+		return names
+	})
+	d.watchdog = fleet.NewWatchdog(rt.fleet, fleet.WatchOptions{
+		Interval:     cfg.Watchdog.Interval.Duration,
+		StuckAfter:   cfg.Watchdog.StuckAfter.Duration,
+		InputAfter:   cfg.Watchdog.InputAfter.Duration,
+		OnTransition: d.transition,
+		OnEvent:      d.event,
+		Log:          rt.log,
+	})
+	return d, nil
 }
 
 func (d *daemon) close() {
@@ -79,13 +169,25 @@ func (d *daemon) close() {
 }
 
 func (d *daemon) run(ctx context.Context) error {
+	defer d.close()
+	gap := d.lastSeen()
 	_ = d.journal.Append(audit.Record{Kind: audit.KindStart, Actor: "fleetwarden", Message: "fleetwarden " + version + " started"})
-	defer func() {
-		_ = d.journal.Append(audit.Record{Kind: audit.KindStop, Actor: "fleetwarden", Message: "fleetwarden stopped"})
-	}()
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	var wg sync.WaitGroup
+	goRun := func(name string, f func(context.Context) error) {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			if err := f(ctx); err != nil && ctx.Err() == nil {
+				d.log.Error(name, "err", err)
+			}
+		}()
+	}
+	goRun("alerts", d.alerts.Run)
+	for _, t := range d.transports {
+		goRun(t.Name(), t.Run)
+	}
 	if d.console != nil {
 		wg.Add(1)
 		go func() {
@@ -97,41 +199,50 @@ func (d *daemon) run(ctx context.Context) error {
 			cancel()
 		}()
 	}
-	d.watch(ctx)
+	goRun("start notice", func(ctx context.Context) error { return d.startNotice(ctx, gap) })
+	d.watchdog.Run(ctx)
 	wg.Wait()
+	// Flush what is queued so a stop loses nothing that could be sent now.
+	fctx, fcancel := context.WithTimeout(context.Background(), 5*time.Second)
+	d.alerts.Flush(fctx)
+	fcancel()
+	_ = d.journal.Append(audit.Record{Kind: audit.KindStop, Actor: "fleetwarden", Message: "fleetwarden stopped"})
 	return nil
 }
 
-// watch scans every watchdog.interval and reports transitions.
-func (d *daemon) watch(ctx context.Context) {
-	interval := d.rt.cfg.Watchdog.Interval.Duration
-	if interval <= 0 {
-		interval = 10 * time.Second
+// lastSeen returns how long fleetwarden was away, from the journal's last record.
+func (d *daemon) lastSeen() time.Duration {
+	recs, err := audit.ReadAll(d.rt.cfg.State.Dir, time.Time{})
+	if err != nil && len(recs) == 0 {
+		return -1
 	}
-	t := time.NewTicker(interval)
-	defer t.Stop()
-	var prev []fleet.Status
-	for {
-		scanCtx, cancel := context.WithTimeout(ctx, interval+5*time.Second)
-		next, err := d.rt.fleet.Scan(scanCtx)
-		cancel()
-		if err != nil {
-			d.log.Error("scan", "err", err)
-		} else {
-			for _, tr := range fleet.Diff(prev, next) {
-				d.transition(ctx, tr)
-			}
-			prev = next
-		}
-		select {
-		case <-ctx.Done():
-			return
-		case <-t.C:
-		}
+	if len(recs) == 0 {
+		return -1
 	}
+	return time.Since(recs[len(recs)-1].Time)
 }
 
-func (d *daemon) transition(ctx context.Context, tr fleet.Transition) {
+// startNotice says fleetwarden is up, and how long it was away, so gaps in
+// watching are visible.
+func (d *daemon) startNotice(ctx context.Context, gap time.Duration) error {
+	msg := "fleetwarden started"
+	if gap >= 0 {
+		msg += fmt.Sprintf(" (after a stop of %s)", audit.FormatDuration(gap))
+	}
+	if d.console != nil {
+		_ = d.console.Notify(ctx, msg)
+	}
+	for _, t := range d.transports {
+		nctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+		if err := t.Notify(nctx, "ℹ️ "+msg); err != nil {
+			d.log.Warn("start notice", "transport", t.Name(), "err", err)
+		}
+		cancel()
+	}
+	return nil
+}
+
+func (d *daemon) transition(tr fleet.Transition) {
 	d.log.Info("transition", "agent", tr.Agent, "from", tr.From.State, "to", tr.To.State,
 		"reason", tr.To.Reason, "evidence", tr.To.Evidence)
 	_ = d.journal.Append(audit.Record{Kind: audit.KindTransition, Agents: []string{tr.Agent},
@@ -144,8 +255,49 @@ func (d *daemon) transition(ctx context.Context, tr fleet.Transition) {
 		if tr.To.Evidence != "" {
 			msg += " — " + tr.To.Evidence
 		}
-		_ = d.console.Notify(ctx, msg)
+		_ = d.console.Notify(context.Background(), msg)
 	}
+}
+
+func (d *daemon) event(ev fleet.Event) {
+	d.alerts.Observe(alert.Event{Time: ev.Time, Agent: ev.Agent, Kind: alert.Kind(ev.Kind), Reason: ev.Reason,
+		Evidence: ev.Evidence, Active: ev.Active, ReloginFixes: ev.ReloginFixes})
+}
+
+// transportHealth turns a chat transport going down into an alert carried
+// by the other routes.
+func (d *daemon) transportHealth(name, state, lastErr string) {
+	_ = d.journal.Append(audit.Record{Kind: audit.KindAlert, Actor: "fleetwarden", Action: "transport_" + state, Route: name, Error: lastErr})
+	if d.alerts == nil {
+		return
+	}
+	switch state {
+	case "down":
+		d.alerts.Observe(alert.Event{Time: time.Now(), Kind: "transport", Reason: name, Evidence: lastErr, Active: true})
+	case "up":
+		d.alerts.Observe(alert.Event{Time: time.Now(), Kind: "transport", Reason: name, Active: false})
+	}
+}
+
+// chatRoute delivers alerts through a chat transport.
+type chatRoute struct{ t transport }
+
+func (c chatRoute) Name() string { return c.t.Name() }
+func (c chatRoute) Deliver(ctx context.Context, n alert.Notification) error {
+	return c.t.Notify(ctx, n.Text())
+}
+
+// restarter restarts agents with the configured bounds and credentials.
+type restarter struct{ rt *runtime }
+
+func (r restarter) Restart(ctx context.Context, names []string) []fleet.RestartResult {
+	cfg := r.rt.cfg
+	return r.rt.fleet.Restart(ctx, names, fleet.RestartOptions{
+		Parallel:  cfg.Login.Parallel,
+		Timeout:   cfg.Login.RestartTimeout.Duration,
+		ConfigDir: cfg.Claude.ConfigDir,
+		Env:       r.rt.agentEnv,
+	})
 }
 
 func isTerminal(r io.Reader) bool {
@@ -155,4 +307,39 @@ func isTerminal(r io.Reader) bool {
 	}
 	fi, err := f.Stat()
 	return err == nil && fi.Mode()&os.ModeCharDevice != 0
+}
+
+// startLogin starts `claude auth login` on this host.
+func (rt *runtime) startLogin(ctx context.Context) (commands.LoginSession, error) {
+	return claude.StartLogin(ctx, claude.LoginOptions{
+		Bin:       rt.cfg.Claude.Bin,
+		ConfigDir: rt.cfg.Claude.ConfigDir,
+		Timeout:   rt.cfg.Claude.LoginTimeout.Duration,
+	})
+}
+
+// verifyLogin reads the credentials file the login wrote: a passive check
+// that spends no refresh token.
+func (rt *runtime) verifyLogin(_ context.Context) (string, error) {
+	c, err := claude.ReadCredentials(claude.CredentialsPath(rt.cfg.Claude.ConfigDir))
+	if err != nil {
+		return "", err
+	}
+	now := time.Now()
+	switch {
+	case !c.HasRefresh:
+		return "", errors.New("the refresh token is empty")
+	case c.AccessExpires.IsZero() || !c.AccessExpires.After(now):
+		return "", errors.New("the access token is already expired")
+	}
+	return c.Status(now), nil
+}
+
+// agentEnv is the environment a (re)started agent gets for its credential.
+func (rt *runtime) agentEnv(a fleet.Agent) (map[string]string, error) {
+	env := map[string]string{}
+	if rt.cfg.Claude.ConfigDir != "" {
+		env["CLAUDE_CONFIG_DIR"] = rt.cfg.Claude.ConfigDir
+	}
+	return env, nil
 }

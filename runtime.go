@@ -9,6 +9,7 @@ import (
 	"strconv"
 	"time"
 
+	"github.com/fleetwarden/fleetwarden/alert"
 	"github.com/fleetwarden/fleetwarden/bot/console"
 	"github.com/fleetwarden/fleetwarden/claude"
 	"github.com/fleetwarden/fleetwarden/commands"
@@ -120,4 +121,23 @@ func credentialStatus(c config.Credential, now time.Time) commands.CredentialSta
 		cs.Detail = "unknown kind " + c.Kind
 	}
 	return cs
+}
+
+// buildRoute makes the fallback alert route of [[alerts.route]] number i.
+func buildRoute(i int, r config.Route) (alert.Route, error) {
+	name := r.Name
+	if name == "" {
+		name = fmt.Sprintf("%s%d", r.Type, i)
+	}
+	switch r.Type {
+	case "webhook":
+		return alert.NewWebhook(name, r.URL, r.Format, r.Headers, r.Timeout.Duration, nil), nil
+	case "email":
+		starttls := r.StartTLS == nil || *r.StartTLS
+		return alert.NewEmail(alert.EmailConfig{Name: name, Host: r.Host, Port: r.Port, Username: r.Username,
+			Password: r.Password.Value(), From: r.From, To: r.To, StartTLS: starttls, Timeout: r.Timeout.Duration}), nil
+	case "exec":
+		return alert.NewExec(name, r.Command, r.Timeout.Duration), nil
+	}
+	return nil, fmt.Errorf("alerts.route[%d]: unknown type %q", i, r.Type)
 }
