@@ -89,8 +89,8 @@ type Fleet struct {
 	mu     sync.Mutex
 	agents []Agent // configured plus discovered, as of the last scan
 	last   map[string]Status
-	hash  map[string]uint64
-	order []string
+	hash   map[string]uint64
+	order  []string
 }
 
 // New returns a fleet; it scans nothing until Scan is called.

@@ -30,11 +30,11 @@ type pidTree interface {
 
 // RestartOptions tune a restart.
 type RestartOptions struct {
-	Parallel    int           // agents restarted at once; default 8
-	Timeout     time.Duration // per agent, until idle/working; default 90s
-	StopTimeout time.Duration // graceful stop before the process is killed; default 5s
-	Poll        time.Duration // how often the pane is looked at while waiting; default 200ms
-	ConfigDir   string        // Claude config dir holding sessions/, to resume the same session
+	Parallel    int                                      // agents restarted at once; default 8
+	Timeout     time.Duration                            // per agent, until idle/working; default 90s
+	StopTimeout time.Duration                            // graceful stop before the process is killed; default 5s
+	Poll        time.Duration                            // how often the pane is looked at while waiting; default 200ms
+	ConfigDir   string                                   // Claude config dir holding sessions/, to resume the same session
 	Env         func(a Agent) (map[string]string, error) // credential environment for the agent
 }
 
