@@ -1,0 +1,439 @@
+package claude
+
+import "strings"
+
+// Classify tells what a Claude Code pane is doing from its text, as
+// `tmux capture-pane -p` prints it (any width, with or without scrollback).
+//
+// It reads the screen from the bottom up, the way a person would:
+//
+//   - Nothing but blanks → unknown.
+//   - The last line is a shell prompt ("$", "#", "bash-5.2#", "user@host:~$"),
+//     "Pane is dead" or "claude --resume <id>" → exited: Claude Code is not
+//     running. Reason and Evidence then tell what it printed last (a print-mode
+//     auth failure, "Couldn't log in", the resume hint), so that a caller knows
+//     whether a restart alone can help.
+//   - The live input box (❯ + NBSP between two rules) is on screen: only what
+//     follows the last user turn (❯ <text>) is judged; older turns are history.
+//     A retry status ("500 Internal server error · retrying in 7s · attempt
+//     5/10") → api_error (or auth_failed for a retried 401) even while the
+//     footer says "esc to interrupt": the agent is stuck on the API, not
+//     working; callers debounce. Otherwise the last message of the turn, when
+//     it is an error, no spinner runs and no "✻ Worked for …" line follows it
+//     (a completed turn) → auth_failed / api_error. Spinner
+//     ("✽ Propagating…") or footer "esc to interrupt" → working. Footer "Not
+//     logged in" → auth_failed/not_logged_in. The placeholder "Once fixed,
+//     resend your message" says the last real turn failed: its error is looked
+//     for further up (slash commands like /login may follow it) and, when
+//     none is recognised, the result is api_error with no reason.
+//     Otherwise idle.
+//   - No input box: an open dialog decides. Login screens (method chooser,
+//     URL, "Paste code here if prompted", "✘ OAuth error", piped `claude auth
+//     login`, `claude setup-token`) → logging_in with LoginURL; permission,
+//     trust and onboarding dialogs → needs_input. Then print-mode errors
+//     ("Failed to authenticate: …") → auth_failed / api_error; then any
+//     chooser ("Esc to cancel", "❯ 1.") → needs_input; a spinner → working;
+//     anything else → unknown.
+//
+// Without the placeholder, a message counts as a failure only when it starts
+// with the error and carries one of Claude Code's own words (API Error,
+// /login, OAuth, …), so an agent's answer that talks about errors is not one.
+// Tool output (● Bash(…) ⎿ …) never counts.
+func Classify(text string) Result {
+	var sc screen
+	sc.parse(text)
+	if sc.last < 0 {
+		return Result{State: Unknown}
+	}
+	if r, ok := sc.exited(); ok {
+		return r
+	}
+	user := sc.lastUser(sc.last)
+	if inp := sc.inputLine(user); inp >= 0 {
+		return sc.withInput(user, inp)
+	}
+	return sc.withoutInput(user)
+}
+
+func (sc *screen) lastUser(from int) int {
+	for i := min(from, len(sc.lines)-1); i >= 0; i-- {
+		if sc.lines[i].kind == kUser {
+			return i
+		}
+	}
+	return -1
+}
+
+func (sc *screen) inputLine(user int) int {
+	for i := sc.last; i > user; i-- {
+		if sc.lines[i].kind == kInput {
+			return i
+		}
+	}
+	return -1
+}
+
+// afterUser returns the first line after user turn u that is not the rest of
+// the user's own (wrapped) text.
+func (sc *screen) afterUser(u int) int {
+	i := u + 1
+	for i < len(sc.lines) && sc.lines[i].kind == kText {
+		r, col := leadRune(sc.lines[i].s)
+		if col == 0 || isGlyph(r) {
+			break
+		}
+		i++
+	}
+	return i
+}
+
+func (sc *screen) isSlashTurn(u int) bool {
+	s := strings.TrimLeft(sc.lines[u].s, "❯> \u00a0")
+	return strings.HasPrefix(s, "/")
+}
+
+// exited handles panes where Claude Code is gone and a shell (or tmux's
+// remain-on-exit notice) is at the bottom.
+func (sc *screen) exited() (Result, bool) {
+	last := sc.lines[sc.last].s
+	q := sc.sqOf(sc.last, sc.last)
+	if !isShellPrompt(last) && !sc.contains(q, "paneisdead") && !sc.isResume(q) {
+		return Result{}, false
+	}
+	r := Result{State: Exited, Evidence: finishEvidence(stripDecor(last))}
+	for i := sc.last - 1; i >= 0 && i >= sc.last-25; i-- {
+		l := sc.lines[i]
+		if l.kind == kBlank || l.kind == kRule {
+			continue
+		}
+		if isShellPrompt(l.s) {
+			break
+		}
+		q := sc.sqOf(i, i)
+		if sc.isResume(q) || sc.contains(q, "couldn'tlogin") {
+			r.Evidence = sc.logical(i, 0, sc.last)
+			return r, true
+		}
+		s := sc.blockStart(i, 0)
+		if isToolCall(sc.lines[s].s) {
+			continue
+		}
+		if f, ok := sc.matchFailure(sc.sqOf(s, i), false); ok {
+			r.Reason = f.reason
+			r.Evidence = sc.logical(sc.lineAt(sc.lines[s].sq0+f.pos), s, i)
+			return r, true
+		}
+	}
+	return r, true
+}
+
+func (sc *screen) isResume(q string) bool {
+	return sc.contains(q, "claude--resume") || sc.contains(q, "resumethissession")
+}
+
+// isShellPrompt reports a bare shell prompt waiting for a command: "$", "#",
+// "bash-5.2#", "root@host:/work#", "[dev@box src]$", "~ $", "user@host %".
+// A line ending in a digit and a sign ("costs 5$", "100%") is not one, nor a
+// prompt with a command typed after it.
+func isShellPrompt(s string) bool {
+	t := strings.TrimRight(s, " \t\u00a0")
+	if t == "" || len(t) > 120 {
+		return false
+	}
+	if strings.HasPrefix(t, "➜ ") && len(t) < 80 { // oh-my-zsh
+		return true
+	}
+	c := t[len(t)-1]
+	if c != '$' && c != '#' && c != '%' {
+		return false
+	}
+	r := strings.TrimRight(t[:len(t)-1], " ")
+	if r == "" {
+		return true
+	}
+	for _, p := range [...]string{"bash-", "sh-", "zsh-", "ksh-", "dash-"} {
+		if strings.HasPrefix(r, p) {
+			return !strings.Contains(r, " ")
+		}
+	}
+	if len(r) > 80 {
+		return false
+	}
+	if l := r[len(r)-1]; l >= '0' && l <= '9' {
+		return false
+	}
+	if strings.HasPrefix(r, "[") && strings.HasSuffix(r, "]") {
+		return true
+	}
+	last := r[strings.LastIndexByte(r, ' ')+1:]
+	return strings.ContainsAny(last, "@:~/")
+}
+
+// isToolCall reports a transcript line like "● Bash(ls)" or
+// "● mcp__gh__create_issue(…)": what hangs under it is tool output, which
+// may say anything.
+func isToolCall(s string) bool {
+	if r, _ := leadRune(s); !isBullet(r) {
+		return false
+	}
+	t := stripDecor(s)
+	k := strings.IndexByte(t, '(')
+	if k <= 0 || k > 60 || t[k-1] == ' ' {
+		return false
+	}
+	if c := t[0]; !(c >= 'A' && c <= 'Z' || c >= 'a' && c <= 'z') {
+		return false
+	}
+	name := t[:k]
+	return strings.IndexByte(name, ':') < 0 && strings.IndexByte(name, ',') < 0 && !strings.Contains(name, "·")
+}
+
+// tailInfo describes the end of the latest turn, above the input box.
+type tailInfo struct {
+	spinner, done     int // status lines ("✽ Propagating…", "✻ Worked for 3s"), -1 when absent
+	retry, retryEnd   int // a live retry status block
+	msg, msgEnd       int // the last message block, -1 when none
+	tool, toolRunning bool
+}
+
+func (sc *screen) tail(lo, hi int) tailInfo {
+	t := tailInfo{spinner: -1, done: -1, retry: -1, msg: -1}
+	for i := hi; i >= lo; {
+		if sc.lines[i].kind != kText {
+			i--
+			continue
+		}
+		s := sc.blockStart(i, lo)
+		first := sc.lines[s].s
+		if r, col := leadRune(first); col == 0 && isSpinner(r) {
+			switch q := sc.sqOf(s, i); {
+			case sc.isRetry(q):
+				if t.retry < 0 {
+					t.retry, t.retryEnd = s, i
+				}
+			case strings.Contains(first, "…") || strings.Contains(first, "..."):
+				if t.spinner < 0 {
+					t.spinner = s
+				}
+			default:
+				if t.done < 0 {
+					t.done = s
+				}
+			}
+			i = s - 1
+			continue
+		}
+		t.msg, t.msgEnd = s, i
+		if isToolCall(first) {
+			t.tool = true
+			t.toolRunning = sc.contains(sc.sqOf(s, i), "running…")
+		}
+		break
+	}
+	return t
+}
+
+func (sc *screen) failResult(f failure, s, e int) Result {
+	i := sc.lineAt(sc.lines[s].sq0 + f.pos)
+	return Result{State: f.state, Reason: f.reason, Evidence: sc.logical(i, s, e)}
+}
+
+func (sc *screen) withInput(user, inp int) Result {
+	lo := sc.afterUser(user)
+	hi := inp - 1
+	for hi >= lo && sc.lines[hi].kind == kRule {
+		hi--
+	}
+	// The box ends at the next rule; the footer is what follows.
+	boxEnd := -1
+	for j := inp + 1; j <= sc.last && j <= inp+8; j++ {
+		if sc.lines[j].kind == kRule {
+			boxEnd = j
+			break
+		}
+	}
+	fs := inp + 1
+	if boxEnd >= 0 {
+		fs = boxEnd + 1
+	}
+	footer := ""
+	if fs <= sc.last {
+		footer = sc.sqOf(fs, sc.last)
+	}
+	input := sc.sqOf(inp, max(inp, fs-1))
+	placeholder := sc.contains(input, "oncefixed") || sc.contains(input, "resendyourmessage")
+
+	t := sc.tail(lo, hi)
+	if t.retry >= 0 {
+		q := sc.sqOf(t.retry, t.retryEnd)
+		f, ok := sc.matchFailure(q, true)
+		if !ok {
+			f = failure{state: APIError}
+		}
+		p := strings.Index(q, "retrying")
+		if p < 0 {
+			p = max(0, strings.Index(q, "attempt"))
+		}
+		ev := sc.logical(sc.lineAt(sc.lines[t.retry].sq0+p), t.retry, t.retryEnd)
+		return Result{State: f.state, Reason: f.reason, Evidence: ev}
+	}
+	working := t.spinner >= 0 || t.toolRunning || sc.contains(footer, "esctointerrupt")
+	// A "✻ Worked for 9s" line under the message means the turn completed;
+	// without the placeholder, its last message is an answer, not an error.
+	if t.msg >= 0 && !t.tool && (placeholder || (!working && t.done < 0)) {
+		if f, ok := sc.matchFailure(sc.sqOf(t.msg, t.msgEnd), placeholder); ok {
+			return sc.failResult(f, t.msg, t.msgEnd)
+		}
+	}
+	if working {
+		switch {
+		case t.spinner >= 0:
+			return Result{State: Working, Evidence: sc.logical(t.spinner, t.spinner, hi)}
+		case t.toolRunning:
+			return Result{State: Working, Evidence: sc.logical(t.msg, t.msg, t.msgEnd)}
+		}
+		i := sc.lineAt(sc.lines[fs].sq0 + strings.Index(footer, "esctointerrupt"))
+		return Result{State: Working, Evidence: finishEvidence(sc.lines[i].s)}
+	}
+	if p := sc.index(footer, "notloggedin"); p >= 0 {
+		i := sc.lineAt(sc.lines[fs].sq0 + p)
+		return Result{State: AuthFailed, Reason: ReasonNotLoggedIn, Evidence: segmentFrom(sc.lines[i].s, "not logged in")}
+	}
+	if placeholder {
+		return sc.failedTurn(user, inp, t)
+	}
+	switch {
+	case t.done >= 0:
+		return Result{State: Idle, Evidence: sc.logical(t.done, t.done, hi)}
+	case t.msg >= 0 && sc.lines[t.msg].s != "" && isBullet(firstRune(sc.lines[t.msg].s)):
+		return Result{State: Idle, Evidence: sc.logical(t.msg, t.msg, t.msgEnd)}
+	}
+	return Result{State: Idle, Evidence: finishEvidence(sc.lines[inp].s)}
+}
+
+// failedTurn finds why the last real turn failed when the input box says so
+// but the latest turn shows no recognisable error (for example /login was
+// run and cancelled since).
+func (sc *screen) failedTurn(user, inp int, t tailInfo) Result {
+	// The failed turn is the last one that sent a message; slash commands
+	// after it do not clear the placeholder.
+	top := user
+	for top >= 0 && sc.isSlashTurn(top) {
+		top = sc.lastUser(top - 1)
+	}
+	if top < 0 {
+		top = max(-1, inp-200)
+	}
+	// The bottom message is matched liberally (the placeholder vouches for
+	// a failure), older ones strictly. withInput already tried t.msg.
+	liberal := t.msg < 0 || t.tool
+	first := t.msg
+	if first < 0 {
+		first = inp
+	}
+	unknown := Result{State: APIError, Evidence: finishEvidence(stripDecor(sc.lines[inp].s))}
+	if t.msg >= 0 {
+		if sc.contains(sc.sqOf(t.msg, t.msgEnd), "loginsuccessful") {
+			return Result{State: Idle, Evidence: sc.logical(t.msg, t.msg, t.msgEnd)}
+		}
+		unknown.Evidence = sc.logical(t.msg, t.msg, t.msgEnd)
+	}
+	for i := first - 1; i > top; {
+		if sc.lines[i].kind != kText {
+			i--
+			continue
+		}
+		s := sc.blockStart(i, top+1)
+		q := sc.sqOf(s, i)
+		if sc.contains(q, "loginsuccessful") {
+			// Fixed since; the failed message simply was not resent.
+			return Result{State: Idle, Evidence: sc.logical(s, s, i)}
+		}
+		if r, col := leadRune(sc.lines[s].s); !(col == 0 && isSpinner(r)) && !isToolCall(sc.lines[s].s) {
+			if f, ok := sc.matchFailure(q, liberal); ok {
+				return sc.failResult(f, s, i)
+			}
+			liberal = false
+		}
+		i = s - 1
+	}
+	return unknown
+}
+
+func (sc *screen) withoutInput(user int) Result {
+	lo := max(sc.afterUser(user), sc.last-60, 0)
+	hi := sc.last
+	if lo > hi {
+		lo = hi
+	}
+	zq := sc.sqOf(lo, hi)
+	base := sc.lines[lo].sq0
+	lp := sc.lastOf(zq, loginPhrases)
+	np := sc.lastOf(zq, needsPhrases)
+	if lp >= 0 || np >= 0 {
+		if lp >= 0 && (np < 0 || sc.lineAt(base+lp) >= sc.lineAt(base+np)) {
+			p := sc.firstPresent(zq, loginPhrases)
+			return Result{
+				State:    LoggingIn,
+				Evidence: sc.logical(sc.lineAt(base+p), lo, hi),
+				LoginURL: ExtractLoginURL(sc.text[sc.lines[lo].off:]),
+			}
+		}
+		p := sc.firstPresent(zq, needsPhrases)
+		return Result{State: NeedsInput, Evidence: sc.logical(sc.lineAt(base+p), lo, hi)}
+	}
+	// Print mode and other plain output: the bottom-most failure message.
+	for i, n := hi, 0; i >= lo && n < 12; n++ {
+		if sc.lines[i].kind != kText {
+			i--
+			continue
+		}
+		s := sc.blockStart(i, lo)
+		if !isToolCall(sc.lines[s].s) {
+			if f, ok := sc.matchFailure(sc.sqOf(s, i), false); ok {
+				return sc.failResult(f, s, i)
+			}
+		}
+		i = s - 1
+	}
+	if p := sc.lastOf(zq, genericNeeds); p >= 0 {
+		return Result{State: NeedsInput, Evidence: sc.logical(sc.lineAt(base+p), lo, hi)}
+	}
+	for i := hi; i >= lo; i-- {
+		s := sc.lines[i].s
+		r, col := leadRune(s)
+		if col > 0 && r == '❯' && isMenuChoice(s) {
+			return Result{State: NeedsInput, Evidence: finishEvidence(s)}
+		}
+		if col == 0 && isSpinner(r) && strings.Contains(s, "…") && i >= hi-10 {
+			return Result{State: Working, Evidence: finishEvidence(s)}
+		}
+	}
+	if p := sc.index(zq, "esctointerrupt"); p >= 0 {
+		return Result{State: Working, Evidence: finishEvidence(sc.lines[sc.lineAt(base+p)].s)}
+	}
+	return Result{State: Unknown, Evidence: finishEvidence(stripDecor(sc.lines[hi].s))}
+}
+
+// isMenuChoice reports a chooser's cursor line: "❯ 1. Yes", "❯ ✔ Auto".
+func isMenuChoice(s string) bool {
+	t := strings.TrimLeft(s, " \u00a0")
+	t = strings.TrimLeft(strings.TrimPrefix(t, "❯"), " \u00a0")
+	return t != "" && (t[0] >= '0' && t[0] <= '9' || strings.HasPrefix(t, "✔") || strings.HasPrefix(t, "◯") || strings.HasPrefix(t, "["))
+}
+
+// firstPresent returns the last offset of the first phrase (in list order,
+// the most telling first) that occurs in q, or -1.
+func (sc *screen) firstPresent(q string, pats []string) int {
+	for _, p := range pats {
+		if sc.contains(q, p) {
+			return sc.lastOf(q, []string{p})
+		}
+	}
+	return -1
+}
+
+func firstRune(s string) rune {
+	r, _ := leadRune(s)
+	return r
+}

@@ -1,0 +1,90 @@
+// Package claude holds what fleetwarden knows about the Claude Code CLI, as
+// pure functions over text and files: the pane classifier, login-URL
+// extraction, the credentials file, session files and process names.
+// It knows nothing of tmux or chat; callers hand it captured text and paths.
+package claude
+
+// State is what an agent pane is doing, as far as its text tells.
+type State string
+
+// The states a pane can be in. The names are part of the JSON contract.
+const (
+	Working    State = "working"     // a turn is in progress
+	Idle       State = "idle"        // waiting at an empty input line
+	NeedsInput State = "needs_input" // permission prompt, trust or onboarding dialog, other chooser
+	LoggingIn  State = "logging_in"  // a login chooser, URL or code prompt is open
+	AuthFailed State = "auth_failed" // the latest turn (or the footer) says the login is not usable
+	APIError   State = "api_error"   // the latest turn failed for a non-auth reason
+	Exited     State = "exited"      // Claude Code is no longer running in the pane
+	Unknown    State = "unknown"     // empty pane or text that is not Claude Code's
+)
+
+// Reason says why a pane is auth_failed or api_error. Empty when not known.
+type Reason string
+
+// Reasons for auth_failed and api_error.
+const (
+	ReasonExpired       Reason = "expired"
+	ReasonTimeLimit     Reason = "time_limit"
+	ReasonRevoked       Reason = "revoked"
+	ReasonNotLoggedIn   Reason = "not_logged_in"
+	ReasonSubscription  Reason = "subscription"
+	ReasonForbidden     Reason = "forbidden"
+	ReasonInvalidAPIKey Reason = "invalid_api_key"
+
+	// api_error reasons.
+	ReasonRateLimit  Reason = "rate_limit"
+	ReasonOverloaded Reason = "overloaded"
+	ReasonNetwork    Reason = "network"
+	ReasonServer     Reason = "server_error"
+)
+
+// ReloginFixes reports whether a fresh /login is expected to cure the failure.
+// Subscription, forbidden and API-key failures need someone to change a plan,
+// an org policy or a key instead.
+func (r Reason) ReloginFixes() bool {
+	switch r {
+	case ReasonExpired, ReasonTimeLimit, ReasonRevoked, ReasonNotLoggedIn:
+		return true
+	}
+	return false
+}
+
+// Describe returns the reason in plain words for a human reading an alert.
+func (r Reason) Describe() string {
+	switch r {
+	case "":
+		return ""
+	case ReasonExpired:
+		return "login expired"
+	case ReasonTimeLimit:
+		return "login reached its time limit"
+	case ReasonRevoked:
+		return "login revoked"
+	case ReasonNotLoggedIn:
+		return "not logged in"
+	case ReasonSubscription:
+		return "subscription refused (payment or plan)"
+	case ReasonForbidden:
+		return "access forbidden (403)"
+	case ReasonInvalidAPIKey:
+		return "invalid API key"
+	case ReasonRateLimit:
+		return "rate or usage limit reached"
+	case ReasonOverloaded:
+		return "API overloaded"
+	case ReasonNetwork:
+		return "cannot reach the API (network)"
+	case ReasonServer:
+		return "API server error"
+	}
+	return string(r)
+}
+
+// Result is the verdict on one captured pane.
+type Result struct {
+	State    State  `json:"state"`
+	Reason   Reason `json:"reason"`
+	Evidence string `json:"evidence"`  // the one line (trimmed, redacted) that decided it
+	LoginURL string `json:"login_url"` // joined when hard-wrapped; only for logging_in
+}
