@@ -18,6 +18,7 @@ import (
 	"github.com/fleetwarden/fleetwarden/claude"
 	"github.com/fleetwarden/fleetwarden/commands"
 	"github.com/fleetwarden/fleetwarden/fleet"
+	"golang.org/x/sys/unix"
 )
 
 func cmdRun(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.Writer) int {
@@ -97,6 +98,18 @@ func newDaemon(rt *runtime, withHandler func(*commands.Handler)) (*daemon, error
 		AfterLogin: cfg.Login.Restart,
 		Restarter:  restarter{rt},
 		Timeout:    cfg.Claude.LoginTimeout.Duration,
+		Rescan: func(ctx context.Context) {
+			if d.watchdog != nil {
+				d.watchdog.ScanOnce(ctx)
+			}
+		},
+	})
+	commands.RegisterSilence(h, silencer{d}, func() []string {
+		var names []string
+		for _, a := range rt.fleet.Agents() {
+			names = append(names, a.Name)
+		}
+		return names
 	})
 	if withHandler != nil {
 		withHandler(h)
@@ -144,13 +157,6 @@ func newDaemon(rt *runtime, withHandler func(*commands.Handler)) (*daemon, error
 		return nil, err
 	}
 	d.alerts = m
-	commands.RegisterSilence(h, m, func() []string {
-		var names []string
-		for _, a := range rt.fleet.Agents() {
-			names = append(names, a.Name)
-		}
-		return names
-	})
 	d.watchdog = fleet.NewWatchdog(rt.fleet, fleet.WatchOptions{
 		Interval:     cfg.Watchdog.Interval.Duration,
 		StuckAfter:   cfg.Watchdog.StuckAfter.Duration,
@@ -174,6 +180,8 @@ func (d *daemon) run(ctx context.Context) error {
 	_ = d.journal.Append(audit.Record{Kind: audit.KindStart, Actor: "fleetwarden", Message: "fleetwarden " + version + " started"})
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
+	// Know the fleet before anyone can ask about it.
+	d.watchdog.ScanOnce(ctx)
 	var wg sync.WaitGroup
 	goRun := func(name string, f func(context.Context) error) {
 		wg.Add(1)
@@ -279,6 +287,16 @@ func (d *daemon) transportHealth(name, state, lastErr string) {
 	}
 }
 
+// silencer lets /silence be registered before the alert manager exists
+// (the chat menus are built from the full command list).
+type silencer struct{ d *daemon }
+
+func (s silencer) Silence(target string, dur time.Duration, reason, by string) (alert.Silence, error) {
+	return s.d.alerts.Silence(target, dur, reason, by)
+}
+func (s silencer) Silences() []alert.Silence { return s.d.alerts.Silences() }
+func (s silencer) ClearSilences() int        { return s.d.alerts.ClearSilences() }
+
 // chatRoute delivers alerts through a chat transport.
 type chatRoute struct{ t transport }
 
@@ -300,13 +318,14 @@ func (r restarter) Restart(ctx context.Context, names []string) []fleet.RestartR
 	})
 }
 
+// isTerminal reports whether r is a terminal (not /dev/null, a pipe or a file).
 func isTerminal(r io.Reader) bool {
 	f, ok := r.(*os.File)
 	if !ok {
 		return false
 	}
-	fi, err := f.Stat()
-	return err == nil && fi.Mode()&os.ModeCharDevice != 0
+	_, err := unix.IoctlGetTermios(int(f.Fd()), unix.TCGETS)
+	return err == nil
 }
 
 // startLogin starts `claude auth login` on this host.

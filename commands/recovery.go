@@ -39,10 +39,14 @@ type Recovery struct {
 	AfterLogin string
 	Restarter  Restarter
 	Timeout    time.Duration // the login's lifetime, for messages
+	// Rescan refreshes the fleet's state after a restart, so the report and
+	// the next /status agree with the panes.
+	Rescan func(ctx context.Context)
 }
 
 type loginState struct {
-	session LoginSession
+	session   LoginSession
+	finishing bool // a code is being typed: its end is /code's to report
 	by      string
 	started time.Time
 	out     Responder // where the admin asked: timeout and results go there
@@ -109,7 +113,7 @@ func (rc *recovery) cmdLogin(ctx context.Context, c *Call) error {
 func (rc *recovery) watch(ctx context.Context, st *loginState) {
 	<-st.session.Done()
 	rc.mu.Lock()
-	still := rc.login == st
+	still := rc.login == st && !st.finishing
 	if still {
 		rc.login = nil
 	}
@@ -166,7 +170,25 @@ func (rc *recovery) cmdCode(ctx context.Context, c *Call) error {
 	}
 	rc.h.record(audit.Record{Kind: audit.KindLogin, Actor: c.Req.Actor(), Action: "code_submitted"})
 	_ = c.Reply(ctx, "Code received; signing in…")
+	rc.mu.Lock()
+	cur.finishing = true
+	rc.mu.Unlock()
 	out, err := cur.session.Submit(ctx, c.Args[0])
+	if err != nil || out.Retry {
+		rc.mu.Lock()
+		cur.finishing = false
+		rc.mu.Unlock()
+		select {
+		case <-cur.session.Done():
+			// It died meanwhile: nobody else will say so.
+			rc.mu.Lock()
+			if rc.login == cur {
+				rc.login = nil
+			}
+			rc.mu.Unlock()
+		default:
+		}
+	}
 	if err != nil {
 		return fmt.Errorf("typing the code into the login: %w", err)
 	}
@@ -270,6 +292,9 @@ func (rc *recovery) restart(ctx context.Context, c *Call, names []string) error 
 	start := rc.h.now()
 	res := rc.Restarter.Restart(context.WithoutCancel(ctx), names)
 	took := rc.h.now().Sub(start)
+	if rc.Rescan != nil {
+		rc.Rescan(ctx)
+	}
 	var okNames, bad []string
 	for _, r := range res {
 		rec := audit.Record{Kind: audit.KindRestart, Agents: []string{r.Agent}, Actor: c.Req.Actor(), Action: "agent"}

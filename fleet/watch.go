@@ -100,6 +100,9 @@ func (w *Watchdog) ScanOnce(ctx context.Context) []Status {
 	sctx, cancel := context.WithTimeout(ctx, w.o.Interval+10*time.Second)
 	next, err := w.f.Scan(sctx)
 	cancel()
+	if ctx.Err() != nil {
+		return nil // shutting down: a cut-short scan says nothing about the agents
+	}
 	if err != nil {
 		w.o.Log.Error("scan", "err", err)
 		return nil

@@ -59,3 +59,31 @@ func WriteFile(t testing.TB, dir, name, body string) string {
 	}
 	return p
 }
+
+var (
+	fwOnce sync.Once
+	fwPath string
+	fwErr  error
+	fwOut  []byte
+)
+
+// Fleetwarden returns the path of the fleetwarden binary built from the
+// repository root, once per test process.
+func Fleetwarden(t testing.TB) string {
+	t.Helper()
+	fwOnce.Do(func() {
+		dir, err := os.MkdirTemp("", "fw-bin-")
+		if err != nil {
+			fwErr = err
+			return
+		}
+		fwPath = filepath.Join(dir, "fleetwarden")
+		cmd := exec.Command("go", "build", "-race", "-o", fwPath, ".")
+		cmd.Dir = Root()
+		fwOut, fwErr = cmd.CombinedOutput()
+	})
+	if fwErr != nil {
+		t.Fatalf("building fleetwarden: %v\n%s", fwErr, fwOut)
+	}
+	return fwPath
+}

@@ -1,0 +1,273 @@
+package main
+
+import (
+	"bytes"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/fleetwarden/fleetwarden/claude"
+	fake "github.com/fleetwarden/fleetwarden/internal/fakes/telegram"
+	"github.com/fleetwarden/fleetwarden/internal/testenv"
+	"github.com/fleetwarden/fleetwarden/tmux/tmuxtest"
+)
+
+const botToken = "123456789:AAe2etokene2etokene2etokene2etokene2"
+
+var (
+	tgAdmin    = fake.User{ID: 111, Username: "admin", FirstName: "Ada"}
+	tgOperator = fake.User{ID: 222, Username: "op", FirstName: "Otto"}
+	tgStranger = fake.User{ID: 999, Username: "mallory", FirstName: "Mal"}
+	adminChat  = fake.Chat{ID: 111, Type: "private"}
+	opChat     = fake.Chat{ID: 222, Type: "private"}
+	strChat    = fake.Chat{ID: 999, Type: "private"}
+	groupChat  = fake.Chat{ID: -100200, Type: "supergroup", Title: "ops"}
+)
+
+// chatFleet is a private tmux server with fake Claude agents, the fake
+// Telegram server, and a fleetwarden process between them.
+type chatFleet struct {
+	*fleetEnv
+	tg        *fake.Server
+	stateFile string // where the fake login writes its OAuth state
+	claudeDir string
+	stderr    *syncBuffer
+	cmd       *exec.Cmd
+}
+
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
+}
+
+type chatOpts struct {
+	agents       map[string]string // agent name → the screen its fake CLI shows
+	loginTimeout string
+}
+
+func newChatFleet(t *testing.T, o chatOpts) *chatFleet {
+	t.Helper()
+	e := newFleetEnv(t)
+	c := &chatFleet{fleetEnv: e, tg: fake.New(t, botToken), stateFile: filepath.Join(e.dir, "oauth-state"),
+		claudeDir: filepath.Join(e.dir, "claude"), stderr: &syncBuffer{}}
+	c.tg.AddChat(adminChat)
+	var b strings.Builder
+	fmt.Fprintf(&b, "[tmux]\nsocket = %q\n\n", e.tm.Socket())
+	fmt.Fprintf(&b, "[claude]\nbin = %q\nconfig_dir = %q\n", e.claude, c.claudeDir)
+	if o.loginTimeout != "" {
+		fmt.Fprintf(&b, "login_timeout = %q\n", o.loginTimeout)
+	}
+	b.WriteString("\n")
+	fmt.Fprintf(&b, "[telegram]\ntoken = %q\napi_url = %q\nadmins = [111]\noperators = [222]\nalert_chats = [111]\n\n", botToken, c.tg.URL())
+	fmt.Fprintf(&b, "[state]\ndir = %q\n\n[watchdog]\ninterval = \"300ms\"\n\n[alerts]\ngroup_wait = \"300ms\"\n\n[dashboard]\nlisten = \"off\"\n\n", filepath.Join(e.dir, "state"))
+	for name, screen := range o.agents {
+		e.agent(name, screen)
+		fmt.Fprintf(&b, "[[agent]]\nname = %q\ntarget = \"%s:main\"\ncommand = %q\nworkdir = %q\n", name, name, e.claude, e.dir)
+		fmt.Fprintf(&b, "[agent.env]\nFAKECLAUDE_SCREENS = %q\nFAKECLAUDE_SCREEN = \"15-busy.txt\"\n\n", testenv.ScreensDir())
+	}
+	cfg := testenv.WriteFile(t, e.dir, "config.toml", b.String())
+	c.cmd = exec.Command(testenv.Fleetwarden(t), "run", "--config", cfg)
+	c.cmd.Env = append(os.Environ(), "FAKECLAUDE_STATE_FILE="+c.stateFile, "FAKECLAUDE_SCREENS="+testenv.ScreensDir())
+	c.cmd.Stdout, c.cmd.Stderr = c.stderr, c.stderr
+	if err := c.cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		_ = c.cmd.Process.Signal(syscall.SIGTERM)
+		done := make(chan error, 1)
+		go func() { done <- c.cmd.Wait() }()
+		select {
+		case <-done:
+		case <-time.After(20 * time.Second):
+			_ = c.cmd.Process.Kill()
+			t.Errorf("fleetwarden did not stop within 20s of SIGTERM")
+		}
+		out := c.stderr.String()
+		if strings.Contains(out, "DATA RACE") || strings.Contains(out, "panic:") {
+			t.Errorf("fleetwarden raced or panicked")
+		}
+		if t.Failed() {
+			t.Logf("fleetwarden output:\n%s", out)
+		}
+	})
+	return c
+}
+
+// say sends a message as a user and waits for a reply to that chat that
+// contains want.
+func (c *chatFleet) say(from fake.User, chat fake.Chat, text, want string) fake.Message {
+	c.t.Helper()
+	n := len(c.tg.Sent())
+	c.tg.SendUserMessage(from, chat, text)
+	return c.waitReply(chat, n, want)
+}
+
+func (c *chatFleet) waitReply(chat fake.Chat, after int, want string) fake.Message {
+	c.t.Helper()
+	var got fake.Message
+	tmuxtest.WaitFor(c.t, 30*time.Second, func() (bool, string) {
+		sent := c.tg.Sent()
+		for _, m := range sent[min(after, len(sent)):] {
+			if m.ChatID == chat.ID && strings.Contains(m.Plain, want) {
+				got = m
+				return true, ""
+			}
+		}
+		var texts []string
+		for _, m := range sent {
+			if m.ChatID == chat.ID {
+				texts = append(texts, m.Plain)
+			}
+		}
+		return false, fmt.Sprintf("no reply containing %q in chat %d; got %q", want, chat.ID, texts)
+	})
+	return got
+}
+
+func TestRunAnswersStatusOverTelegram(t *testing.T) {
+	c := newChatFleet(t, chatOpts{agents: map[string]string{"builder": "15-busy.txt", "docs": "19-tui-401.txt"}})
+	c.say(tgAdmin, adminChat, "/status", "2 agents")
+	reply := c.say(tgAdmin, adminChat, "/status", "docs — auth_failed (expired)")
+	if !strings.Contains(reply.Plain, "builder — idle") {
+		t.Errorf("status reply = %q, want builder idle too", reply.Plain)
+	}
+	ref := c.say(tgStranger, strChat, "/status", "not allowed")
+	if strings.Contains(ref.Plain, "builder") {
+		t.Errorf("stranger saw the fleet: %q", ref.Plain)
+	}
+	// The alert for the failed login arrives by itself, with the remedy.
+	c.waitReply(adminChat, 0, "/login")
+	// The menu is registered.
+	if len(c.tg.Commands()) < 8 {
+		t.Errorf("menu has %d commands: %+v", len(c.tg.Commands()), c.tg.Commands())
+	}
+}
+
+// loginProcesses lists running fake-CLI login processes of this test.
+func loginProcesses(t *testing.T, bin string) []string {
+	t.Helper()
+	entries, err := os.ReadDir("/proc")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var out []string
+	for _, e := range entries {
+		b, err := os.ReadFile(filepath.Join("/proc", e.Name(), "cmdline"))
+		if err != nil {
+			continue
+		}
+		cmd := strings.ReplaceAll(string(b), "\x00", " ")
+		if strings.HasPrefix(cmd, bin+" auth login") || strings.HasPrefix(cmd, bin+" setup-token") {
+			out = append(out, e.Name()+": "+cmd)
+		}
+	}
+	return out
+}
+
+func (c *chatFleet) noLoginLeft() {
+	c.t.Helper()
+	tmuxtest.WaitFor(c.t, 10*time.Second, func() (bool, string) {
+		ps := loginProcesses(c.t, c.claude)
+		return len(ps) == 0, fmt.Sprintf("login processes left: %v", ps)
+	})
+}
+
+func TestLoginRelayAndRestartOverTelegram(t *testing.T) {
+	agents := map[string]string{"builder": "19-tui-401.txt", "tester": "50-tui-401-refreshfail.txt", "docs": "19-tui-401.txt", "ok": "15-busy.txt"}
+	c := newChatFleet(t, chatOpts{agents: agents})
+	c.say(tgAdmin, adminChat, "/status", "3 auth_failed")
+
+	// /login: the link arrives as a URL button and as text, with the instructions.
+	login := c.say(tgAdmin, adminChat, "/login", "Open the login page")
+	btn, ok := login.Button("Open login page")
+	if !ok || !strings.HasPrefix(btn.URL, "https://claude.com/cai/oauth/authorize?") {
+		t.Fatalf("login message %q has buttons %+v, want an 'Open login page' URL button", login.Plain, login.ReplyMarkup)
+	}
+	if !strings.Contains(login.Plain, "/code") {
+		t.Errorf("login message lacks the instructions: %q", login.Plain)
+	}
+	// A second /login says one is in progress and offers to cancel.
+	c.say(tgAdmin, adminChat, "/login", "already in progress")
+
+	state, err := os.ReadFile(c.stateFile)
+	if err != nil {
+		t.Fatal(err)
+	}
+	n := len(c.tg.Sent())
+	c.tg.SendUserMessage(tgAdmin, adminChat, "/code good#"+string(state))
+	c.waitReply(adminChat, n, "Login verified")
+	report := c.waitReply(adminChat, n, "back in")
+	for _, a := range []string{"builder", "tester", "docs"} {
+		if !strings.Contains(report.Plain, "✓ "+a) {
+			t.Errorf("restart report lacks %s: %q", a, report.Plain)
+		}
+	}
+	if strings.Contains(report.Plain, "ok —") {
+		t.Errorf("the healthy agent was restarted: %q", report.Plain)
+	}
+	// The code never comes back in any message, and its message was deleted.
+	for _, m := range c.tg.Sent() {
+		if strings.Contains(m.Plain, "good#") {
+			t.Errorf("the code was echoed: %q", m.Plain)
+		}
+	}
+	if c.tg.Requests("deleteMessage") == 0 {
+		t.Error("the message holding the code was not deleted")
+	}
+	cr, err := claude.ReadCredentials(claude.CredentialsPath(c.claudeDir))
+	if err != nil || !cr.HasRefresh {
+		t.Errorf("credentials after login: %+v, %v", cr, err)
+	}
+	c.noLoginLeft()
+	c.say(tgAdmin, adminChat, "/status", "4 agents: 4 idle")
+	// The journal holds the story, never the code.
+	journal, _ := os.ReadFile(filepath.Join(c.dir, "state", "journal.jsonl"))
+	if bytes.Contains(journal, []byte("good#")) || !bytes.Contains(journal, []byte("code_submitted")) {
+		t.Errorf("journal must record that a code was submitted, never the code:\n%s", journal)
+	}
+}
+
+func TestLoginBadInputs(t *testing.T) {
+	c := newChatFleet(t, chatOpts{agents: map[string]string{"builder": "19-tui-401.txt"}})
+	// Not an admin; in a group; a stranger.
+	c.say(tgOperator, opChat, "/login", "needs the admin role")
+	c.tg.AddChat(groupChat)
+	c.say(tgAdmin, groupChat, "/login", "private chat")
+	c.noLoginLeft()
+	// /code without a login.
+	c.say(tgAdmin, adminChat, "/code abc#def", "No login is in progress")
+
+	c.say(tgAdmin, adminChat, "/login", "Open the login page")
+	c.say(tgAdmin, adminChat, "/code nohash", "two parts joined by #")
+	c.say(tgAdmin, adminChat, "/code", "usage: /code")
+	// A wrong code: the CLI's refusal becomes advice, and the login ends.
+	c.say(tgAdmin, adminChat, "/code wrong#state", "Send /login again")
+	c.noLoginLeft()
+	c.say(tgAdmin, adminChat, "/code abc#def", "No login is in progress")
+}
+
+func TestLoginTimesOut(t *testing.T) {
+	c := newChatFleet(t, chatOpts{agents: map[string]string{"builder": "19-tui-401.txt"}, loginTimeout: "2s"})
+	c.say(tgAdmin, adminChat, "/login", "Open the login page")
+	c.waitReply(adminChat, 0, "ended without a code")
+	c.noLoginLeft()
+	c.say(tgAdmin, adminChat, "/code abc#def", "No login is in progress")
+}
