@@ -157,7 +157,13 @@ func newDaemon(rt *runtime, withHandler func(*commands.Handler)) (*daemon, error
 		return nil, err
 	}
 	d.alerts = m
+	var activity fleet.Activity
+	if controlMode(cfg) {
+		activity = rt.tmux
+	}
 	d.watchdog = fleet.NewWatchdog(rt.fleet, fleet.WatchOptions{
+		Activity:     activity,
+		Debounce:     cfg.Watchdog.Debounce.Duration,
 		Interval:     cfg.Watchdog.Interval.Duration,
 		StuckAfter:   cfg.Watchdog.StuckAfter.Duration,
 		InputAfter:   cfg.Watchdog.InputAfter.Duration,

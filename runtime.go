@@ -37,11 +37,18 @@ func newRuntime(cfg *config.Config, log *slog.Logger) *runtime {
 		agents = append(agents, fleet.Agent{Name: a.Name, Target: a.Target, Host: a.Host, Command: a.Command,
 			Workdir: a.Workdir, Credential: a.Credential, Backup: a.Backup, Env: a.Env})
 	}
+	var recapture time.Duration
+	if controlMode(cfg) {
+		// tmux tells us when a pane writes; a quiet pane is looked at again
+		// only now and then, as a safety net.
+		recapture = max(6*cfg.Watchdog.Interval.Duration, 30*time.Second)
+	}
 	f := fleet.New(fleet.Options{
 		Agents:      agents,
 		Discover:    cfg.Tmux.Discover,
 		Sources:     sources,
 		Concurrency: cfg.Watchdog.Concurrency,
+		Recapture:   recapture,
 		Log:         log,
 	})
 	return &runtime{cfg: cfg, log: log, tmux: local, sources: sources, fleet: f, acl: buildACL(cfg)}
@@ -140,4 +147,8 @@ func buildRoute(i int, r config.Route) (alert.Route, error) {
 		return alert.NewExec(name, r.Command, r.Timeout.Duration), nil
 	}
 	return nil, fmt.Errorf("alerts.route[%d]: unknown type %q", i, r.Type)
+}
+
+func controlMode(cfg *config.Config) bool {
+	return cfg.Watchdog.ControlMode == nil || *cfg.Watchdog.ControlMode
 }

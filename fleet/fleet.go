@@ -57,6 +57,7 @@ type Status struct {
 	Evidence string        `json:"evidence"`
 
 	Host     string    `json:"-"`
+	Session  string    `json:"-"` // tmux session holding the pane
 	LoginURL string    `json:"-"`
 	PaneID   string    `json:"-"`
 	PID      int       `json:"-"`
@@ -78,6 +79,10 @@ type Options struct {
 	Now         func() time.Time // injected clock; nil = time.Now
 	Concurrency int              // captures in flight at once; default 8
 	History     int              // scrollback lines captured beyond the screen; default 0
+	// Recapture, when set, lets ScanDirty skip capturing a pane that is not
+	// dirty, has not changed identity and was captured less than Recapture
+	// ago (tmux activity events tell us when a pane writes).
+	Recapture time.Duration
 	Log         *slog.Logger
 }
 
@@ -85,6 +90,9 @@ type Options struct {
 type Fleet struct {
 	opt Options
 	log *slog.Logger
+
+	cacheMu sync.Mutex
+	cache   map[string]captured // by agent
 
 	mu     sync.Mutex
 	agents []Agent // configured plus discovered, as of the last scan
@@ -104,7 +112,7 @@ func New(o Options) *Fleet {
 	if o.Log == nil {
 		o.Log = slog.New(slog.DiscardHandler)
 	}
-	return &Fleet{opt: o, log: o.Log, last: map[string]Status{}, hash: map[string]uint64{}}
+	return &Fleet{opt: o, log: o.Log, last: map[string]Status{}, hash: map[string]uint64{}, cache: map[string]captured{}}
 }
 
 // Agents returns the configured agents plus those discovered by the last scan.
@@ -141,7 +149,12 @@ func (f *Fleet) Snapshot() []Status {
 // Scan lists the panes of every tmux server once, captures each agent's pane
 // and classifies it. It returns the new states; transitions are the
 // differences to the previous Snapshot.
-func (f *Fleet) Scan(ctx context.Context) ([]Status, error) {
+func (f *Fleet) Scan(ctx context.Context) ([]Status, error) { return f.ScanDirty(ctx, nil) }
+
+// ScanDirty is Scan when tmux reports activity: with Options.Recapture set,
+// only panes in dirty (by pane id), panes that changed identity and panes not
+// captured for Recapture are captured; the others keep their last verdict.
+func (f *Fleet) ScanDirty(ctx context.Context, dirty map[string]bool) ([]Status, error) {
 	now := f.opt.Now()
 	hosts := map[string]bool{"": true}
 	for _, a := range f.opt.Agents {
@@ -189,7 +202,7 @@ func (f *Fleet) Scan(ctx context.Context) ([]Status, error) {
 			results[i] = st
 			continue
 		}
-		st.PaneID, st.PID, st.Command = p.ID, p.PID, p.Command
+		st.PaneID, st.PID, st.Command, st.Session = p.ID, p.PID, p.Command, p.Session
 		if p.Dead {
 			st.State, st.Reason = claude.Exited, ReasonPaneDead
 			st.Evidence = fmt.Sprintf("pane %s is dead (exit status %d)", p.ID, p.DeadStatus)
@@ -197,6 +210,11 @@ func (f *Fleet) Scan(ctx context.Context) ([]Status, error) {
 			continue
 		}
 		results[i] = st
+		if c, ok := f.reuse(a.Name, p, dirty, now); ok {
+			texts[i] = c.text
+			results[i] = judgeCached(st, c)
+			continue
+		}
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
@@ -210,6 +228,7 @@ func (f *Fleet) Scan(ctx context.Context) ([]Status, error) {
 			}
 			texts[i] = text
 			results[i] = judge(results[i], text)
+			f.remember(a.Name, p, text, results[i], now)
 		}()
 	}
 	wg.Wait()
@@ -383,4 +402,41 @@ func (f *Fleet) Peek(ctx context.Context, name string, lines int) (string, error
 		ls = ls[len(ls)-lines:]
 	}
 	return claude.Redact(strings.Join(ls, "\n")), nil
+}
+
+// captured is the last capture of an agent's pane and its verdict.
+type captured struct {
+	paneID string
+	pid    int
+	cmd    string
+	text   string
+	st     Status
+	at     time.Time
+}
+
+func (f *Fleet) reuse(agent string, p tmux.Pane, dirty map[string]bool, now time.Time) (captured, bool) {
+	if f.opt.Recapture <= 0 || dirty == nil || dirty[p.ID] {
+		return captured{}, false
+	}
+	f.cacheMu.Lock()
+	c, ok := f.cache[agent]
+	f.cacheMu.Unlock()
+	if !ok || c.paneID != p.ID || c.pid != p.PID || c.cmd != p.Command || now.Sub(c.at) >= f.opt.Recapture {
+		return captured{}, false
+	}
+	return c, true
+}
+
+func (f *Fleet) remember(agent string, p tmux.Pane, text string, st Status, now time.Time) {
+	if f.opt.Recapture <= 0 {
+		return
+	}
+	f.cacheMu.Lock()
+	f.cache[agent] = captured{paneID: p.ID, pid: p.PID, cmd: p.Command, text: text, st: st, at: now}
+	f.cacheMu.Unlock()
+}
+
+func judgeCached(st Status, c captured) Status {
+	st.State, st.Reason, st.Evidence, st.LoginURL = c.st.State, c.st.Reason, c.st.Evidence, c.st.LoginURL
+	return st
 }

@@ -1,6 +1,7 @@
 package fleet
 
 import (
+	"context"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -204,5 +205,48 @@ func TestSinceAndWorkingCarryAcrossScans(t *testing.T) {
 	sts, _ = f.Scan(t.Context())
 	if !sts[0].Working || sts[0].Since.Equal(clock) {
 		t.Errorf("next scan: %+v, want Since kept and Working kept", sts[0])
+	}
+}
+
+func TestEventDrivenDetection(t *testing.T) {
+	w := newWorld(t)
+	w.start("a", "15-busy.txt")
+	w.start("b", "15-busy.txt")
+	f := New(Options{Agents: []Agent{{Name: "a", Target: "a:main"}, {Name: "b", Target: "b:main"}},
+		Sources: map[string]Panes{"": w.tm}, Recapture: time.Hour})
+	w.waitState(f, map[string]claude.State{"a": claude.Idle, "b": claude.Idle})
+	events := make(chan Event, 16)
+	scans := make(chan int, 64)
+	wd := NewWatchdog(f, WatchOptions{
+		Interval: time.Hour, // the periodic scan never comes: only tmux activity can tell
+		Activity: w.tm,
+		OnEvent:  func(e Event) { events <- e },
+		OnScan:   func(sts []Status, _ time.Duration) { scans <- len(sts) },
+	})
+	ctx, cancel := context.WithCancel(t.Context())
+	done := make(chan struct{})
+	go func() { wd.Run(ctx); close(done) }()
+	t.Cleanup(func() { cancel(); <-done })
+	<-scans // the first scan starts the control clients
+
+	// Keep poking until the control client is attached, then flip a to a
+	// login failure: the watchdog must see it without a periodic scan.
+	tmuxtest.WaitFor(t, 10*time.Second, func() (bool, string) {
+		_ = w.tm.SendLine(t.Context(), "a:main", ":screen 19-tui-401.txt", 0)
+		select {
+		case e := <-events:
+			if e.Agent == "a" && e.Kind == "auth_failed" && e.Active {
+				return true, ""
+			}
+			return false, fmt.Sprintf("unexpected event %+v", e)
+		case <-time.After(300 * time.Millisecond):
+			return false, "no auth_failed event for a"
+		}
+	})
+	st := f.Snapshot()
+	for _, s := range st {
+		if s.Name == "b" && s.State != claude.Idle {
+			t.Errorf("b = %s, want idle (untouched)", s.State)
+		}
 	}
 }

@@ -40,6 +40,19 @@ type WatchOptions struct {
 	// OnEvent sees conditions beginning and ending (the alert feed).
 	OnEvent func(Event)
 	Log     *slog.Logger
+
+	// Activity, when set, makes detection event-driven: a control-mode
+	// client per tmux session reports every pane that writes, and those
+	// panes are re-classified after Debounce. The periodic scan stays as a
+	// safety net.
+	Activity Activity
+	Debounce time.Duration // default 75ms
+}
+
+// Activity reports pane output of one tmux session until ctx ends or the
+// session goes away (tmux.Client.Watch).
+type Activity interface {
+	Watch(ctx context.Context, session string, onOutput func(paneID string)) error
 }
 
 // Watchdog scans the fleet periodically and whenever kicked, and turns
@@ -52,6 +65,15 @@ type Watchdog struct {
 	mu     sync.Mutex
 	active map[string]Event // agent/kind → the active condition
 	prev   []Status
+
+	scanMu sync.Mutex // one scan at a time: transitions are computed in order
+
+	dmu       sync.Mutex
+	dirty     map[string]bool // panes that wrote since the last event scan
+	armed     bool
+	dirtyCh   chan struct{}
+	agentPane map[string]bool // pane ids of agents, from the last scan
+	sessions  map[string]context.CancelFunc
 }
 
 // NewWatchdog returns a watchdog over f.
@@ -68,7 +90,12 @@ func NewWatchdog(f *Fleet, o WatchOptions) *Watchdog {
 	if o.Log == nil {
 		o.Log = slog.New(slog.DiscardHandler)
 	}
-	return &Watchdog{f: f, o: o, kick: make(chan struct{}, 1), active: map[string]Event{}}
+	if o.Debounce <= 0 {
+		o.Debounce = 75 * time.Millisecond
+	}
+	return &Watchdog{f: f, o: o, kick: make(chan struct{}, 1), active: map[string]Event{},
+		dirty: map[string]bool{}, dirtyCh: make(chan struct{}, 1), agentPane: map[string]bool{},
+		sessions: map[string]context.CancelFunc{}}
 }
 
 // Kick asks for a scan as soon as possible (tmux activity, a command).
@@ -79,26 +106,46 @@ func (w *Watchdog) Kick() {
 	}
 }
 
-// Run scans until ctx is done.
+// Run scans until ctx is done: every Interval, when kicked, and — with
+// Activity — whenever an agent's pane writes.
 func (w *Watchdog) Run(ctx context.Context) {
 	t := time.NewTicker(w.o.Interval)
 	defer t.Stop()
+	defer w.stopSessions()
+	w.ScanOnce(ctx)
 	for {
-		w.ScanOnce(ctx)
 		select {
 		case <-ctx.Done():
 			return
 		case <-t.C:
+			if w.o.Activity != nil {
+				w.scan(ctx, map[string]bool{}) // safety net: only panes due a look
+			} else {
+				w.ScanOnce(ctx)
+			}
 		case <-w.kick:
+			w.ScanOnce(ctx)
+		case <-w.dirtyCh:
+			w.dmu.Lock()
+			dirty := w.dirty
+			w.dirty = map[string]bool{}
+			w.dmu.Unlock()
+			if len(dirty) > 0 {
+				w.scan(ctx, dirty)
+			}
 		}
 	}
 }
 
-// ScanOnce runs one scan and emits what changed.
-func (w *Watchdog) ScanOnce(ctx context.Context) []Status {
+// ScanOnce runs one full scan (every pane captured) and emits what changed.
+func (w *Watchdog) ScanOnce(ctx context.Context) []Status { return w.scan(ctx, nil) }
+
+func (w *Watchdog) scan(ctx context.Context, dirty map[string]bool) []Status {
+	w.scanMu.Lock()
+	defer w.scanMu.Unlock()
 	start := w.f.opt.Now()
 	sctx, cancel := context.WithTimeout(ctx, w.o.Interval+10*time.Second)
-	next, err := w.f.Scan(sctx)
+	next, err := w.f.ScanDirty(sctx, dirty)
 	cancel()
 	if ctx.Err() != nil {
 		return nil // shutting down: a cut-short scan says nothing about the agents
@@ -114,6 +161,9 @@ func (w *Watchdog) ScanOnce(ctx context.Context) []Status {
 	w.prev = next
 	events := w.conditionsLocked(next, now)
 	w.mu.Unlock()
+	if w.o.Activity != nil {
+		w.follow(ctx, next)
+	}
 	if w.o.OnScan != nil {
 		w.o.OnScan(next, took)
 	}
@@ -185,4 +235,93 @@ func conditionsOf(s Status, now time.Time, o WatchOptions) []Event {
 		}
 	}
 	return nil
+}
+
+// follow keeps one control-mode client on every local session that holds an
+// agent, and notes which panes are agents'.
+func (w *Watchdog) follow(ctx context.Context, sts []Status) {
+	panes := map[string]bool{}
+	want := map[string]bool{}
+	for _, s := range sts {
+		if s.Host == "" && s.PaneID != "" {
+			panes[s.PaneID] = true
+			want[s.Session] = true
+		}
+	}
+	w.dmu.Lock()
+	defer w.dmu.Unlock()
+	w.agentPane = panes
+	for sess, cancel := range w.sessions {
+		if !want[sess] {
+			cancel()
+			delete(w.sessions, sess)
+		}
+	}
+	for sess := range want {
+		if _, ok := w.sessions[sess]; ok || sess == "" {
+			continue
+		}
+		sctx, cancel := context.WithCancel(ctx)
+		w.sessions[sess] = cancel
+		go w.watchSession(sctx, sess)
+	}
+}
+
+// watchSession runs the control client of one session, reconnecting with
+// backoff when it dies, until ctx ends.
+func (w *Watchdog) watchSession(ctx context.Context, session string) {
+	delay := 100 * time.Millisecond
+	for ctx.Err() == nil {
+		start := time.Now()
+		err := w.o.Activity.Watch(ctx, session, w.output)
+		if ctx.Err() != nil {
+			return
+		}
+		w.o.Log.Debug("control client ended", "session", session, "err", err)
+		// Something changed (session gone, server restarted): look again now.
+		w.Kick()
+		if time.Since(start) > 10*time.Second {
+			delay = 100 * time.Millisecond
+		}
+		t := time.NewTimer(delay)
+		select {
+		case <-ctx.Done():
+			t.Stop()
+			return
+		case <-t.C:
+		}
+		delay = min(delay*2, 30*time.Second)
+	}
+}
+
+// output marks an agent's pane dirty and schedules an event scan.
+func (w *Watchdog) output(paneID string) {
+	w.dmu.Lock()
+	defer w.dmu.Unlock()
+	if !w.agentPane[paneID] {
+		return
+	}
+	w.dirty[paneID] = true
+	if w.armed {
+		return
+	}
+	w.armed = true
+	time.AfterFunc(w.o.Debounce, func() {
+		w.dmu.Lock()
+		w.armed = false
+		w.dmu.Unlock()
+		select {
+		case w.dirtyCh <- struct{}{}:
+		default:
+		}
+	})
+}
+
+func (w *Watchdog) stopSessions() {
+	w.dmu.Lock()
+	defer w.dmu.Unlock()
+	for sess, cancel := range w.sessions {
+		cancel()
+		delete(w.sessions, sess)
+	}
 }

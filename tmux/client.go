@@ -64,6 +64,15 @@ func (c *Client) Socket() string { return c.socket }
 
 // run runs one tmux command with the client's global flags.
 func (c *Client) run(ctx context.Context, stdin []byte, args ...string) ([]byte, error) {
+	out, err := c.runner.Run(ctx, stdin, c.fullArgs(args...)...)
+	if err != nil && isNoServer(err) {
+		return out, fmt.Errorf("%w: %w", ErrNoServer, err)
+	}
+	return out, err
+}
+
+// fullArgs puts the client's global flags before args.
+func (c *Client) fullArgs(args ...string) []string {
 	// -u: without a UTF-8 locale tmux turns non-ASCII names into "_".
 	full := make([]string, 0, len(args)+5)
 	full = append(full, "-u")
@@ -80,11 +89,7 @@ func (c *Client) run(ctx context.Context, stdin []byte, args ...string) ([]byte,
 	for _, a := range args {
 		full = append(full, escapeArg(a))
 	}
-	out, err := c.runner.Run(ctx, stdin, full...)
-	if err != nil && isNoServer(err) {
-		return out, fmt.Errorf("%w: %w", ErrNoServer, err)
-	}
-	return out, err
+	return full
 }
 
 // escapeArg protects an argument ending in ";": tmux's argv parser takes a
