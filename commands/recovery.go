@@ -47,9 +47,9 @@ type Recovery struct {
 type loginState struct {
 	session   LoginSession
 	finishing bool // a code is being typed: its end is /code's to report
-	by      string
-	started time.Time
-	out     Responder // where the admin asked: timeout and results go there
+	by        string
+	started   time.Time
+	out       Responder // where the admin asked: timeout and results go there
 }
 
 type recovery struct {

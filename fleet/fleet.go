@@ -83,7 +83,7 @@ type Options struct {
 	// dirty, has not changed identity and was captured less than Recapture
 	// ago (tmux activity events tell us when a pane writes).
 	Recapture time.Duration
-	Log         *slog.Logger
+	Log       *slog.Logger
 }
 
 // Fleet holds the registry and the last known state of every agent.
