@@ -10,8 +10,9 @@
 //	:screen NAME    show another captured screen (clears first)
 //	:exit           exit like /exit
 //
-// The control file FAKECLAUDE_CONTROL, when set, is polled for a screen name
-// so a test can switch state without typing into the pane.
+// On SIGUSR1 it reads a screen name from the control file FAKECLAUDE_CONTROL
+// and shows that screen, so a test or the benchmark can switch state at a
+// known instant without typing into the pane.
 package main
 
 import (
@@ -22,7 +23,6 @@ import (
 	"path/filepath"
 	"strings"
 	"syscall"
-	"time"
 )
 
 func main() {
@@ -56,6 +56,8 @@ func tui(args []string) int {
 	// Raw-ish terminal: we do not switch the tty mode; Ctrl-C arrives as SIGINT.
 	sigs := make(chan os.Signal, 4)
 	signal.Notify(sigs, syscall.SIGINT, syscall.SIGTERM)
+	usr1 := make(chan os.Signal, 4)
+	signal.Notify(usr1, syscall.SIGUSR1)
 	lines := make(chan string)
 	go func() {
 		sc := bufio.NewScanner(os.Stdin)
@@ -64,14 +66,7 @@ func tui(args []string) int {
 		}
 		close(lines)
 	}()
-	var control <-chan time.Time
 	ctl := os.Getenv("FAKECLAUDE_CONTROL")
-	if ctl != "" {
-		t := time.NewTicker(20 * time.Millisecond)
-		defer t.Stop()
-		control = t.C
-	}
-	lastCtl := ""
 	interrupts := 0
 	for {
 		select {
@@ -99,17 +94,14 @@ func tui(args []string) int {
 					fmt.Println(err)
 				}
 			}
-		case <-control:
+		case <-usr1:
 			b, err := os.ReadFile(ctl)
 			if err != nil {
+				fmt.Println(err)
 				continue
 			}
-			name := strings.TrimSpace(string(b))
-			if name != "" && name != lastCtl {
-				lastCtl = name
-				if err := show(dir, name); err != nil {
-					fmt.Println(err)
-				}
+			if err := show(dir, strings.TrimSpace(string(b))); err != nil {
+				fmt.Println(err)
 			}
 		}
 	}

@@ -563,6 +563,9 @@ func (s *Server) record(method string, cs *chatState, m *storedMsg) {
 		msg.ReplyMarkup = append(msg.ReplyMarkup, r)
 	}
 	s.sent = append(s.sent, msg)
+	if s.onSent != nil {
+		s.onSent(msg)
+	}
 	s.broadcast()
 }
 

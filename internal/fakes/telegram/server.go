@@ -21,13 +21,13 @@ import (
 	"strconv"
 	"strings"
 	"sync"
-	"testing"
 	"time"
 )
 
 // Server is a fake Bot API server for one bot token.
 type Server struct {
-	tb    testing.TB
+	tb    TB
+	onSent func(Message) // called with s.mu held
 	token string
 	bot   User
 	addr  string
@@ -100,10 +100,28 @@ func badRequest(format string, args ...any) *apiError {
 	return &apiError{code: http.StatusBadRequest, desc: "Bad Request: " + fmt.Sprintf(format, args...)}
 }
 
+// TB is the part of testing.TB the fake uses; the benchmark tool, which
+// runs outside a test, provides its own.
+type TB interface {
+	Helper()
+	Errorf(format string, args ...any)
+	Fatalf(format string, args ...any)
+	Cleanup(func())
+}
+
+// OnSent registers f to be called, in order, with every message the bot
+// sends or edits, the moment the fake accepts it (latency measurements).
+// f must not call back into the server.
+func (s *Server) OnSent(f func(Message)) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.onSent = f
+}
+
 // New starts a fake Bot API that accepts token, listening on 127.0.0.1, and
 // closes it in t.Cleanup. The bot's user id is the token's numeric prefix
 // (as with real tokens "123456:ABC…").
-func New(t testing.TB, token string) *Server {
+func New(t TB, token string) *Server {
 	t.Helper()
 	if token == "" {
 		t.Fatalf("telegram fake: empty bot token")
