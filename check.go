@@ -7,6 +7,7 @@ import (
 	"io"
 	"time"
 
+	"github.com/fleetwarden/fleetwarden/bot/telegram"
 	"github.com/fleetwarden/fleetwarden/config"
 	"github.com/fleetwarden/fleetwarden/tmux"
 )
@@ -82,16 +83,27 @@ func checkProbes(rt *runtime, offline bool) []probe {
 		}
 		return fmt.Sprintf("%d panes on %s", len(panes), socketName(cfg)), nil
 	}}}
-	for _, c := range cfg.Credentials {
-		ps = append(ps, probe{name: "credential " + c.Name, run: func(ctx context.Context) (string, error) {
-			cs := credentialStatus(c, time.Now())
-			if !cs.Healthy {
-				return "", errors.New(cs.Detail)
+	for _, name := range rt.creds.Names() {
+		ps = append(ps, probe{name: "credential " + name, run: func(ctx context.Context) (string, error) {
+			h := rt.creds.Check(ctx, name, !offline)
+			if !h.Healthy {
+				return "", errors.New(h.Detail)
 			}
-			return cs.Detail, nil
+			return h.Detail, nil
 		}})
 	}
-	_ = offline // channel probes (Telegram getMe, Discord /users/@me) honour it
+	if offline {
+		return ps
+	}
+	if t := cfg.Telegram; t != nil {
+		ps = append(ps, probe{name: "telegram", run: func(ctx context.Context) (string, error) {
+			name, err := telegram.Probe(ctx, nil, t.APIURL, t.Token.Value())
+			if err != nil {
+				return "", err
+			}
+			return "bot " + name, nil
+		}})
+	}
 	return ps
 }
 

@@ -17,6 +17,7 @@ import (
 	"github.com/fleetwarden/fleetwarden/bot/telegram"
 	"github.com/fleetwarden/fleetwarden/claude"
 	"github.com/fleetwarden/fleetwarden/commands"
+	"github.com/fleetwarden/fleetwarden/dashboard"
 	"github.com/fleetwarden/fleetwarden/fleet"
 	"golang.org/x/sys/unix"
 )
@@ -76,6 +77,10 @@ type daemon struct {
 	alerts     *alert.Manager
 	transports []transport
 	started    time.Time
+	health     health
+	metrics    *dashboard.Metrics
+	dash       *dashboard.Server
+	tap        journalTap
 }
 
 func newDaemon(rt *runtime, withHandler func(*commands.Handler)) (*daemon, error) {
@@ -87,8 +92,18 @@ func newDaemon(rt *runtime, withHandler func(*commands.Handler)) (*daemon, error
 	if err != nil {
 		return nil, fmt.Errorf("opening the journal: %w", err)
 	}
-	d := &daemon{rt: rt, log: rt.log, journal: j, started: time.Now()}
-	h := commands.NewHandler(commands.Options{ACL: rt.acl, Audit: j, Log: rt.log})
+	d := &daemon{rt: rt, log: rt.log, journal: j, started: time.Now(), metrics: dashboard.NewMetrics(version)}
+	if cfg.Dashboard.Enabled() {
+		srv, err := dashboard.New(dashboard.Options{Listen: cfg.Dashboard.Listen, Token: cfg.Dashboard.Token.Value(),
+			Snapshot: d.snapshot, Ready: d.ready, Metrics: d.metrics, Log: rt.log})
+		if err != nil {
+			j.Close()
+			return nil, err
+		}
+		d.dash = srv
+	}
+	d.tap = journalTap{j: j, m: d.metrics, d: d.dash}
+	h := commands.NewHandler(commands.Options{ACL: rt.acl, Audit: d.tap, Log: rt.log})
 	d.handler = h
 	commands.RegisterFleet(h, rt.fleet, rt.credentialStatuses)
 	commands.RegisterRecovery(h, commands.Recovery{
@@ -140,14 +155,14 @@ func newDaemon(rt *runtime, withHandler func(*commands.Handler)) (*daemon, error
 		fallback = append(fallback, route)
 	}
 	m, err := alert.New(alert.Options{
-		GroupWait:      cfg.Alerts.GroupWait.Duration,
+		GroupWait:      orNow(cfg.Alerts.GroupWait.Duration),
 		RepeatInterval: cfg.Alerts.RepeatInterval.Duration,
 		FallbackAfter:  cfg.Alerts.FallbackAfter.Duration,
 		Primary:        primary,
 		Fallback:       fallback,
 		QueueDir:       filepath.Join(cfg.State.Dir, "queue"),
 		Log:            rt.log,
-		Journal:        j,
+		Journal:        d.tap,
 		OnUndeliverable: func(n alert.Notification, errs []error) {
 			d.log.Error("alert undeliverable on every route", "alert", n.Summary, "err", errors.Join(errs...))
 		},
@@ -168,6 +183,7 @@ func newDaemon(rt *runtime, withHandler func(*commands.Handler)) (*daemon, error
 		StuckAfter:   cfg.Watchdog.StuckAfter.Duration,
 		InputAfter:   cfg.Watchdog.InputAfter.Duration,
 		OnTransition: d.transition,
+		OnScan:       d.onScan,
 		OnEvent:      d.event,
 		Log:          rt.log,
 	})
@@ -199,6 +215,10 @@ func (d *daemon) run(ctx context.Context) error {
 		}()
 	}
 	goRun("alerts", d.alerts.Run)
+	if d.dash != nil {
+		goRun("dashboard", d.dash.Run)
+	}
+	goRun("systemd", func(ctx context.Context) error { d.notifySystemd(ctx); return nil })
 	for _, t := range d.transports {
 		goRun(t.Name(), t.Run)
 	}
@@ -215,6 +235,7 @@ func (d *daemon) run(ctx context.Context) error {
 	}
 	goRun("start notice", func(ctx context.Context) error { return d.startNotice(ctx, gap) })
 	d.watchdog.Run(ctx)
+	sdStopping()
 	wg.Wait()
 	// Flush what is queued so a stop loses nothing that could be sent now.
 	fctx, fcancel := context.WithTimeout(context.Background(), 5*time.Second)
@@ -257,6 +278,12 @@ func (d *daemon) startNotice(ctx context.Context, gap time.Duration) error {
 }
 
 func (d *daemon) transition(tr fleet.Transition) {
+	if tr.To.State == claude.AuthFailed {
+		d.metrics.AuthFailure(string(tr.To.Reason))
+	}
+	if d.dash != nil {
+		d.dash.Changed()
+	}
 	d.log.Info("transition", "agent", tr.Agent, "from", tr.From.State, "to", tr.To.State,
 		"reason", tr.To.Reason, "evidence", tr.To.Evidence)
 	_ = d.journal.Append(audit.Record{Kind: audit.KindTransition, Agents: []string{tr.Agent},
@@ -281,6 +308,8 @@ func (d *daemon) event(ev fleet.Event) {
 // transportHealth turns a chat transport going down into an alert carried
 // by the other routes.
 func (d *daemon) transportHealth(name, state, lastErr string) {
+	d.health.setTransport(name, state, lastErr)
+	d.metrics.SetTransportUp(name, state == "up" || state == "degraded")
 	_ = d.journal.Append(audit.Record{Kind: audit.KindAlert, Actor: "fleetwarden", Action: "transport_" + state, Route: name, Error: lastErr})
 	if d.alerts == nil {
 		return
@@ -367,4 +396,13 @@ func (rt *runtime) agentEnv(a fleet.Agent) (map[string]string, error) {
 		env["CLAUDE_CONFIG_DIR"] = rt.cfg.Claude.ConfigDir
 	}
 	return env, nil
+}
+
+// orNow turns a configured 0 ("do not wait") into the shortest wait: the
+// alert manager reads 0 as "use the default".
+func orNow(d time.Duration) time.Duration {
+	if d <= 0 {
+		return time.Nanosecond
+	}
+	return d
 }

@@ -2,18 +2,16 @@ package main
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"log/slog"
-	"os"
 	"strconv"
 	"time"
 
 	"github.com/fleetwarden/fleetwarden/alert"
 	"github.com/fleetwarden/fleetwarden/bot/console"
-	"github.com/fleetwarden/fleetwarden/claude"
 	"github.com/fleetwarden/fleetwarden/commands"
 	"github.com/fleetwarden/fleetwarden/config"
+	"github.com/fleetwarden/fleetwarden/credentials"
 	"github.com/fleetwarden/fleetwarden/fleet"
 	"github.com/fleetwarden/fleetwarden/tmux"
 )
@@ -27,6 +25,7 @@ type runtime struct {
 	sources map[string]fleet.Panes
 	fleet   *fleet.Fleet
 	acl     *commands.ACL
+	creds   *credentials.Checker
 }
 
 func newRuntime(cfg *config.Config, log *slog.Logger) *runtime {
@@ -51,7 +50,8 @@ func newRuntime(cfg *config.Config, log *slog.Logger) *runtime {
 		Recapture:   recapture,
 		Log:         log,
 	})
-	return &runtime{cfg: cfg, log: log, tmux: local, sources: sources, fleet: f, acl: buildACL(cfg)}
+	creds := credentials.New(credentials.Options{Credentials: cfg.Credentials, DefaultConfigDir: cfg.Claude.ConfigDir, Log: log})
+	return &runtime{cfg: cfg, log: log, tmux: local, sources: sources, fleet: f, acl: buildACL(cfg), creds: creds}
 }
 
 func buildACL(cfg *config.Config) *commands.ACL {
@@ -78,56 +78,14 @@ func ids64(ids []int64) []string {
 	return out
 }
 
-// credentialStatuses reads every configured credential passively (no
-// network, no refresh token spent). Without [[credential]] entries it reads
-// the default Claude config dir.
-func (rt *runtime) credentialStatuses(_ context.Context) []commands.CredentialStatus {
-	now := time.Now()
-	creds := rt.cfg.Credentials
-	if len(creds) == 0 {
-		creds = []config.Credential{{Name: "default", Kind: "oauth-file", ConfigDir: rt.cfg.Claude.ConfigDir}}
-	}
+// credentialStatuses checks every credential passively (no network, no
+// refresh token spent), for /auth.
+func (rt *runtime) credentialStatuses(ctx context.Context) []commands.CredentialStatus {
 	var out []commands.CredentialStatus
-	for _, c := range creds {
-		out = append(out, credentialStatus(c, now))
+	for _, h := range rt.creds.CheckAll(ctx, false) {
+		out = append(out, commands.CredentialStatus{Name: h.Name, Kind: h.Kind, Healthy: h.Healthy, Detail: h.Detail})
 	}
 	return out
-}
-
-func credentialStatus(c config.Credential, now time.Time) commands.CredentialStatus {
-	cs := commands.CredentialStatus{Name: c.Name, Kind: c.Kind}
-	switch c.Kind {
-	case "oauth-file":
-		cr, err := claude.ReadCredentials(claude.CredentialsPath(c.ConfigDir))
-		switch {
-		case errors.Is(err, os.ErrNotExist):
-			cs.Detail = fmt.Sprintf("no credentials file in %s — run /login", c.ConfigDir)
-		case err != nil:
-			cs.Detail = claude.Redact(err.Error())
-		default:
-			cs.Detail = cr.Status(now)
-			cs.Healthy = !cr.Dead() && (cr.AccessExpires.IsZero() || cr.AccessExpires.After(now) || cr.HasRefresh)
-		}
-	case "oauth-token", "api-key":
-		tok := c.Token.Value()
-		kind := claude.TokenKindOf(tok)
-		want := claude.TokenKind("oauth")
-		if c.Kind == "api-key" {
-			want = "api_key"
-		}
-		switch {
-		case tok == "":
-			cs.Detail = fmt.Sprintf("token %s is empty", c.Token.Ref())
-		case kind != want:
-			cs.Detail = fmt.Sprintf("token %s looks like %s, not %s", c.Token.Ref(), kind, want)
-		default:
-			cs.Healthy = true
-			cs.Detail = fmt.Sprintf("token from %s", c.Token.Ref())
-		}
-	default:
-		cs.Detail = "unknown kind " + c.Kind
-	}
-	return cs
 }
 
 // buildRoute makes the fallback alert route of [[alerts.route]] number i.

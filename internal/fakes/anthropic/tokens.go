@@ -5,7 +5,6 @@ import (
 	"crypto/sha256"
 	"encoding/base64"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"net/url"
 	"os"
@@ -336,4 +335,3 @@ func (s *Server) checkAccessLocked(token string) *Reply {
 	return nil
 }
 
-var errNotFound = errors.New("not found")

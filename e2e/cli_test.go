@@ -1,0 +1,162 @@
+//go:build claude_e2e
+
+// Package e2e is the conformance suite against the real Claude Code CLI.
+//
+// It runs the pinned @anthropic-ai/claude-code in private tmux servers,
+// offline: every call the CLI makes goes through internal/fakes/anthropic,
+// an HTTPS proxy that plays the API and OAuth servers. Each case puts the
+// CLI in one situation (answering, login expired, revoked, …) and checks that
+// fleetwarden's classifier reads the pane the way a human would, and that
+// the login drivers work against the real thing.
+//
+//	go test -tags claude_e2e ./e2e/...
+//
+// $CLAUDE_BIN names a CLI to test; without it the pinned version is
+// installed with npm into $FLEETWARDEN_CLAUDE_CACHE (default
+// ~/.cache/fleetwarden/claude-code-<version>) and reused from there.
+package e2e
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+)
+
+// pinnedVersion is the Claude Code release the suite is written against.
+const pinnedVersion = "2.1.328"
+
+var cli struct {
+	once    sync.Once
+	bin     string
+	version string
+	err     error
+}
+
+// claudeBin returns the CLI to test, installing the pinned one on first use.
+func claudeBin(t testing.TB) string {
+	t.Helper()
+	cli.once.Do(func() {
+		start := time.Now()
+		cli.bin, cli.err = findOrInstall()
+		if cli.err != nil {
+			return
+		}
+		ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+		defer cancel()
+		out, err := exec.CommandContext(ctx, cli.bin, "--version").CombinedOutput()
+		if err != nil {
+			cli.err = fmt.Errorf("%s --version: %w: %s", cli.bin, err, out)
+			return
+		}
+		cli.version = strings.TrimSpace(string(out))
+		fmt.Fprintf(os.Stderr, "e2e: Claude Code %s (%s), ready in %v\n", cli.version, cli.bin, time.Since(start).Round(time.Millisecond))
+	})
+	if cli.err != nil {
+		t.Fatalf("no Claude Code CLI to test: %v", cli.err)
+	}
+	return cli.bin
+}
+
+func cacheDir() (string, error) {
+	if d := os.Getenv("FLEETWARDEN_CLAUDE_CACHE"); d != "" {
+		return d, nil
+	}
+	base, err := os.UserCacheDir()
+	if err != nil {
+		home, herr := os.UserHomeDir()
+		if herr != nil {
+			return "", fmt.Errorf("no cache directory (%v) and no home (%v): set FLEETWARDEN_CLAUDE_CACHE", err, herr)
+		}
+		base = filepath.Join(home, ".cache")
+	}
+	return filepath.Join(base, "fleetwarden", "claude-code-"+pinnedVersion), nil
+}
+
+func findOrInstall() (string, error) {
+	if b := os.Getenv("CLAUDE_BIN"); b != "" {
+		p, err := exec.LookPath(b)
+		if err != nil {
+			return "", fmt.Errorf("CLAUDE_BIN=%s: %w", b, err)
+		}
+		return p, nil
+	}
+	dir, err := cacheDir()
+	if err != nil {
+		return "", err
+	}
+	if b, err := installedBin(dir); err == nil {
+		return b, nil
+	}
+	if err := npmInstall(dir); err != nil {
+		return "", err
+	}
+	return installedBin(dir)
+}
+
+// installedBin finds a working CLI of the pinned version under an npm
+// prefix. The package's bin/claude.exe is a stub until its postinstall
+// copies the native binary over it; when npm skipped the script, the
+// binary of the platform package is used directly.
+func installedBin(prefix string) (string, error) {
+	cands := []string{filepath.Join(prefix, "node_modules", ".bin", "claude")}
+	native, _ := filepath.Glob(filepath.Join(prefix, "node_modules", "@anthropic-ai", "claude-code-*", "claude"))
+	cands = append(cands, native...)
+	var errs []error
+	for _, c := range cands {
+		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+		out, err := exec.CommandContext(ctx, c, "--version").CombinedOutput()
+		cancel()
+		switch {
+		case err != nil:
+			errs = append(errs, fmt.Errorf("%s: %w", c, err))
+		case !strings.HasPrefix(strings.TrimSpace(string(out)), pinnedVersion+" "):
+			errs = append(errs, fmt.Errorf("%s is %q, want %s", c, strings.TrimSpace(string(out)), pinnedVersion))
+		default:
+			return c, nil
+		}
+	}
+	return "", fmt.Errorf("no working Claude Code %s under %s: %w", pinnedVersion, prefix, errors.Join(errs...))
+}
+
+// npmInstall installs the pinned CLI into prefix: into a sibling directory
+// first, renamed into place when complete, so an interrupted install is
+// never taken for a cached one.
+func npmInstall(prefix string) error {
+	npm, err := exec.LookPath("npm")
+	if err != nil {
+		return fmt.Errorf("npm is needed to install @anthropic-ai/claude-code@%s (or set CLAUDE_BIN): %w", pinnedVersion, err)
+	}
+	if err := os.MkdirAll(filepath.Dir(prefix), 0o755); err != nil {
+		return err
+	}
+	tmp, err := os.MkdirTemp(filepath.Dir(prefix), filepath.Base(prefix)+".partial-")
+	if err != nil {
+		return err
+	}
+	defer os.RemoveAll(tmp)
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Minute)
+	defer cancel()
+	fmt.Fprintf(os.Stderr, "e2e: installing @anthropic-ai/claude-code@%s into %s\n", pinnedVersion, prefix)
+	cmd := exec.CommandContext(ctx, npm, "install", "--prefix", tmp, "--no-audit", "--no-fund",
+		"--loglevel=error", "@anthropic-ai/claude-code@"+pinnedVersion)
+	if out, err := cmd.CombinedOutput(); err != nil {
+		return fmt.Errorf("npm install @anthropic-ai/claude-code@%s: %w\n%s", pinnedVersion, err, out)
+	}
+	if _, err := installedBin(tmp); err != nil {
+		return fmt.Errorf("after npm install: %w", err)
+	}
+	if err := os.Rename(tmp, prefix); err != nil {
+		if _, berr := installedBin(prefix); berr == nil {
+			return nil // another run installed it meanwhile
+		}
+		return fmt.Errorf("moving the install into place (remove %s if it is a broken install): %w", prefix, err)
+	}
+	return nil
+}
