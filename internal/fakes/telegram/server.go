@@ -26,13 +26,13 @@ import (
 
 // Server is a fake Bot API server for one bot token.
 type Server struct {
-	tb    TB
+	tb     TB
 	onSent func(Message) // called with s.mu held
-	token string
-	bot   User
-	addr  string
-	srv   *http.Server
-	done  chan struct{} // closed at cleanup: wakes every waiter
+	token  string
+	bot    User
+	addr   string
+	srv    *http.Server
+	done   chan struct{} // closed at cleanup: wakes every waiter
 
 	netMu  sync.Mutex // guards the listener side: ln, conns, down, closed
 	ln     net.Listener
