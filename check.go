@@ -7,6 +7,7 @@ import (
 	"io"
 	"time"
 
+	"github.com/fleetwarden/fleetwarden/bot/discord"
 	"github.com/fleetwarden/fleetwarden/bot/telegram"
 	"github.com/fleetwarden/fleetwarden/config"
 	"github.com/fleetwarden/fleetwarden/tmux"
@@ -98,6 +99,15 @@ func checkProbes(rt *runtime, offline bool) []probe {
 	if t := cfg.Telegram; t != nil {
 		ps = append(ps, probe{name: "telegram", run: func(ctx context.Context) (string, error) {
 			name, err := telegram.Probe(ctx, nil, t.APIURL, t.Token.Value())
+			if err != nil {
+				return "", err
+			}
+			return "bot " + name, nil
+		}})
+	}
+	if dc := cfg.Discord; dc != nil {
+		ps = append(ps, probe{name: "discord", run: func(ctx context.Context) (string, error) {
+			name, err := discord.Probe(ctx, nil, dc.APIURL, dc.Token.Value())
 			if err != nil {
 				return "", err
 			}

@@ -10,6 +10,7 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	iofs "io/fs"
 	"log/slog"
 	"os"
 	"os/signal"
@@ -18,6 +19,7 @@ import (
 	"text/tabwriter"
 	"time"
 
+	"github.com/fleetwarden/fleetwarden/audit"
 	"github.com/fleetwarden/fleetwarden/claude"
 	"github.com/fleetwarden/fleetwarden/config"
 )
@@ -32,6 +34,7 @@ Usage:
   fleetwarden check    [--config FILE] [--offline]  validate the config, probe credentials and channels
   fleetwarden status   [--config FILE] [--json] one scan, printed
   fleetwarden classify [--json] [FILE|-]        classify one captured pane
+  fleetwarden timeline [--config FILE] [--since 24h]  what happened, in plain words
   fleetwarden version
 
 Without --config: ./config.toml, then $XDG_CONFIG_HOME/fleetwarden/config.toml,
@@ -62,6 +65,8 @@ func Main(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io
 		return cmdStatus(ctx, rest, stdout, stderr)
 	case "classify":
 		return cmdClassify(rest, stdin, stdout, stderr)
+	case "timeline":
+		return cmdTimeline(rest, stdout, stderr)
 	case "version", "--version", "-v":
 		fmt.Fprintf(stdout, "fleetwarden %s\n", version)
 		return 0
@@ -250,4 +255,30 @@ func clip(s string, n int) string {
 		return s
 	}
 	return string(r[:n-1]) + "…"
+}
+
+func cmdTimeline(args []string, stdout, stderr io.Writer) int {
+	fs := newFlags("timeline", stderr)
+	cfgPath := fs.String("config", "", "config file")
+	since := fs.Duration("since", 24*time.Hour, "how far back")
+	if err := fs.Parse(args); err != nil {
+		return 2
+	}
+	cfg, err := loadConfig(*cfgPath)
+	if err != nil {
+		printConfigError(stderr, err)
+		return 1
+	}
+	now := time.Now()
+	recs, err := audit.ReadAll(cfg.State.Dir, now.Add(-*since))
+	if err != nil && len(recs) == 0 {
+		if errors.Is(err, iofs.ErrNotExist) {
+			fmt.Fprintf(stdout, "No journal yet in %s.\n", cfg.State.Dir)
+			return 0
+		}
+		fmt.Fprintf(stderr, "fleetwarden: %v\n", err)
+		return 1
+	}
+	fmt.Fprintln(stdout, audit.Timeline(recs, location(cfg.Schedule.Timezone), now))
+	return 0
 }

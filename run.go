@@ -14,11 +14,14 @@ import (
 	"github.com/fleetwarden/fleetwarden/alert"
 	"github.com/fleetwarden/fleetwarden/audit"
 	"github.com/fleetwarden/fleetwarden/bot/console"
+	"github.com/fleetwarden/fleetwarden/bot/discord"
 	"github.com/fleetwarden/fleetwarden/bot/telegram"
 	"github.com/fleetwarden/fleetwarden/claude"
 	"github.com/fleetwarden/fleetwarden/commands"
+	"github.com/fleetwarden/fleetwarden/credentials"
 	"github.com/fleetwarden/fleetwarden/dashboard"
 	"github.com/fleetwarden/fleetwarden/fleet"
+	"github.com/fleetwarden/fleetwarden/scheduler"
 	"golang.org/x/sys/unix"
 )
 
@@ -81,6 +84,8 @@ type daemon struct {
 	metrics    *dashboard.Metrics
 	dash       *dashboard.Server
 	tap        journalTap
+	warned     warned
+	sched      *scheduler.Scheduler
 }
 
 func newDaemon(rt *runtime, withHandler func(*commands.Handler)) (*daemon, error) {
@@ -105,7 +110,7 @@ func newDaemon(rt *runtime, withHandler func(*commands.Handler)) (*daemon, error
 	d.tap = journalTap{j: j, m: d.metrics, d: d.dash}
 	h := commands.NewHandler(commands.Options{ACL: rt.acl, Audit: d.tap, Log: rt.log})
 	d.handler = h
-	commands.RegisterFleet(h, rt.fleet, rt.credentialStatuses)
+	commands.RegisterFleet(h, rt.fleet, rt.credentialStatuses, d.authUse)
 	commands.RegisterRecovery(h, commands.Recovery{
 		Fleet:      rt.fleet,
 		StartLogin: rt.startLogin,
@@ -126,6 +131,10 @@ func newDaemon(rt *runtime, withHandler func(*commands.Handler)) (*daemon, error
 		}
 		return names
 	})
+	loc := location(cfg.Schedule.Timezone)
+	commands.RegisterHistory(h, func(since time.Time) ([]audit.Record, error) {
+		return audit.ReadAll(cfg.State.Dir, since)
+	}, loc, d.report)
 	if withHandler != nil {
 		withHandler(h)
 	}
@@ -137,6 +146,19 @@ func newDaemon(rt *runtime, withHandler func(*commands.Handler)) (*daemon, error
 			Token: t.Token.Value(), APIURL: t.APIURL, AlertChats: t.AlertChats,
 			Handler: h, Commands: h.Commands(), Log: rt.log,
 			OnHealth: func(hl telegram.Health) { d.transportHealth(telegram.Platform, hl.State, hl.LastError) },
+		})
+		if err != nil {
+			j.Close()
+			return nil, err
+		}
+		d.transports = append(d.transports, bot)
+		primary = append(primary, chatRoute{bot})
+	}
+	if dc := cfg.Discord; dc != nil {
+		bot, err := discord.New(discord.Options{
+			Token: dc.Token.Value(), APIURL: dc.APIURL, GuildID: dc.GuildID, AlertChannels: dc.AlertChannels,
+			Handler: h, Commands: h.Commands(), Log: rt.log,
+			OnHealth: func(hl discord.Health) { d.transportHealth(discord.Platform, hl.State, hl.LastError) },
 		})
 		if err != nil {
 			j.Close()
@@ -165,6 +187,7 @@ func newDaemon(rt *runtime, withHandler func(*commands.Handler)) (*daemon, error
 		Journal:        d.tap,
 		OnUndeliverable: func(n alert.Notification, errs []error) {
 			d.log.Error("alert undeliverable on every route", "alert", n.Summary, "err", errors.Join(errs...))
+			go d.heartbeatFail(n.Summary)
 		},
 	})
 	if err != nil {
@@ -176,6 +199,12 @@ func newDaemon(rt *runtime, withHandler func(*commands.Handler)) (*daemon, error
 	if controlMode(cfg) {
 		activity = rt.tmux
 	}
+	sched, err := d.schedule()
+	if err != nil {
+		j.Close()
+		return nil, err
+	}
+	d.sched = sched
 	d.watchdog = fleet.NewWatchdog(rt.fleet, fleet.WatchOptions{
 		Activity:     activity,
 		Debounce:     cfg.Watchdog.Debounce.Duration,
@@ -219,6 +248,11 @@ func (d *daemon) run(ctx context.Context) error {
 		goRun("dashboard", d.dash.Run)
 	}
 	goRun("systemd", func(ctx context.Context) error { d.notifySystemd(ctx); return nil })
+	goRun("heartbeat", d.heartbeat)
+	d.sched.Start(ctx)
+	defer d.sched.Stop()
+	// Check the credentials once at start, independently of the schedule.
+	goRun("auth check", func(ctx context.Context) error { d.authCheck(ctx); return nil })
 	for _, t := range d.transports {
 		goRun(t.Name(), t.Run)
 	}
@@ -301,6 +335,11 @@ func (d *daemon) transition(tr fleet.Transition) {
 }
 
 func (d *daemon) event(ev fleet.Event) {
+	if ev.Kind == string(claude.AuthFailed) && ev.Active {
+		if a, ok := d.rt.fleet.Agent(ev.Agent); ok && a.Backup != "" {
+			go d.failover(context.Background(), ev.Agent, ev.Reason)
+		}
+	}
 	d.alerts.Observe(alert.Event{Time: ev.Time, Agent: ev.Agent, Kind: alert.Kind(ev.Kind), Reason: ev.Reason,
 		Evidence: ev.Evidence, Active: ev.Active, ReloginFixes: ev.ReloginFixes})
 }
@@ -344,13 +383,24 @@ func (c chatRoute) Deliver(ctx context.Context, n alert.Notification) error {
 type restarter struct{ rt *runtime }
 
 func (r restarter) Restart(ctx context.Context, names []string) []fleet.RestartResult {
-	cfg := r.rt.cfg
-	return r.rt.fleet.Restart(ctx, names, fleet.RestartOptions{
+	return r.rt.fleet.Restart(ctx, names, r.rt.restartOptions(nil))
+}
+
+// restartOptions are the configured bounds, with each agent's credential
+// environment; override maps agents to another credential (failover).
+func (rt *runtime) restartOptions(override map[string]string) fleet.RestartOptions {
+	cfg := rt.cfg
+	return fleet.RestartOptions{
 		Parallel:  cfg.Login.Parallel,
 		Timeout:   cfg.Login.RestartTimeout.Duration,
 		ConfigDir: cfg.Claude.ConfigDir,
-		Env:       r.rt.agentEnv,
-	})
+		Env: func(a fleet.Agent) (map[string]string, error) {
+			if c, ok := override[a.Name]; ok {
+				return rt.creds.Env(c)
+			}
+			return rt.agentEnv(a)
+		},
+	}
 }
 
 // isTerminal reports whether r is a terminal (not /dev/null, a pipe or a file).
@@ -389,13 +439,25 @@ func (rt *runtime) verifyLogin(_ context.Context) (string, error) {
 	return c.Status(now), nil
 }
 
-// agentEnv is the environment a (re)started agent gets for its credential.
+// agentEnv is the environment a (re)started agent gets for its credential:
+// the one failover says it is on. An agent that names no credential and
+// was never switched keeps its own environment, plus claude.config_dir.
 func (rt *runtime) agentEnv(a fleet.Agent) (map[string]string, error) {
-	env := map[string]string{}
-	if rt.cfg.Claude.ConfigDir != "" {
-		env["CLAUDE_CONFIG_DIR"] = rt.cfg.Claude.ConfigDir
+	cur := ""
+	if rt.failover != nil {
+		cur = rt.failover.Current(a.Name)
 	}
-	return env, nil
+	if a.Credential == "" && (cur == "" || cur == credentials.DefaultName) {
+		env := map[string]string{}
+		if rt.cfg.Claude.ConfigDir != "" {
+			env["CLAUDE_CONFIG_DIR"] = rt.cfg.Claude.ConfigDir
+		}
+		return env, nil
+	}
+	if cur == "" {
+		cur = a.Credential
+	}
+	return rt.creds.Env(cur)
 }
 
 // orNow turns a configured 0 ("do not wait") into the shortest wait: the

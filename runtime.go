@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
+	"path/filepath"
 	"strconv"
 	"time"
 
@@ -19,13 +20,14 @@ import (
 // runtime is the wired program: config, tmux servers, the fleet and the
 // command layer. Subcommands use as much of it as they need.
 type runtime struct {
-	cfg     *config.Config
-	log     *slog.Logger
-	tmux    *tmux.Client
-	sources map[string]fleet.Panes
-	fleet   *fleet.Fleet
-	acl     *commands.ACL
-	creds   *credentials.Checker
+	cfg      *config.Config
+	log      *slog.Logger
+	tmux     *tmux.Client
+	sources  map[string]fleet.Panes
+	fleet    *fleet.Fleet
+	acl      *commands.ACL
+	creds    *credentials.Checker
+	failover *credentials.Failover // nil without [[credential]]s
 }
 
 func newRuntime(cfg *config.Config, log *slog.Logger) *runtime {
@@ -51,7 +53,16 @@ func newRuntime(cfg *config.Config, log *slog.Logger) *runtime {
 		Log:         log,
 	})
 	creds := credentials.New(credentials.Options{Credentials: cfg.Credentials, DefaultConfigDir: cfg.Claude.ConfigDir, Log: log})
-	return &runtime{cfg: cfg, log: log, tmux: local, sources: sources, fleet: f, acl: buildACL(cfg), creds: creds}
+	rt := &runtime{cfg: cfg, log: log, tmux: local, sources: sources, fleet: f, acl: buildACL(cfg), creds: creds}
+	if len(cfg.Credentials) > 0 {
+		fo, err := credentials.NewFailover(cfg.Agents, creds.Names(), cfg.Claude.Failover, filepath.Join(cfg.State.Dir, "failover.json"))
+		if err != nil {
+			log.Error("failover state", "err", err)
+		} else {
+			rt.failover = fo
+		}
+	}
+	return rt
 }
 
 func buildACL(cfg *config.Config) *commands.ACL {

@@ -35,14 +35,41 @@ const (
 	MaxPeekLines     = 10000
 )
 
-// RegisterFleet adds /status, /auth and /peek.
-func RegisterFleet(h *Handler, f FleetView, creds CredentialSource) {
+// Switcher moves agents to another credential and restarts them
+// (`/auth use AGENT|all CREDENTIAL`).
+type Switcher func(ctx context.Context, agents []string, credential string, by string) (string, error)
+
+// RegisterFleet adds /status, /auth and /peek. switcher may be nil.
+func RegisterFleet(h *Handler, f FleetView, creds CredentialSource, switcher ...Switcher) {
 	h.Register(Command{Name: "status", Help: "state of every agent", Role: RoleViewer,
 		Run: func(ctx context.Context, c *Call) error {
 			return c.Reply(ctx, StatusText(f.Snapshot(), h.now()))
 		}})
-	h.Register(Command{Name: "auth", Help: "login state of every agent and credential", Role: RoleViewer,
+	h.Register(Command{Name: "auth", Usage: "[use AGENT|all CREDENTIAL]", Help: "login state of every agent and credential", Role: RoleViewer,
 		Run: func(ctx context.Context, c *Call) error {
+			if len(c.Args) > 0 {
+				if c.Args[0] != "use" || len(c.Args) != 3 || len(switcher) == 0 || switcher[0] == nil {
+					return Usagef("")
+				}
+				if c.Role < RoleOperator {
+					return fmt.Errorf("/auth use needs the operator role; you are %s", c.Role)
+				}
+				var agents []string
+				if c.Args[1] == "all" {
+					for _, s := range f.Snapshot() {
+						agents = append(agents, s.Name)
+					}
+				} else if hasAgent(f.Snapshot(), c.Args[1]) {
+					agents = []string{c.Args[1]}
+				} else {
+					return Usagef("no agent named %q (see /status)", c.Args[1])
+				}
+				out, err := switcher[0](ctx, agents, c.Args[2], c.Req.Actor())
+				if err != nil {
+					return err
+				}
+				return c.Reply(ctx, out)
+			}
 			var cs []CredentialStatus
 			if creds != nil {
 				cs = creds(ctx)

@@ -1,0 +1,276 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"net/http"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/fleetwarden/fleetwarden/alert"
+	"github.com/fleetwarden/fleetwarden/audit"
+	"github.com/fleetwarden/fleetwarden/commands"
+	"github.com/fleetwarden/fleetwarden/credentials"
+	"github.com/fleetwarden/fleetwarden/scheduler"
+)
+
+// location is the zone times are shown in (schedule.timezone).
+func location(name string) *time.Location {
+	if name == "" {
+		return time.Local
+	}
+	loc, err := time.LoadLocation(name)
+	if err != nil {
+		return time.Local
+	}
+	return loc
+}
+
+// schedule registers the cron jobs: auth checks with expiry warnings, and
+// the morning report.
+func (d *daemon) schedule() (*scheduler.Scheduler, error) {
+	cfg := d.rt.cfg
+	s := scheduler.New(d.log, location(cfg.Schedule.Timezone))
+	if spec := cfg.Schedule.AuthCheck; spec != "" {
+		if err := s.Add(scheduler.Job{Name: "auth_check", Spec: spec, Run: d.authCheck}); err != nil {
+			return nil, fmt.Errorf("schedule.auth_check: %w", err)
+		}
+	}
+	if spec := cfg.Schedule.MorningReport; spec != "" {
+		if err := s.Add(scheduler.Job{Name: "morning_report", Spec: spec, Run: d.morningReport}); err != nil {
+			return nil, fmt.Errorf("schedule.morning_report: %w", err)
+		}
+	}
+	return s, nil
+}
+
+// warned remembers which expiry warnings were sent, so each goes out once.
+type warned struct {
+	mu      sync.Mutex
+	sent    map[string]bool
+	healthy map[string]bool // by credential, as of the last check
+}
+
+// authCheck checks every credential (with active probes where configured),
+// alerts on the unhealthy ones and warns before a login runs out — the
+// warning the CLI never gives in tmux.
+func (d *daemon) authCheck(ctx context.Context) {
+	now := time.Now()
+	for _, h := range d.rt.creds.CheckAll(ctx, true) {
+		_ = d.tap.Append(audit.Record{Kind: audit.KindCredential, Actor: "fleetwarden", Action: "checked",
+			Agents: nil, Message: h.Name + ": " + h.Detail, OK: ptr(h.Healthy)})
+		for _, tok := range []struct {
+			which string
+			at    time.Time
+		}{{"access", h.AccessExpires}, {"refresh", h.RefreshExpires}} {
+			if !tok.at.IsZero() {
+				d.metrics.SetCredentialExpiry(h.Name, h.Kind, tok.which, tok.at.Sub(now).Seconds())
+			}
+		}
+		d.warned.mu.Lock()
+		if d.warned.healthy == nil {
+			d.warned.healthy = map[string]bool{}
+		}
+		was, seen := d.warned.healthy[h.Name]
+		d.warned.healthy[h.Name] = h.Healthy
+		d.warned.mu.Unlock()
+		if !h.Healthy && (!seen || was) {
+			// Tell once when a credential goes bad, not at every check.
+			d.alerts.Observe(alert.Event{Time: now, Kind: alert.KindInfo, Reason: "credential " + h.Name,
+				Evidence: h.Detail, Active: true})
+		}
+	}
+	for _, before := range d.rt.cfg.Schedule.WarnBefore {
+		for _, e := range d.rt.creds.ExpiringWithin(now, before.Duration) {
+			if e.Token == "access" {
+				continue // access tokens are refreshed by the CLI every few hours
+			}
+			key := fmt.Sprintf("%s/%s/%s/%d", e.Name, e.Token, before.Duration, e.At.Unix())
+			d.warned.mu.Lock()
+			if d.warned.sent == nil {
+				d.warned.sent = map[string]bool{}
+			}
+			done := d.warned.sent[key]
+			d.warned.sent[key] = true
+			d.warned.mu.Unlock()
+			if done {
+				continue
+			}
+			msg := fmt.Sprintf("⏳ The %s token of credential %s runs out in %s (%s). Log in again before then: /login.",
+				e.Token, e.Name, commands.Ago(e.At.Sub(now)), e.At.In(location(d.rt.cfg.Schedule.Timezone)).Format("Mon 2 Jan 15:04"))
+			d.broadcast(ctx, msg)
+			_ = d.tap.Append(audit.Record{Kind: audit.KindCredential, Actor: "fleetwarden", Action: "expiry_warning", Message: msg})
+		}
+	}
+}
+
+func ptr[T any](v T) *T { return &v }
+
+// morningReport sends the report to every chat transport.
+func (d *daemon) morningReport(ctx context.Context) {
+	text, err := d.report(ctx)
+	if err != nil {
+		d.log.Error("morning report", "err", err)
+		return
+	}
+	d.broadcast(ctx, text)
+	_ = d.tap.Append(audit.Record{Kind: audit.KindReport, Actor: "fleetwarden", Action: "morning_report"})
+}
+
+// report renders the report from the fleet, the credentials and the
+// journal's last 24 hours.
+func (d *daemon) report(ctx context.Context) (string, error) {
+	now := time.Now()
+	recs, err := audit.ReadAll(d.rt.cfg.State.Dir, now.Add(-24*time.Hour))
+	if err != nil && len(recs) == 0 {
+		return "", fmt.Errorf("reading the journal: %w", err)
+	}
+	in := commands.ReportInput{Now: now, Loc: location(d.rt.cfg.Schedule.Timezone), Started: d.started,
+		Agents: d.rt.fleet.Snapshot(), Credentials: d.rt.credentialStatuses(ctx), Records: recs}
+	for _, e := range d.rt.creds.ExpiringWithin(now, 7*24*time.Hour) {
+		if e.Token != "access" {
+			in.Expiries = append(in.Expiries, commands.Expiry{Credential: e.Name, Token: e.Token, At: e.At})
+		}
+	}
+	return commands.Report(in), nil
+}
+
+// broadcast sends a notice to the console and every chat transport.
+func (d *daemon) broadcast(ctx context.Context, text string) {
+	if d.console != nil {
+		_ = d.console.Notify(ctx, text)
+	}
+	for _, t := range d.transports {
+		nctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+		if err := t.Notify(nctx, text); err != nil {
+			d.log.Warn("notice not delivered", "transport", t.Name(), "err", err)
+		}
+		cancel()
+	}
+}
+
+// heartbeat pings the dead man's switch (healthchecks.io style) while the
+// scan loop is alive; a switch that stops hearing from us alerts someone
+// even when fleetwarden itself is dead.
+func (d *daemon) heartbeat(ctx context.Context) error {
+	url := d.rt.cfg.Heartbeat.URL
+	if url == "" {
+		return nil
+	}
+	every := d.rt.cfg.Heartbeat.Interval.Duration
+	if every <= 0 {
+		every = time.Minute
+	}
+	client := &http.Client{Timeout: 15 * time.Second}
+	t := time.NewTicker(every)
+	defer t.Stop()
+	for {
+		d.health.mu.Lock()
+		alive := !d.health.lastScan.IsZero() && time.Since(d.health.lastScan) < max(3*d.rt.cfg.Watchdog.Interval.Duration, 30*time.Second)
+		d.health.mu.Unlock()
+		if alive {
+			d.ping(ctx, client, url)
+		}
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-t.C:
+		}
+	}
+}
+
+func (d *daemon) ping(ctx context.Context, client *http.Client, url string) {
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
+	if err != nil {
+		d.log.Warn("heartbeat", "err", err)
+		return
+	}
+	resp, err := client.Do(req)
+	if err != nil {
+		d.log.Warn("heartbeat", "err", err)
+		return
+	}
+	resp.Body.Close()
+}
+
+// heartbeatFail tells the dead man's switch that an alert could not be
+// delivered on any route.
+func (d *daemon) heartbeatFail(summary string) {
+	url := d.rt.cfg.Heartbeat.URL
+	if url == "" {
+		return
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 15*time.Second)
+	defer cancel()
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, strings.TrimRight(url, "/")+"/fail", strings.NewReader("undeliverable alert: "+summary))
+	if err != nil {
+		return
+	}
+	if resp, err := http.DefaultClient.Do(req); err == nil {
+		resp.Body.Close()
+	} else {
+		d.log.Warn("heartbeat /fail", "err", err)
+	}
+}
+
+// failover reacts to an agent's login failing: with a healthy backup it
+// restarts the agent on it (auto), or tells the humans how to (ask).
+func (d *daemon) failover(ctx context.Context, agent, reason string) {
+	fo := d.rt.failover
+	if fo == nil || fo.Mode() == credentials.ModeOff {
+		return
+	}
+	health := map[string]credentials.Health{}
+	for _, h := range d.rt.creds.CheckAll(ctx, false) {
+		health[h.Name] = h
+	}
+	dec := fo.Decide(agent, reason, health)
+	switch dec.Action {
+	case credentials.ActionNone:
+		if dec.To != "" || strings.Contains(dec.Why, "backup") {
+			d.notice(agent, "failover", dec.Why)
+		}
+		return
+	case credentials.ActionAsk:
+		d.notice(agent, "failover", fmt.Sprintf("%s Send /auth use %s %s to switch.", dec.Why, agent, dec.To))
+		return
+	}
+	res := d.rt.fleet.Restart(ctx, []string{agent}, d.rt.restartOptions(map[string]string{agent: dec.To}))
+	ok := len(res) == 1 && res[0].OK
+	_ = d.tap.Append(audit.Record{Kind: audit.KindCredential, Agents: []string{agent}, Actor: "fleetwarden", Action: "failover",
+		From: dec.From, To: dec.To, Reason: reason, OK: ptr(ok), Message: dec.Why})
+	if !ok {
+		msg := "restart failed"
+		if len(res) == 1 {
+			msg = res[0].Err
+		}
+		d.notice(agent, "failover", fmt.Sprintf("Switching %s to %s failed: %s", agent, dec.To, msg))
+		return
+	}
+	if err := fo.Switched(agent, dec.To); err != nil {
+		d.log.Error("recording the failover", "err", err)
+	}
+	d.notice(agent, "failover", fmt.Sprintf("%s now runs on backup credential %s (%s). Switch back with /auth use %s %s.", agent, dec.To, dec.Why, agent, dec.From))
+}
+
+// notice is a one-off alert carried by every route.
+func (d *daemon) notice(agent, reason, text string) {
+	d.alerts.Observe(alert.Event{Time: time.Now(), Agent: agent, Kind: alert.KindInfo, Reason: reason, Evidence: text, Active: true})
+}
+
+// authUse is `/auth use AGENT|all CREDENTIAL`: the human moves agents to a
+// credential (back to the primary, or over) and they restart on it.
+func (d *daemon) authUse(ctx context.Context, agents []string, cred, by string) (string, error) {
+	if d.rt.failover == nil {
+		return "", fmt.Errorf("no credentials are configured")
+	}
+	if err := d.rt.failover.Use(agents, cred); err != nil {
+		return "", err
+	}
+	_ = d.tap.Append(audit.Record{Kind: audit.KindCredential, Agents: agents, Actor: by, Action: "use", To: cred})
+	start := time.Now()
+	res := d.rt.fleet.Restart(ctx, agents, d.rt.restartOptions(nil))
+	d.watchdog.ScanOnce(ctx)
+	return fmt.Sprintf("Switched %d agent(s) to %s.\n%s", len(agents), cred, commands.RestartReport(res, time.Since(start))), nil
+}
