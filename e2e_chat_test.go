@@ -39,6 +39,33 @@ type chatFleet struct {
 	claudeDir string
 	stderr    *syncBuffer
 	cmd       *exec.Cmd
+	cfg       string
+}
+
+// start runs fleetwarden on the config.
+func (c *chatFleet) start() {
+	c.t.Helper()
+	c.cmd = exec.Command(testenv.Fleetwarden(c.t), "run", "--config", c.cfg)
+	c.cmd.Env = append(os.Environ(), "FAKECLAUDE_STATE_FILE="+c.stateFile, "FAKECLAUDE_SCREENS="+testenv.ScreensDir())
+	c.cmd.Stdout, c.cmd.Stderr = c.stderr, c.stderr
+	if err := c.cmd.Start(); err != nil {
+		c.t.Fatal(err)
+	}
+}
+
+// kill stops fleetwarden the hard way: no flush, no goodbye.
+func (c *chatFleet) kill() {
+	c.t.Helper()
+	_ = c.cmd.Process.Kill()
+	_ = c.cmd.Wait()
+}
+
+// show switches an agent's fake CLI to another captured screen.
+func (c *chatFleet) show(agent, screen string) {
+	c.t.Helper()
+	if err := c.tm.SendLine(c.t.Context(), agent+":main", ":screen "+screen, 0); err != nil {
+		c.t.Fatal(err)
+	}
 }
 
 type syncBuffer struct {
@@ -59,8 +86,10 @@ func (s *syncBuffer) String() string {
 }
 
 type chatOpts struct {
-	agents       map[string]string // agent name → the screen its fake CLI shows
-	loginTimeout string
+	agents        map[string]string // agent name → the screen its fake CLI shows
+	loginTimeout  string
+	fallbackAfter string
+	extra         string // appended to the config ([[alerts.route]]s, …)
 }
 
 func newChatFleet(t *testing.T, o chatOpts) *chatFleet {
@@ -77,19 +106,19 @@ func newChatFleet(t *testing.T, o chatOpts) *chatFleet {
 	}
 	b.WriteString("\n")
 	fmt.Fprintf(&b, "[telegram]\ntoken = %q\napi_url = %q\nadmins = [111]\noperators = [222]\nalert_chats = [111]\n\n", botToken, c.tg.URL())
-	fmt.Fprintf(&b, "[state]\ndir = %q\n\n[watchdog]\ninterval = \"300ms\"\n\n[alerts]\ngroup_wait = \"300ms\"\n\n[dashboard]\nlisten = \"off\"\n\n", filepath.Join(e.dir, "state"))
+	fmt.Fprintf(&b, "[state]\ndir = %q\n\n[watchdog]\ninterval = \"300ms\"\n\n[dashboard]\nlisten = \"off\"\n\n", filepath.Join(e.dir, "state"))
+	fmt.Fprintf(&b, "[alerts]\ngroup_wait = \"300ms\"\n")
+	if o.fallbackAfter != "" {
+		fmt.Fprintf(&b, "fallback_after = %q\n", o.fallbackAfter)
+	}
+	b.WriteString("\n" + o.extra + "\n")
 	for name, screen := range o.agents {
 		e.agent(name, screen)
 		fmt.Fprintf(&b, "[[agent]]\nname = %q\ntarget = \"%s:main\"\ncommand = %q\nworkdir = %q\n", name, name, e.claude, e.dir)
 		fmt.Fprintf(&b, "[agent.env]\nFAKECLAUDE_SCREENS = %q\nFAKECLAUDE_SCREEN = \"15-busy.txt\"\n\n", testenv.ScreensDir())
 	}
-	cfg := testenv.WriteFile(t, e.dir, "config.toml", b.String())
-	c.cmd = exec.Command(testenv.Fleetwarden(t), "run", "--config", cfg)
-	c.cmd.Env = append(os.Environ(), "FAKECLAUDE_STATE_FILE="+c.stateFile, "FAKECLAUDE_SCREENS="+testenv.ScreensDir())
-	c.cmd.Stdout, c.cmd.Stderr = c.stderr, c.stderr
-	if err := c.cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
+	c.cfg = testenv.WriteFile(t, e.dir, "config.toml", b.String())
+	c.start()
 	t.Cleanup(func() {
 		_ = c.cmd.Process.Signal(syscall.SIGTERM)
 		done := make(chan error, 1)

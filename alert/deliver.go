@@ -333,10 +333,8 @@ func (m *Manager) attempt(ctx context.Context, rq *routeQ, e *entry) error {
 			m.log.Warn("alert: cannot update the queue on disk", "route", rq.name, "err", werr)
 		}
 	}
-	if w != nil {
-		w <- result{route: rq.name, err: err}
-	}
 	if !done {
+		// Journal before telling the waiter: a fallback it starts comes after.
 		ok := err == nil
 		r := audit.Record{Time: now, Kind: audit.KindDelivery, Agents: n.Agents, Action: action(n.Status), Route: rq.name,
 			OK: &ok, Message: n.Summary, Fields: map[string]string{"id": n.ID, "attempt": strconv.Itoa(rec.Attempts)}}
@@ -344,6 +342,9 @@ func (m *Manager) attempt(ctx context.Context, rq *routeQ, e *entry) error {
 			r.Error = err.Error()
 		}
 		m.journal(r)
+	}
+	if w != nil {
+		w <- result{route: rq.name, err: err}
 	}
 	return err
 }

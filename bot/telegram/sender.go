@@ -138,12 +138,16 @@ func (s *sender) work(ctx context.Context, q *chatQueue) {
 	}
 }
 
+// sendAttempts bounds the tries of a message that fails for reasons other
+// than rate limiting: a dead API must not hold the chat's queue; the alert
+// manager queues and retries on its own schedule.
+const sendAttempts = 3
+
 // deliver sends one message: it waits for the rate limiters, honours 429
-// retry_after, and retries other failures with backoff while the caller
-// still waits.
+// retry_after, and retries other failures a few times with backoff.
 func (s *sender) deliver(ctx context.Context, q *chatQueue, j *job) error {
-	bo := newBackoff(s.b.o.BackoffMin, s.b.o.BackoffMax)
-	for {
+	bo := newBackoff(s.b.o.BackoffMin, min(s.b.o.BackoffMax, 5*time.Second))
+	for attempt := 1; ; attempt++ {
 		if err := j.ctx.Err(); err != nil {
 			return err
 		}
@@ -179,6 +183,9 @@ func (s *sender) deliver(ctx context.Context, q *chatQueue, j *job) error {
 			return err
 		}
 		s.b.setHealthOnSend(err)
+		if attempt >= sendAttempts {
+			return err
+		}
 		if !bo.wait(j.ctx) {
 			return fmt.Errorf("telegram: %w (gave up: %w)", err, j.ctx.Err())
 		}

@@ -258,6 +258,13 @@ func (s *Server) Fail(method string, n int, f Failure) {
 	s.failures = append(s.failures, failRule{method: strings.ToLower(method), left: n, f: f})
 }
 
+// ClearFailures drops every scripted failure not yet used: the API is healthy again.
+func (s *Server) ClearFailures() {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.failures = nil
+}
+
 // takeFailure returns the scripted failure for this call, if any. Callers hold s.mu.
 func (s *Server) takeFailure(method string) (Failure, bool) {
 	for _, pass := range []bool{true, false} {

@@ -1,0 +1,151 @@
+package main
+
+import (
+	"encoding/json"
+	"fmt"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	fake "github.com/fleetwarden/fleetwarden/internal/fakes/telegram"
+	"github.com/fleetwarden/fleetwarden/internal/testenv"
+	"github.com/fleetwarden/fleetwarden/tmux/tmuxtest"
+)
+
+// hookReceiver is an HTTP receiver of webhook alerts that can be made to fail.
+type hookReceiver struct {
+	*httptest.Server
+	failing atomic.Bool
+	mu      sync.Mutex
+	got     []map[string]any
+}
+
+func newHookReceiver(t *testing.T) *hookReceiver {
+	h := &hookReceiver{}
+	h.Server = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if h.failing.Load() {
+			http.Error(w, "down for maintenance", http.StatusServiceUnavailable)
+			return
+		}
+		body, _ := io.ReadAll(r.Body)
+		var m map[string]any
+		if err := json.Unmarshal(body, &m); err != nil {
+			http.Error(w, err.Error(), http.StatusBadRequest)
+			return
+		}
+		h.mu.Lock()
+		h.got = append(h.got, m)
+		h.mu.Unlock()
+	}))
+	t.Cleanup(h.Close)
+	return h
+}
+
+func (h *hookReceiver) summaries() []string {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	var out []string
+	for _, m := range h.got {
+		out = append(out, fmt.Sprint(m["status"], ": ", m["summary"]))
+	}
+	return out
+}
+
+func count(msgs []string, sub string) int {
+	n := 0
+	for _, m := range msgs {
+		if strings.Contains(m, sub) {
+			n++
+		}
+	}
+	return n
+}
+
+func (c *chatFleet) telegramTexts() []string {
+	var out []string
+	for _, m := range c.tg.Sent() {
+		if m.ChatID == adminChat.ID {
+			out = append(out, m.Plain)
+		}
+	}
+	return out
+}
+
+func TestAlertsFallBackWhenTelegramIsDownAndNothingIsLost(t *testing.T) {
+	hook := newHookReceiver(t)
+	mail := testenv.NewSMTPSink(t)
+	routes := fmt.Sprintf("[[alerts.route]]\ntype = \"webhook\"\nurl = %q\n\n[[alerts.route]]\ntype = \"email\"\nhost = \"127.0.0.1\"\nport = %d\nfrom = \"fleetwarden@localhost\"\nto = [\"ops@localhost\"]\nstarttls = false\n",
+		hook.URL, mail.Port)
+	c := newChatFleet(t, chatOpts{fallbackAfter: "1s", extra: routes,
+		agents: map[string]string{"alpha": "15-busy.txt", "beta": "15-busy.txt", "gamma": "15-busy.txt"}})
+	c.say(tgAdmin, adminChat, "/status", "3 agents: 3 idle")
+
+	// Telegram answers 500: the alert goes to the first fallback, the webhook.
+	c.tg.Fail("sendMessage", 1000, fake.Failure{Status: 500, Description: "Internal Server Error"})
+	c.show("alpha", "19-tui-401.txt")
+	tmuxtest.WaitFor(t, 20*time.Second, func() (bool, string) {
+		s := hook.summaries()
+		return count(s, "Login expired on alpha") == 1, fmt.Sprintf("webhook got %q", s)
+	})
+
+	// Telegram refuses connections and the webhook fails too: email carries it.
+	c.tg.Down()
+	hook.failing.Store(true)
+	c.show("beta", "54-tui-403org.txt")
+	tmuxtest.WaitFor(t, 20*time.Second, func() (bool, string) {
+		for _, m := range mail.Messages() {
+			if strings.Contains(m.Data, "beta") {
+				return true, ""
+			}
+		}
+		return false, fmt.Sprintf("no mail about beta; %d mails", len(mail.Messages()))
+	})
+
+	// Everything comes back: the queued copies arrive once each.
+	c.tg.Up()
+	c.tg.ClearFailures()
+	hook.failing.Store(false)
+	tmuxtest.WaitFor(t, 60*time.Second, func() (bool, string) {
+		tg := c.telegramTexts()
+		ok := count(tg, "Login expired on alpha") == 1 && count(tg, "beta") >= 1 && count(hook.summaries(), "beta") == 1
+		return ok, fmt.Sprintf("telegram %q, webhook %q", tg, hook.summaries())
+	})
+	// Nothing twice.
+	for _, s := range []string{"Login expired on alpha"} {
+		if n := count(c.telegramTexts(), s); n != 1 {
+			t.Errorf("telegram got %q %d times", s, n)
+		}
+		if n := count(hook.summaries(), s); n != 1 {
+			t.Errorf("webhook got %q %d times", s, n)
+		}
+	}
+}
+
+func TestQueuedAlertSurvivesKill9(t *testing.T) {
+	hook := newHookReceiver(t)
+	routes := fmt.Sprintf("[[alerts.route]]\ntype = \"webhook\"\nurl = %q\n", hook.URL)
+	c := newChatFleet(t, chatOpts{fallbackAfter: "1s", extra: routes, agents: map[string]string{"alpha": "15-busy.txt"}})
+	c.say(tgAdmin, adminChat, "/status", "1 agents: 1 idle")
+
+	c.tg.Down()
+	c.show("alpha", "61-permission.txt")
+	tmuxtest.WaitFor(t, 20*time.Second, func() (bool, string) {
+		return count(hook.summaries(), "alpha") == 1, fmt.Sprintf("webhook got %q", hook.summaries())
+	})
+	// The Telegram copy is queued on disk. Kill fleetwarden without warning,
+	// let the agent recover meanwhile, bring Telegram back and start again.
+	c.kill()
+	c.show("alpha", "15-busy.txt")
+	c.tg.Up()
+	c.start()
+	tmuxtest.WaitFor(t, 60*time.Second, func() (bool, string) {
+		tg := c.telegramTexts()
+		return count(tg, "alpha") == 1, fmt.Sprintf("telegram got %q", tg)
+	})
+	c.waitReply(adminChat, 0, "fleetwarden started (after a stop of")
+}
