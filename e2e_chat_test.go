@@ -90,6 +90,8 @@ type chatOpts struct {
 	loginTimeout  string
 	fallbackAfter string
 	extra         string // appended to the config ([[alerts.route]]s, …)
+	claudeKeys    string // more keys of [claude]
+	agentKeys     string // more keys of every [[agent]]
 }
 
 func newChatFleet(t *testing.T, o chatOpts) *chatFleet {
@@ -104,6 +106,7 @@ func newChatFleet(t *testing.T, o chatOpts) *chatFleet {
 	if o.loginTimeout != "" {
 		fmt.Fprintf(&b, "login_timeout = %q\n", o.loginTimeout)
 	}
+	b.WriteString(o.claudeKeys)
 	b.WriteString("\n")
 	fmt.Fprintf(&b, "[telegram]\ntoken = %q\napi_url = %q\nadmins = [111]\noperators = [222]\nalert_chats = [111]\n\n", botToken, c.tg.URL())
 	fmt.Fprintf(&b, "[state]\ndir = %q\n\n[watchdog]\ninterval = \"300ms\"\n\n[dashboard]\nlisten = \"off\"\n\n", filepath.Join(e.dir, "state"))
@@ -114,7 +117,7 @@ func newChatFleet(t *testing.T, o chatOpts) *chatFleet {
 	b.WriteString("\n" + o.extra + "\n")
 	for name, screen := range o.agents {
 		e.agent(name, screen)
-		fmt.Fprintf(&b, "[[agent]]\nname = %q\ntarget = \"%s:main\"\ncommand = %q\nworkdir = %q\n", name, name, e.claude, e.dir)
+		fmt.Fprintf(&b, "[[agent]]\nname = %q\ntarget = \"%s:main\"\ncommand = %q\nworkdir = %q\n%s", name, name, e.claude, e.dir, o.agentKeys)
 		fmt.Fprintf(&b, "[agent.env]\nFAKECLAUDE_SCREENS = %q\nFAKECLAUDE_SCREEN = \"15-busy.txt\"\n\n", testenv.ScreensDir())
 	}
 	c.cfg = testenv.WriteFile(t, e.dir, "config.toml", b.String())

@@ -77,7 +77,7 @@ func (d *daemon) authCheck(ctx context.Context) {
 		d.warned.mu.Unlock()
 		if !h.Healthy && (!seen || was) {
 			// Tell once when a credential goes bad, not at every check.
-			d.alerts.Observe(alert.Event{Time: now, Kind: alert.KindInfo, Reason: "credential " + h.Name,
+			d.alerts.Observe(alert.Event{Time: now, Kind: alert.KindInfo, Reason: "credential " + h.Name + " is unhealthy",
 				Evidence: h.Detail, Active: true})
 		}
 	}

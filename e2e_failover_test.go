@@ -1,0 +1,106 @@
+package main
+
+import (
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/fleetwarden/fleetwarden/internal/testenv"
+	"github.com/fleetwarden/fleetwarden/tmux/tmuxtest"
+)
+
+// failoverFleet has agent alpha on credential primary (a dead login) with
+// backup, an API key whose file holds backupToken.
+func failoverFleet(t *testing.T, backupToken string) *chatFleet {
+	t.Helper()
+	dir := t.TempDir()
+	primary := filepath.Join(dir, "primary")
+	// A login whose refresh failed: the CLI rewrote it with empty tokens.
+	testenv.WriteFile(t, primary, ".credentials.json", `{"claudeAiOauth":{"accessToken":"","refreshToken":"","expiresAt":0,"subscriptionType":"max"}}`)
+	keyFile := testenv.WriteFile(t, dir, "api-key", backupToken)
+	extra := fmt.Sprintf("[[credential]]\nname = \"primary\"\nkind = \"oauth-file\"\nconfig_dir = %q\n\n[[credential]]\nname = \"backup\"\nkind = \"api-key\"\ntoken = \"file:%s\"\n", primary, keyFile)
+	return newChatFleet(t, chatOpts{
+		agents:     map[string]string{"alpha": "54-tui-403org.txt"},
+		claudeKeys: "failover = \"auto\"\n",
+		agentKeys:  "credential = \"primary\"\nbackup = \"backup\"\n",
+		extra:      extra,
+	})
+}
+
+func panePID(t *testing.T, c *chatFleet, target string) int {
+	t.Helper()
+	panes, err := c.tm.ListPanes(t.Context())
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, p := range panes {
+		if p.Session+":"+p.WindowName == target {
+			return p.PID
+		}
+	}
+	t.Fatalf("no pane %s", target)
+	return 0
+}
+
+func environ(t *testing.T, pid int) string {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/environ", pid))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return strings.ReplaceAll(string(b), "\x00", "\n")
+}
+
+func TestFailoverToHealthyBackupAndBack(t *testing.T) {
+	const key = "sk-ant-api03-backupbackupbackupbackup"
+	c := failoverFleet(t, key)
+	before := panePID(t, c, "alpha:main")
+	// The subscription is refused; re-login cannot fix it; the backup is
+	// healthy: alpha is restarted on the API key by itself.
+	c.waitReply(adminChat, 0, "alpha now runs on backup credential backup")
+	after := panePID(t, c, "alpha:main")
+	if after == before {
+		t.Fatal("alpha was not restarted")
+	}
+	env := environ(t, after)
+	if !strings.Contains(env, "ANTHROPIC_API_KEY="+key) {
+		t.Errorf("the restarted agent does not run on the backup key; environment:\n%s", env)
+	}
+	for _, m := range c.telegramTexts() {
+		if strings.Contains(m, key) {
+			t.Errorf("the key leaked into chat: %q", m)
+		}
+	}
+	c.say(tgAdmin, adminChat, "/status", "1 agents: 1 idle")
+
+	// The human switches back.
+	c.say(tgAdmin, adminChat, "/auth use alpha primary", "Switched 1 agent(s) to primary")
+	env = environ(t, panePID(t, c, "alpha:main"))
+	if strings.Contains(env, "ANTHROPIC_API_KEY="+key) || !strings.Contains(env, "CLAUDE_CONFIG_DIR=") {
+		t.Errorf("after /auth use primary the agent still has the backup key:\n%s", env)
+	}
+}
+
+func TestFailoverBackupAlsoBadAlertsWithoutLooping(t *testing.T) {
+	// The "API key" file holds an OAuth token: the backup is unusable too.
+	c := failoverFleet(t, "sk-ant-oat01-notanapikeynotanapikey")
+	before := panePID(t, c, "alpha:main")
+	c.waitReply(adminChat, 0, "backup")
+	// Several scans later: no restart happened, and the notice came once.
+	c.say(tgAdmin, adminChat, "/status", "auth_failed")
+	tmuxtest.WaitFor(t, 5*time.Second, func() (bool, string) {
+		return panePID(t, c, "alpha:main") == before, "alpha was restarted although its backup is bad"
+	})
+	n := 0
+	for _, m := range c.telegramTexts() {
+		if strings.Contains(m, "Failover") {
+			n++
+		}
+	}
+	t.Logf("chat: %q", c.telegramTexts())
+	if n != 1 {
+		t.Errorf("got %d failover notices, want 1: %q", n, c.telegramTexts())
+	}
+}
