@@ -40,6 +40,7 @@ type chatFleet struct {
 	stderr    *syncBuffer
 	cmd       *exec.Cmd
 	cfg       string
+	env       []string
 }
 
 // start runs fleetwarden on the config.
@@ -47,6 +48,7 @@ func (c *chatFleet) start() {
 	c.t.Helper()
 	c.cmd = exec.Command(testenv.Fleetwarden(c.t), "run", "--config", c.cfg)
 	c.cmd.Env = append(os.Environ(), "FAKECLAUDE_STATE_FILE="+c.stateFile, "FAKECLAUDE_SCREENS="+testenv.ScreensDir())
+	c.cmd.Env = append(c.cmd.Env, c.env...)
 	c.cmd.Stdout, c.cmd.Stderr = c.stderr, c.stderr
 	if err := c.cmd.Start(); err != nil {
 		c.t.Fatal(err)
@@ -92,12 +94,14 @@ type chatOpts struct {
 	extra         string // appended to the config ([[alerts.route]]s, …)
 	claudeKeys    string // more keys of [claude]
 	agentKeys     string // more keys of every [[agent]]
+	dashboard     string // dashboard.listen; "" = off
+	env           []string
 }
 
 func newChatFleet(t *testing.T, o chatOpts) *chatFleet {
 	t.Helper()
 	e := newFleetEnv(t)
-	c := &chatFleet{fleetEnv: e, tg: fake.New(t, botToken), stateFile: filepath.Join(e.dir, "oauth-state"),
+	c := &chatFleet{env: o.env, fleetEnv: e, tg: fake.New(t, botToken), stateFile: filepath.Join(e.dir, "oauth-state"),
 		claudeDir: filepath.Join(e.dir, "claude"), stderr: &syncBuffer{}}
 	c.tg.AddChat(adminChat)
 	var b strings.Builder
@@ -109,7 +113,11 @@ func newChatFleet(t *testing.T, o chatOpts) *chatFleet {
 	b.WriteString(o.claudeKeys)
 	b.WriteString("\n")
 	fmt.Fprintf(&b, "[telegram]\ntoken = %q\napi_url = %q\nadmins = [111]\noperators = [222]\nalert_chats = [111]\n\n", botToken, c.tg.URL())
-	fmt.Fprintf(&b, "[state]\ndir = %q\n\n[watchdog]\ninterval = \"300ms\"\n\n[dashboard]\nlisten = \"off\"\n\n", filepath.Join(e.dir, "state"))
+	listen := o.dashboard
+	if listen == "" {
+		listen = "off"
+	}
+	fmt.Fprintf(&b, "[state]\ndir = %q\n\n[watchdog]\ninterval = \"300ms\"\n\n[dashboard]\nlisten = %q\n\n", filepath.Join(e.dir, "state"), listen)
 	fmt.Fprintf(&b, "[alerts]\ngroup_wait = \"300ms\"\n")
 	if o.fallbackAfter != "" {
 		fmt.Fprintf(&b, "fallback_after = %q\n", o.fallbackAfter)

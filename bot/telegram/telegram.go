@@ -180,6 +180,8 @@ func (b *Bot) setupOnce() error {
 	u := me.Result
 	b.tb.Me = &u
 	b.mu.Unlock()
+	// The API answers and knows our token: up, until polling says otherwise.
+	b.setHealth("up", nil)
 	var cmds []tele.Command
 	for _, c := range b.o.Commands {
 		desc := c.Help

@@ -1,0 +1,168 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/chromedp/chromedp"
+
+	"github.com/fleetwarden/fleetwarden/internal/testenv"
+	"github.com/fleetwarden/fleetwarden/tmux/tmuxtest"
+)
+
+const chromium = "/usr/bin/chromium"
+
+func freeAddr(t *testing.T) string {
+	t.Helper()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	return l.Addr().String()
+}
+
+// TestDashboardInBrowser runs fleetwarden on a private tmux server with
+// agents in different states, opens the dashboard in headless Chromium,
+// checks the rows, breaks an agent's login and waits for the page to show it
+// without a reload, and saves a screenshot.
+func TestDashboardInBrowser(t *testing.T) {
+	if _, err := os.Stat(chromium); err != nil {
+		if os.Getenv("CI") == "true" {
+			t.Fatalf("%s missing in CI: the test script must install chromium", chromium)
+		}
+		t.Skipf("%s not installed: skipping the browser test", chromium)
+	}
+	addr := freeAddr(t)
+	c := newChatFleet(t, chatOpts{dashboard: addr, agents: map[string]string{
+		"builder": "17-busy-7s.txt", "reviewer": "15-busy.txt", "docs": "19-tui-401.txt", "ops": "61-permission.txt"}})
+	url := "http://" + addr + "/"
+	tmuxtest.WaitFor(t, 20*time.Second, func() (bool, string) {
+		resp, err := http.Get("http://" + addr + "/readyz")
+		if err != nil {
+			return false, err.Error()
+		}
+		body, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		return resp.StatusCode == 200, fmt.Sprintf("/readyz %d: %s", resp.StatusCode, body)
+	})
+
+	opts := append(chromedp.DefaultExecAllocatorOptions[:],
+		chromedp.ExecPath(chromium), chromedp.Flag("headless", true), chromedp.NoSandbox, chromedp.DisableGPU,
+		chromedp.Flag("disable-quic", true), chromedp.NoFirstRun, chromedp.Flag("disable-background-networking", true),
+		chromedp.Flag("disable-component-update", true), chromedp.Flag("disable-sync", true),
+		chromedp.UserDataDir(t.TempDir()), chromedp.WindowSize(390, 844))
+	alloc, cancelAlloc := chromedp.NewExecAllocator(t.Context(), opts...)
+	t.Cleanup(cancelAlloc)
+	ctx, cancelTab := chromedp.NewContext(alloc)
+	t.Cleanup(cancelTab)
+	// Start the browser on the tab's own context: a step's timeout context
+	// must not own (and close) it.
+	if err := chromedp.Do(ctx); err != nil {
+		t.Fatalf("starting chromium: %v", err)
+	}
+	run := func(what string, actions ...chromedp.Action[chromedp.Void]) {
+		t.Helper()
+		sctx, cancel := context.WithTimeout(ctx, 20*time.Second)
+		defer cancel()
+		if err := chromedp.Do(sctx, actions...); err != nil {
+			t.Fatalf("%s: %v", what, err)
+		}
+	}
+	eval := func(expr string) string {
+		t.Helper()
+		sctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+		defer cancel()
+		v, err := chromedp.Run(sctx, chromedp.Evaluate[string](expr))
+		if err != nil {
+			t.Fatalf("evaluate %s: %v", expr, err)
+		}
+		return v
+	}
+	row := func(agent, state string) chromedp.Action[chromedp.Void] {
+		return chromedp.WaitVisible(chromedp.CSS(fmt.Sprintf(`tr[data-agent=%q][data-state=%q]`, agent, state)))
+	}
+	run("open the dashboard",
+		chromedp.EmulateViewport(390, 844, chromedp.EmulateMobile, chromedp.EmulateScale(2)),
+		chromedp.Navigate(url),
+		row("builder", "working"), row("reviewer", "idle"), row("docs", "auth_failed"), row("ops", "needs_input"))
+	if got := eval(`document.querySelector('tr[data-agent="docs"] .reason').textContent`); got != "expired" {
+		t.Errorf("docs reason on the page: %q, want expired", got)
+	}
+	loaded := eval(`String(window.fleetwardenLoadedAt)`)
+
+	// The reviewer's login dies: the page follows without a reload.
+	c.show("reviewer", "52-tui-401-refreshok.txt")
+	run("the page shows reviewer's failure", row("reviewer", "auth_failed"))
+	if got := eval(`String(window.fleetwardenLoadedAt)`); got != loaded {
+		t.Errorf("the page reloaded (%s → %s); it must update in place", loaded, got)
+	}
+	if got := eval(`document.querySelector('#alerts').textContent`); !strings.Contains(got, "Login expired") {
+		t.Errorf("alerts on the page: %q, want the firing login alert", got)
+	}
+	buf, err := chromedp.Run(ctx, chromedp.FullScreenshot(100))
+	if err != nil {
+		t.Fatal(err)
+	}
+	dir := filepath.Join(testenv.Root(), "testdata", "screenshots")
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	path := filepath.Join(dir, "fleetwarden-dashboard.png")
+	if err := os.WriteFile(path, buf, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	t.Logf("screenshot: %s", path)
+}
+
+// TestSystemdNotify runs fleetwarden as systemd would, with NOTIFY_SOCKET
+// and a watchdog, and reads what it says: READY=1 after the first scan,
+// WATCHDOG=1 while it scans, STOPPING=1 on SIGTERM.
+func TestSystemdNotify(t *testing.T) {
+	sock := filepath.Join(t.TempDir(), "notify.sock")
+	conn, err := net.ListenUnixgram("unixgram", &net.UnixAddr{Name: sock, Net: "unixgram"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { conn.Close() })
+	got := make(chan string, 64)
+	go func() {
+		buf := make([]byte, 4096)
+		for {
+			n, _, err := conn.ReadFromUnix(buf)
+			if err != nil {
+				return
+			}
+			got <- string(buf[:n])
+		}
+	}()
+	c := newChatFleet(t, chatOpts{agents: map[string]string{"builder": "15-busy.txt"},
+		env: []string{"NOTIFY_SOCKET=" + sock, "WATCHDOG_USEC=600000"}})
+	want := func(msg string) {
+		t.Helper()
+		deadline := time.After(20 * time.Second)
+		for {
+			select {
+			case m := <-got:
+				if strings.Contains(m, msg) {
+					return
+				}
+			case <-deadline:
+				t.Fatalf("no %s from fleetwarden", msg)
+			}
+		}
+	}
+	want("READY=1")
+	want("WATCHDOG=1")
+	want("WATCHDOG=1")
+	_ = c.cmd.Process.Signal(os.Interrupt)
+	want("STOPPING=1")
+}
