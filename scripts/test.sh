@@ -1,6 +1,10 @@
 #!/usr/bin/env bash
-# The test command: installs what the tests need on a fresh Debian machine,
-# then vets and runs every test with the race detector.
+# The test command: installs what the tests need on a fresh Debian machine
+# (tmux, Chromium for the dashboard's browser test, the pinned Claude Code CLI
+# for the conformance suite), then vets and runs every test with the race
+# detector, then the conformance suite against the real CLI.
+#
+#   FLEETWARDEN_SKIP_CLAUDE_E2E=1  skip the real-CLI suite (it needs npm)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -10,14 +14,23 @@ apt_updated=""
 apt_install() {
   have apt-get || { echo "test.sh: need $* but there is no apt-get; install it yourself" >&2; exit 1; }
   if [ -z "$apt_updated" ]; then sudo_ apt-get update -qq; apt_updated=1; fi
+  echo "== apt-get install $*"
   sudo_ env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "$@" >/dev/null
 }
 
-have tmux || apt_install tmux
 have go || { echo "test.sh: Go is not installed" >&2; exit 1; }
+have tmux || apt_install tmux
+[ -x /usr/bin/chromium ] || apt_install chromium fonts-liberation
 
 go mod download
 echo "== go vet"
 go vet ./...
+go vet -tags claude_e2e ./e2e/...
 echo "== go test -race"
 go test -race -count=1 -timeout 20m ./...
+
+if [ "${FLEETWARDEN_SKIP_CLAUDE_E2E:-}" != "1" ]; then
+  echo "== conformance suite against the real Claude Code CLI"
+  have npm || apt_install nodejs npm
+  go test -tags claude_e2e -count=1 -timeout 30m ./e2e/...
+fi

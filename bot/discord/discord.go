@@ -77,6 +77,9 @@ type Bot struct {
 	log    *slog.Logger
 	dg     *discordgo.Session
 	cmds   []*discordgo.ApplicationCommand
+	// dmCmds are the private commands (/login, /code): with guild_id set they
+	// are also registered globally, the only kind Discord offers in DMs.
+	dmCmds []*discordgo.ApplicationCommand
 	apiURL *url.URL
 
 	mu       sync.Mutex
@@ -123,6 +126,7 @@ func New(o Options) (*Bot, error) {
 		}
 	}
 	cmds, err := appCommands(o.Commands)
+	var dm []*discordgo.ApplicationCommand
 	if err != nil {
 		return nil, err
 	}
@@ -140,7 +144,12 @@ func New(o Options) (*Bot, error) {
 	if err != nil {
 		return nil, fmt.Errorf("discord: %w", err)
 	}
-	b := &Bot{o: o, log: o.Log.With("transport", Platform), dg: dg, cmds: cmds, apiURL: api,
+	for i, c := range o.Commands {
+		if c.Private {
+			dm = append(dm, cmds[i])
+		}
+	}
+	b := &Bot{o: o, log: o.Log.With("transport", Platform), dg: dg, cmds: cmds, dmCmds: dm, apiURL: api,
 		health: Health{State: "starting", Since: time.Now()}, wake: make(chan struct{}, 1)}
 	dg.Client = clientFor(o.HTTPClient, api)
 	dg.Dialer = gatewayDialer(b.isClosing)
@@ -279,6 +288,11 @@ func (b *Bot) registerOnce(ctx context.Context) error {
 	_, err := b.dg.ApplicationCommandBulkOverwrite(app, b.o.GuildID, b.cmds, discordgo.WithContext(ctx))
 	if err != nil {
 		return fmt.Errorf("discord: registering %d slash commands: %w", len(b.cmds), b.describe(err))
+	}
+	if b.o.GuildID != "" && len(b.dmCmds) > 0 {
+		if _, err := b.dg.ApplicationCommandBulkOverwrite(app, "", b.dmCmds, discordgo.WithContext(ctx)); err != nil {
+			return fmt.Errorf("discord: registering %d DM commands: %w", len(b.dmCmds), b.describe(err))
+		}
 	}
 	return nil
 }

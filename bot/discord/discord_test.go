@@ -171,8 +171,9 @@ func TestGuildCommandsRegisteredAndAnswered(t *testing.T) {
 	t.Parallel()
 	e := start(t, nil, func(o *Options, _ *fake.Server) { o.GuildID = guild })
 	e.srv.WaitCommands(t, wait, guild, "status", "peek", "help", "auth")
-	if g := e.srv.Commands(""); len(g) != 0 {
-		t.Errorf("global commands %v, want none when guild_id is set", g)
+	// Only private commands are global too: DMs offer nothing else.
+	for _, g := range e.srv.Commands("") {
+		t.Errorf("global command %q, want none (no private command in this handler)", g.Name)
 	}
 	byName := map[string]fake.Command{}
 	for _, c := range e.srv.Commands(guild) {
@@ -603,5 +604,18 @@ func waitFor(t *testing.T, cond func() bool) {
 			t.Fatalf("condition not met within %s", wait)
 		}
 		<-tick.C
+	}
+}
+
+func TestPrivateCommandsAlsoGlobalWithGuild(t *testing.T) {
+	t.Parallel()
+	e := start(t, nil, func(o *Options, _ *fake.Server) {
+		o.GuildID = guild
+		o.Commands = append(o.Commands, commands.Command{Name: "login", Help: "log in", Role: commands.RoleAdmin, Private: true})
+	})
+	e.srv.WaitCommands(t, wait, guild, "status", "login")
+	e.srv.WaitCommands(t, wait, "", "login")
+	if g := e.srv.Commands(""); len(g) != 1 {
+		t.Errorf("global commands %v, want only login", g)
 	}
 }
