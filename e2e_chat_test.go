@@ -311,3 +311,57 @@ func TestLoginTimesOut(t *testing.T) {
 	c.noLoginLeft()
 	c.say(tgAdmin, adminChat, "/code abc#def", "No login is in progress")
 }
+
+func TestSetupTokenLoginOverTelegram(t *testing.T) {
+	tokenFile := filepath.Join(t.TempDir(), "oauth-token")
+	c := newChatFleet(t, chatOpts{agents: map[string]string{"builder": "19-tui-401.txt"},
+		claudeKeys: fmt.Sprintf("login_method = \"setup-token\"\ntoken_file = %q\n", tokenFile)})
+	// setup-token runs in a tmux window: the fake CLI there learns where to
+	// write its OAuth state from the tmux server's environment.
+	if out, err := exec.Command("tmux", "-L", c.tm.Socket(), "set-environment", "-g", "FAKECLAUDE_STATE_FILE", c.stateFile).CombinedOutput(); err != nil {
+		t.Fatalf("set-environment: %v %s", err, out)
+	}
+	login := c.say(tgAdmin, adminChat, "/login", "Open the login page")
+	if btn, ok := login.Button("Open login page"); !ok || !strings.Contains(btn.URL, "scope=user%3Ainference") {
+		t.Fatalf("login message %q: want the setup-token URL as a button", login.Plain)
+	}
+	state, err := os.ReadFile(c.stateFile)
+	if err != nil {
+		t.Fatal(err)
+	}
+	n := len(c.tg.Sent())
+	c.tg.SendUserMessage(tgAdmin, adminChat, "/code good#"+string(state))
+	c.waitReply(adminChat, n, "Login verified: long-lived token")
+	fi, err := os.Stat(tokenFile)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if fi.Mode().Perm() != 0o600 {
+		t.Errorf("token file mode %v, want 0600", fi.Mode().Perm())
+	}
+	tok, _ := os.ReadFile(tokenFile)
+	secret := strings.TrimSpace(string(tok))
+	if !strings.HasPrefix(secret, "sk-ant-oat01-") {
+		t.Fatalf("token file holds %q, want the long-lived token", secret)
+	}
+	for _, m := range c.tg.Sent() {
+		if strings.Contains(m.Plain, secret) || strings.Contains(m.Plain, "sk-ant-oat01-") {
+			t.Errorf("the token reached the chat: %q", m.Plain)
+		}
+	}
+	journal, _ := os.ReadFile(filepath.Join(c.dir, "state", "journal.jsonl"))
+	if strings.Contains(string(journal), secret) {
+		t.Error("the token reached the journal")
+	}
+	// The window that showed the token is gone.
+	tmuxtest.WaitFor(t, 10*time.Second, func() (bool, string) {
+		panes, _ := c.tm.ListPanes(t.Context())
+		for _, p := range panes {
+			if p.Session == "fleetwarden-login" {
+				return false, "the setup-token window is still open"
+			}
+		}
+		return true, ""
+	})
+	c.noLoginLeft()
+}

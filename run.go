@@ -111,10 +111,14 @@ func newDaemon(rt *runtime, withHandler func(*commands.Handler)) (*daemon, error
 	h := commands.NewHandler(commands.Options{ACL: rt.acl, Audit: d.tap, Log: rt.log})
 	d.handler = h
 	commands.RegisterFleet(h, rt.fleet, rt.credentialStatuses, d.authUse)
+	startLogin, verify := rt.startLogin, rt.verifyLogin
+	if cfg.Claude.LoginMethod == "setup-token" {
+		startLogin, verify = rt.startSetupToken, rt.verifySetupToken
+	}
 	commands.RegisterRecovery(h, commands.Recovery{
 		Fleet:      rt.fleet,
-		StartLogin: rt.startLogin,
-		Verify:     rt.verifyLogin,
+		StartLogin: startLogin,
+		Verify:     verify,
 		AfterLogin: cfg.Login.Restart,
 		Restarter:  restarter{rt},
 		Timeout:    cfg.Claude.LoginTimeout.Duration,
