@@ -330,10 +330,25 @@ func (f *fleet) flip(name, screen string) (time.Time, error) {
 	return t0, syscall.Kill(f.pids[name], syscall.SIGUSR1)
 }
 
+// pace lets Telegram's per-chat limit (about one message a second, short
+// bursts allowed, which fleetwarden honours) refill between measurements, so
+// a figure measures fleetwarden and not the previous trial's messages.
+func pace(ctx context.Context) error {
+	select {
+	case <-time.After(1200 * time.Millisecond):
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
+
 // detect measures failure screen → alert accepted, trials times.
 func (f *fleet) detect(ctx context.Context, trials int) ([]float64, error) {
 	var ms []float64
 	for k := range trials {
+		if err := pace(ctx); err != nil {
+			return nil, err
+		}
 		name := f.names[(k*7919)%f.n]
 		f.drain()
 		t0, err := f.flip(name, "19-tui-401.txt")
@@ -350,6 +365,9 @@ func (f *fleet) detect(ctx context.Context, trials int) ([]float64, error) {
 		}
 		if _, err := f.waitFor(ctx, "Login works again on "+name, 30*time.Second); err != nil {
 			return nil, fmt.Errorf("trial %d (%s) resolve: %w", k, name, err)
+		}
+		if err := pace(ctx); err != nil {
+			return nil, err
 		}
 	}
 	return ms, nil
@@ -431,6 +449,9 @@ func (b *bench) runSize(ctx context.Context, n, trials int, idle time.Duration, 
 
 	var st []float64
 	for range 10 {
+		if err := pace(ctx); err != nil {
+			return err
+		}
 		d, err := f.command(ctx, "/status", fmt.Sprintf("%d agents", n), 30*time.Second)
 		if err != nil {
 			return err
