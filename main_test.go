@@ -265,3 +265,27 @@ func TestVersion(t *testing.T) {
 		t.Errorf("unknown command exit %d, want 2", code)
 	}
 }
+
+func TestCheckRefusesBadRoutesWithTheirLines(t *testing.T) {
+	dir := t.TempDir()
+	cfg := testenv.WriteFile(t, dir, "routes.toml", `[state]
+dir = "`+dir+`"
+
+[[alerts.route]]
+type = "pager"
+
+[[alerts.route]]
+type = "email"
+from = "fw@example.com"
+to = ["ops@example.com"]
+`)
+	_, errOut, code := runMain(t, "check", "--offline", "--config", cfg)
+	if code != 1 {
+		t.Errorf("check exit %d, want 1", code)
+	}
+	for _, want := range []string{"routes.toml:5:", "pager", "routes.toml:7:", "host"} {
+		if !strings.Contains(errOut, want) {
+			t.Errorf("check output lacks %q:\n%s", want, errOut)
+		}
+	}
+}

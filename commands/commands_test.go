@@ -278,3 +278,44 @@ func TestAgo(t *testing.T) {
 		}
 	}
 }
+
+type fakeLogin struct {
+	codes []string
+	done  chan struct{}
+}
+
+func (f *fakeLogin) URL() string { return "https://claude.com/cai/oauth/authorize?state=x" }
+func (f *fakeLogin) Submit(_ context.Context, code string) (claude.LoginOutcome, error) {
+	f.codes = append(f.codes, code)
+	return claude.LoginOutcome{OK: true}, nil
+}
+func (f *fakeLogin) Cancel()               {}
+func (f *fakeLogin) Done() <-chan struct{} { return f.done }
+
+func TestReplyToTheLoginMessageIsTheCode(t *testing.T) {
+	h, _ := newTestHandler(t)
+	fl := &fakeLogin{done: make(chan struct{})}
+	RegisterRecovery(h, Recovery{
+		Fleet:      &fakeFleet{},
+		StartLogin: func(context.Context) (LoginSession, error) { return fl, nil },
+		Verify:     func(context.Context) (string, error) { return "fresh", nil },
+		AfterLogin: "failed",
+		Restarter:  nil,
+	})
+	login := ask(t, h, "1", true, "/login")
+	if !strings.Contains(login, LoginHint) {
+		t.Fatalf("login reply %q lacks the hint", login)
+	}
+	var r recorder
+	h.Handle(t.Context(), Request{Platform: "telegram", UserID: "1", Private: true, Text: "abcdefgh#state123", ReplyTo: login}, &r)
+	if len(fl.codes) != 1 || fl.codes[0] != "abcdefgh#state123" || !strings.Contains(r.text(), "Login verified: fresh") {
+		t.Errorf("reply to the login message: codes %q, replies %q", fl.codes, r.text())
+	}
+	deleted := false
+	for _, rep := range r.replies {
+		deleted = deleted || rep.DeleteRequest
+	}
+	if !deleted {
+		t.Error("the message holding the code was not asked to be deleted")
+	}
+}

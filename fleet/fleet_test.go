@@ -250,3 +250,48 @@ func TestEventDrivenDetection(t *testing.T) {
 		}
 	}
 }
+
+// BenchmarkScan measures one full scan (one list-panes, a capture and a
+// classification per agent) of 50 agents, and an event scan where one pane
+// is dirty and the others are not due.
+func BenchmarkScan(b *testing.B) {
+	tm := tmuxtest.Server(b)
+	claudeBin := testenv.FakeClaude(b)
+	dir := b.TempDir()
+	var agents []Agent
+	for i := range 50 {
+		name := fmt.Sprintf("a%02d", i)
+		o := tmux.SpawnOptions{Dir: dir, Command: claudeBin, Env: map[string]string{"FAKECLAUDE_SCREENS": testenv.ScreensDir(), "FAKECLAUDE_SCREEN": "15-busy.txt"}}
+		var err error
+		if i == 0 {
+			_, err = tm.NewSession(b.Context(), "fleet", name, o)
+		} else {
+			_, err = tm.NewWindow(b.Context(), "fleet", name, o)
+		}
+		if err != nil {
+			b.Fatal(err)
+		}
+		agents = append(agents, Agent{Name: name, Target: "fleet:" + name})
+	}
+	b.Run("full", func(b *testing.B) {
+		f := New(Options{Agents: agents, Sources: map[string]Panes{"": tm}})
+		for b.Loop() {
+			if _, err := f.Scan(b.Context()); err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
+	b.Run("one-dirty", func(b *testing.B) {
+		f := New(Options{Agents: agents, Sources: map[string]Panes{"": tm}, Recapture: time.Hour})
+		sts, err := f.Scan(b.Context())
+		if err != nil {
+			b.Fatal(err)
+		}
+		dirty := map[string]bool{sts[7].PaneID: true}
+		for b.Loop() {
+			if _, err := f.ScanDirty(b.Context(), dirty); err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
+}
