@@ -1,19 +1,5 @@
 //go:build claude_e2e
 
-// Package e2e is the conformance suite against the real Claude Code CLI.
-//
-// It runs the pinned @anthropic-ai/claude-code in private tmux servers,
-// offline: every call the CLI makes goes through internal/fakes/anthropic,
-// an HTTPS proxy that plays the API and OAuth servers. Each case puts the
-// CLI in one situation (answering, login expired, revoked, …) and checks that
-// fleetwarden's classifier reads the pane the way a human would, and that
-// the login drivers work against the real thing.
-//
-//	go test -tags claude_e2e ./e2e/...
-//
-// $CLAUDE_BIN names a CLI to test; without it the pinned version is
-// installed with npm into $FLEETWARDEN_CLAUDE_CACHE (default
-// ~/.cache/fleetwarden/claude-code-<version>) and reused from there.
 package e2e
 
 import (
@@ -28,6 +14,17 @@ import (
 	"testing"
 	"time"
 )
+
+func TestMain(m *testing.M) {
+	start := time.Now()
+	code := m.Run()
+	v := cli.version
+	if v == "" {
+		v = "(not run)"
+	}
+	fmt.Fprintf(os.Stderr, "e2e: Claude Code %s, suite ran %v\n", v, time.Since(start).Round(time.Millisecond))
+	os.Exit(code)
+}
 
 // pinnedVersion is the Claude Code release the suite is written against.
 const pinnedVersion = "2.1.328"

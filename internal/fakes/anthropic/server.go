@@ -30,6 +30,8 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"log"
+	"maps"
 	"net"
 	"net/http"
 	"net/url"
@@ -51,18 +53,20 @@ const (
 
 // Server is the fake API, OAuth server and HTTPS proxy in one.
 type Server struct {
-	tb      testing.TB
-	ca      *authority
-	caFile  string
-	proxy   *http.Server
-	api     *http.Server
-	proxyLn net.Listener
-	tunnels *connListener // TLS connections that came through CONNECT
-	now     func() time.Time
+	tb       testing.TB
+	ca       *authority
+	caFile   string
+	proxy    *http.Server
+	api      *http.Server
+	proxyLn  net.Listener
+	tunnelLn *connListener // TLS connections that came through CONNECT
+	now      func() time.Time
 
 	mu       sync.Mutex
-	changed  chan struct{} // closed and replaced on every request
+	changed  chan struct{} // closed and replaced on every request and logged error
 	reqs     []Request
+	tunnels  map[string]int // CONNECTs by host
+	errs     []string       // what the HTTP servers logged (TLS handshake failures, …)
 	messages Reply
 	token    map[Grant]TokenReply
 	seq      int
@@ -125,10 +129,11 @@ func New(t testing.TB) *Server {
 		ca:       ca,
 		caFile:   caFile,
 		proxyLn:  ln,
-		tunnels:  newConnListener(ln.Addr()),
+		tunnelLn: newConnListener(ln.Addr()),
 		now:      time.Now,
 		changed:  make(chan struct{}),
 		messages: Answer(DefaultAnswer),
+		tunnels:  map[string]int{},
 		token:    map[Grant]TokenReply{},
 		access:   map[string]*accessToken{},
 		refresh:  map[string]*refreshToken{},
@@ -136,15 +141,17 @@ func New(t testing.TB) *Server {
 		apiKeys:  map[string]bool{},
 		profile:  DefaultProfile(),
 	}
-	s.api = &http.Server{Handler: http.HandlerFunc(s.serveAPI), ReadHeaderTimeout: 10 * time.Second}
-	s.proxy = &http.Server{Handler: http.HandlerFunc(s.serveProxy), ReadHeaderTimeout: 10 * time.Second}
-	go s.api.Serve(s.tunnels) //nolint:errcheck // ends with ErrServerClosed at cleanup
-	go s.proxy.Serve(ln)      //nolint:errcheck // ends with ErrServerClosed at cleanup
+	// A TLS handshake the client refused shows only here: keep it for Dump.
+	errLog := log.New(writerFunc(s.logError), "", 0)
+	s.api = &http.Server{Handler: http.HandlerFunc(s.serveAPI), ReadHeaderTimeout: 10 * time.Second, ErrorLog: errLog}
+	s.proxy = &http.Server{Handler: http.HandlerFunc(s.serveProxy), ReadHeaderTimeout: 10 * time.Second, ErrorLog: errLog}
+	go s.api.Serve(s.tunnelLn) //nolint:errcheck // ends with ErrServerClosed at cleanup
+	go s.proxy.Serve(ln)       //nolint:errcheck // ends with ErrServerClosed at cleanup
 	t.Cleanup(func() {
 		// Close, not Shutdown: a CLI may hold a stream open.
 		_ = s.proxy.Close()
 		_ = s.api.Close()
-		_ = s.tunnels.Close()
+		_ = s.tunnelLn.Close()
 	})
 	return s
 }
@@ -222,7 +229,10 @@ func (s *Server) serveProxy(w http.ResponseWriter, r *http.Request) {
 	if n := rw.Reader.Buffered(); n > 0 {
 		raw = &bufferedConn{Conn: conn, r: rw.Reader}
 	}
-	if !s.tunnels.push(tls.Server(raw, s.ca.tlsConfig(host))) {
+	s.mu.Lock()
+	s.tunnels[host]++
+	s.mu.Unlock()
+	if !s.tunnelLn.push(tls.Server(raw, s.ca.tlsConfig(host))) {
 		conn.Close()
 	}
 }
@@ -292,7 +302,9 @@ func (s *Server) Unknown() []Request {
 	return out
 }
 
-// Dump is every request, one a line, for a failing test to print.
+// Dump is every request, one a line, then the hosts tunnelled to and what
+// the servers logged (TLS handshakes a client refused), for a failing test
+// to print.
 func (s *Server) Dump() string {
 	var b strings.Builder
 	for _, r := range s.Requests() {
@@ -302,8 +314,41 @@ func (s *Server) Dump() string {
 		b.WriteString(r.String())
 		b.WriteByte('\n')
 	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if len(s.tunnels) > 0 {
+		b.WriteString("CONNECT:")
+		for _, h := range slices.Sorted(maps.Keys(s.tunnels)) {
+			fmt.Fprintf(&b, " %s×%d", h, s.tunnels[h])
+		}
+		b.WriteByte('\n')
+	}
+	for _, e := range s.errs {
+		b.WriteString("[server] " + e + "\n")
+	}
 	return b.String()
 }
+
+// Errors returns what the fake's HTTP servers logged, e.g. a TLS handshake
+// a client refused because it does not trust the CA.
+func (s *Server) Errors() []string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return slices.Clone(s.errs)
+}
+
+func (s *Server) logError(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.errs = append(s.errs, strings.TrimSpace(string(p)))
+	close(s.changed)
+	s.changed = make(chan struct{})
+	return len(p), nil
+}
+
+type writerFunc func(p []byte) (int, error)
+
+func (f writerFunc) Write(p []byte) (int, error) { return f(p) }
 
 // WaitRequest waits until a request matching match has been answered (one
 // seen before the call counts) and returns it.

@@ -334,4 +334,3 @@ func (s *Server) checkAccessLocked(token string) *Reply {
 	}
 	return nil
 }
-
