@@ -73,10 +73,10 @@ type Health struct {
 
 // Bot is a Discord transport.
 type Bot struct {
-	o      Options
-	log    *slog.Logger
-	dg     *discordgo.Session
-	cmds   []*discordgo.ApplicationCommand
+	o    Options
+	log  *slog.Logger
+	dg   *discordgo.Session
+	cmds []*discordgo.ApplicationCommand
 	// dmCmds are the private commands (/login, /code): with guild_id set they
 	// are also registered globally, the only kind Discord offers in DMs.
 	dmCmds []*discordgo.ApplicationCommand
