@@ -183,6 +183,9 @@ func (f *Fleet) ScanDirty(ctx context.Context, dirty map[string]bool) ([]Status,
 		agents = append(agents, discover(panes[""], agents)...)
 	}
 
+	// Panes due a safety look are spread over scans: at most a sixth of the
+	// fleet per scan, so one big batch never delays an event scan.
+	due := max(8, len(agents)/6)
 	results := make([]Status, len(agents))
 	var texts = make([]string, len(agents))
 	sem := make(chan struct{}, f.opt.Concurrency)
@@ -210,7 +213,7 @@ func (f *Fleet) ScanDirty(ctx context.Context, dirty map[string]bool) ([]Status,
 			continue
 		}
 		results[i] = st
-		if c, ok := f.reuse(a.Name, p, dirty, now); ok {
+		if c, ok := f.reuse(a.Name, p, dirty, now, &due); ok {
 			texts[i] = c.text
 			results[i] = judgeCached(st, c)
 			continue
@@ -414,14 +417,18 @@ type captured struct {
 	at     time.Time
 }
 
-func (f *Fleet) reuse(agent string, p tmux.Pane, dirty map[string]bool, now time.Time) (captured, bool) {
+func (f *Fleet) reuse(agent string, p tmux.Pane, dirty map[string]bool, now time.Time, due *int) (captured, bool) {
 	if f.opt.Recapture <= 0 || dirty == nil || dirty[p.ID] {
 		return captured{}, false
 	}
 	f.cacheMu.Lock()
 	c, ok := f.cache[agent]
 	f.cacheMu.Unlock()
-	if !ok || c.paneID != p.ID || c.pid != p.PID || c.cmd != p.Command || now.Sub(c.at) >= f.opt.Recapture {
+	if !ok || c.paneID != p.ID || c.pid != p.PID || c.cmd != p.Command {
+		return captured{}, false
+	}
+	if now.Sub(c.at) >= f.opt.Recapture && *due > 0 {
+		*due--
 		return captured{}, false
 	}
 	return c, true

@@ -167,6 +167,9 @@ func (f *Fleet) stopGracefully(ctx context.Context, src Controller, p tmux.Pane,
 	ctx, cancel := context.WithTimeout(ctx, o.StopTimeout)
 	defer cancel()
 	_ = src.SendKeys(ctx, p.ID, "Escape")
+	// ESC directly followed by ^C reads as one Alt-chord to the CLI, which
+	// then does not exit: give the Escape a moment on its own.
+	pause(ctx, 200*time.Millisecond)
 	_ = src.SendKeys(ctx, p.ID, "C-c")
 	_ = src.SendKeys(ctx, p.ID, "C-c")
 	t := time.NewTicker(o.Poll)
@@ -289,4 +292,13 @@ func tail(text string, n int) string {
 		keep = keep[len(keep)-n:]
 	}
 	return claude.Redact(strings.Join(keep, "\n"))
+}
+
+func pause(ctx context.Context, d time.Duration) {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-ctx.Done():
+	case <-t.C:
+	}
 }
