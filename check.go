@@ -84,6 +84,19 @@ func checkProbes(rt *runtime, offline bool) []probe {
 		}
 		return fmt.Sprintf("%d panes on %s", len(panes), socketName(cfg)), nil
 	}}}
+	for _, h := range cfg.Hosts {
+		ps = append(ps, probe{name: "host " + h.Name, run: func(ctx context.Context) (string, error) {
+			c, ok := rt.remote[h.Name]
+			if !ok {
+				return "", fmt.Errorf("cannot set up SSH to %s (see the log line above)", h.Address)
+			}
+			panes, err := c.ListPanes(ctx)
+			if err != nil && !errors.Is(err, tmux.ErrNoServer) {
+				return "", err
+			}
+			return fmt.Sprintf("%d panes on %s over SSH", len(panes), h.Address), nil
+		}})
+	}
 	for _, name := range rt.creds.Names() {
 		ps = append(ps, probe{name: "credential " + name, run: func(ctx context.Context) (string, error) {
 			h := rt.creds.Check(ctx, name, !offline)

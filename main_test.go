@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/fleetwarden/fleetwarden/claude"
+	fakesshd "github.com/fleetwarden/fleetwarden/internal/fakes/sshd"
 	"github.com/fleetwarden/fleetwarden/internal/testenv"
 	"github.com/fleetwarden/fleetwarden/tmux"
 	"github.com/fleetwarden/fleetwarden/tmux/tmuxtest"
@@ -287,5 +288,41 @@ to = ["ops@example.com"]
 		if !strings.Contains(errOut, want) {
 			t.Errorf("check output lacks %q:\n%s", want, errOut)
 		}
+	}
+}
+
+func TestStatusOfAgentsOnAnotherHostOverSSH(t *testing.T) {
+	e := newFleetEnv(t)
+	e.agent("remote1", "19-tui-401.txt")
+	e.agent("remote2", "15-busy.txt")
+	sshd := fakesshd.New(t)
+	cfg := testenv.WriteFile(t, e.dir, "hosts.toml", fmt.Sprintf(`[state]
+dir = %q
+
+[[host]]
+name = "gpu-box"
+address = %q
+user = %q
+key_file = %q
+known_hosts = %q
+socket = %q
+
+[[agent]]
+name = "remote1"
+target = "remote1:main"
+host = "gpu-box"
+
+[[agent]]
+name = "remote2"
+target = "remote2:main"
+host = "gpu-box"
+`, filepath.Join(e.dir, "state"), sshd.Addr(), sshd.User(), sshd.KeyFile(), sshd.KnownHosts(), e.tm.Socket()))
+	waitStates(t, cfg, map[string]string{"remote1": "auth_failed", "remote2": "idle"})
+	if sshd.Execs() == 0 {
+		t.Error("the remote agents were not reached over SSH")
+	}
+	out, errOut, code := runMain(t, "check", "--offline", "--config", cfg)
+	if !strings.Contains(out, "host gpu-box: ") {
+		t.Errorf("check (exit %d) does not probe the host:\n%s\n%s", code, out, errOut)
 	}
 }

@@ -200,8 +200,12 @@ func newDaemon(rt *runtime, withHandler func(*commands.Handler)) (*daemon, error
 	}
 	d.alerts = m
 	var activity fleet.Activity
+	remote := map[string]fleet.Activity{}
 	if controlMode(cfg) {
 		activity = rt.tmux
+		for name, c := range rt.remote {
+			remote[name] = c
+		}
 	}
 	sched, err := d.schedule()
 	if err != nil {
@@ -211,6 +215,7 @@ func newDaemon(rt *runtime, withHandler func(*commands.Handler)) (*daemon, error
 	d.sched = sched
 	d.watchdog = fleet.NewWatchdog(rt.fleet, fleet.WatchOptions{
 		Activity:     activity,
+		Remote:       remote,
 		Debounce:     cfg.Watchdog.Debounce.Duration,
 		Interval:     cfg.Watchdog.Interval.Duration,
 		StuckAfter:   cfg.Watchdog.StuckAfter.Duration,

@@ -24,6 +24,7 @@ type runtime struct {
 	log      *slog.Logger
 	tmux     *tmux.Client
 	sources  map[string]fleet.Panes
+	remote   map[string]*tmux.Client // tmux on other hosts, over SSH
 	fleet    *fleet.Fleet
 	acl      *commands.ACL
 	creds    *credentials.Checker
@@ -33,6 +34,18 @@ type runtime struct {
 func newRuntime(cfg *config.Config, log *slog.Logger) *runtime {
 	local := tmux.New(cfg.Tmux.Socket, tmux.Exec{Bin: cfg.Tmux.Bin})
 	sources := map[string]fleet.Panes{"": local}
+	remote := map[string]*tmux.Client{}
+	for _, h := range cfg.Hosts {
+		ssh, err := tmux.NewSSH(tmux.SSHConfig{Address: h.Address, User: h.User, KeyFile: h.KeyFile, KnownHosts: h.KnownHosts})
+		if err != nil {
+			// Its agents show as unknown (host_unreachable) and check says why.
+			log.Error("host", "name", h.Name, "err", err)
+			continue
+		}
+		c := tmux.New(h.Socket, ssh)
+		sources[h.Name] = c
+		remote[h.Name] = c
+	}
 	var agents []fleet.Agent
 	for _, a := range cfg.Agents {
 		agents = append(agents, fleet.Agent{Name: a.Name, Target: a.Target, Host: a.Host, Command: a.Command,
@@ -53,7 +66,7 @@ func newRuntime(cfg *config.Config, log *slog.Logger) *runtime {
 		Log:         log,
 	})
 	creds := credentials.New(credentials.Options{Credentials: cfg.Credentials, DefaultConfigDir: cfg.Claude.ConfigDir, Log: log})
-	rt := &runtime{cfg: cfg, log: log, tmux: local, sources: sources, fleet: f, acl: buildACL(cfg), creds: creds}
+	rt := &runtime{cfg: cfg, log: log, tmux: local, sources: sources, remote: remote, fleet: f, acl: buildACL(cfg), creds: creds}
 	if len(cfg.Credentials) > 0 {
 		fo, err := credentials.NewFailover(cfg.Agents, creds.Names(), cfg.Claude.Failover, filepath.Join(cfg.State.Dir, "failover.json"))
 		if err != nil {

@@ -4,6 +4,7 @@ import (
 	"context"
 	"log/slog"
 	"sort"
+	"strings"
 	"sync"
 	"time"
 
@@ -46,6 +47,10 @@ type WatchOptions struct {
 	// panes are re-classified after Debounce. The periodic scan stays as a
 	// safety net.
 	Activity Activity
+	// Remote is the Activity of other hosts' tmux servers, by host name
+	// (control mode over SSH). Pane ids may repeat across hosts; a
+	// collision costs one extra capture, nothing more.
+	Remote   map[string]Activity
 	Debounce time.Duration // default 75ms
 }
 
@@ -161,7 +166,7 @@ func (w *Watchdog) scan(ctx context.Context, dirty map[string]bool) []Status {
 	w.prev = next
 	events := w.conditionsLocked(next, now)
 	w.mu.Unlock()
-	if w.o.Activity != nil {
+	if w.o.Activity != nil || len(w.o.Remote) > 0 {
 		w.follow(ctx, next)
 	}
 	if w.o.OnScan != nil {
@@ -243,10 +248,11 @@ func (w *Watchdog) follow(ctx context.Context, sts []Status) {
 	panes := map[string]bool{}
 	want := map[string]bool{}
 	for _, s := range sts {
-		if s.Host == "" && s.PaneID != "" {
-			panes[s.PaneID] = true
-			want[s.Session] = true
+		if s.PaneID == "" || s.Session == "" || w.activity(s.Host) == nil {
+			continue
 		}
+		panes[s.PaneID] = true
+		want[s.Host+"\x00"+s.Session] = true
 	}
 	w.dmu.Lock()
 	defer w.dmu.Unlock()
@@ -257,23 +263,31 @@ func (w *Watchdog) follow(ctx context.Context, sts []Status) {
 			delete(w.sessions, sess)
 		}
 	}
-	for sess := range want {
-		if _, ok := w.sessions[sess]; ok || sess == "" {
+	for key := range want {
+		if _, ok := w.sessions[key]; ok {
 			continue
 		}
+		host, sess, _ := strings.Cut(key, "\x00")
 		sctx, cancel := context.WithCancel(ctx)
-		w.sessions[sess] = cancel
-		go w.watchSession(sctx, sess)
+		w.sessions[key] = cancel
+		go w.watchSession(sctx, w.activity(host), sess)
 	}
+}
+
+func (w *Watchdog) activity(host string) Activity {
+	if host == "" {
+		return w.o.Activity
+	}
+	return w.o.Remote[host]
 }
 
 // watchSession runs the control client of one session, reconnecting with
 // backoff when it dies, until ctx ends.
-func (w *Watchdog) watchSession(ctx context.Context, session string) {
+func (w *Watchdog) watchSession(ctx context.Context, act Activity, session string) {
 	delay := 100 * time.Millisecond
 	for ctx.Err() == nil {
 		start := time.Now()
-		err := w.o.Activity.Watch(ctx, session, w.output)
+		err := act.Watch(ctx, session, w.output)
 		if ctx.Err() != nil {
 			return
 		}
