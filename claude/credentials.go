@@ -195,7 +195,7 @@ func (c Credentials) Status(now time.Time) string {
 	case c.AccessExpires.IsZero():
 		b.WriteString(", access expiry unknown")
 	case now.Before(c.AccessExpires):
-		b.WriteString(", access expires in " + shortDuration(c.AccessExpires.Sub(now)))
+		b.WriteString(", access expires in " + ShortDuration(c.AccessExpires.Sub(now)))
 	default:
 		b.WriteString(", access expired " + ago(now.Sub(c.AccessExpires)) + " (next use refreshes it)")
 	}
@@ -204,17 +204,17 @@ func (c Credentials) Status(now time.Time) string {
 		b.WriteString(", no refresh token — /login needed when access expires")
 	case c.RefreshExpires.IsZero():
 	case now.Before(c.RefreshExpires):
-		b.WriteString(", refresh in " + shortDuration(c.RefreshExpires.Sub(now)))
+		b.WriteString(", refresh in " + ShortDuration(c.RefreshExpires.Sub(now)))
 	default:
 		b.WriteString(", refresh expired " + ago(now.Sub(c.RefreshExpires)) + " — run /login")
 	}
 	return b.String()
 }
 
-func ago(d time.Duration) string { return shortDuration(d) + " ago" }
+func ago(d time.Duration) string { return ShortDuration(d) + " ago" }
 
-// shortDuration prints 29d, 1d5h, 3h12m, 3h, 12m, 40s.
-func shortDuration(d time.Duration) string {
+// ShortDuration prints 29d, 1d5h, 3h12m, 3h, 12m, 40s.
+func ShortDuration(d time.Duration) string {
 	if d < 0 {
 		d = -d
 	}

@@ -238,8 +238,8 @@ func TestShortDuration(t *testing.T) {
 		-(3*time.Hour + 12*time.Minute): "3h12m",
 	}
 	for d, want := range tests {
-		if got := shortDuration(d); got != want {
-			t.Errorf("shortDuration(%v) = %q, want %q", d, got, want)
+		if got := ShortDuration(d); got != want {
+			t.Errorf("ShortDuration(%v) = %q, want %q", d, got, want)
 		}
 	}
 }

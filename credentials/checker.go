@@ -392,7 +392,7 @@ func passiveFile(cr *cred, h Health, now time.Time) (Health, facts) {
 		}
 		if cc.HasRefresh {
 			// Status would still promise that the next use refreshes it.
-			h.Detail = "dead: refresh token expired " + shortDuration(now.Sub(cc.RefreshExpires)) + " ago — run /login"
+			h.Detail = "dead: refresh token expired " + claude.ShortDuration(now.Sub(cc.RefreshExpires)) + " ago — run /login"
 		}
 		return h, f
 	}
@@ -460,11 +460,11 @@ func passiveToken(cr *cred, h Health, now time.Time) (Health, facts) {
 				// The file was written after the token was made, so the
 				// real expiry is no later than this estimate.
 				h.Reason = string(claude.ReasonExpired)
-				h.Detail = detail + ", expired about " + shortDuration(now.Sub(h.AccessExpires)) +
+				h.Detail = detail + ", expired about " + claude.ShortDuration(now.Sub(h.AccessExpires)) +
 					" ago (setup-token tokens last a year) — run /login to make a new one"
 				return h, f
 			}
-			detail += ", expires in about " + shortDuration(h.AccessExpires.Sub(now))
+			detail += ", expires in about " + claude.ShortDuration(h.AccessExpires.Sub(now))
 		}
 	}
 	h.Healthy = true
@@ -527,27 +527,3 @@ func unwrapPath(err error) error {
 	return err
 }
 
-// shortDuration prints 29d, 1d5h, 3h12m, 3h, 12m, 40s.
-func shortDuration(d time.Duration) string {
-	if d < 0 {
-		d = -d
-	}
-	const day = 24 * time.Hour
-	switch {
-	case d >= 3*day:
-		return fmt.Sprintf("%dd", d/day)
-	case d >= day:
-		if h := (d % day) / time.Hour; h > 0 {
-			return fmt.Sprintf("%dd%dh", d/day, h)
-		}
-		return fmt.Sprintf("%dd", d/day)
-	case d >= time.Hour:
-		if m := (d % time.Hour) / time.Minute; m > 0 {
-			return fmt.Sprintf("%dh%dm", d/time.Hour, m)
-		}
-		return fmt.Sprintf("%dh", d/time.Hour)
-	case d >= time.Minute:
-		return fmt.Sprintf("%dm", d/time.Minute)
-	}
-	return fmt.Sprintf("%ds", d/time.Second)
-}

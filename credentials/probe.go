@@ -70,7 +70,7 @@ func (c *Checker) applyProbe(ctx context.Context, cr *cred, h *Health, f facts, 
 	h.Probed, h.ProbedAt = true, p.at
 	age := "probed just now"
 	if d := now.Sub(p.at); d >= time.Second {
-		age = "probed " + shortDuration(d) + " ago"
+		age = "probed " + claude.ShortDuration(d) + " ago"
 	}
 	switch {
 	case !p.conclusive:
