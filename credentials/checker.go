@@ -526,4 +526,3 @@ func unwrapPath(err error) error {
 	}
 	return err
 }
-
