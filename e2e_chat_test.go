@@ -278,6 +278,11 @@ func TestLoginRelayAndRestartOverTelegram(t *testing.T) {
 	}
 	c.noLoginLeft()
 	c.say(tgAdmin, adminChat, "/status", "4 agents: 4 idle")
+	if os.Getenv("FW_TRANSCRIPT") != "" {
+		for _, m := range c.telegramTexts() {
+			t.Logf("bot › %s", m)
+		}
+	}
 	// The journal holds the story, never the code.
 	journal, _ := os.ReadFile(filepath.Join(c.dir, "state", "journal.jsonl"))
 	if bytes.Contains(journal, []byte("good#")) || !bytes.Contains(journal, []byte("code_submitted")) {
