@@ -3,9 +3,9 @@ package discord
 import (
 	"regexp"
 	"strings"
-	"unicode/utf16"
 
 	"github.com/fleetwarden/fleetwarden/commands"
+	"github.com/fleetwarden/fleetwarden/internal/chunk"
 )
 
 // MaxMessage is Discord's limit for a message's content. We count UTF-16
@@ -97,76 +97,27 @@ func escapePre(s string) string {
 // With escaped set, a cut never separates a backslash from the character it
 // escapes. Chunks without visible text are dropped (Discord refuses them).
 func splitLines(s string, max int, prefix, suffix string, escaped bool) []string {
-	budget := max - units(prefix) - units(suffix)
-	var chunks []string
-	var cur strings.Builder
-	curUnits := 0
-	add := func(body string) {
+	var safe func(string, int) int
+	if escaped {
+		safe = escapeSafe
+	}
+	var out []string
+	for _, body := range chunk.Lines(s, max-units(prefix)-units(suffix), safe) {
 		if prefix == "" && strings.TrimSpace(body) == "" {
-			return
-		}
-		chunks = append(chunks, prefix+body+suffix)
-	}
-	flush := func() {
-		if cur.Len() > 0 {
-			add(strings.TrimSuffix(cur.String(), "\n"))
-			cur.Reset()
-			curUnits = 0
-		}
-	}
-	for _, line := range strings.SplitAfter(s, "\n") {
-		lu := units(line)
-		if curUnits+lu <= budget {
-			cur.WriteString(line)
-			curUnits += lu
 			continue
 		}
-		flush()
-		for units(line) > budget {
-			head, rest := cutUnits(line, budget, escaped)
-			add(head)
-			line = rest
-		}
-		cur.WriteString(line)
-		curUnits = units(line)
+		out = append(out, prefix+body+suffix)
 	}
-	flush()
-	return chunks
+	return out
 }
 
-// cutUnits splits s after at most n UTF-16 units (n ≥ 2).
-func cutUnits(s string, n int, escaped bool) (string, string) {
-	used, cut := 0, 0
-	for i, r := range s {
-		u := utf16.RuneLen(r)
-		if u < 0 {
-			u = 1
-		}
-		if used+u > n {
-			break
-		}
-		used += u
-		cut = i + len(string(r))
+// escapeSafe keeps a backslash with the character it escapes: an odd run of
+// backslashes before the cut means the last one escapes the next character.
+func escapeSafe(s string, cut int) int {
+	if bs := cut - len(strings.TrimRight(s[:cut], `\`)); bs%2 == 1 {
+		return cut - 1
 	}
-	if escaped {
-		// An odd run of backslashes at the end means the last one escapes
-		// the next character: keep the pair together.
-		bs := cut - len(strings.TrimRight(s[:cut], `\`))
-		if bs%2 == 1 {
-			cut--
-		}
-	}
-	return s[:cut], s[cut:]
+	return cut
 }
 
-func units(s string) int {
-	n := 0
-	for _, r := range s {
-		if u := utf16.RuneLen(r); u > 0 {
-			n += u
-		} else {
-			n++
-		}
-	}
-	return n
-}
+func units(s string) int { return chunk.Units(s) }

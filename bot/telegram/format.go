@@ -3,9 +3,9 @@ package telegram
 import (
 	"html"
 	"strings"
-	"unicode/utf16"
 
 	"github.com/fleetwarden/fleetwarden/commands"
+	"github.com/fleetwarden/fleetwarden/internal/chunk"
 )
 
 // MaxMessage is Telegram's limit per message. We count the HTML we send in
@@ -33,70 +33,21 @@ func Format(r commands.Reply) []string {
 }
 
 // splitLines cuts escaped text into chunks of at most max units including
-// prefix and suffix, at line ends where it can and inside a line (never
-// inside an HTML entity) where it must.
+// prefix and suffix, never inside an HTML entity.
 func splitLines(s string, max int, prefix, suffix string) []string {
-	budget := max - units(prefix) - units(suffix)
-	var chunks []string
-	var cur strings.Builder
-	curUnits := 0
-	flush := func() {
-		if cur.Len() > 0 {
-			chunks = append(chunks, prefix+strings.TrimSuffix(cur.String(), "\n")+suffix)
-			cur.Reset()
-			curUnits = 0
-		}
+	var out []string
+	for _, body := range chunk.Lines(s, max-units(prefix)-units(suffix), entitySafe) {
+		out = append(out, prefix+body+suffix)
 	}
-	for _, line := range strings.SplitAfter(s, "\n") {
-		lu := units(line)
-		if curUnits+lu <= budget {
-			cur.WriteString(line)
-			curUnits += lu
-			continue
-		}
-		flush()
-		for units(line) > budget {
-			head, rest := cutUnits(line, budget)
-			chunks = append(chunks, prefix+head+suffix)
-			line = rest
-		}
-		cur.WriteString(line)
-		curUnits = units(line)
-	}
-	flush()
-	return chunks
+	return out
 }
 
-// cutUnits splits s after at most n UTF-16 units, not inside an entity.
-func cutUnits(s string, n int) (string, string) {
-	used := 0
-	cut := 0
-	for i, r := range s {
-		u := utf16.RuneLen(r)
-		if u < 0 {
-			u = 1
-		}
-		if used+u > n {
-			break
-		}
-		used += u
-		cut = i + len(string(r))
+// entitySafe moves a cut before an "&…;" entity it would split.
+func entitySafe(s string, cut int) int {
+	if amp := strings.LastIndexByte(s[:cut], '&'); amp > 0 && !strings.Contains(s[amp:cut], ";") {
+		return amp
 	}
-	// Do not split "&amp;" and friends.
-	if amp := strings.LastIndexByte(s[:cut], '&'); amp >= 0 && !strings.Contains(s[amp:cut], ";") && amp > 0 {
-		cut = amp
-	}
-	return s[:cut], s[cut:]
+	return cut
 }
 
-func units(s string) int {
-	n := 0
-	for _, r := range s {
-		if u := utf16.RuneLen(r); u > 0 {
-			n += u
-		} else {
-			n++
-		}
-	}
-	return n
-}
+func units(s string) int { return chunk.Units(s) }
