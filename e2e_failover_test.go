@@ -95,7 +95,7 @@ func TestFailoverBackupAlsoBadAlertsWithoutLooping(t *testing.T) {
 	})
 	n := 0
 	for _, m := range c.telegramTexts() {
-		if strings.Contains(m, "Failover") {
+		if strings.Contains(m, "Failover on alpha") {
 			n++
 		}
 	}
