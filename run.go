@@ -43,17 +43,16 @@ func cmdRun(ctx context.Context, args []string, stdin io.Reader, stdout, stderr 
 		log.Info("config loaded", "file", cfg.Path)
 	}
 	rt := newRuntime(cfg, log)
-	var con *console.Console
-	d, err := newDaemon(rt, func(h *commands.Handler) {
+	d, err := newDaemon(rt, func(h *commands.Handler) *console.Console {
 		if cfg.Console.On(isTerminal(stdin)) {
-			con = console.New(stdin, stdout, h)
+			return console.New(stdin, stdout, h)
 		}
+		return nil
 	})
 	if err != nil {
 		fmt.Fprintf(stderr, "fleetwarden: %v\n", err)
 		return 1
 	}
-	d.console = con
 	if err := d.run(ctx); err != nil {
 		fmt.Fprintf(stderr, "fleetwarden: %v\n", err)
 		return 1
@@ -88,7 +87,7 @@ type daemon struct {
 	sched      *scheduler.Scheduler
 }
 
-func newDaemon(rt *runtime, withHandler func(*commands.Handler)) (*daemon, error) {
+func newDaemon(rt *runtime, withHandler func(*commands.Handler) *console.Console) (*daemon, error) {
 	cfg := rt.cfg
 	j, err := audit.Open(cfg.State.Dir, audit.Options{
 		MaxBytes: int64(cfg.State.JournalMaxMB) << 20,
@@ -140,11 +139,15 @@ func newDaemon(rt *runtime, withHandler func(*commands.Handler)) (*daemon, error
 		return audit.ReadAll(cfg.State.Dir, since)
 	}, loc, d.report)
 	if withHandler != nil {
-		withHandler(h)
+		d.console = withHandler(h)
 	}
 
-	// Chat transports are the primary alert routes.
+	// Chat transports are the primary alert routes; a person at the console
+	// sees alerts there too.
 	var primary []alert.Route
+	if d.console != nil {
+		primary = append(primary, consoleRoute{d.console})
+	}
 	if t := cfg.Telegram; t != nil {
 		bot, err := telegram.New(telegram.Options{
 			Token: t.Token.Value(), APIURL: t.APIURL, AlertChats: t.AlertChats,
@@ -331,16 +334,6 @@ func (d *daemon) transition(tr fleet.Transition) {
 		"reason", tr.To.Reason, "evidence", tr.To.Evidence)
 	_ = d.journal.Append(audit.Record{Kind: audit.KindTransition, Agents: []string{tr.Agent},
 		From: string(tr.From.State), To: string(tr.To.State), Reason: string(tr.To.Reason), Message: tr.To.Evidence})
-	if d.console != nil && !tr.To.Healthy() {
-		msg := fmt.Sprintf("%s %s: %s", commands.Icon(tr.To.State), tr.Agent, tr.To.State)
-		if tr.To.Reason != "" {
-			msg += " (" + string(tr.To.Reason) + ")"
-		}
-		if tr.To.Evidence != "" {
-			msg += " — " + tr.To.Evidence
-		}
-		_ = d.console.Notify(context.Background(), msg)
-	}
 }
 
 func (d *daemon) event(ev fleet.Event) {
@@ -386,6 +379,14 @@ type chatRoute struct{ t transport }
 func (c chatRoute) Name() string { return c.t.Name() }
 func (c chatRoute) Deliver(ctx context.Context, n alert.Notification) error {
 	return c.t.Notify(ctx, n.Text())
+}
+
+// consoleRoute prints alerts at the terminal.
+type consoleRoute struct{ c *console.Console }
+
+func (consoleRoute) Name() string { return "console" }
+func (r consoleRoute) Deliver(ctx context.Context, n alert.Notification) error {
+	return r.c.Notify(ctx, n.Text())
 }
 
 // restarter restarts agents with the configured bounds and credentials.
