@@ -22,15 +22,10 @@ type probe struct {
 
 func cmdCheck(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	fs := newFlags("check", stderr)
-	cfgPath := fs.String("config", "", "config file")
 	offline := fs.Bool("offline", false, "validate only: probe no channel over the network")
-	if err := fs.Parse(args); err != nil {
-		return 2
-	}
-	cfg, err := loadConfig(*cfgPath)
-	if err != nil {
-		printConfigError(stderr, err)
-		return 1
+	cfg, code := parseConfig(fs, args, stderr)
+	if cfg == nil {
+		return code
 	}
 	name := cfg.Path
 	if name == "" {

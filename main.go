@@ -100,6 +100,21 @@ func newFlags(name string, stderr io.Writer) *flag.FlagSet {
 	return fs
 }
 
+// parseConfig adds --config to fs, parses args and loads the config. A nil
+// config comes with the exit code: 2 for bad flags, 1 for a bad config.
+func parseConfig(fs *flag.FlagSet, args []string, stderr io.Writer) (*config.Config, int) {
+	path := fs.String("config", "", "config file")
+	if err := fs.Parse(args); err != nil {
+		return nil, 2
+	}
+	cfg, err := loadConfig(*path)
+	if err != nil {
+		printConfigError(stderr, err)
+		return nil, 1
+	}
+	return cfg, 0
+}
+
 func printConfigError(stderr io.Writer, err error) {
 	var errs config.Errors
 	if errors.As(err, &errs) {
@@ -113,15 +128,10 @@ func printConfigError(stderr io.Writer, err error) {
 
 func cmdStatus(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	fs := newFlags("status", stderr)
-	cfgPath := fs.String("config", "", "config file")
 	asJSON := fs.Bool("json", false, "print JSON")
-	if err := fs.Parse(args); err != nil {
-		return 2
-	}
-	cfg, err := loadConfig(*cfgPath)
-	if err != nil {
-		printConfigError(stderr, err)
-		return 1
+	cfg, code := parseConfig(fs, args, stderr)
+	if cfg == nil {
+		return code
 	}
 	log := newLogger(cfg, stderr)
 	rt := newRuntime(cfg, log)
@@ -259,15 +269,10 @@ func clip(s string, n int) string {
 
 func cmdTimeline(args []string, stdout, stderr io.Writer) int {
 	fs := newFlags("timeline", stderr)
-	cfgPath := fs.String("config", "", "config file")
 	since := fs.Duration("since", 24*time.Hour, "how far back")
-	if err := fs.Parse(args); err != nil {
-		return 2
-	}
-	cfg, err := loadConfig(*cfgPath)
-	if err != nil {
-		printConfigError(stderr, err)
-		return 1
+	cfg, code := parseConfig(fs, args, stderr)
+	if cfg == nil {
+		return code
 	}
 	now := time.Now()
 	recs, err := audit.ReadAll(cfg.State.Dir, now.Add(-*since))

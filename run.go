@@ -27,14 +27,9 @@ import (
 
 func cmdRun(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 	fs := newFlags("run", stderr)
-	cfgPath := fs.String("config", "", "config file")
-	if err := fs.Parse(args); err != nil {
-		return 2
-	}
-	cfg, err := loadConfig(*cfgPath)
-	if err != nil {
-		printConfigError(stderr, err)
-		return 1
+	cfg, code := parseConfig(fs, args, stderr)
+	if cfg == nil {
+		return code
 	}
 	log := newLogger(cfg, stderr)
 	if cfg.Path == "" {

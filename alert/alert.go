@@ -29,10 +29,11 @@ package alert
 
 import (
 	"fmt"
-	"regexp"
 	"sort"
 	"strings"
 	"time"
+
+	"github.com/fleetwarden/fleetwarden/audit"
 )
 
 // Kind is the kind of condition an Event reports.
@@ -380,23 +381,8 @@ func remedy(k Kind, reason, evidence string, agents []string, reloginFixes bool)
 }
 
 // The journal and the chat are read by people: no tokens in evidence or
-// errors. A small local redactor, like audit's.
-var redactions = []struct {
-	re   *regexp.Regexp
-	repl string
-}{
-	{regexp.MustCompile(`sk-ant-[A-Za-z0-9_\-]+`), "sk-ant-[REDACTED]"},
-	{regexp.MustCompile(`[0-9]{5,16}:[A-Za-z0-9_\-]{30,}`), "[REDACTED-BOT-TOKEN]"},
-	{regexp.MustCompile(`(?i)\b(bearer\s+)[A-Za-z0-9._~+/=\-]{16,}`), "${1}[REDACTED]"},
-	{regexp.MustCompile(`(?i)([?&](?:access_token|refresh_token|token|api_key|key)=)[^&#\s]+`), "${1}[REDACTED]"},
-}
-
-func redact(s string) string {
-	for _, r := range redactions {
-		s = r.re.ReplaceAllString(s, r.repl)
-	}
-	return s
-}
+// errors. audit's redactor, so both hide the same things.
+func redact(s string) string { return audit.Redact(s) }
 
 // evidenceLine keeps evidence to one short, redacted line.
 func evidenceLine(s string) string {

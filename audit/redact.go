@@ -21,6 +21,11 @@ var redactions = []struct {
 	{regexp.MustCompile(`(?i)([?&](?:access_token|refresh_token|token|api_key|key)=)[^&#\s]+`), "${1}[REDACTED]"},
 }
 
+// Redact removes tokens (Anthropic, Telegram and Discord tokens, bearer
+// values, token query parameters) from s. The alert package uses it too, so
+// the journal and the alerts hide the same things the same way.
+func Redact(s string) string { return redact(s) }
+
 // redact removes tokens from s.
 func redact(s string) string {
 	for _, r := range redactions {

@@ -110,13 +110,5 @@ func (b *backoff) next() time.Duration {
 func (b *backoff) wait(ctx context.Context) bool {
 	ceil := b.next()
 	b.failures++
-	d := ceil/2 + rand.N(ceil/2+1)
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-ctx.Done():
-		return false
-	case <-t.C:
-		return true
-	}
+	return sleep(ctx, ceil/2+rand.N(ceil/2+1))
 }
