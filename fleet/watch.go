@@ -208,12 +208,15 @@ func (w *Watchdog) conditionsLocked(sts []Status, now time.Time) []Event {
 		}
 	}
 	w.active = cur
-	// Ends before begins, then by agent: a stable order for the alert feed.
+	// Ends before begins, then by agent and kind: a stable order for the alert feed.
 	sort.SliceStable(out, func(i, j int) bool {
 		if out[i].Active != out[j].Active {
 			return !out[i].Active
 		}
-		return out[i].Agent < out[j].Agent
+		if out[i].Agent != out[j].Agent {
+			return out[i].Agent < out[j].Agent
+		}
+		return out[i].Kind < out[j].Kind
 	})
 	return out
 }
