@@ -313,6 +313,21 @@ func (e *env) prompt(target, text string) {
 	}
 }
 
+// paneDead reports whether the pane's program has exited (remain-on-exit
+// keeps the pane), from tmux's own pane_dead flag.
+func (e *env) paneDead(target string) bool {
+	panes, err := e.tm.ListPanes(e.t.Context())
+	if err != nil {
+		return false
+	}
+	for _, p := range panes {
+		if p.ID == target {
+			return p.Dead
+		}
+	}
+	return false
+}
+
 // poll captures the pane until cond holds (true) or timeout passes (false).
 func (e *env) poll(target string, timeout time.Duration, cond func(text string) bool) bool {
 	deadline := time.Now().Add(timeout)

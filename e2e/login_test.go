@@ -202,10 +202,18 @@ func TestSetupToken(t *testing.T) {
 	if strings.Contains(claude.Redact(text), tok.Access) {
 		t.Errorf("claude.Redact left the token in the pane text")
 	}
-	r, _ = e.waitFor(pane, turnTimeout, "setup-token to exit", func(r claude.Result, _ string) bool {
-		return r.State == claude.Exited
-	})
-	e.seen("after setup-token exited", r)
+	// The CLI usually exits half a second after printing the token, but on a
+	// loaded CI machine it once sat there for the whole wait. fleetwarden does
+	// not wait for it: once the token is read it kills the login window, and
+	// so does this test if the CLI lingers.
+	if e.poll(pane, 15*time.Second, func(string) bool { return e.paneDead(pane) }) {
+		e.seen("after setup-token exited", claude.Classify(e.capture(pane)))
+	} else {
+		t.Logf("setup-token still running 15s after printing the token; killing it as fleetwarden does")
+		if err := e.tm.KillPane(t.Context(), pane); err != nil {
+			t.Fatalf("kill the setup-token pane: %v", err)
+		}
+	}
 	if _, err := claude.ReadCredentials(claude.CredentialsPath(e.configDir)); err == nil {
 		t.Errorf("setup-token wrote .credentials.json; the notes say it does not")
 	}
