@@ -282,7 +282,9 @@ func (sc *screen) withInput(user, inp int) Result {
 	// without the placeholder, its last message is an answer, not an error.
 	if t.msg >= 0 && !t.tool && (placeholder || (!working && t.done < 0)) {
 		if f, ok := sc.matchFailure(sc.sqOf(t.msg, t.msgEnd), placeholder); ok {
-			return sc.failResult(f, t.msg, t.msgEnd)
+			r := sc.failResult(f, t.msg, t.msgEnd)
+			r.Unconfirmed = !placeholder
+			return r
 		}
 	}
 	if working {

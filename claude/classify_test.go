@@ -391,3 +391,34 @@ func BenchmarkClassify(b *testing.B) {
 		})
 	}
 }
+
+// TestClassifyUnconfirmed: a failure is confirmed only by the CLI's own
+// "Once fixed" placeholder; a resumed conversation (classic renderer) shows
+// the old error above an empty box, and only the caller knows it resumed.
+func TestClassifyUnconfirmed(t *testing.T) {
+	b, err := os.ReadFile(filepath.Join("testdata", "resumed", "classic-after-failure.txt"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	tests := []struct {
+		name            string
+		text            string
+		wantState       State
+		wantUnconfirmed bool
+	}{
+		{"resumed after a failure, classic renderer", string(b), AuthFailed, true},
+		{"live failure with the placeholder", readScreen(t, "19-tui-401.txt"), AuthFailed, false},
+		{"live refresh failure", readScreen(t, "50-tui-401-refreshfail.txt"), AuthFailed, false},
+		{"live 403", readScreen(t, "54-tui-403org.txt"), AuthFailed, false},
+		{"not logged in footer", readScreen(t, "56-tui-nocreds-startup.txt"), AuthFailed, false},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			got := Classify(tt.text)
+			if got.State != tt.wantState || got.Unconfirmed != tt.wantUnconfirmed {
+				t.Errorf("Classify = %s (unconfirmed %v), want %s (unconfirmed %v); evidence %q",
+					got.State, got.Unconfirmed, tt.wantState, tt.wantUnconfirmed, got.Evidence)
+			}
+		})
+	}
+}

@@ -87,4 +87,10 @@ type Result struct {
 	Reason   Reason `json:"reason"`
 	Evidence string `json:"evidence"`  // the one line (trimmed, redacted) that decided it
 	LoginURL string `json:"login_url"` // joined when hard-wrapped; only for logging_in
+	// Unconfirmed marks a failure read off the last turn's message alone: the
+	// input box lacks the "Once fixed, resend your message" placeholder with
+	// which the CLI says the turn it just ran failed. A conversation resumed
+	// after a failure (`claude --resume`, classic renderer) looks exactly so;
+	// only a caller that knows it resumed the pane can call the error history.
+	Unconfirmed bool `json:"-"`
 }

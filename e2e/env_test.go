@@ -375,9 +375,7 @@ func turnState(screen, text string) (submitted, inBox bool) {
 // reported (see the screens in its log); a case listed here is skipped,
 // loudly, instead of failing until claude/ is fixed. Remove an entry once
 // its case passes.
-var knownMismatches = map[string]string{
-	"TestResumeAfterFailure/classic": "the classic renderer leaves a resumed session's old error right above the empty input box",
-}
+var knownMismatches = map[string]string{}
 
 // mismatch reports a wrong verdict on screen: an error, or for a known
 // mismatch a note that skipKnown turns into a skip at the end of the case

@@ -12,7 +12,6 @@ import (
 	"github.com/fleetwarden/fleetwarden/claude"
 	"github.com/fleetwarden/fleetwarden/fleet"
 	"github.com/fleetwarden/fleetwarden/internal/fakes/anthropic"
-	"github.com/fleetwarden/fleetwarden/tmux"
 )
 
 // The whole recovery against the real CLI: two agents lose their login,
@@ -304,9 +303,10 @@ func TestSlashLoginInTUI(t *testing.T) {
 	}
 }
 
-// After a failed turn and a login made elsewhere, the agent is stopped and
-// resumed (`claude --resume <id>`, as fleetwarden restarts it): the old
-// error is still on screen, but it is history — the agent is ready.
+// After a failed turn and a login made elsewhere, fleetwarden restarts the
+// agent (`claude --resume <id>`): the old error is back on screen — under
+// the classic renderer right above the empty input box, where it looks like
+// the last turn — but it is history: the fleet reports the agent ready.
 func TestResumeAfterFailure(t *testing.T) {
 	t.Parallel()
 	for _, rd := range renderers {
@@ -317,25 +317,19 @@ func TestResumeAfterFailure(t *testing.T) {
 			e.login()
 			pane := e.startAgent("agent")
 			e.waitReady(pane)
+			f := e.fleet("agent")
 			e.api.ExpireAccess()
 			e.api.ScriptToken(anthropic.GrantRefreshToken, anthropic.TokenInvalidGrant)
 			e.prompt(pane, "this one fails")
 			e.waitState(pane, claude.AuthFailed, claude.ReasonExpired, turnTimeout)
-			sessions, err := claude.ReadSessions(e.configDir)
-			if err != nil || len(sessions) != 1 {
-				t.Fatalf("session files: %v, %v; want one", sessions, err)
+			if st := e.scan(f)["agent"]; st.State != claude.AuthFailed {
+				t.Fatalf("fleet sees %s/%s %q before the restart, want auth_failed", st.State, st.Reason, st.Evidence)
 			}
 			e.login() // a human logged in elsewhere
 
-			for range 2 {
-				if err := e.tm.SendKeys(t.Context(), pane, "C-c"); err != nil {
-					t.Fatal(err)
-				}
-			}
-			e.waitState(pane, claude.Exited, "", turnTimeout)
-			cmd := "exec " + shellQuote(e.bin) + " --resume " + sessions[0].SessionID
-			if err := e.tm.Respawn(t.Context(), pane, tmux.SpawnOptions{Dir: e.workdir, Env: e.vars(), Command: cmd}); err != nil {
-				t.Fatal(err)
+			res := f.Restart(t.Context(), []string{"agent"}, fleet.RestartOptions{ConfigDir: e.configDir, Timeout: startTimeout})
+			if r := res[0]; !r.OK || r.SessionID == "" {
+				t.Fatalf("restart: %+v, want back in its session", r)
 			}
 			// Resumed: the old turn and its error are back, above an empty input box.
 			r, text := e.waitFor(pane, startTimeout, "the resumed conversation", func(_ claude.Result, s string) bool {
@@ -343,9 +337,14 @@ func TestResumeAfterFailure(t *testing.T) {
 				return strings.Contains(s, "❯ this one fails") && strings.Contains(s, "Login expired") && inBox &&
 					!strings.Contains(s, "Once fixed")
 			})
-			e.seen("resumed", r)
-			if r.State != claude.Idle {
-				e.mismatch(fmt.Sprintf("resumed pane classified %s, want idle: the error is from before the restart", describe(r)), text)
+			e.seen("resumed, the pane alone", r)
+			if r.State == claude.AuthFailed && !r.Unconfirmed {
+				t.Errorf("the resumed screen's old error counts as confirmed: %s", describe(r))
+			}
+			st := e.scan(f)["agent"]
+			t.Logf("fleet sees the resumed agent: %s %q", st.State, st.Evidence)
+			if st.State != claude.Idle {
+				e.mismatch(fmt.Sprintf("fleet sees the resumed agent %s/%s %q, want idle: the error is from before the restart", st.State, st.Reason, st.Evidence), text)
 			}
 			e.prompt(pane, "and this one works")
 			r, _ = e.waitFor(pane, turnTimeout, "the answer", func(r claude.Result, s string) bool {

@@ -64,6 +64,8 @@ type Status struct {
 	Command  string    `json:"-"` // the pane's current command
 	Changed  time.Time `json:"-"` // last time the pane's text changed
 	Working  bool      `json:"-"` // was working before it left a healthy state (mid-task)
+
+	unconfirmed bool // a failure without the CLI's "Once fixed" placeholder
 }
 
 // Healthy reports whether the agent is doing its job or ready for one.
@@ -94,6 +96,9 @@ type Fleet struct {
 	cacheMu sync.Mutex
 	cache   map[string]captured // by agent
 
+	resMu   sync.Mutex
+	resumed map[string]resumedError // by agent
+
 	mu     sync.Mutex
 	agents []Agent // configured plus discovered, as of the last scan
 	last   map[string]Status
@@ -112,7 +117,7 @@ func New(o Options) *Fleet {
 	if o.Log == nil {
 		o.Log = slog.New(slog.DiscardHandler)
 	}
-	return &Fleet{opt: o, log: o.Log, last: map[string]Status{}, hash: map[string]uint64{}, cache: map[string]captured{}}
+	return &Fleet{opt: o, log: o.Log, last: map[string]Status{}, hash: map[string]uint64{}, cache: map[string]captured{}, resumed: map[string]resumedError{}}
 }
 
 // Agents returns the configured agents plus those discovered by the last scan.
@@ -236,6 +241,10 @@ func (f *Fleet) ScanDirty(ctx context.Context, dirty map[string]bool) ([]Status,
 	}
 	wg.Wait()
 
+	for i := range results {
+		results[i] = f.resumedHistory(results[i])
+	}
+
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	order := make([]string, 0, len(results))
@@ -284,6 +293,39 @@ func judge(st Status, text string) Status {
 	}
 	r := claude.Classify(text)
 	st.State, st.Reason, st.Evidence, st.LoginURL = r.State, r.Reason, r.Evidence, r.LoginURL
+	st.unconfirmed = r.Unconfirmed
+	return st
+}
+
+// resumedError is the failure an agent showed when a restart resumed its
+// conversation (`claude --resume`): the classic renderer draws that old
+// error again right above the empty input box, where it looks like the last
+// turn. It is history until the agent runs a new turn.
+type resumedError struct{ paneID, evidence string }
+
+func (f *Fleet) markResumed(agent, paneID, evidence string) {
+	f.resMu.Lock()
+	defer f.resMu.Unlock()
+	f.resumed[agent] = resumedError{paneID, evidence}
+}
+
+// resumedHistory turns a resumed agent's old error back into what it is
+// (idle, ready for work) and forgets the mark once a new turn shows.
+func (f *Fleet) resumedHistory(st Status) Status {
+	f.resMu.Lock()
+	defer f.resMu.Unlock()
+	m, ok := f.resumed[st.Name]
+	if !ok {
+		return st
+	}
+	failed := st.State == claude.AuthFailed || st.State == claude.APIError
+	switch {
+	case st.PaneID != m.paneID || st.State == claude.Working || failed && !st.unconfirmed:
+		delete(f.resumed, st.Name)
+	case failed && st.Evidence == m.evidence:
+		st.State, st.Reason, st.unconfirmed = claude.Idle, "", false
+		st.Evidence = "resumed; earlier: " + m.evidence
+	}
 	return st
 }
 
@@ -445,5 +487,6 @@ func (f *Fleet) remember(agent string, p tmux.Pane, text string, st Status, now 
 
 func judgeCached(st Status, c captured) Status {
 	st.State, st.Reason, st.Evidence, st.LoginURL = c.st.State, c.st.Reason, c.st.Evidence, c.st.LoginURL
+	st.unconfirmed = c.st.unconfirmed
 	return st
 }

@@ -118,6 +118,74 @@ func TestRestartManyInParallelReportsEach(t *testing.T) {
 	}
 }
 
+// A conversation resumed after a failed turn shows that error again (the
+// classic renderer, with no "Once fixed" placeholder): after a restart it is
+// history, the agent is back; a new failure afterwards counts again.
+func TestRestartResumedErrorIsHistory(t *testing.T) {
+	w := newWorld(t)
+	screens := t.TempDir()
+	for src, name := range map[string]string{
+		filepath.Join(testenv.ScreensDir(), "19-tui-401.txt"):                              "19-tui-401.txt",
+		filepath.Join(testenv.Root(), "claude/testdata/resumed/classic-after-failure.txt"): "resumed.txt",
+	} {
+		b, err := os.ReadFile(src)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(filepath.Join(screens, name), b, 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+	env := func(screen string) map[string]string {
+		e := w.env(screen)
+		e["FAKECLAUDE_SCREENS"] = screens
+		return e
+	}
+	if _, err := w.tm.NewSession(t.Context(), "a", "main", tmux.SpawnOptions{Dir: w.dir, Env: env("19-tui-401.txt"), Command: w.claude}); err != nil {
+		t.Fatal(err)
+	}
+	f := w.fleet(Agent{Name: "a", Target: "a:main", Workdir: w.dir, Command: w.claude, Env: env("resumed.txt")})
+	w.waitState(f, map[string]claude.State{"a": claude.AuthFailed})
+
+	res := f.Restart(t.Context(), []string{"a"}, RestartOptions{Timeout: 8 * time.Second, StopTimeout: 3 * time.Second,
+		Poll: 50 * time.Millisecond, ConfigDir: filepath.Join(w.dir, "claude")})
+	if r := res[0]; !r.OK || r.State != claude.Idle || r.SessionID == "" {
+		t.Fatalf("restart = %+v, want back idle in the resumed session", r)
+	}
+	sts := w.waitState(f, map[string]claude.State{"a": claude.Idle})
+	if got := sts[0].Evidence; !strings.Contains(got, "resumed") || !strings.Contains(got, "Login expired") {
+		t.Errorf("evidence %q, want it to say the error shown is from before the restart", got)
+	}
+	if r := claude.Classify(w.capture("a:main")); r.State != claude.AuthFailed || !r.Unconfirmed {
+		t.Fatalf("the pane itself classifies %s (unconfirmed %v); the test needs the resumed screen", r.State, r.Unconfirmed)
+	}
+
+	// The agent fails again, for real: the placeholder confirms it.
+	if err := w.tm.SendLine(t.Context(), "a:main", ":screen 19-tui-401.txt", 0); err != nil {
+		t.Fatal(err)
+	}
+	w.waitState(f, map[string]claude.State{"a": claude.AuthFailed})
+	// From now on the same screen without the placeholder is no longer excused.
+	if err := w.tm.SendLine(t.Context(), "a:main", ":screen resumed.txt", 0); err != nil {
+		t.Fatal(err)
+	}
+	tmuxtest.WaitFor(t, 10*time.Second, func() (bool, string) {
+		return strings.Contains(w.capture("a:main"), "this one fails"), "the resumed screen again"
+	})
+	if sts := w.waitState(f, map[string]claude.State{"a": claude.AuthFailed}); sts[0].Reason != claude.ReasonExpired {
+		t.Errorf("reason %q, want expired", sts[0].Reason)
+	}
+}
+
+func (w *world) capture(target string) string {
+	w.t.Helper()
+	text, err := w.tm.Capture(w.t.Context(), target, 0)
+	if err != nil {
+		w.t.Fatal(err)
+	}
+	return text
+}
+
 func TestRestartRecreatesMissingPane(t *testing.T) {
 	w := newWorld(t)
 	w.start("other", "15-busy.txt") // a server must exist for the new session

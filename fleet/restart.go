@@ -137,11 +137,17 @@ func (f *Fleet) restartOne(ctx context.Context, name string, o RestartOptions) R
 			res.Err = err.Error()
 			return res
 		}
+		if resumes(command) {
+			f.rememberFailure(ctx, src, name, p)
+		}
 		_ = src.SetOption(ctx, p.ID, "remain-on-exit", "on")
 	} else {
 		if sid := f.sessionOf(ctx, src, p, o.ConfigDir); sid != "" {
 			res.SessionID = sid
 			command = resumeCommand(command, sid)
+		}
+		if resumes(command) {
+			f.rememberFailure(ctx, src, name, p)
 		}
 		// Keep the pane when Claude exits, so it can be respawned in place
 		// (and a later crash shows as a dead pane, not a vanished one).
@@ -202,7 +208,7 @@ func (f *Fleet) waitUp(ctx context.Context, src Controller, paneID string, res R
 		text, err := src.Capture(ctx, paneID, 0)
 		if err == nil {
 			last = text
-			st = claude.Classify(text)
+			st = f.judgeRestarted(res.Agent, paneID, text)
 			if st.State == claude.Idle || st.State == claude.Working {
 				res.OK, res.State = true, st.State
 				return res
@@ -300,5 +306,42 @@ func pause(ctx context.Context, d time.Duration) {
 	select {
 	case <-ctx.Done():
 	case <-t.C:
+	}
+}
+
+// judgeRestarted classifies a restarted agent's pane as a scan would.
+func (f *Fleet) judgeRestarted(agent, paneID, text string) claude.Result {
+	r := claude.Classify(text)
+	st := f.resumedHistory(Status{Name: agent, PaneID: paneID, State: r.State, Reason: r.Reason, Evidence: r.Evidence, unconfirmed: r.Unconfirmed})
+	r.State, r.Reason, r.Evidence = st.State, st.Reason, st.Evidence
+	return r
+}
+
+// resumes reports whether command continues an earlier conversation.
+func resumes(command string) bool {
+	for _, f := range strings.Fields(command) {
+		switch {
+		case f == "--continue", f == "-c", f == "--resume", f == "-r", strings.HasPrefix(f, "--resume="):
+			return true
+		}
+	}
+	return false
+}
+
+// rememberFailure notes the error the agent stopped on (on its screen, or as
+// last scanned), which its resumed conversation will show again.
+func (f *Fleet) rememberFailure(ctx context.Context, src Controller, name string, p tmux.Pane) {
+	failed := func(s claude.State) bool { return s == claude.AuthFailed || s == claude.APIError }
+	if text, err := src.Capture(ctx, p.ID, 0); err == nil {
+		if r := claude.Classify(text); failed(r.State) {
+			f.markResumed(name, p.ID, r.Evidence)
+			return
+		}
+	}
+	f.mu.Lock()
+	last, ok := f.last[name]
+	f.mu.Unlock()
+	if ok && failed(last.State) {
+		f.markResumed(name, p.ID, last.Evidence)
 	}
 }
