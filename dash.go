@@ -149,6 +149,11 @@ func (d *daemon) onScan(sts []fleet.Status, took time.Duration) {
 		d.metrics.ObserveScan(took)
 		d.metrics.SetAgentStates(counts)
 	}
+	// The first scan's events are in: alerts restored from before a
+	// restart can now tell "still firing" from "cleared meanwhile".
+	if d.alerts != nil {
+		d.synced.Do(d.alerts.Synced)
+	}
 }
 
 // notifySystemd tells systemd we are ready, then pings its watchdog while

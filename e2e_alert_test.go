@@ -143,9 +143,34 @@ func TestQueuedAlertSurvivesKill9(t *testing.T) {
 	c.show("alpha", "15-busy.txt")
 	c.tg.Up()
 	c.start()
+	// The queued alert is delivered, and — since alpha recovered while
+	// fleetwarden was down — its resolved notice follows, each once.
 	tmuxtest.WaitFor(t, 60*time.Second, func() (bool, string) {
 		tg := c.telegramTexts()
-		return count(tg, "alpha") == 1, fmt.Sprintf("telegram got %q", tg)
+		return count(tg, "on alpha") == 2 && count(tg, "✅ Prompt answered on alpha") == 1, fmt.Sprintf("telegram got %q", tg)
 	})
 	c.waitReply(adminChat, 0, "fleetwarden started (after a stop of")
+}
+
+// A restart of fleetwarden while an alert fires announces nothing again;
+// the resolved notice still comes when the cause clears.
+func TestRestartWhileFiringAnnouncesNothingTwice(t *testing.T) {
+	c := newChatFleet(t, chatOpts{agents: map[string]string{"alpha": "15-busy.txt", "beta": "15-busy.txt"}})
+	c.say(tgAdmin, adminChat, "/status", "2 agents: 2 idle")
+	c.show("alpha", "19-tui-401.txt")
+	c.show("beta", "19-tui-401.txt")
+	c.waitReply(adminChat, 0, "Login expired on 2 agents: alpha, beta")
+
+	c.stop()
+	n := len(c.tg.Sent())
+	c.start()
+	c.waitReply(adminChat, n, "fleetwarden started (after a stop of")
+	// /status answers from a scan: the restored alert has seen it.
+	c.say(tgAdmin, adminChat, "/status", "2 agents: 2 auth_failed")
+	c.show("alpha", "15-busy.txt")
+	c.show("beta", "15-busy.txt")
+	c.waitReply(adminChat, n, "✅ Login works again on 2 agents: alpha, beta")
+	if got := count(c.telegramTexts(), "Login expired on 2 agents"); got != 1 {
+		t.Errorf("the alert was announced %d times, want once across the restart: %q", got, c.telegramTexts())
+	}
 }

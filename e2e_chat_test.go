@@ -62,6 +62,15 @@ func (c *chatFleet) kill() {
 	_ = c.cmd.Wait()
 }
 
+// stop stops fleetwarden as systemd does (SIGTERM) and waits for it.
+func (c *chatFleet) stop() {
+	c.t.Helper()
+	_ = c.cmd.Process.Signal(syscall.SIGTERM)
+	if err := c.cmd.Wait(); err != nil {
+		c.t.Fatalf("fleetwarden after SIGTERM: %v\n%s", err, c.stderr)
+	}
+}
+
 // show switches an agent's fake CLI to another captured screen.
 func (c *chatFleet) show(agent, screen string) {
 	c.t.Helper()

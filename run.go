@@ -80,6 +80,7 @@ type daemon struct {
 	tap        journalTap
 	warned     warned
 	sched      *scheduler.Scheduler
+	synced     sync.Once // alerts told the first scan is in
 }
 
 func newDaemon(rt *runtime, withHandler func(*commands.Handler) *console.Console) (*daemon, error) {

@@ -82,6 +82,10 @@ type Manager struct {
 	stats     Stats
 	reached   map[string][]string  // notification ID → routes that delivered it
 	delivered map[string]time.Time // dedupKey → when, so no route gets a notification twice
+
+	synced      bool      // the observed conditions are complete (see Synced)
+	settleBy    time.Time // restored alerts stop waiting for Synced then
+	savedFiring []byte    // what firing.json holds
 }
 
 // condKey names one condition: an agent's kind, or for fleet-level events
@@ -101,12 +105,13 @@ type cond struct {
 }
 
 type alertState struct {
-	key     string
-	kind    Kind
-	reason  string
-	oneShot bool // info: fire once, no repeat, no resolved
-	episode string
-	seq     int
+	key      string
+	kind     Kind
+	reason   string
+	oneShot  bool // info: fire once, no repeat, no resolved
+	restored bool // fired before a restart; waits for the first scan
+	episode  string
+	seq      int
 
 	startsAt   time.Time
 	groupUntil time.Time // until fired: when the group wait ends
@@ -213,6 +218,9 @@ func New(o Options) (*Manager, error) {
 		return nil, err
 	}
 	if err := m.loadSilences(); err != nil {
+		return nil, err
+	}
+	if err := m.loadFiring(); err != nil {
 		return nil, err
 	}
 	return m, nil
@@ -456,6 +464,13 @@ func (m *Manager) evaluate(now time.Time) (out []Notification, next time.Time, e
 			continue
 		}
 		members := holding[key]
+		if st.restored {
+			if wait, at := m.settlingLocked(now); wait {
+				next = earliest(next, at)
+				continue
+			}
+			st.restored = false
+		}
 		if !st.fired {
 			switch {
 			case len(members) == 0 || len(st.audible) == 0:
@@ -611,6 +626,9 @@ func (m *Manager) Run(ctx context.Context) error {
 		for _, n := range notes {
 			m.send(life, n)
 		}
+		// After send has queued them on disk: a crash in between must not
+		// leave an alert marked announced that no route will ever carry.
+		m.saveFiring()
 		var tc <-chan time.Time
 		if !next.IsZero() {
 			timer.Reset(max(next.Sub(m.now()), 0))

@@ -34,7 +34,8 @@ type WatchOptions struct {
 	Interval   time.Duration // periodic scan; default 10s
 	StuckAfter time.Duration // default 20m
 	InputAfter time.Duration // default 10m
-	// OnScan sees every scan's result (dashboard, metrics).
+	// OnScan sees every scan's result (dashboard, metrics), after the
+	// scan's transitions and events have been handed on.
 	OnScan func(sts []Status, took time.Duration)
 	// OnTransition sees every state change.
 	OnTransition func(Transition)
@@ -169,9 +170,6 @@ func (w *Watchdog) scan(ctx context.Context, dirty map[string]bool) []Status {
 	if w.o.Activity != nil || len(w.o.Remote) > 0 {
 		w.follow(ctx, next)
 	}
-	if w.o.OnScan != nil {
-		w.o.OnScan(next, took)
-	}
 	for _, tr := range trs {
 		if w.o.OnTransition != nil {
 			w.o.OnTransition(tr)
@@ -181,6 +179,9 @@ func (w *Watchdog) scan(ctx context.Context, dirty map[string]bool) []Status {
 		if w.o.OnEvent != nil {
 			w.o.OnEvent(ev)
 		}
+	}
+	if w.o.OnScan != nil {
+		w.o.OnScan(next, took)
 	}
 	return next
 }
