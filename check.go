@@ -7,6 +7,7 @@ import (
 	"io"
 	"time"
 
+	"github.com/fleetwarden/fleetwarden/audit"
 	"github.com/fleetwarden/fleetwarden/bot/discord"
 	"github.com/fleetwarden/fleetwarden/bot/telegram"
 	"github.com/fleetwarden/fleetwarden/config"
@@ -120,6 +121,51 @@ func checkProbes(rt *runtime, offline bool) []probe {
 				return "", err
 			}
 			return "bot " + name, nil
+		}})
+	}
+	return append(ps, runningProbes(cfg)...)
+}
+
+// runningProbes report the chat transports as the fleetwarden running on
+// this state directory sees them. Some failures only show there: a 409
+// Conflict from a second instance polling the same bot token cannot be
+// probed from here without cutting the running bot's own poll short.
+func runningProbes(cfg *config.Config) []probe {
+	running, err := audit.Running(cfg.State.Dir)
+	if err != nil || !running {
+		return nil
+	}
+	var names []string
+	if cfg.Telegram != nil {
+		names = append(names, "telegram")
+	}
+	if cfg.Discord != nil {
+		names = append(names, "discord")
+	}
+	if len(names) == 0 {
+		return nil
+	}
+	recs, err := audit.ReadAll(cfg.State.Dir, time.Time{})
+	if err != nil {
+		return []probe{{name: "running fleetwarden", run: func(context.Context) (string, error) {
+			return "", fmt.Errorf("cannot read its journal: %w", err)
+		}}}
+	}
+	states := audit.TransportStates(recs)
+	var ps []probe
+	for _, n := range names {
+		st := states[n]
+		ps = append(ps, probe{name: n + " (in the running fleetwarden)", run: func(context.Context) (string, error) {
+			since := st.Since.Local().Format("2006-01-02 15:04")
+			switch st.State {
+			case "down":
+				return "", fmt.Errorf("down since %s: %s", since, st.Error)
+			case "degraded":
+				return fmt.Sprintf("degraded since %s: %s", since, st.Error), nil
+			case "up":
+				return "up since " + since, nil
+			}
+			return "no trouble reported since it started", nil
 		}})
 	}
 	return ps

@@ -2,10 +2,13 @@ package main
 
 import (
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"net/http"
 	"net/http/httptest"
+	"os"
+	"os/exec"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -172,5 +175,85 @@ func TestRestartWhileFiringAnnouncesNothingTwice(t *testing.T) {
 	c.waitReply(adminChat, n, "✅ Login works again on 2 agents: alpha, beta")
 	if got := count(c.telegramTexts(), "Login expired on 2 agents"); got != 1 {
 		t.Errorf("the alert was announced %d times, want once across the restart: %q", got, c.telegramTexts())
+	}
+}
+
+// check runs `fleetwarden check` on the fleet's config, beside the daemon.
+func (c *chatFleet) check() (stdout, stderr string, code int) {
+	c.t.Helper()
+	cmd := exec.Command(testenv.Fleetwarden(c.t), "check", "--config", c.cfg)
+	cmd.Env = append(os.Environ(), c.env...)
+	var out, errOut strings.Builder
+	cmd.Stdout, cmd.Stderr = &out, &errOut
+	err := cmd.Run()
+	var ee *exec.ExitError
+	switch {
+	case errors.As(err, &ee):
+		code = ee.ExitCode()
+	case err != nil:
+		c.t.Fatal(err)
+	}
+	return out.String(), errOut.String(), code
+}
+
+// A second instance polling the same bot token gets the running one 409s;
+// `check` cannot poll without causing that itself, so it reports what the
+// running fleetwarden journaled. A webhook on the bot it sees directly.
+func TestCheckReportsTelegramConflicts(t *testing.T) {
+	c := newChatFleet(t, chatOpts{agents: map[string]string{"alpha": "15-busy.txt"}})
+	c.say(tgAdmin, adminChat, "/status", "1 agents: 1 idle")
+	// (The fleet has no Claude login yet: check fails on the credential
+	// whatever happens here, so the lines are what counts.)
+	out, errOut, _ := c.check()
+	if !strings.Contains(out, "✓ telegram (in the running fleetwarden): up since") {
+		t.Fatalf("check with all well:\n%s%s", out, errOut)
+	}
+
+	// Another instance starts polling the same bot token: each of its
+	// getUpdates cuts the running bot's long poll short with 409, as
+	// Telegram does.
+	other := make(chan struct{})
+	otherDone := make(chan struct{})
+	go func() {
+		defer close(otherDone)
+		for {
+			select {
+			case <-other:
+				return
+			default:
+			}
+			resp, err := http.Get(c.tg.URL() + "/bot" + botToken + "/getUpdates?timeout=1")
+			if err == nil {
+				io.Copy(io.Discard, resp.Body)
+				resp.Body.Close()
+			}
+		}
+	}()
+	var once sync.Once
+	stopOther := func() { once.Do(func() { close(other); <-otherDone }) }
+	t.Cleanup(stopOther)
+	tmuxtest.WaitFor(t, 30*time.Second, func() (bool, string) {
+		out, errOut, _ = c.check()
+		return strings.Contains(errOut, "✗ telegram (in the running fleetwarden): down since"), out + errOut
+	})
+	if !strings.Contains(errOut, "another instance is polling this bot token (409 Conflict)") {
+		t.Errorf("check does not explain the conflict:\n%s", errOut)
+	}
+	if !strings.Contains(out, "✓ telegram: bot @") {
+		t.Errorf("the token itself works, check should say so:\n%s", out)
+	}
+
+	stopOther()
+	c.tg.SetWebhook("https://hooks.example/bot")
+	_, errOut, _ = c.check()
+	if !strings.Contains(errOut, "✗ telegram: a webhook is set on this bot") {
+		t.Errorf("check with a webhook set:\n%s", errOut)
+	}
+
+	c.tg.SetWebhook("")
+	c.stop()
+	out, errOut, _ = c.check()
+	if !strings.Contains(out, "✓ telegram: bot @") || strings.Contains(out+errOut, "in the running fleetwarden") {
+		t.Errorf("check with fleetwarden stopped: want the bot fine and no running-instance lines\n%s%s", out, errOut)
 	}
 }

@@ -22,3 +22,21 @@ func lockFile(f *os.File) error {
 func unlockFile(f *os.File) { _ = syscall.Flock(int(f.Fd()), syscall.LOCK_UN) }
 
 func syncDirFile(d *os.File) error { return d.Sync() }
+
+// heldByWriter reports whether a process holds the journal lock on dir.
+func heldByWriter(dir string) (bool, error) {
+	d, err := os.Open(dir)
+	if err != nil {
+		return false, err
+	}
+	defer d.Close()
+	err = syscall.Flock(int(d.Fd()), syscall.LOCK_SH|syscall.LOCK_NB)
+	if errors.Is(err, syscall.EWOULDBLOCK) {
+		return true, nil
+	}
+	if err != nil {
+		return false, err
+	}
+	_ = syscall.Flock(int(d.Fd()), syscall.LOCK_UN)
+	return false, nil
+}

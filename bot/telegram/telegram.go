@@ -376,6 +376,9 @@ func (b *Bot) apiError(err error) error {
 	case http.StatusNotFound:
 		return &apiErr{code: 404, msg: fmt.Sprintf("no Bot API method here (404): check telegram.api_url %s", b.o.APIURL)}
 	case http.StatusConflict:
+		if strings.Contains(strings.ToLower(msg), "webhook") {
+			return &apiErr{code: 409, msg: webhookSet}
+		}
 		return &apiErr{code: 409, msg: "another instance is polling this bot token (409 Conflict): stop it or use another bot"}
 	case 0:
 		return &apiErr{msg: msg}
@@ -419,8 +422,32 @@ func Probe(ctx context.Context, client *http.Client, apiURL, token string) (stri
 		var me struct {
 			Result tele.User `json:"result"`
 		}
-		err = jsonUnmarshal(data, &me)
-		ch <- result{name: "@" + me.Result.Username, err: err}
+		if err := jsonUnmarshal(data, &me); err != nil {
+			ch <- result{err: err}
+			return
+		}
+		// A webhook on the bot makes Telegram refuse polling with 409;
+		// getWebhookInfo shows it without disturbing a running poller
+		// (a getUpdates would cut that poller's request short).
+		data, err = b.tb.Raw("getWebhookInfo", map[string]string{})
+		if err != nil {
+			ch <- result{err: b.apiError(err)}
+			return
+		}
+		var wh struct {
+			Result struct {
+				URL string `json:"url"`
+			} `json:"result"`
+		}
+		if err := jsonUnmarshal(data, &wh); err != nil {
+			ch <- result{err: err}
+			return
+		}
+		if wh.Result.URL != "" {
+			ch <- result{err: &apiErr{code: 409, msg: webhookSet}}
+			return
+		}
+		ch <- result{name: "@" + me.Result.Username}
 	}()
 	select {
 	case r := <-ch:
@@ -429,6 +456,9 @@ func Probe(ctx context.Context, client *http.Client, apiURL, token string) (stri
 		return "", fmt.Errorf("telegram getMe: %w", ctx.Err())
 	}
 }
+
+const webhookSet = "a webhook is set on this bot, so Telegram refuses polling (409 Conflict): " +
+	"fleetwarden polls; remove the webhook (deleteWebhook) or use another bot"
 
 type nopHandler struct{}
 

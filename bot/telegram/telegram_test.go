@@ -313,6 +313,21 @@ func TestProbe(t *testing.T) {
 	if err == nil || !strings.Contains(err.Error(), "401") {
 		t.Errorf("probe with a wrong token: %v, want a 401 explanation", err)
 	}
+	// Someone set a webhook on the bot: polling would get 409 Conflict.
+	srv.SetWebhook("https://hooks.example/bot")
+	_, err = Probe(t.Context(), nil, srv.URL(), token)
+	if err == nil || !strings.Contains(err.Error(), "webhook") || !strings.Contains(err.Error(), "409") {
+		t.Errorf("probe with a webhook set: %v, want the 409 it causes explained", err)
+	}
+}
+
+func TestWebhookConflictIsExplained(t *testing.T) {
+	e := start(t, nil)
+	e.srv.SetWebhook("https://hooks.example/bot")
+	tmuxWait(t, 10*time.Second, func() bool { return e.lastHealth().State == "down" })
+	if h := e.lastHealth(); !strings.Contains(h.LastError, "webhook") || !strings.Contains(h.LastError, "deleteWebhook") {
+		t.Errorf("health error %q, want it to say a webhook blocks polling", h.LastError)
+	}
 }
 
 func TestFormatSplitsAndEscapes(t *testing.T) {

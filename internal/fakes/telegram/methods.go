@@ -52,6 +52,10 @@ func (s *Server) getUpdates(ctx context.Context, p params) (any, *apiError) {
 	}
 
 	s.mu.Lock()
+	if s.webhook != "" {
+		s.mu.Unlock()
+		return nil, &apiError{code: http.StatusConflict, desc: webhookConflict}
+	}
 	if s.poll != nil {
 		close(s.poll)
 		s.poll = nil
@@ -589,4 +593,34 @@ func (s *Server) wireMsg(cs *chatState, m *storedMsg, withReply bool) *wireMessa
 		}
 	}
 	return w
+}
+
+const webhookConflict = "Conflict: can't use getUpdates method while webhook is active; use deleteWebhook to delete the webhook first"
+
+// setWebhook records the URL; while one is set, getUpdates is refused.
+func (s *Server) setWebhook(_ context.Context, p params) (any, *apiError) {
+	u, _ := p.str("url")
+	if u == "" {
+		return s.deleteWebhook(context.Background(), p)
+	}
+	if pu, err := url.Parse(u); err != nil || pu.Scheme != "https" {
+		return nil, badRequest("bad webhook: An HTTPS URL must be provided for webhook")
+	}
+	s.mu.Lock()
+	s.webhook = u
+	s.mu.Unlock()
+	return true, nil
+}
+
+func (s *Server) deleteWebhook(context.Context, params) (any, *apiError) {
+	s.mu.Lock()
+	s.webhook = ""
+	s.mu.Unlock()
+	return true, nil
+}
+
+func (s *Server) getWebhookInfo(context.Context, params) (any, *apiError) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return map[string]any{"url": s.webhook, "has_custom_certificate": false, "pending_update_count": len(s.updates)}, nil
 }

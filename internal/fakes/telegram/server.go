@@ -54,6 +54,7 @@ type Server struct {
 	commands     map[string][]Command // by scope and language
 	lastCommands string               // key of the last setMyCommands
 	ratePerSec   int
+	webhook      string // set by setWebhook: getUpdates then answers 409
 }
 
 type failRule struct {
@@ -176,6 +177,14 @@ func (s *Server) close() {
 
 // URL is the Bot API base URL for telebot's Settings.URL (no trailing slash).
 func (s *Server) URL() string { return "http://" + s.addr }
+
+// SetWebhook sets (or with "" removes) the bot's webhook, as another program
+// using the same token might: getUpdates is then refused with 409.
+func (s *Server) SetWebhook(u string) {
+	s.mu.Lock()
+	s.webhook = u
+	s.mu.Unlock()
+}
 
 // Bot is the bot's own user, as getMe reports it.
 func (s *Server) Bot() User { return s.bot }
@@ -325,6 +334,9 @@ var handlers = map[string]handler{
 	"getmycommands":          (*Server).getMyCommands,
 	"deletemycommands":       (*Server).deleteMyCommands,
 	"sendchataction":         (*Server).sendChatAction,
+	"setwebhook":             (*Server).setWebhook,
+	"deletewebhook":          (*Server).deleteWebhook,
+	"getwebhookinfo":         (*Server).getWebhookInfo,
 }
 
 func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {

@@ -671,3 +671,29 @@ func TestFormEncodedRequests(t *testing.T) {
 		t.Errorf("sent = %v", got)
 	}
 }
+
+// While a webhook is set, getUpdates is refused with 409, as on the service.
+func TestWebhookBlocksPolling(t *testing.T) {
+	s := New(t, token)
+	b := newBot(t, s, false, nil)
+	if _, err := b.Raw("setWebhook", map[string]any{"url": "http://insecure.example"}); err == nil {
+		t.Errorf("setWebhook with an http URL: no error, want a refusal")
+	}
+	if _, err := b.Raw("setWebhook", map[string]any{"url": "https://hooks.example/bot"}); err != nil {
+		t.Fatalf("setWebhook: %v", err)
+	}
+	r := getUpdates(b, 0, 0, 0)
+	if r.err == nil || !strings.Contains(r.err.Error(), "webhook is active") {
+		t.Errorf("getUpdates with a webhook set: %v, want 409 webhook is active", r.err)
+	}
+	data, err := b.Raw("getWebhookInfo", nil)
+	if err != nil || !strings.Contains(string(data), `"url":"https://hooks.example/bot"`) {
+		t.Errorf("getWebhookInfo = %s, %v; want the URL", data, err)
+	}
+	if _, err := b.Raw("deleteWebhook", nil); err != nil {
+		t.Fatal(err)
+	}
+	if r := getUpdates(b, 0, 0, 0); r.err != nil {
+		t.Errorf("getUpdates after deleteWebhook: %v", r.err)
+	}
+}
