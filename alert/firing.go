@@ -3,6 +3,8 @@ package alert
 import (
 	"bytes"
 	"encoding/json"
+	"maps"
+	"slices"
 	"sort"
 	"time"
 )
@@ -98,7 +100,7 @@ func (m *Manager) saveFiring() {
 		f.Alerts = append(f.Alerts, savedAlert{
 			Key: st.key, Kind: st.kind, Reason: st.reason, Episode: st.episode, Seq: st.seq,
 			StartsAt: st.startsAt, NextRepeat: st.nextRepeat,
-			Notified: keys(st.notified), Announced: keys(st.announced), Audible: st.audible,
+			Notified: slices.Sorted(maps.Keys(st.notified)), Announced: slices.Sorted(maps.Keys(st.announced)), Audible: st.audible,
 			Evidence: st.evidence, ReloginFixes: st.reloginFixes, Last: st.last,
 		})
 	}
@@ -123,14 +125,5 @@ func set(xs []string) map[string]bool {
 	for _, x := range xs {
 		out[x] = true
 	}
-	return out
-}
-
-func keys(m map[string]bool) []string {
-	out := make([]string, 0, len(m))
-	for k := range m {
-		out = append(out, k)
-	}
-	sort.Strings(out)
 	return out
 }
