@@ -422,3 +422,29 @@ func TestClassifyUnconfirmed(t *testing.T) {
 		})
 	}
 }
+
+func TestAsksToUseAPIKey(t *testing.T) {
+	b, err := os.ReadFile(filepath.Join("testdata", "dialogs", "custom-api-key.txt"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	dialog := string(b)
+	if r := Classify(dialog); r.State != NeedsInput {
+		t.Errorf("the API key dialog classifies %s, want needs_input", r.State)
+	}
+	ours := "sk-ant-api03-bogusbogusbogusbogusbogusbogusbogusbogus-AAAA"
+	tests := []struct {
+		name, text, key string
+		want            bool
+	}{
+		{"our key", dialog, ours, true},
+		{"another key", dialog, "sk-ant-api03-someoneelsesomeoneelsesomeoneelse-BBBB", false},
+		{"no key injected", dialog, "", false},
+		{"not the dialog", readScreen(t, "14-main-tui.txt"), ours, false},
+	}
+	for _, tt := range tests {
+		if got := AsksToUseAPIKey(tt.text, tt.key); got != tt.want {
+			t.Errorf("%s: AsksToUseAPIKey = %v, want %v", tt.name, got, tt.want)
+		}
+	}
+}

@@ -237,3 +237,13 @@ func ShortDuration(d time.Duration) string {
 	}
 	return fmt.Sprintf("%ds", d/time.Second)
 }
+
+// AsksToUseAPIKey reports whether text shows the CLI's start-up dialog
+// "Detected a custom API key in your environment … Do you want to use this
+// API key?" about key (the dialog shows the key's last 20 characters).
+func AsksToUseAPIKey(text, key string) bool {
+	if len(key) < 20 || !strings.Contains(text, "Do you want to use this API key?") {
+		return false
+	}
+	return strings.Contains(text, key[len(key)-20:])
+}

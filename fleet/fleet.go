@@ -297,16 +297,18 @@ func judge(st Status, text string) Status {
 	return st
 }
 
-// resumedError is the failure an agent showed when a restart resumed its
-// conversation (`claude --resume`): the classic renderer draws that old
-// error again right above the empty input box, where it looks like the last
-// turn. It is history until the agent runs a new turn.
+// resumedError marks an agent a restart started on a resumed conversation
+// (`claude --resume`, `--continue`): the classic renderer draws the error
+// that conversation stopped on again, right above the empty input box,
+// where it looks like the last turn. A CLI that has just started has run no
+// turn: the first error it shows is that history (evidence remembers it)
+// until the agent runs a new turn.
 type resumedError struct{ paneID, evidence string }
 
-func (f *Fleet) markResumed(agent, paneID, evidence string) {
+func (f *Fleet) markResumed(agent, paneID string) {
 	f.resMu.Lock()
 	defer f.resMu.Unlock()
-	f.resumed[agent] = resumedError{paneID, evidence}
+	f.resumed[agent] = resumedError{paneID: paneID}
 }
 
 // resumedHistory turns a resumed agent's old error back into what it is
@@ -322,7 +324,9 @@ func (f *Fleet) resumedHistory(st Status) Status {
 	switch {
 	case st.PaneID != m.paneID || st.State == claude.Working || failed && !st.unconfirmed:
 		delete(f.resumed, st.Name)
-	case failed && st.Evidence == m.evidence:
+	case failed && (m.evidence == "" || st.Evidence == m.evidence):
+		m.evidence = st.Evidence
+		f.resumed[st.Name] = m
 		st.State, st.Reason, st.unconfirmed = claude.Idle, "", false
 		st.Evidence = "resumed; earlier: " + m.evidence
 	}

@@ -122,10 +122,19 @@ func TestRestartManyInParallelReportsEach(t *testing.T) {
 // classic renderer, with no "Once fixed" placeholder): after a restart it is
 // history, the agent is back; a new failure afterwards counts again.
 func TestRestartResumedErrorIsHistory(t *testing.T) {
+	// The agent failed before the restart, or fleetwarden never saw it fail
+	// (it was started since, or the conversation is another's).
+	for _, before := range []string{"19-tui-401.txt", "14-main-tui.txt"} {
+		t.Run(before, func(t *testing.T) { testRestartResumedErrorIsHistory(t, before) })
+	}
+}
+
+func testRestartResumedErrorIsHistory(t *testing.T, before string) {
 	w := newWorld(t)
 	screens := t.TempDir()
 	for src, name := range map[string]string{
 		filepath.Join(testenv.ScreensDir(), "19-tui-401.txt"):                              "19-tui-401.txt",
+		filepath.Join(testenv.ScreensDir(), "14-main-tui.txt"):                             "14-main-tui.txt",
 		filepath.Join(testenv.Root(), "claude/testdata/resumed/classic-after-failure.txt"): "resumed.txt",
 	} {
 		b, err := os.ReadFile(src)
@@ -141,11 +150,11 @@ func TestRestartResumedErrorIsHistory(t *testing.T) {
 		e["FAKECLAUDE_SCREENS"] = screens
 		return e
 	}
-	if _, err := w.tm.NewSession(t.Context(), "a", "main", tmux.SpawnOptions{Dir: w.dir, Env: env("19-tui-401.txt"), Command: w.claude}); err != nil {
+	if _, err := w.tm.NewSession(t.Context(), "a", "main", tmux.SpawnOptions{Dir: w.dir, Env: env(before), Command: w.claude}); err != nil {
 		t.Fatal(err)
 	}
 	f := w.fleet(Agent{Name: "a", Target: "a:main", Workdir: w.dir, Command: w.claude, Env: env("resumed.txt")})
-	w.waitState(f, map[string]claude.State{"a": claude.AuthFailed})
+	w.waitState(f, map[string]claude.State{"a": claude.Classify(readFile(t, filepath.Join(screens, before))).State})
 
 	res := f.Restart(t.Context(), []string{"a"}, RestartOptions{Timeout: 8 * time.Second, StopTimeout: 3 * time.Second,
 		Poll: 50 * time.Millisecond, ConfigDir: filepath.Join(w.dir, "claude")})
@@ -362,4 +371,13 @@ func BenchmarkScan(b *testing.B) {
 			}
 		}
 	})
+}
+
+func readFile(t *testing.T, path string) string {
+	t.Helper()
+	b, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return string(b)
 }

@@ -138,7 +138,7 @@ func (f *Fleet) restartOne(ctx context.Context, name string, o RestartOptions) R
 			return res
 		}
 		if resumes(command) {
-			f.rememberFailure(ctx, src, name, p)
+			f.markResumed(name, p.ID)
 		}
 		_ = src.SetOption(ctx, p.ID, "remain-on-exit", "on")
 	} else {
@@ -147,7 +147,7 @@ func (f *Fleet) restartOne(ctx context.Context, name string, o RestartOptions) R
 			command = resumeCommand(command, sid)
 		}
 		if resumes(command) {
-			f.rememberFailure(ctx, src, name, p)
+			f.markResumed(name, p.ID)
 		}
 		// Keep the pane when Claude exits, so it can be respawned in place
 		// (and a later crash shows as a dead pane, not a vanished one).
@@ -164,7 +164,7 @@ func (f *Fleet) restartOne(ctx context.Context, name string, o RestartOptions) R
 			return res
 		}
 	}
-	return f.waitUp(ctx, src, p.ID, res, o)
+	return f.waitUp(ctx, src, p.ID, env["ANTHROPIC_API_KEY"], res, o)
 }
 
 // stopGracefully asks Claude Code to exit (Escape, then Ctrl-C twice) and
@@ -197,18 +197,29 @@ func (f *Fleet) stopGracefully(ctx context.Context, src Controller, p tmux.Pane,
 }
 
 // waitUp waits until the pane shows Claude idle or working.
-func (f *Fleet) waitUp(ctx context.Context, src Controller, paneID string, res RestartResult, o RestartOptions) RestartResult {
+func (f *Fleet) waitUp(ctx context.Context, src Controller, paneID, apiKey string, res RestartResult, o RestartOptions) RestartResult {
 	ctx, cancel := context.WithTimeout(ctx, o.Timeout)
 	defer cancel()
 	t := time.NewTicker(o.Poll)
 	defer t.Stop()
 	var last string
 	var st claude.Result
+	var answered time.Time
 	for {
 		text, err := src.Capture(ctx, paneID, 0)
 		if err == nil {
 			last = text
 			st = f.judgeRestarted(res.Agent, paneID, text)
+			if st.State == claude.NeedsInput && claude.AsksToUseAPIKey(text, apiKey) && time.Since(answered) > 5*time.Second {
+				// The CLI asks whether to use the API key in its environment:
+				// the one this restart put there, so yes ("No" is preselected).
+				// Once per 5 s: keys landing after the dialog closed would
+				// recall and resend the last prompt.
+				answered = time.Now()
+				_ = src.SendKeys(ctx, paneID, "Up")
+				pause(ctx, 200*time.Millisecond)
+				_ = src.SendKeys(ctx, paneID, "Enter")
+			}
 			if st.State == claude.Idle || st.State == claude.Working {
 				res.OK, res.State = true, st.State
 				return res
@@ -326,22 +337,4 @@ func resumes(command string) bool {
 		}
 	}
 	return false
-}
-
-// rememberFailure notes the error the agent stopped on (on its screen, or as
-// last scanned), which its resumed conversation will show again.
-func (f *Fleet) rememberFailure(ctx context.Context, src Controller, name string, p tmux.Pane) {
-	failed := func(s claude.State) bool { return s == claude.AuthFailed || s == claude.APIError }
-	if text, err := src.Capture(ctx, p.ID, 0); err == nil {
-		if r := claude.Classify(text); failed(r.State) {
-			f.markResumed(name, p.ID, r.Evidence)
-			return
-		}
-	}
-	f.mu.Lock()
-	last, ok := f.last[name]
-	f.mu.Unlock()
-	if ok && failed(last.State) {
-		f.markResumed(name, p.ID, last.Evidence)
-	}
 }

@@ -176,6 +176,14 @@ func (s *Server) serveMessages(w http.ResponseWriter, r *http.Request, rec *Requ
 	id := fmt.Sprintf("msg_fake%06d", s.seq)
 	s.mu.Unlock()
 
+	if reply.hangup {
+		rec.Status = 0
+		if c, _, err := http.NewResponseController(w).Hijack(); err == nil {
+			c.Close()
+			return
+		}
+		panic(http.ErrAbortHandler) // closes the connection without an answer
+	}
 	if reply.status != 0 {
 		apiError(w, reply.status, reply.errType, reply.message)
 		return

@@ -21,6 +21,7 @@ type Reply struct {
 	message string
 	text    string
 	release <-chan struct{}
+	hangup  bool
 }
 
 // Answer streams text as the assistant's reply, for a request with a live
@@ -61,6 +62,10 @@ func Forbidden(message string) Reply {
 func Error(status int, errType, message string) Reply {
 	return Reply{status: status, errType: errType, message: message}
 }
+
+// Hangup drops the connection without an answer, as a network failure
+// between the CLI and the API would.
+func Hangup() Reply { return Reply{hangup: true} }
 
 // Script sets how every following POST /v1/messages answers.
 func (s *Server) Script(r Reply) {
