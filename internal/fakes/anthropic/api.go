@@ -172,6 +172,9 @@ func (s *Server) serveMessages(w http.ResponseWriter, r *http.Request, rec *Requ
 			reply = Error(http.StatusUnauthorized, "authentication_error", "x-api-key header is required")
 		}
 	}
+	if s.messages.once && reply.tool != "" {
+		s.messages = Answer(DefaultAnswer)
+	}
 	s.seq++
 	id := fmt.Sprintf("msg_fake%06d", s.seq)
 	s.mu.Unlock()
@@ -226,6 +229,19 @@ func (s *Server) stream(w http.ResponseWriter, r *http.Request, id, model string
 		"stop_reason": nil, "stop_sequence": nil,
 		"usage": map[string]int{"input_tokens": 10, "output_tokens": 1},
 	}})
+	if reply.tool != "" {
+		in, _ := json.Marshal(reply.toolInput)
+		event("content_block_start", map[string]any{"type": "content_block_start", "index": 0,
+			"content_block": map[string]any{"type": "tool_use", "id": "toolu_" + id, "name": reply.tool, "input": map[string]any{}}})
+		event("content_block_delta", map[string]any{"type": "content_block_delta", "index": 0,
+			"delta": map[string]string{"type": "input_json_delta", "partial_json": string(in)}})
+		event("content_block_stop", map[string]any{"type": "content_block_stop", "index": 0})
+		event("message_delta", map[string]any{"type": "message_delta",
+			"delta": map[string]any{"stop_reason": "tool_use", "stop_sequence": nil},
+			"usage": map[string]int{"output_tokens": 20}})
+		event("message_stop", map[string]string{"type": "message_stop"})
+		return
+	}
 	event("content_block_start", map[string]any{"type": "content_block_start", "index": 0,
 		"content_block": map[string]string{"type": "text", "text": ""}})
 	if reply.release != nil {

@@ -22,6 +22,10 @@ type Reply struct {
 	text    string
 	release <-chan struct{}
 	hangup  bool
+
+	tool      string         // a tool_use block instead of text
+	toolInput map[string]any // its input
+	once      bool           // the answer after it is the default one again
 }
 
 // Answer streams text as the assistant's reply, for a request with a live
@@ -61,6 +65,13 @@ func Forbidden(message string) Reply {
 // {"type":"error","error":{"type":errType,"message":message}}.
 func Error(status int, errType, message string) Reply {
 	return Reply{status: status, errType: errType, message: message}
+}
+
+// ToolUse answers once with a tool call (tool name and its input, as the
+// model sends them), then the default answer again: the CLI runs the tool,
+// or asks permission first, and sends the result back.
+func ToolUse(name string, input map[string]any) Reply {
+	return Reply{tool: name, toolInput: input, once: true}
 }
 
 // Hangup drops the connection without an answer, as a network failure
