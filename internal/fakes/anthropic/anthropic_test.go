@@ -540,3 +540,36 @@ func TestWriteCredentialsIsWhatClaudeReads(t *testing.T) {
 		t.Errorf("claude reads %+v; want a live max OAuth login with the issued token", c)
 	}
 }
+
+// A scripted tool call is answered once, as a tool_use block; the request
+// that carries the tool's result gets the default answer.
+func TestToolUseOnce(t *testing.T) {
+	s := New(t)
+	tok := s.Login()
+	s.Script(ToolUse("Bash", map[string]any{"command": "touch marker"}))
+	_, b := do(t, s.Client(), http.MethodPost, "https://"+APIHost+"/v1/messages?beta=true", tok.Access, messagesBody)
+	for _, want := range []string{`"type":"tool_use"`, `"name":"Bash"`, `"partial_json":"{\"command\":\"touch marker\"}"`, `"stop_reason":"tool_use"`} {
+		if !strings.Contains(string(b), want) {
+			t.Errorf("first answer lacks %s:\n%s", want, b)
+		}
+	}
+	_, b = do(t, s.Client(), http.MethodPost, "https://"+APIHost+"/v1/messages?beta=true", tok.Access, messagesBody)
+	if strings.Contains(string(b), "tool_use") || !strings.Contains(string(b), `"stop_reason":"end_turn"`) {
+		t.Errorf("second answer is not the default one:\n%s", b)
+	}
+}
+
+// Hangup closes the connection without a response.
+func TestHangup(t *testing.T) {
+	s := New(t)
+	tok := s.Login()
+	s.Script(Hangup())
+	b, _ := json.Marshal(messagesBody)
+	req, _ := http.NewRequestWithContext(t.Context(), http.MethodPost, "https://"+APIHost+"/v1/messages", bytes.NewReader(b))
+	req.Header.Set("Authorization", "Bearer "+tok.Access)
+	resp, err := s.Client().Do(req)
+	if err == nil {
+		resp.Body.Close()
+		t.Fatalf("got %d, want the connection dropped", resp.StatusCode)
+	}
+}
