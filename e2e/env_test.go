@@ -50,6 +50,7 @@ type env struct {
 	pids  []int             // pane processes: session leaders of everything the CLI starts
 	extra map[string]string // more environment for the CLI processes
 	known []string          // known classifier mismatches met (see knownMismatches)
+	size  [2]int            // pane width and height for new agents; zero: tmux's default here
 }
 
 func newEnv(t *testing.T) *env {
@@ -201,7 +202,7 @@ func (e *env) startAgent(name string, args ...string) string {
 		cmd += " " + shellQuote(a)
 	}
 	ctx := e.t.Context()
-	p, err := e.tm.NewSession(ctx, name, "", tmux.SpawnOptions{Dir: e.workdir, Env: e.vars(), Command: cmd})
+	p, err := e.tm.NewSession(ctx, name, "", tmux.SpawnOptions{Dir: e.workdir, Env: e.vars(), Command: cmd, Width: e.size[0], Height: e.size[1]})
 	if err != nil {
 		e.t.Fatalf("start %s: %v", name, err)
 	}

@@ -252,54 +252,61 @@ func isTokenByte(c byte) bool {
 // without a restart.
 func TestSlashLoginInTUI(t *testing.T) {
 	t.Parallel()
-	e := newEnv(t)
-	old := e.login()
-	pane := e.startAgent("agent")
-	e.waitReady(pane)
-	e.api.ExpireAccess()
-	e.api.ScriptToken(anthropic.GrantRefreshToken, anthropic.TokenInvalidGrant)
-	e.prompt(pane, "before the login")
-	e.waitState(pane, claude.AuthFailed, claude.ReasonExpired, turnTimeout)
+	// Wide, and as narrow as a phone's terminal: the URL then spans lines.
+	for _, size := range [][2]int{{0, 0}, {60, 30}} {
+		t.Run(fmt.Sprintf("%dx%d", size[0], size[1]), func(t *testing.T) {
+			t.Parallel()
+			e := newEnv(t)
+			e.size = size
+			old := e.login()
+			pane := e.startAgent("agent")
+			e.waitReady(pane)
+			e.api.ExpireAccess()
+			e.api.ScriptToken(anthropic.GrantRefreshToken, anthropic.TokenInvalidGrant)
+			e.prompt(pane, "before the login")
+			e.waitState(pane, claude.AuthFailed, claude.ReasonExpired, turnTimeout)
 
-	e.send(pane, "/login")
-	r, _ := e.waitFor(pane, turnTimeout, "the login method chooser", func(r claude.Result, s string) bool {
-		return r.State == claude.LoggingIn && strings.Contains(s, "Select login method")
-	})
-	e.seen("login chooser", r)
-	if err := e.tm.SendKeys(t.Context(), pane, "Enter"); err != nil {
-		t.Fatal(err)
-	}
-	r, text := e.waitFor(pane, turnTimeout, "the login URL", func(r claude.Result, s string) bool {
-		return r.State == claude.LoggingIn && r.LoginURL != "" && strings.Contains(s, "Paste code here")
-	})
-	e.seen("login URL", r)
-	code, err := e.api.Authorize(r.LoginURL)
-	if err != nil {
-		t.Fatalf("the URL joined from the pane does not work: %v\npane:\n%s", err, claude.Redact(text))
-	}
-	e.send(pane, code)
-	r, text = e.waitFor(pane, turnTimeout, "the verdict", func(_ claude.Result, s string) bool {
-		return strings.Contains(s, "Login successful") || strings.Contains(s, "OAuth error")
-	})
-	e.seen("after the code", r)
-	if !strings.Contains(text, "Login successful") {
-		t.Fatalf("login in the TUI failed:\n%s", claude.Redact(text))
-	}
-	if strings.Contains(text, code) {
-		t.Logf("note: the pane still shows the pasted code")
-	}
-	if err := e.tm.SendKeys(t.Context(), pane, "Enter"); err != nil {
-		t.Fatal(err)
-	}
-	r, _ = e.waitState(pane, claude.Idle, "", turnTimeout)
-	e.seen("back at the prompt", r)
-	e.prompt(pane, "after the login")
-	e.waitFor(pane, turnTimeout, "the answer", func(r claude.Result, s string) bool {
-		return r.State == claude.Idle &&
-			strings.LastIndex(s, "● "+anthropic.DefaultAnswer) > strings.LastIndex(s, "after the login")
-	})
-	if req, ok := lastPrompt(e.api, "after the login"); !ok || req.Token == anthropic.Fingerprint(old.Access) {
-		t.Errorf("after the TUI login the prompt went out with %q, want the new token", req.Token)
+			e.send(pane, "/login")
+			r, _ := e.waitFor(pane, turnTimeout, "the login method chooser", func(r claude.Result, s string) bool {
+				return r.State == claude.LoggingIn && strings.Contains(s, "Select login method")
+			})
+			e.seen("login chooser", r)
+			if err := e.tm.SendKeys(t.Context(), pane, "Enter"); err != nil {
+				t.Fatal(err)
+			}
+			r, text := e.waitFor(pane, turnTimeout, "the login URL", func(r claude.Result, s string) bool {
+				return r.State == claude.LoggingIn && r.LoginURL != "" && strings.Contains(s, "Paste code here")
+			})
+			e.seen("login URL", r)
+			code, err := e.api.Authorize(r.LoginURL)
+			if err != nil {
+				t.Fatalf("the URL joined from the pane does not work: %v\npane:\n%s", err, claude.Redact(text))
+			}
+			e.send(pane, code)
+			r, text = e.waitFor(pane, turnTimeout, "the verdict", func(_ claude.Result, s string) bool {
+				return strings.Contains(s, "Login successful") || strings.Contains(s, "OAuth error")
+			})
+			e.seen("after the code", r)
+			if !strings.Contains(text, "Login successful") {
+				t.Fatalf("login in the TUI failed:\n%s", claude.Redact(text))
+			}
+			if strings.Contains(text, code) {
+				t.Logf("note: the pane still shows the pasted code")
+			}
+			if err := e.tm.SendKeys(t.Context(), pane, "Enter"); err != nil {
+				t.Fatal(err)
+			}
+			r, _ = e.waitState(pane, claude.Idle, "", turnTimeout)
+			e.seen("back at the prompt", r)
+			e.prompt(pane, "after the login")
+			e.waitFor(pane, turnTimeout, "the answer", func(r claude.Result, s string) bool {
+				return r.State == claude.Idle &&
+					strings.LastIndex(s, "● "+anthropic.DefaultAnswer) > strings.LastIndex(s, "after the login")
+			})
+			if req, ok := lastPrompt(e.api, "after the login"); !ok || req.Token == anthropic.Fingerprint(old.Access) {
+				t.Errorf("after the TUI login the prompt went out with %q, want the new token", req.Token)
+			}
+		})
 	}
 }
 
