@@ -52,10 +52,12 @@ func (m *Manager) Synced() {
 	m.poke()
 }
 
-// settlingLocked reports whether restored alerts must still wait for the
-// first scan; it gives the time to look again.
-func (m *Manager) settlingLocked(now time.Time) (bool, time.Time) {
-	if m.synced || !now.Before(m.settleBy) {
+// settlingLocked reports whether a restored alert must still wait; it
+// gives the time to look again. Agent alerts wait for the first scan; a chat
+// transport's for settleMax, long enough for its poller to fail again if
+// it is still down (a scan says nothing about it).
+func (m *Manager) settlingLocked(st *alertState, now time.Time) (bool, time.Time) {
+	if !now.Before(m.settleBy) || m.synced && st.kind != KindTransport {
 		return false, time.Time{}
 	}
 	return true, m.settleBy

@@ -100,3 +100,38 @@ func TestResolvedAlertIsNotRestored(t *testing.T) {
 		wantNotes(t, tg2)
 	})
 }
+
+// A chat transport's alert restored after a restart is not judged by the
+// first scan (which says nothing about chat): its poller gets a minute to
+// report it down again.
+func TestRestoredTransportAlertWaitsForThePoller(t *testing.T) {
+	down := Event{Kind: KindTransport, Reason: "telegram", Evidence: "409 Conflict", Active: true}
+	for _, stillDown := range []bool{true, false} {
+		t.Run(map[bool]string{true: "still down", false: "back up"}[stillDown], func(t *testing.T) {
+			synctest.Test(t, func(t *testing.T) {
+				dir := t.TempDir()
+				mail := newRoute("email")
+				e := start(t, Options{Fallback: []Route{mail}, QueueDir: dir})
+				observe(e.m, down)
+				advance(10 * time.Second)
+				wantNotes(t, mail, "firing transport/telegram")
+				e.stop()
+
+				mail2 := newRoute("email")
+				e2 := start(t, Options{Fallback: []Route{mail2}, QueueDir: dir})
+				defer e2.stop()
+				e2.m.Synced() // the first scan is in: no transport events in it
+				advance(20 * time.Second)
+				if stillDown {
+					observe(e2.m, down) // the poller failed again
+				}
+				advance(time.Minute)
+				if stillDown {
+					wantNotes(t, mail2)
+				} else {
+					wantNotes(t, mail2, "resolved transport/telegram")
+				}
+			})
+		})
+	}
+}

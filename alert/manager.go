@@ -465,7 +465,7 @@ func (m *Manager) evaluate(now time.Time) (out []Notification, next time.Time, e
 		}
 		members := holding[key]
 		if st.restored {
-			if wait, at := m.settlingLocked(now); wait {
+			if wait, at := m.settlingLocked(st, now); wait {
 				next = earliest(next, at)
 				continue
 			}

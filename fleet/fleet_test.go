@@ -156,8 +156,25 @@ func testRestartResumedErrorIsHistory(t *testing.T, before string) {
 	f := w.fleet(Agent{Name: "a", Target: "a:main", Workdir: w.dir, Command: w.claude, Env: env("resumed.txt")})
 	w.waitState(f, map[string]claude.State{"a": claude.Classify(readFile(t, filepath.Join(screens, before))).State})
 
+	// The watchdog keeps scanning while the restart runs (the keys it sends
+	// make the pane write, which triggers scans).
+	stop := make(chan struct{})
+	scanning := make(chan struct{})
+	go func() {
+		defer close(scanning)
+		for {
+			select {
+			case <-stop:
+				return
+			default:
+				_, _ = f.Scan(t.Context())
+			}
+		}
+	}()
 	res := f.Restart(t.Context(), []string{"a"}, RestartOptions{Timeout: 8 * time.Second, StopTimeout: 3 * time.Second,
 		Poll: 50 * time.Millisecond, ConfigDir: filepath.Join(w.dir, "claude")})
+	close(stop)
+	<-scanning
 	if r := res[0]; !r.OK || r.State != claude.Idle || r.SessionID == "" {
 		t.Fatalf("restart = %+v, want back idle in the resumed session", r)
 	}

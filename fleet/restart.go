@@ -137,17 +137,11 @@ func (f *Fleet) restartOne(ctx context.Context, name string, o RestartOptions) R
 			res.Err = err.Error()
 			return res
 		}
-		if resumes(command) {
-			f.markResumed(name, p.ID)
-		}
 		_ = src.SetOption(ctx, p.ID, "remain-on-exit", "on")
 	} else {
 		if sid := f.sessionOf(ctx, src, p, o.ConfigDir); sid != "" {
 			res.SessionID = sid
 			command = resumeCommand(command, sid)
-		}
-		if resumes(command) {
-			f.markResumed(name, p.ID)
 		}
 		// Keep the pane when Claude exits, so it can be respawned in place
 		// (and a later crash shows as a dead pane, not a vanished one).
@@ -163,6 +157,11 @@ func (f *Fleet) restartOne(ctx context.Context, name string, o RestartOptions) R
 			res.Err = err.Error()
 			return res
 		}
+	}
+	// Marked once the new process runs: a scan of the old screen (its live
+	// failure) would take the mark off again.
+	if resumes(command) {
+		f.markResumed(name, p.ID)
 	}
 	return f.waitUp(ctx, src, p.ID, env["ANTHROPIC_API_KEY"], res, o)
 }
