@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"math/rand/v2"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -48,6 +49,9 @@ type queued struct {
 	LastTry      time.Time    `json:"last_try,omitzero"`
 	LastError    string       `json:"last_error,omitempty"`
 	Notification Notification `json:"notification"`
+	// Reached names the routes that delivered this notification already,
+	// as of the last attempt: a restart does not send it there again.
+	Reached []string `json:"reached,omitempty"`
 }
 
 type result struct {
@@ -317,6 +321,7 @@ func (m *Manager) attempt(ctx context.Context, rq *routeQ, e *entry) error {
 		m.pruneLocked(now)
 	} else {
 		e.rec.LastError = err.Error()
+		e.rec.Reached = slices.Clone(m.reached[n.ID])
 		rs.Failed++
 	}
 	m.stats.Routes[rq.name] = rs
@@ -438,6 +443,57 @@ func (m *Manager) Flush(ctx context.Context) {
 	}
 }
 
+// resumeDispatches follows the notifications a previous run left on the
+// primary routes through the fallbacks again, as send does for new ones: a
+// chat route that is still down must not keep them from every other route.
+// Those already delivered somewhere are only retried where they wait.
+func (m *Manager) resumeDispatches(life context.Context) {
+	type pending struct {
+		n      Notification
+		routes []string
+		res    chan result
+	}
+	var todo []*pending
+	byID := map[string]*pending{}
+	m.mu.Lock()
+	for _, rq := range m.prim {
+		for _, e := range rq.entries {
+			if e.waiter != nil {
+				continue
+			}
+			n := e.rec.Notification
+			p := byID[n.ID]
+			if p == nil {
+				if m.deliveredAnywhereLocked(n.ID) {
+					continue
+				}
+				p = &pending{n: n, res: make(chan result, len(m.prim)+len(m.fall)+1)}
+				byID[n.ID] = p
+				todo = append(todo, p)
+			}
+			e.waiter = p.res
+			p.routes = append(p.routes, rq.name)
+		}
+	}
+	m.mu.Unlock()
+	for _, p := range todo {
+		m.dispatches.Add(1)
+		go func() {
+			defer m.dispatches.Done()
+			m.dispatch(life, p.n, p.res, p.routes)
+		}()
+	}
+}
+
+func (m *Manager) deliveredAnywhereLocked(id string) bool {
+	for _, rq := range m.routes() {
+		if _, ok := m.delivered[dedupKey(id, rq.name)]; ok {
+			return true
+		}
+	}
+	return false
+}
+
 // loadQueue puts the entries left on disk back in their routes' queues.
 func (m *Manager) loadQueue() error {
 	recs, files, err := m.q.load(m.log)
@@ -453,6 +509,12 @@ func (m *Manager) loadQueue() error {
 		}
 		rq.entries = append(rq.entries, &entry{file: files[i], rec: rec})
 		m.seq = max(m.seq, rec.Seq)
+		for _, r := range rec.Reached {
+			if k := dedupKey(rec.Notification.ID, r); m.delivered[k].IsZero() {
+				m.delivered[k] = rec.LastTry
+				m.reached[rec.Notification.ID] = append(m.reached[rec.Notification.ID], r)
+			}
+		}
 	}
 	for _, rq := range m.byNme {
 		sort.SliceStable(rq.entries, func(i, j int) bool {

@@ -251,6 +251,53 @@ func TestQueueSurvivesARestart(t *testing.T) {
 	})
 }
 
+// A notification a restart left waiting on a chat route that is still down
+// goes on to the fallback route, as a new one would, and once only.
+func TestRestoredQueueFallsBack(t *testing.T) {
+	tests := []struct {
+		name      string
+		firstRun  func(tg, mail *fakeRoute) // how far the first run got
+		wantMail1 []string                  // what the fallback got then
+	}{
+		{"stopped before the fallback was tried", func(tg, mail *fakeRoute) { tg.set(nil, true) }, nil},
+		{"fallback delivered before the stop", func(tg, mail *fakeRoute) { tg.set(errors.New("502 Bad Gateway"), false) },
+			[]string{"firing auth_failed/expired"}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			synctest.Test(t, func(t *testing.T) {
+				dir := t.TempDir()
+				tg, mail := newRoute("telegram"), newRoute("email")
+				tt.firstRun(tg, mail)
+				e1 := start(t, Options{Primary: []Route{tg}, Fallback: []Route{mail}, QueueDir: dir, RepeatInterval: -1})
+				observe(e1.m, fail("a", KindAuthFailed, "expired"))
+				advance(20 * time.Second)
+				e1.stop()
+				wantNotes(t, mail, tt.wantMail1...)
+
+				tg2, mail2 := newRoute("telegram"), newRoute("email")
+				tg2.set(errors.New("network is unreachable"), false)
+				e2 := start(t, Options{Primary: []Route{tg2}, Fallback: []Route{mail2}, QueueDir: dir, RepeatInterval: -1})
+				defer e2.stop()
+				observe(e2.m, fail("a", KindAuthFailed, "expired")) // still failing
+				e2.m.Synced()
+				advance(time.Minute)
+				if tt.wantMail1 == nil {
+					wantNotes(t, mail2, "firing auth_failed/expired")
+				} else {
+					wantNotes(t, mail2) // it has it already
+				}
+				tg2.set(nil, false)
+				advance(10 * time.Minute)
+				wantNotes(t, tg2, "firing auth_failed/expired")
+				if n, _ := e2.undeliverable(); len(n) != 0 {
+					t.Errorf("undeliverable reported for %v", brief(n))
+				}
+			})
+		})
+	}
+}
+
 func TestShutdownFlushesTheQueue(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		tg := newRoute("telegram")

@@ -22,6 +22,12 @@ const firingFile = "firing.json"
 // settleMax bounds how long restored alerts wait for Synced.
 const settleMax = time.Minute
 
+// transportSettleMax bounds how long a restored chat-transport alert waits
+// for its transport to say up or down. A poller that times out takes
+// minutes to call its transport down (several long polls with backoff), so
+// this is longer than that; a transport that says up ends the wait at once.
+const transportSettleMax = 10 * time.Minute
+
 type firingFileV1 struct {
 	Alerts []savedAlert `json:"alerts"`
 }
@@ -53,22 +59,40 @@ func (m *Manager) Synced() {
 }
 
 // settlingLocked reports whether a restored alert must still wait; it
-// gives the time to look again. Agent alerts wait for the first scan; a chat
-// transport's for settleMax, long enough for its poller to fail again if
-// it is still down (a scan says nothing about it).
-func (m *Manager) settlingLocked(st *alertState, now time.Time) (bool, time.Time) {
-	if !now.Before(m.settleBy) || m.synced && st.kind != KindTransport {
+// gives the time to look again. Agent alerts wait for the first scan. A
+// chat transport's waits for its transport to report (a scan says nothing
+// about it): down again holds it, up ends it; transportSettleMax at most.
+func (m *Manager) settlingLocked(st *alertState, holds bool, now time.Time) (bool, time.Time) {
+	if st.kind == KindTransport {
+		by := m.restoredAt.Add(transportSettleMax)
+		if holds || st.endSeen || !now.Before(by) {
+			return false, time.Time{}
+		}
+		return true, by
+	}
+	if !now.Before(m.settleBy) || m.synced {
 		return false, time.Time{}
 	}
 	return true, m.settleBy
 }
 
+// endSeenLocked notes an explicit end of a transport condition for the
+// restored alerts it concerns: they may resolve now.
+func (m *Manager) endSeenLocked(kind Kind, reason string) {
+	for _, st := range m.alerts {
+		if st.restored && st.kind == kind && (reason == "" || reason == st.reason) {
+			st.endSeen = true
+		}
+	}
+}
+
 func (m *Manager) loadFiring() error {
 	var f firingFileV1
-	if _, err := m.q.read(firingFile, &f); err != nil {
+	if err := m.q.readState(m.log, firingFile, &f); err != nil {
 		return err
 	}
 	now := m.now()
+	m.restoredAt = now
 	for _, s := range f.Alerts {
 		if s.Key == "" || m.alerts[s.Key] != nil {
 			continue
@@ -92,6 +116,7 @@ func (m *Manager) loadFiring() error {
 }
 
 // saveFiring writes the fired alerts when they changed since the last save.
+// Only Run calls it.
 func (m *Manager) saveFiring() {
 	m.mu.Lock()
 	var f firingFileV1
@@ -107,19 +132,18 @@ func (m *Manager) saveFiring() {
 		})
 	}
 	sort.Slice(f.Alerts, func(i, j int) bool { return f.Alerts[i].Key < f.Alerts[j].Key })
+	m.mu.Unlock()
+	// Only Run calls this, so savedFiring needs no lock, and the disk
+	// write (an fsync) holds up no Observe.
 	b, _ := json.Marshal(f)
 	if bytes.Equal(b, m.savedFiring) {
-		m.mu.Unlock()
 		return
 	}
-	err := m.q.write(firingFile, f)
-	if err == nil {
-		m.savedFiring = b
-	}
-	m.mu.Unlock()
-	if err != nil {
+	if err := m.q.write(firingFile, f); err != nil {
 		m.log.Warn("alert: cannot save the firing alerts; a restart may announce them again", "err", err)
+		return
 	}
+	m.savedFiring = b
 }
 
 func set(xs []string) map[string]bool {

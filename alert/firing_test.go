@@ -1,7 +1,12 @@
 package alert
 
 import (
+	"bytes"
+	"log/slog"
+	"os"
+	"path/filepath"
 	"slices"
+	"strings"
 	"testing"
 	"testing/synctest"
 	"time"
@@ -102,12 +107,23 @@ func TestResolvedAlertIsNotRestored(t *testing.T) {
 }
 
 // A chat transport's alert restored after a restart is not judged by the
-// first scan (which says nothing about chat): its poller gets a minute to
-// report it down again.
+// first scan (which says nothing about chat): it waits for the transport to
+// report. A poller that times out takes minutes to call itself down again.
 func TestRestoredTransportAlertWaitsForThePoller(t *testing.T) {
 	down := Event{Kind: KindTransport, Reason: "telegram", Evidence: "409 Conflict", Active: true}
-	for _, stillDown := range []bool{true, false} {
-		t.Run(map[bool]string{true: "still down", false: "back up"}[stillDown], func(t *testing.T) {
+	up := Event{Kind: KindTransport, Reason: "telegram", Active: false}
+	tests := []struct {
+		name   string
+		after  time.Duration // when the poller reports
+		report *Event
+		want   []string // within a minute of the report
+	}{
+		{"down again after three minutes", 3 * time.Minute, &down, nil},
+		{"up after twenty seconds", 20 * time.Second, &up, []string{"resolved transport/telegram"}},
+		{"silent: resolved after ten minutes", 9*time.Minute + 30*time.Second, nil, []string{"resolved transport/telegram"}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
 			synctest.Test(t, func(t *testing.T) {
 				dir := t.TempDir()
 				mail := newRoute("email")
@@ -121,17 +137,46 @@ func TestRestoredTransportAlertWaitsForThePoller(t *testing.T) {
 				e2 := start(t, Options{Fallback: []Route{mail2}, QueueDir: dir})
 				defer e2.stop()
 				e2.m.Synced() // the first scan is in: no transport events in it
-				advance(20 * time.Second)
-				if stillDown {
-					observe(e2.m, down) // the poller failed again
+				advance(tt.after)
+				wantNotes(t, mail2) // nothing before the transport says
+				if tt.report != nil {
+					observe(e2.m, *tt.report)
 				}
 				advance(time.Minute)
-				if stillDown {
-					wantNotes(t, mail2)
-				} else {
-					wantNotes(t, mail2, "resolved transport/telegram")
-				}
+				wantNotes(t, mail2, tt.want...)
 			})
 		})
+	}
+}
+
+// A damaged state file (a disk that filled up, a hand edit) must not keep
+// fleetwarden from starting and alerting: it is moved aside, with a log
+// line saying where, and the manager starts without it.
+func TestDamagedStateFilesAreSetAside(t *testing.T) {
+	for _, name := range []string{firingFile, silencesFile} {
+		for _, content := range []string{`{"alerts": [`, `[1, 2]`, `{"alerts": 5, "silences": 5}`} {
+			t.Run(name+" "+content, func(t *testing.T) {
+				synctest.Test(t, func(t *testing.T) {
+					dir := t.TempDir()
+					if err := os.WriteFile(filepath.Join(dir, name), []byte(content), 0o600); err != nil {
+						t.Fatal(err)
+					}
+					var logs bytes.Buffer
+					tg := newRoute("telegram")
+					e := start(t, Options{Primary: []Route{tg}, QueueDir: dir,
+						Log: slog.New(slog.NewTextHandler(&logs, nil))})
+					defer e.stop()
+					if got := readFile(t, filepath.Join(dir, name+".damaged")); got != content {
+						t.Errorf("moved aside: %q, want the damaged file %q", got, content)
+					}
+					if !strings.Contains(logs.String(), name+".damaged") {
+						t.Errorf("log does not say where the damaged file went:\n%s", logs.String())
+					}
+					observe(e.m, fail("a", KindAuthFailed, "expired"))
+					advance(10 * time.Second)
+					wantNotes(t, tg, "firing auth_failed/expired")
+				})
+			})
+		}
 	}
 }

@@ -85,6 +85,7 @@ type Manager struct {
 
 	synced      bool      // the observed conditions are complete (see Synced)
 	settleBy    time.Time // restored alerts stop waiting for Synced then
+	restoredAt  time.Time // when the firing alerts were restored
 	savedFiring []byte    // what firing.json holds
 }
 
@@ -110,6 +111,7 @@ type alertState struct {
 	reason   string
 	oneShot  bool // info: fire once, no repeat, no resolved
 	restored bool // fired before a restart; waits for the first scan
+	endSeen  bool // restored: an explicit end of its condition came in
 	episode  string
 	seq      int
 
@@ -270,6 +272,9 @@ func (m *Manager) observeCond(ev Event, now time.Time) {
 		key.reason = ev.Reason
 	}
 	if !ev.Active {
+		if ev.Agent == "" {
+			m.endSeenLocked(ev.Kind, ev.Reason)
+		}
 		if ev.Agent == "" && ev.Reason == "" {
 			for k := range m.conds {
 				if k.agent == "" && k.kind == ev.Kind {
@@ -465,7 +470,7 @@ func (m *Manager) evaluate(now time.Time) (out []Notification, next time.Time, e
 		}
 		members := holding[key]
 		if st.restored {
-			if wait, at := m.settlingLocked(st, now); wait {
+			if wait, at := m.settlingLocked(st, len(members) > 0, now); wait {
 				next = earliest(next, at)
 				continue
 			}
@@ -610,6 +615,7 @@ func (m *Manager) Run(ctx context.Context) error {
 	// Deliveries live a little longer than ctx: the shutdown grace.
 	life, stop := context.WithCancel(context.WithoutCancel(ctx))
 	defer stop()
+	m.resumeDispatches(life)
 	var workers sync.WaitGroup
 	for _, rq := range m.routes() {
 		workers.Go(func() { m.work(life, rq) })

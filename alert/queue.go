@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"reflect"
 	"os"
 	"path/filepath"
 	"strings"
@@ -98,6 +99,25 @@ func (q *queue) read(name string, v any) (bool, error) {
 		return false, fmt.Errorf("alert: %s in %s is damaged: %w", name, q.dir, err)
 	}
 	return true, nil
+}
+
+// readState is read for the manager's own state files (silences, firing
+// alerts): a damaged one must not keep fleetwarden from starting, so it is
+// moved aside, for a person to look at, and the manager starts without it.
+func (q *queue) readState(log *slog.Logger, name string, v any) error {
+	_, err := q.read(name, v)
+	var syn *json.SyntaxError
+	var typ *json.UnmarshalTypeError
+	if !errors.As(err, &syn) && !errors.As(err, &typ) {
+		return err
+	}
+	reflect.ValueOf(v).Elem().SetZero() // a type error leaves it half filled
+	aside := name + ".damaged"
+	if rerr := os.Rename(filepath.Join(q.dir, name), filepath.Join(q.dir, aside)); rerr != nil {
+		return fmt.Errorf("%w (and it cannot be moved aside: %w)", err, rerr)
+	}
+	log.Error("alert: state file damaged; moved aside, starting without it", "file", name, "moved_to", aside, "dir", q.dir, "err", err)
+	return nil
 }
 
 // load reads every pending delivery. Leftover temporary files (a crash

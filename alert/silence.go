@@ -172,7 +172,7 @@ func (m *Manager) silencesEnded(ended []Silence) {
 // fleetwarden was down are journaled as expired.
 func (m *Manager) loadSilences() error {
 	var f silenceFile
-	if _, err := m.q.read(silencesFile, &f); err != nil {
+	if err := m.q.readState(m.log, silencesFile, &f); err != nil {
 		return err
 	}
 	m.silSeq = f.Seq
