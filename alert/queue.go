@@ -7,9 +7,9 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"reflect"
 	"os"
 	"path/filepath"
+	"reflect"
 	"strings"
 )
 
