@@ -242,7 +242,7 @@ func (f *Fleet) ScanDirty(ctx context.Context, dirty map[string]bool) ([]Status,
 	wg.Wait()
 
 	for i := range results {
-		results[i] = f.resumedHistory(results[i])
+		results[i] = f.resumedHistory(results[i], now)
 	}
 
 	f.mu.Lock()
@@ -302,28 +302,39 @@ func judge(st Status, text string) Status {
 // that conversation stopped on again, right above the empty input box,
 // where it looks like the last turn. A CLI that has just started has run no
 // turn: the first error it shows is that history (evidence remembers it)
-// until the agent runs a new turn.
-type resumedError struct{ paneID, evidence string }
+// until the agent runs a new turn. Only an error seen within resumeGrace of
+// the start is history: the CLI draws it at once, and a later one, with no
+// turn seen in between, is a new failure that came quickly.
+type resumedError struct {
+	paneID, evidence string
+	at               time.Time // when the new process was started
+}
+
+const resumeGrace = time.Minute
 
 func (f *Fleet) markResumed(agent, paneID string) {
 	f.resMu.Lock()
 	defer f.resMu.Unlock()
-	f.resumed[agent] = resumedError{paneID: paneID}
+	f.resumed[agent] = resumedError{paneID: paneID, at: f.opt.Now()}
 }
 
 // resumedHistory turns a resumed agent's old error back into what it is
-// (idle, ready for work) and forgets the mark once a new turn shows.
-func (f *Fleet) resumedHistory(st Status) Status {
+// (idle, ready for work) and forgets the mark once a new turn shows. seen
+// is when the screen was looked at: one captured before the restart says
+// nothing about the resumed process.
+func (f *Fleet) resumedHistory(st Status, seen time.Time) Status {
 	f.resMu.Lock()
 	defer f.resMu.Unlock()
 	m, ok := f.resumed[st.Name]
-	if !ok {
+	if !ok || seen.Before(m.at) {
 		return st
 	}
 	failed := st.State == claude.AuthFailed || st.State == claude.APIError
 	switch {
 	case st.PaneID != m.paneID || st.State == claude.Working || failed && !st.unconfirmed:
 		delete(f.resumed, st.Name)
+	case m.evidence == "" && seen.Sub(m.at) > resumeGrace:
+		delete(f.resumed, st.Name) // it showed no old error: what comes now is new
 	case failed && (m.evidence == "" || st.Evidence == m.evidence):
 		m.evidence = st.Evidence
 		f.resumed[st.Name] = m

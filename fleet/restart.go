@@ -322,7 +322,7 @@ func pause(ctx context.Context, d time.Duration) {
 // judgeRestarted classifies a restarted agent's pane as a scan would.
 func (f *Fleet) judgeRestarted(agent, paneID, text string) claude.Result {
 	r := claude.Classify(text)
-	st := f.resumedHistory(Status{Name: agent, PaneID: paneID, State: r.State, Reason: r.Reason, Evidence: r.Evidence, unconfirmed: r.Unconfirmed})
+	st := f.resumedHistory(Status{Name: agent, PaneID: paneID, State: r.State, Reason: r.Reason, Evidence: r.Evidence, unconfirmed: r.Unconfirmed}, f.opt.Now())
 	r.State, r.Reason, r.Evidence = st.State, st.Reason, st.Evidence
 	return r
 }
