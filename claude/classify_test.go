@@ -441,6 +441,11 @@ func TestAsksToUseAPIKey(t *testing.T) {
 		{"another key", dialog, "sk-ant-api03-someoneelsesomeoneelsesomeoneelse-BBBB", false},
 		{"no key injected", dialog, "", false},
 		{"not the dialog", readScreen(t, "14-main-tui.txt"), ours, false},
+		{"answered, in the scrollback above the prompt", dialog + "\n" + readScreen(t, "14-main-tui.txt"), ours, false},
+		{"quoted in a conversation", readScreen(t, "14-main-tui.txt") + "\n> " + strings.ReplaceAll(dialog, "Enter to confirm · Esc to cancel", "") +
+			"\n⏺ That dialog asks whether to use the key.\n", ours, false},
+		{"narrow pane: key and footer wrapped", strings.NewReplacer("bogusbogus-AAAA", "bogus\n  bogus-AAAA", "Esc to cancel", "Esc to\n  cancel").Replace(dialog), ours, true},
+		{"below scrollback that has the key", "ANTHROPIC_API_KEY: sk-ant-api03-bogusbo...bogusbogusbogus-AAAA\n" + dialog, ours, true},
 	}
 	for _, tt := range tests {
 		if got := AsksToUseAPIKey(tt.text, tt.key); got != tt.want {

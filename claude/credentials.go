@@ -240,10 +240,34 @@ func ShortDuration(d time.Duration) string {
 
 // AsksToUseAPIKey reports whether text shows the CLI's start-up dialog
 // "Detected a custom API key in your environment … Do you want to use this
-// API key?" about key (the dialog shows the key's last 20 characters).
+// API key?" about key (the dialog shows the key's last 20 characters), as
+// the dialog open now: at the bottom of the screen, its footer the last
+// thing on it. The same words higher up, in scrollback or in a
+// conversation, ask nothing.
 func AsksToUseAPIKey(text, key string) bool {
-	if len(key) < 20 || !strings.Contains(text, "Do you want to use this API key?") {
+	if len(key) < 20 {
 		return false
 	}
-	return strings.Contains(text, key[len(key)-20:])
+	i := strings.LastIndex(text, "Detected a custom API key")
+	if i < 0 {
+		return false
+	}
+	box := text[i:]
+	q := strings.Index(box, "Do you want to use this API key?")
+	// The key's line wraps in a narrow pane: compare without the breaks.
+	if q < 0 || !strings.Contains(strings.Join(strings.Fields(box[:q]), ""), key[len(key)-20:]) {
+		return false
+	}
+	f := strings.Index(box, "Enter to confirm")
+	if f < q {
+		return false
+	}
+	// Past the footer (which a narrow pane wraps) the screen ends.
+	rest := 0
+	for _, l := range strings.Split(box[f:], "\n")[1:] {
+		if strings.TrimSpace(l) != "" {
+			rest++
+		}
+	}
+	return rest <= 2
 }
