@@ -131,10 +131,6 @@ func checkProbes(rt *runtime, offline bool) []probe {
 // Conflict from a second instance polling the same bot token cannot be
 // probed from here without cutting the running bot's own poll short.
 func runningProbes(cfg *config.Config) []probe {
-	running, err := audit.Running(cfg.State.Dir)
-	if err != nil || !running {
-		return nil
-	}
 	var names []string
 	if cfg.Telegram != nil {
 		names = append(names, "telegram")
@@ -143,6 +139,15 @@ func runningProbes(cfg *config.Config) []probe {
 		names = append(names, "discord")
 	}
 	if len(names) == 0 {
+		return nil
+	}
+	running, err := audit.Running(cfg.State.Dir)
+	if err != nil {
+		return []probe{{name: "running fleetwarden", run: func(context.Context) (string, error) {
+			return "", fmt.Errorf("cannot tell whether one runs on %s: %w", cfg.State.Dir, err)
+		}}}
+	}
+	if !running {
 		return nil
 	}
 	recs, err := audit.ReadAll(cfg.State.Dir, time.Time{})

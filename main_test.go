@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/fleetwarden/fleetwarden/claude"
+	"github.com/fleetwarden/fleetwarden/config"
 	fakesshd "github.com/fleetwarden/fleetwarden/internal/fakes/sshd"
 	"github.com/fleetwarden/fleetwarden/internal/testenv"
 	"github.com/fleetwarden/fleetwarden/tmux"
@@ -324,5 +325,28 @@ host = "gpu-box"
 	out, errOut, code := runMain(t, "check", "--offline", "--config", cfg)
 	if !strings.Contains(out, "host gpu-box: ") {
 		t.Errorf("check (exit %d) does not probe the host:\n%s\n%s", code, out, errOut)
+	}
+}
+
+// check says so when it cannot tell whether a fleetwarden runs (and so
+// whether the chat transports it journals are in trouble), rather than
+// leaving those lines out as if all were well.
+func TestCheckCannotTellWhetherOneRuns(t *testing.T) {
+	file := filepath.Join(t.TempDir(), "not-a-dir")
+	if err := os.WriteFile(file, nil, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	cfg := &config.Config{Telegram: &config.Telegram{}}
+	cfg.State.Dir = filepath.Join(file, "state")
+	ps := runningProbes(cfg)
+	if len(ps) != 1 {
+		t.Fatalf("runningProbes gave %d probes, want 1 saying it cannot tell", len(ps))
+	}
+	_, err := ps[0].run(t.Context())
+	if err == nil || !strings.Contains(err.Error(), "cannot tell whether one runs on "+cfg.State.Dir) {
+		t.Errorf("probe %s: err %v, want it to say it cannot tell", ps[0].name, err)
+	}
+	if ps := runningProbes(&config.Config{}); len(ps) != 0 {
+		t.Errorf("no chat transport configured: %d probes, want none", len(ps))
 	}
 }

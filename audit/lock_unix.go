@@ -7,16 +7,29 @@ import (
 	"fmt"
 	"os"
 	"syscall"
+	"time"
 )
 
 // lockFile takes an exclusive, non-blocking flock: one writer per journal,
 // so sizes, rotation and tail repair never race another process.
 func lockFile(f *os.File) error {
-	err := syscall.Flock(int(f.Fd()), syscall.LOCK_EX|syscall.LOCK_NB)
-	if errors.Is(err, syscall.EWOULDBLOCK) {
-		return fmt.Errorf("%w (another fleetwarden, or a second Open, has it)", ErrLocked)
+	return lockRetrying(f, 10, func() { time.Sleep(20 * time.Millisecond) })
+}
+
+// lockRetrying tries the lock tries times, calling wait in between: the
+// shared lock `fleetwarden check` takes for a moment to see whether a
+// fleetwarden runs must not make one that is starting give up.
+func lockRetrying(f *os.File, tries int, wait func()) error {
+	for i := 0; ; i++ {
+		err := syscall.Flock(int(f.Fd()), syscall.LOCK_EX|syscall.LOCK_NB)
+		if !errors.Is(err, syscall.EWOULDBLOCK) {
+			return err
+		}
+		if i+1 >= tries {
+			return fmt.Errorf("%w (another fleetwarden, or a second Open, has it)", ErrLocked)
+		}
+		wait()
 	}
-	return err
 }
 
 func unlockFile(f *os.File) { _ = syscall.Flock(int(f.Fd()), syscall.LOCK_UN) }
