@@ -398,3 +398,73 @@ func readFile(t *testing.T, path string) string {
 	}
 	return string(b)
 }
+
+// The alert manager learns that its picture of the fleet is complete (the
+// restored alerts may be judged) from OnScan: every event of that scan
+// must have reached it first, or a failure still there would resolve.
+func TestScanReportsEventsBeforeTheScan(t *testing.T) {
+	w := newWorld(t)
+	w.start("a", "19-tui-401.txt")
+	f := w.fleet(Agent{Name: "a", Target: "a:main"})
+	w.waitState(f, map[string]claude.State{"a": claude.AuthFailed})
+
+	var calls []string
+	wd := NewWatchdog(New(Options{Agents: []Agent{{Name: "a", Target: "a:main"}}, Sources: map[string]Panes{"": w.tm}}), WatchOptions{
+		OnTransition: func(tr Transition) { calls = append(calls, "transition "+tr.Agent+" "+string(tr.To.State)) },
+		OnEvent:      func(ev Event) { calls = append(calls, fmt.Sprintf("event %s %s %v", ev.Agent, ev.Kind, ev.Active)) },
+		OnScan:       func(sts []Status, _ time.Duration) { calls = append(calls, fmt.Sprintf("scan %d", len(sts))) },
+	})
+	wd.ScanOnce(t.Context())
+	got, want := strings.Join(calls, "; "), "transition a auth_failed; event a auth_failed true; scan 1"
+	if got != want {
+		t.Errorf("callbacks: %s\nwant %s", got, want)
+	}
+}
+
+// The CLI asks at start whether to use an API key it finds in its
+// environment, "No" preselected. A restart that put the key there answers
+// yes; a key it did not put there it leaves to a person.
+func TestRestartAnswersTheAPIKeyDialog(t *testing.T) {
+	ours := "sk-ant-api03-bogusbogusbogusbogusbogusbogusbogusbogus-AAAA"
+	tests := []struct {
+		name, key string
+		want      claude.State
+	}{
+		{"the key the restart injected", ours, claude.Idle},
+		{"a key from elsewhere", "sk-ant-api03-someoneelsesomeoneelsesomeoneelse-BBBB", claude.NeedsInput},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			w := newWorld(t)
+			screens := t.TempDir()
+			for src, name := range map[string]string{
+				filepath.Join(testenv.ScreensDir(), "14-main-tui.txt"):                         "14-main-tui.txt",
+				filepath.Join(testenv.Root(), "claude/testdata/dialogs/custom-api-key.txt"): "dialog.txt",
+			} {
+				if err := os.WriteFile(filepath.Join(screens, name), []byte(readFile(t, src)), 0o600); err != nil {
+					t.Fatal(err)
+				}
+			}
+			env := func(screen string) map[string]string {
+				e := w.env(screen)
+				e["FAKECLAUDE_SCREENS"], e["FAKECLAUDE_UP_ENTER"] = screens, "14-main-tui.txt"
+				return e
+			}
+			if _, err := w.tm.NewSession(t.Context(), "a", "main", tmux.SpawnOptions{Dir: w.dir, Env: env("14-main-tui.txt"), Command: w.claude}); err != nil {
+				t.Fatal(err)
+			}
+			f := w.fleet(Agent{Name: "a", Target: "a:main", Workdir: w.dir, Command: w.claude, Env: env("dialog.txt")})
+			w.waitState(f, map[string]claude.State{"a": claude.Idle})
+			timeout := 5 * time.Second
+			if tt.want != claude.Idle {
+				timeout = 2 * time.Second // it will not come back
+			}
+			res := f.Restart(t.Context(), []string{"a"}, RestartOptions{Timeout: timeout, StopTimeout: 3 * time.Second,
+				Poll: 50 * time.Millisecond, ConfigDir: filepath.Join(w.dir, "claude"),
+				Env: func(Agent) (map[string]string, error) { return map[string]string{"ANTHROPIC_API_KEY": tt.key}, nil }})
+			if r := res[0]; r.State != tt.want || r.OK != (tt.want == claude.Idle) {
+				t.Fatalf("restart = %+v, want state %s", r, tt.want)
+			}
+		})
+	}
+}

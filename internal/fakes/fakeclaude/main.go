@@ -10,6 +10,9 @@
 //	:screen NAME    show another captured screen (clears first)
 //	:exit           exit like /exit
 //
+// With FAKECLAUDE_UP_ENTER=NAME, a line that starts with the Up arrow
+// (a dialog answered with Up, Enter) shows screen NAME.
+//
 // On SIGUSR1 it reads a screen name from the control file FAKECLAUDE_CONTROL
 // and shows that screen, so a test or the benchmark can switch state at a
 // known instant without typing into the pane.
@@ -89,6 +92,12 @@ func tui(args []string) int {
 			case l == ":exit" || l == "/exit":
 				bye()
 				return 0
+			case strings.HasPrefix(l, "\x1b[A") || strings.HasPrefix(l, "\x1bOA"):
+				if next := os.Getenv("FAKECLAUDE_UP_ENTER"); next != "" {
+					if err := show(dir, next); err != nil {
+						fmt.Println(err)
+					}
+				}
 			case strings.HasPrefix(l, ":screen "):
 				if err := show(dir, strings.TrimSpace(strings.TrimPrefix(l, ":screen "))); err != nil {
 					fmt.Println(err)
