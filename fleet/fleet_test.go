@@ -438,7 +438,7 @@ func TestRestartAnswersTheAPIKeyDialog(t *testing.T) {
 			w := newWorld(t)
 			screens := t.TempDir()
 			for src, name := range map[string]string{
-				filepath.Join(testenv.ScreensDir(), "14-main-tui.txt"):                         "14-main-tui.txt",
+				filepath.Join(testenv.ScreensDir(), "14-main-tui.txt"):                      "14-main-tui.txt",
 				filepath.Join(testenv.Root(), "claude/testdata/dialogs/custom-api-key.txt"): "dialog.txt",
 			} {
 				if err := os.WriteFile(filepath.Join(screens, name), []byte(readFile(t, src)), 0o600); err != nil {
