@@ -286,6 +286,22 @@ func TestParseErrors(t *testing.T) {
 			want: []string{`fw.toml:2: schedule.auth_check: empty cron spec; write "off" to turn the job off`},
 		},
 		{
+			name: "bad cron specs",
+			src:  doc(`[schedule]`, `auth_check = "61 * * * *"`, `morning_report = "CRON_TZ=UTC"`),
+			want: []string{
+				`fw.toml:2: schedule.auth_check: "61 * * * *": end of range (61) above maximum (59): 61`,
+				`fw.toml:3: schedule.morning_report: "CRON_TZ=UTC": missing the schedule after the time zone`,
+			},
+		},
+		{
+			name: "cron spec that never fires, in an unknown zone",
+			src:  doc(`[schedule]`, `auth_check = "0 0 31 2 *"`, `morning_report = "CRON_TZ=Mars/Olympus 0 8 * * *"`),
+			want: []string{
+				`fw.toml:2: schedule.auth_check: "0 0 31 2 *": never fires (no date matches)`,
+				`fw.toml:3: schedule.morning_report: "CRON_TZ=Mars/Olympus 0 8 * * *": bad time zone: unknown time zone Mars/Olympus`,
+			},
+		},
+		{
 			name: "bad time zone",
 			src:  doc(`[schedule]`, `timezone = "Mars/Olympus"`),
 			want: []string{`fw.toml:2: schedule.timezone: "Mars/Olympus" is not a time zone (e.g. "Local", "UTC", "Europe/Berlin")`},

@@ -3,6 +3,7 @@ package config
 import (
 	"errors"
 	"fmt"
+	"github.com/fleetwarden/fleetwarden/scheduler"
 	"net"
 	"net/mail"
 	"net/url"
@@ -597,14 +598,19 @@ func (k *checker) httpURL(key, v string) {
 	}
 }
 
-// cron accepts "off" (stored as "") and any non-blank spec; the scheduler
-// checks the spec itself.
+// cron accepts "off" (stored as "") and a spec the scheduler will run,
+// checked here with its own parser (which never panics), so a bad one is a
+// config error with its line, not a failure at start.
 func (k *checker) cron(key string, v *string) {
 	switch {
 	case *v == "off":
 		*v = ""
 	case strings.TrimSpace(*v) == "":
 		k.add(key, "empty cron spec; write \"off\" to turn the job off")
+	default:
+		if err := scheduler.Validate(*v); err != nil {
+			k.add(key, "%v", err)
+		}
 	}
 }
 
