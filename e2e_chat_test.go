@@ -287,6 +287,29 @@ func TestLoginRelayAndRestartOverTelegram(t *testing.T) {
 	}
 	c.noLoginLeft()
 	c.say(tgAdmin, adminChat, "/status", "4 agents: 4 idle")
+	// /timeline tells it from what the daemon journaled, in order, with
+	// nothing routine in between.
+	tl := c.say(tgAdmin, adminChat, "/timeline", "Outage:")
+	wantLines := []string{"fleetwarden started", ": login expired", "/login by admin telegram:111",
+		"code submitted by admin telegram:111", "login verified", "3 agents restarted (all back in", "Outage:"}
+	told := strings.Split(tl.Plain, "\n")[1:]
+	next := 0
+	for _, l := range told {
+		if next < len(wantLines) && strings.Contains(l, wantLines[next]) {
+			if next == 1 && !(strings.Contains(l, "builder") && strings.Contains(l, "tester") && strings.Contains(l, "docs")) {
+				t.Errorf("%q does not name the three agents", l)
+			}
+			next++
+		}
+		for _, noise := range []string{"back, idle", "alert\n", "transport", "checked"} {
+			if strings.Contains(l+"\n", noise) {
+				t.Errorf("timeline line %q is noise", l)
+			}
+		}
+	}
+	if next < len(wantLines) || len(told) > 12 {
+		t.Errorf("timeline lacks %q (in this order: %q), or is longer than 12 lines:\n%s", wantLines[min(next, len(wantLines)-1)], wantLines, tl.Plain)
+	}
 	if os.Getenv("FW_TRANSCRIPT") != "" {
 		for _, m := range c.telegramTexts() {
 			t.Logf("bot › %s", m)

@@ -58,8 +58,6 @@ type warned struct {
 func (d *daemon) authCheck(ctx context.Context) {
 	now := time.Now()
 	for _, h := range d.rt.creds.CheckAll(ctx, true) {
-		_ = d.tap.Append(audit.Record{Kind: audit.KindCredential, Actor: "fleetwarden", Action: "checked",
-			Agents: nil, Message: h.Name + ": " + h.Detail, OK: ptr(h.Healthy)})
 		for _, tok := range []struct {
 			which string
 			at    time.Time
@@ -75,6 +73,11 @@ func (d *daemon) authCheck(ctx context.Context) {
 		was, seen := d.warned.healthy[h.Name]
 		d.warned.healthy[h.Name] = h.Healthy
 		d.warned.mu.Unlock()
+		if !seen || was != h.Healthy {
+			// Journaled when it changes: a check every 15 minutes is no story.
+			_ = d.tap.Append(audit.Record{Kind: audit.KindCredential, Actor: "fleetwarden", Action: "checked",
+				Message: h.Name + ": " + h.Detail, OK: ptr(h.Healthy), Fields: map[string]string{"credential": h.Name}})
+		}
 		if !h.Healthy && (!seen || was) {
 			// Tell once when a credential goes bad, not at every check.
 			d.alerts.Observe(alert.Event{Time: now, Kind: alert.KindInfo, Reason: "credential " + h.Name + " is unhealthy",
@@ -236,10 +239,14 @@ func (d *daemon) failover(ctx context.Context, agent, reason string) {
 		d.notice(agent, "failover", fmt.Sprintf("%s Send /auth use %s %s to switch.", dec.Why, agent, dec.To))
 		return
 	}
+	start := time.Now()
 	res := d.rt.fleet.Restart(ctx, []string{agent}, d.rt.restartOptions(map[string]string{agent: dec.To}))
 	ok := len(res) == 1 && res[0].OK
 	_ = d.tap.Append(audit.Record{Kind: audit.KindCredential, Agents: []string{agent}, Actor: "fleetwarden", Action: "failover",
 		From: dec.From, To: dec.To, Reason: reason, OK: ptr(ok), Message: dec.Why})
+	for _, rec := range commands.RestartRecords(res, []string{agent}, "fleetwarden", time.Since(start)) {
+		_ = d.tap.Append(rec)
+	}
 	if !ok {
 		msg := "restart failed"
 		if len(res) == 1 {
@@ -271,6 +278,9 @@ func (d *daemon) authUse(ctx context.Context, agents []string, cred, by string) 
 	_ = d.tap.Append(audit.Record{Kind: audit.KindCredential, Agents: agents, Actor: by, Action: "use", To: cred})
 	start := time.Now()
 	res := d.rt.fleet.Restart(ctx, agents, d.rt.restartOptions(nil))
+	for _, rec := range commands.RestartRecords(res, agents, by, time.Since(start)) {
+		_ = d.tap.Append(rec)
+	}
 	d.watchdog.ScanOnce(ctx)
 	return fmt.Sprintf("Switched %d agent(s) to %s.\n%s", len(agents), cred, commands.RestartReport(res, time.Since(start))), nil
 }

@@ -174,7 +174,7 @@ func Timeline(records []Record, loc *time.Location, now time.Time) string {
 	if now.IsZero() && len(recs) > 0 {
 		now = recs[len(recs)-1].Time
 	}
-	tl := &timeline{recs: recs, loc: loc, down: map[string]bool{}, lastText: map[string]string{}}
+	tl := &timeline{recs: recs, loc: loc, down: map[string]bool{}, lastText: map[string]string{}, credHealthy: map[string]bool{}, transports: map[string]bool{}}
 	tl.prepare()
 	tl.build()
 	if len(tl.lines) == 0 {
@@ -218,8 +218,10 @@ type timeline struct {
 	alertAction map[int]string   // delivery index → action of the alert it carried
 
 	// agents' state while building
-	down     map[string]bool
-	lastText map[string]string
+	down        map[string]bool
+	lastText    map[string]string
+	credHealthy map[string]bool // by credential, as of its last check
+	transports  map[string]bool // chat transports down, by route
 }
 
 type agentAt struct {
@@ -338,6 +340,12 @@ func (tl *timeline) prepare() {
 
 	var pending []int // restart records not yet summed up
 	lastAlert := -1
+	alertByID := map[string]int{}
+	for i, r := range tl.recs {
+		if id := r.Fields["id"]; r.Kind == KindAlert && id != "" {
+			alertByID[id] = i
+		}
+	}
 	for i, r := range tl.recs {
 		switch r.Kind {
 		case KindRestart:
@@ -359,13 +367,18 @@ func (tl *timeline) prepare() {
 		case KindAlert:
 			lastAlert = i
 		case KindDelivery:
+			// The alert it carried: by its notification ID, else the last one.
+			of, known := alertByID[r.Fields["id"]]
+			if !known {
+				of = lastAlert
+			}
 			action := r.Action
-			if action == "" && lastAlert >= 0 {
-				action = tl.recs[lastAlert].Action
+			if action == "" && of >= 0 {
+				action = tl.recs[of].Action
 			}
 			tl.alertAction[i] = action
-			if lastAlert >= 0 {
-				tl.delivered[lastAlert] = true
+			if of >= 0 {
+				tl.delivered[of] = true
 			}
 		}
 	}
@@ -674,6 +687,10 @@ func (tl *timeline) restart(i int, r Record) {
 }
 
 func (tl *timeline) alert(i int, r Record) {
+	if st, ok := strings.CutPrefix(r.Action, "transport_"); ok {
+		tl.transport(r, st)
+		return
+	}
 	noun := "alert"
 	switch r.Action {
 	case "resolved":
@@ -696,6 +713,25 @@ func (tl *timeline) alert(i int, r Record) {
 		text += " for " + agentList(r.Agents)
 	}
 	tl.add(line{t: r.Time, text: text})
+}
+
+// transport tells a chat transport going down and coming back; that it is
+// up at start, or sending slowly for a moment, is no news.
+func (tl *timeline) transport(r Record, state string) {
+	name := strings.TrimPrefix(routeText(r.Route), "to ")
+	was := tl.transports[r.Route]
+	switch state {
+	case "down":
+		tl.transports[r.Route] = true
+		if !was {
+			tl.add(line{t: r.Time, text: name + " unreachable", details: nonEmpty(shorten(r.Error))})
+		}
+	case "up":
+		delete(tl.transports, r.Route)
+		if was {
+			tl.add(line{t: r.Time, text: name + " reachable again"})
+		}
+	}
 }
 
 func (tl *timeline) delivery(i int, r Record) {
@@ -768,6 +804,12 @@ func (tl *timeline) command(r Record) {
 	var text string
 	switch {
 	case name == "/code":
+		// The login's own record tells it, at the time the code went in
+		// (this one is written when the login, verification and restart
+		// are over).
+		if tl.near(r.Time, 15*time.Minute, 0, func(l Record) bool { return l.Kind == KindLogin && l.Action == "code_submitted" }) {
+			return
+		}
 		text = join("code submitted", by(r))
 	case r.Message == "cancelled":
 		text = join(what, "cancelled", by(r))
@@ -809,10 +851,15 @@ func (tl *timeline) login(r Record) {
 			text = join("login link sent", prefixed("to ", r.Actor))
 		}
 	case "code_submitted":
-		if tl.near(r.Time, 2*time.Minute, 2*time.Minute, isCmd("/code")) {
-			return
+		who := by(r)
+		for _, c := range tl.recs {
+			// The /code command, written when it is over, knows the role.
+			if isCmd("/code")(c) && c.Actor == r.Actor && !c.Time.Before(r.Time) && c.Time.Sub(r.Time) < 15*time.Minute {
+				who = by(c)
+				break
+			}
 		}
-		text = join("code submitted", by(r))
+		text = join("code submitted", who)
 	case "verified":
 		text = "login verified"
 		if m := shorten(r.Message); m != "" {
@@ -834,10 +881,41 @@ func (tl *timeline) login(r Record) {
 func (tl *timeline) credential(r Record) {
 	var text string
 	switch r.Action {
+	case "checked":
+		// Scheduled checks are news only when a credential's health changes.
+		name, detail := r.Fields["credential"], r.Message
+		if name == "" {
+			name, detail, _ = strings.Cut(r.Message, ": ")
+		} else {
+			detail = strings.TrimPrefix(detail, name+": ")
+		}
+		healthy := r.OK == nil || *r.OK
+		was, seen := tl.credHealthy[name]
+		tl.credHealthy[name] = healthy
+		switch {
+		case healthy && seen && !was:
+			tl.add(line{t: r.Time, text: join("credential", name, "healthy again")})
+		case !healthy && (!seen || was):
+			tl.add(line{t: r.Time, text: join("credential", name, "unhealthy"), details: nonEmpty(shorten(detail))})
+		}
+		return
+	case "use":
+		tl.add(line{t: r.Time, agents: r.Agents, text: join("moved to credential", r.To, by(r))})
+		return
+	case "failover":
+		l := line{t: r.Time, agents: r.Agents, text: join("failed over", prefixed("from credential ", r.From), prefixed("to ", r.To)),
+			details: nonEmpty(words(r.Reason))}
+		if failed(r) {
+			l.details = append(l.details, "restart failed"+prefixed(": ", errorDetail(r)))
+		}
+		tl.add(l)
+		return
+	case "expiry_warning":
+		what, _, _ := strings.Cut(strings.TrimPrefix(strings.TrimLeft(r.Message, "⏳ "), "The "), ". Log in")
+		tl.add(line{t: r.Time, text: "expiry warning sent", details: nonEmpty(shorten(what))})
+		return
 	case "switch", "switched":
 		text = join("switched credentials", prefixed("from ", r.From), prefixed("to ", r.To), by(r))
-	case "failover":
-		text = join("failed over", prefixed("from ", r.From), prefixed("to ", r.To))
 	default:
 		name := r.Fields["credential"]
 		if name == "" {

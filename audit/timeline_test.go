@@ -116,7 +116,7 @@ func TestTimelineAcrossMidnight(t *testing.T) {
 		{Time: at(loc, 0, 6, 0), Kind: KindSilence, Action: "added", Agents: []string{"docs"}, Actor: "discord:222", Reason: "maintenance",
 			Fields: admin("until", at(loc, 2, 6, 0).Format(time.RFC3339))},
 		{Time: at(loc, 0, 6, 1), Kind: KindCommand, Action: "/silence", Actor: "discord:222", Message: "ok", Fields: admin("args", "2h docs")},
-		{Time: at(loc, 0, 7, 0), Kind: KindCredential, Action: "failover", From: "main", To: "backup", Reason: "refresh failed"},
+		{Time: at(loc, 0, 7, 0), Kind: KindCredential, Action: "failover", Agents: []string{"tester"}, From: "main", To: "backup", Reason: "refresh failed"},
 		{Time: at(loc, 0, 8, 0), Kind: KindCommand, Action: "/restart", Actor: "telegram:111", Message: "ok", Fields: admin("args", "tester")},
 		{Time: at(loc, 0, 8, 20), Kind: KindRestart, Action: "started", Agents: []string{"tester"}},
 		{Time: at(loc, 0, 8, 21), Kind: KindRestart, Action: "failed", Agents: []string{"tester"}, Error: "pane %3 not found"},
@@ -141,11 +141,11 @@ func TestTimelineAcrossMidnight(t *testing.T) {
 		"00:05 alert sent to Telegram\n" +
 		"00:05 alert sent to webhook ops (failed: dial tcp 127.0.0.1:9000: connection refused)\n" +
 		"00:06 alerts silenced for docs until 02:06 by admin discord:222 (maintenance)\n" +
-		"00:07 failed over from main to backup (refresh failed)\n" +
+		"00:07 tester: failed over from credential main to backup (refresh failed)\n" +
 		"00:08 /restart tester confirmed by admin telegram:111\n" +
 		"00:08 restart of tester failed (pane %3 not found)\n" +
+		"00:09 code submitted by admin telegram:111\n" +
 		"00:09 login failed (That code wasn't accepted)\n" +
-		"00:09 code submitted by admin telegram:111 (failed: That code wasn't accepted)\n" +
 		"00:30 reminder sent to Telegram\n" +
 		"2 outages: 2 m (from Mon 3 Mar 23:10), 55 m so far (from Tue 4 Mar 00:05, ongoing)."
 	if got := Timeline(recs, loc, at(loc, 1, 0, 0)); got != want {
@@ -331,5 +331,60 @@ func TestFormatDuration(t *testing.T) {
 		if got := FormatDuration(tc.d); got != tc.want {
 			t.Errorf("FormatDuration(%v) = %q, want %q", tc.d, got, tc.want)
 		}
+	}
+}
+
+// Credential records as fleetwarden writes them: checks are news only when
+// the health changes; switches say which agents moved and who did it.
+func TestTimelineCredentialLines(t *testing.T) {
+	loc := time.UTC
+	check := func(min int, name string, ok bool, detail string) Record {
+		return Record{Time: at(loc, 9, min, 0), Kind: KindCredential, Actor: "fleetwarden", Action: "checked",
+			Message: name + ": " + detail, OK: ptr(ok), Fields: map[string]string{"credential": name}}
+	}
+	recs := []Record{
+		check(0, "primary", true, "oauth (max), refresh in 29d"),
+		check(15, "primary", true, "oauth (max), refresh in 29d"),
+		check(30, "primary", false, "refresh token expired — run /login"),
+		check(45, "primary", false, "refresh token expired — run /login"),
+		{Time: at(loc, 9, 46, 0), Kind: KindCredential, Agents: []string{"alpha"}, Actor: "fleetwarden", Action: "failover",
+			From: "primary", To: "backup", Reason: "time_limit", OK: yes, Message: "primary: refresh token expired"},
+		{Time: at(loc, 9, 50, 0), Kind: KindCredential, Actor: "fleetwarden", Action: "expiry_warning",
+			Message: "⏳ The refresh token of credential backup runs out in 23h (Tue 5 Mar 08:50). Log in again before then: /login."},
+		check(55, "primary", true, "oauth (max), refresh in 29d"),
+		{Time: at(loc, 9, 58, 0), Kind: KindCredential, Agents: []string{"alpha", "beta"}, Actor: "telegram:111", Action: "use", To: "primary",
+			Fields: map[string]string{"role": "admin"}},
+	}
+	const want = "09:30 credential primary unhealthy (refresh token expired — run /login)\n" +
+		"09:46 alpha: failed over from credential primary to backup (time limit)\n" +
+		"09:50 expiry warning sent (refresh token of credential backup runs out in 23h (Tue 5 Mar 08:50))\n" +
+		"09:55 credential primary healthy again\n" +
+		"09:58 alpha, beta: moved to credential primary by admin telegram:111"
+	if got := Timeline(recs, loc, at(loc, 10, 0, 0)); got != want {
+		t.Errorf("got\n%s\n\nwant\n%s", got, want)
+	}
+}
+
+// A chat transport going down and coming back is part of the story; its
+// "up" at every start and a moment of slow sending are not.
+func TestTimelineTransportLines(t *testing.T) {
+	loc := time.UTC
+	tp := func(min int, state, err string) Record {
+		return Record{Time: at(loc, 9, min, 0), Kind: KindAlert, Actor: "fleetwarden", Action: "transport_" + state, Route: "telegram", Error: err}
+	}
+	recs := []Record{
+		{Time: at(loc, 9, 0, 0), Kind: KindStart, Actor: "fleetwarden"},
+		tp(0, "up", ""),
+		tp(5, "degraded", "429 Too Many Requests"),
+		tp(6, "up", ""),
+		tp(10, "down", "409 Conflict: terminated by other getUpdates request"),
+		tp(12, "down", "409 Conflict: terminated by other getUpdates request"),
+		tp(20, "up", ""),
+	}
+	const want = "09:00 fleetwarden started\n" +
+		"09:10 Telegram unreachable (409 Conflict: terminated by other getUpdates request)\n" +
+		"09:20 Telegram reachable again"
+	if got := Timeline(recs, loc, at(loc, 10, 0, 0)); got != want {
+		t.Errorf("got\n%s\n\nwant\n%s", got, want)
 	}
 }

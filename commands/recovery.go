@@ -295,23 +295,31 @@ func (rc *recovery) restart(ctx context.Context, c *Call, names []string) error 
 	if rc.Rescan != nil {
 		rc.Rescan(ctx)
 	}
-	var okNames, bad []string
-	for _, r := range res {
-		rec := audit.Record{Kind: audit.KindRestart, Agents: []string{r.Agent}, Actor: c.Req.Actor(), Action: "agent"}
-		ok := r.OK
-		rec.OK = &ok
-		if !r.OK {
-			rec.Error = r.Err
-			bad = append(bad, r.Agent)
-		} else {
-			okNames = append(okNames, r.Agent)
-		}
+	for _, rec := range RestartRecords(res, names, c.Req.Actor(), took) {
 		rc.h.record(rec)
 	}
-	rc.h.record(audit.Record{Kind: audit.KindRestart, Agents: names, Actor: c.Req.Actor(), Action: "summary",
-		Message: fmt.Sprintf("%d of %d back in %s", len(okNames), len(names), FormatSeconds(took)),
-		Fields:  map[string]string{"ok": fmt.Sprint(len(okNames)), "failed": fmt.Sprint(len(bad)), "seconds": fmt.Sprintf("%.0f", took.Seconds())}})
 	return c.Reply(ctx, RestartReport(res, took))
+}
+
+// RestartRecords are the journal's account of a restart of names: one
+// record per agent, then a summary with the time it took. Every restart
+// writes these (commands, failover, /auth use), so the timeline, the
+// report and the metrics count them all.
+func RestartRecords(res []fleet.RestartResult, names []string, actor string, took time.Duration) []audit.Record {
+	var out []audit.Record
+	ok := 0
+	for _, r := range res {
+		rec := audit.Record{Kind: audit.KindRestart, Agents: []string{r.Agent}, Actor: actor, Action: "agent", OK: &r.OK}
+		if r.OK {
+			ok++
+		} else {
+			rec.Error = r.Err
+		}
+		out = append(out, rec)
+	}
+	return append(out, audit.Record{Kind: audit.KindRestart, Agents: names, Actor: actor, Action: "summary",
+		Message: fmt.Sprintf("%d of %d back in %s", ok, len(names), FormatSeconds(took)),
+		Fields:  map[string]string{"ok": fmt.Sprint(ok), "failed": fmt.Sprint(len(res) - ok), "seconds": fmt.Sprintf("%.3f", took.Seconds())}})
 }
 
 // RestartReport renders the per-agent outcome of a restart.

@@ -3,7 +3,7 @@ package config
 import (
 	"errors"
 	"fmt"
-	"github.com/fleetwarden/fleetwarden/scheduler"
+	"github.com/fleetwarden/fleetwarden/internal/cronspec"
 	"net"
 	"net/mail"
 	"net/url"
@@ -608,7 +608,7 @@ func (k *checker) cron(key string, v *string) {
 	case strings.TrimSpace(*v) == "":
 		k.add(key, "empty cron spec; write \"off\" to turn the job off")
 	default:
-		if err := scheduler.Validate(*v); err != nil {
+		if err := cronspec.Validate(*v); err != nil {
 			k.add(key, "%v", err)
 		}
 	}

@@ -18,6 +18,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"github.com/fleetwarden/fleetwarden/internal/cronspec"
 	"log/slog"
 	"slices"
 	"sync"
@@ -118,7 +119,7 @@ func (s *Scheduler) Add(j Job) error {
 	if j.Run == nil {
 		return fmt.Errorf("job %q has no Run func", j.Name)
 	}
-	sched, err := parseValid(j.Spec)
+	sched, err := cronspec.ParseValid(j.Spec)
 	if err != nil {
 		return fmt.Errorf("job %q: %w", j.Name, err)
 	}
@@ -259,3 +260,7 @@ func (j *job) inner() {
 	j.Run(r.ctx)
 	r.returned = true
 }
+
+// Validate reports whether spec is a schedule Add accepts (see
+// cronspec.Validate); it never panics.
+func Validate(spec string) error { return cronspec.Validate(spec) }

@@ -461,3 +461,12 @@ func TestAddRejects(t *testing.T) {
 		t.Errorf("%d entries after rejected Adds, want 1", got)
 	}
 }
+
+func mustLoad(t *testing.T, name string) *time.Location {
+	t.Helper()
+	loc, err := time.LoadLocation(name)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return loc
+}

@@ -1,4 +1,7 @@
-package scheduler
+// Package cronspec reads cron schedules as fleetwarden accepts them, without
+// the panics of the cron library's parser: the scheduler runs them, the
+// config checks them at load time.
+package cronspec
 
 import (
 	"errors"
@@ -23,12 +26,12 @@ var errEmpty = errors.New(`empty schedule: want 5 fields like "*/15 * * * *" or 
 // "CRON_TZ=Zone " or "TZ=Zone ". A spec that can never fire (such as
 // "0 0 31 2 *") is an error too. Validate never panics.
 func Validate(spec string) error {
-	_, err := parseValid(spec)
+	_, err := ParseValid(spec)
 	return err
 }
 
-// parseValid is parse plus the check that the schedule fires at all.
-func parseValid(spec string) (cron.Schedule, error) {
+// ParseValid is parse plus the check that the schedule fires at all.
+func ParseValid(spec string) (cron.Schedule, error) {
 	sched, err := parse(spec)
 	if err != nil {
 		return nil, err
