@@ -139,10 +139,12 @@ func newDaemon(rt *runtime, withHandler func(*commands.Handler) *console.Console
 	}
 
 	// Chat transports are the primary alert routes; a person at the console
-	// sees alerts there too.
-	var primary []alert.Route
+	// sees alerts there too, but that tells nobody away from the machine:
+	// the console is a mirror, and the fallback routes still stand in for
+	// a chat that is down.
+	var primary, mirrors []alert.Route
 	if d.console != nil {
-		primary = append(primary, consoleRoute{d.console})
+		mirrors = append(mirrors, consoleRoute{d.console})
 	}
 	if t := cfg.Telegram; t != nil {
 		bot, err := telegram.New(telegram.Options{
@@ -184,6 +186,7 @@ func newDaemon(rt *runtime, withHandler func(*commands.Handler) *console.Console
 		RepeatInterval: cfg.Alerts.RepeatInterval.Duration,
 		FallbackAfter:  cfg.Alerts.FallbackAfter.Duration,
 		Primary:        primary,
+		Mirrors:        mirrors,
 		Fallback:       fallback,
 		QueueDir:       filepath.Join(cfg.State.Dir, "queue"),
 		Log:            rt.log,

@@ -78,6 +78,20 @@ func (m *Manager) send(life context.Context, n Notification) {
 	m.journal(audit.Record{Time: n.Time, Kind: audit.KindAlert, Agents: n.Agents, Action: action(n.Status),
 		Reason: n.Reason, Message: n.Summary,
 		Fields: map[string]string{"id": n.ID, "alert": n.AlertKey, "severity": string(n.Severity)}})
+	for _, r := range m.o.Mirrors {
+		m.dispatches.Add(1)
+		go func() {
+			defer m.dispatches.Done()
+			ctx, cancel := context.WithTimeout(life, m.o.DeliveryTimeout)
+			defer cancel()
+			if err := r.Deliver(ctx, n); err != nil {
+				m.log.Warn("alert: mirror", "route", r.Name(), "err", err)
+			}
+		}()
+	}
+	if len(m.prim)+len(m.fall) == 0 {
+		return // nowhere to deliver it (New warned)
+	}
 	res := make(chan result, len(m.prim)+len(m.fall)+1)
 	names := make([]string, 0, len(m.prim))
 	for _, rq := range m.prim {

@@ -298,6 +298,33 @@ func TestRestoredQueueFallsBack(t *testing.T) {
 	}
 }
 
+// The terminal sees every alert, but a person at it is not a person away
+// from the machine: it must not stop the fallback when the chat is down.
+func TestMirrorDoesNotStopTheFallback(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		console, tg, mail := newRoute("console"), newRoute("telegram"), newRoute("email")
+		tg.set(errors.New("502 Bad Gateway"), false)
+		e := start(t, Options{Mirrors: []Route{console}, Primary: []Route{tg}, Fallback: []Route{mail}, RepeatInterval: -1})
+		defer e.stop()
+		observe(e.m, fail("a", KindAuthFailed, "expired"))
+		advance(10 * time.Second)
+		wantNotes(t, console, "firing auth_failed/expired")
+		wantNotes(t, mail, "firing auth_failed/expired")
+
+		// With nothing but the terminal, alerts show there and nowhere
+		// is "undeliverable".
+		only := newRoute("console")
+		e2 := start(t, Options{Mirrors: []Route{only}, RepeatInterval: -1})
+		defer e2.stop()
+		observe(e2.m, fail("b", KindAuthFailed, "expired"))
+		advance(10 * time.Second)
+		wantNotes(t, only, "firing auth_failed/expired")
+		if n, _ := e2.undeliverable(); len(n) != 0 {
+			t.Errorf("undeliverable reported with only a terminal: %v", brief(n))
+		}
+	})
+}
+
 func TestShutdownFlushesTheQueue(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		tg := newRoute("telegram")

@@ -34,7 +34,11 @@ type Options struct {
 	FallbackAfter  time.Duration // default 30s
 	Primary        []Route       // chat transports, all tried
 	Fallback       []Route       // tried in order when no primary route delivered (error or not within FallbackAfter)
-	QueueDir       string        // pending deliveries, one file per (notification, route), and the silences; survives restarts
+	// Mirrors see every notification as it is sent (the terminal), once,
+	// without queue or retry. They tell nobody away from the machine, so
+	// they never count as delivered: the fallbacks are tried all the same.
+	Mirrors  []Route
+	QueueDir string // pending deliveries, one file per (notification, route), and the silences; survives restarts
 	// Now is the clock. It must agree with the timers (time.Now, which
 	// testing/synctest fakes); default time.Now.
 	Now             func() time.Time
@@ -208,7 +212,10 @@ func New(o Options) (*Manager, error) {
 			return nil, err
 		}
 	}
-	if len(m.byNme) == 0 {
+	switch {
+	case len(m.byNme) == 0 && len(o.Mirrors) > 0:
+		m.log.Warn("alert: no chat transport and no alert route: alerts show only here")
+	case len(m.byNme) == 0:
 		m.log.Warn("alert: no routes: every alert will be undeliverable")
 	}
 	q, err := openQueue(o.QueueDir)
