@@ -251,7 +251,8 @@ func (f *Fleet) ScanDirty(ctx context.Context, dirty map[string]bool) ([]Status,
 	last := make(map[string]Status, len(results))
 	for i, st := range results {
 		prev, seen := f.last[st.Name]
-		h := hashText(texts[i])
+		// Changed means progress: the spinner and its clock animate on a stalled turn.
+		h := hashText(claude.Progress(texts[i]))
 		switch {
 		case !seen:
 			st.Since = now
