@@ -5,7 +5,9 @@ import (
 	"errors"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
+	"testing/synctest"
 	"time"
 
 	"github.com/fleetwarden/fleetwarden/audit"
@@ -318,4 +320,46 @@ func TestReplyToTheLoginMessageIsTheCode(t *testing.T) {
 	if !deleted {
 		t.Error("the message holding the code was not asked to be deleted")
 	}
+}
+
+// Two /login at once (a double tap, or Telegram and Discord together) start
+// one login: the second waits while the first starts its CLI, then says a
+// login is in progress.
+func TestLoginStartsOnceWhenAskedTwiceAtOnce(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		h, _ := newTestHandler(t)
+		var started atomic.Int32
+		urlReady := make(chan struct{})
+		session := &fakeLogin{done: make(chan struct{})}
+		defer close(session.done) // the login ends with the test
+		RegisterRecovery(h, Recovery{
+			Fleet: &fakeFleet{},
+			StartLogin: func(context.Context) (LoginSession, error) {
+				started.Add(1)
+				<-urlReady // the CLI takes a moment to print its URL
+				return session, nil
+			},
+			Verify: func(context.Context) (string, error) { return "fresh", nil },
+		})
+		var first, second recorder
+		login := func(r *recorder) {
+			h.Handle(t.Context(), Request{Platform: "telegram", UserID: "1", Private: true, Text: "/login"}, r)
+		}
+		var wg sync.WaitGroup
+		wg.Go(func() { login(&first) })
+		synctest.Wait() // the first is starting the CLI
+		wg.Go(func() { login(&second) })
+		synctest.Wait() // the second has come as far as it can
+		if n := started.Load(); n != 1 {
+			t.Fatalf("%d logins started for two /login, want 1", n)
+		}
+		close(urlReady)
+		wg.Wait()
+		if !strings.Contains(first.text(), "Open the login page") {
+			t.Errorf("first /login: %q, want the login link", first.text())
+		}
+		if got := second.text(); !strings.Contains(got, "already in progress") || strings.Contains(got, "oauth/authorize") {
+			t.Errorf("second /login: %q, want 'already in progress' and no second link", got)
+		}
+	})
 }

@@ -58,6 +58,8 @@ type recovery struct {
 
 	mu    sync.Mutex
 	login *loginState
+
+	starting chan struct{} // holds one while a /login starts its CLI
 }
 
 // LoginHint ends the message carrying the login URL; a reply to that message
@@ -66,7 +68,7 @@ const LoginHint = "Log in, copy the code shown, and reply /code <code>."
 
 // RegisterRecovery adds /login, /code and /restart.
 func RegisterRecovery(h *Handler, r Recovery) {
-	rc := &recovery{Recovery: r, h: h}
+	rc := &recovery{Recovery: r, h: h, starting: make(chan struct{}, 1)}
 	if rc.AfterLogin == "" {
 		rc.AfterLogin = "failed"
 	}
@@ -83,6 +85,14 @@ func (rc *recovery) cmdLogin(ctx context.Context, c *Call) error {
 	if len(c.Args) > 0 {
 		return Usagef("")
 	}
+	// One login at a time: a second /login (a double tap, another chat)
+	// waits here while the first one starts, then finds it in progress.
+	select {
+	case rc.starting <- struct{}{}:
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+	defer func() { <-rc.starting }()
 	rc.mu.Lock()
 	cur := rc.login
 	rc.mu.Unlock()
