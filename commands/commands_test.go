@@ -363,3 +363,32 @@ func TestLoginStartsOnceWhenAskedTwiceAtOnce(t *testing.T) {
 		}
 	})
 }
+
+// A pane on the login screen shows the login link (and maybe a code being
+// typed): /peek shows them only to an admin in a private chat.
+func TestPeekHidesTheLoginLink(t *testing.T) {
+	h := NewHandler(Options{ACL: func() *ACL {
+		acl := NewACL()
+		acl.Grant("telegram", RoleAdmin, "1")
+		acl.Grant("telegram", RoleOperator, "2")
+		return acl
+	}(), Now: func() time.Time { return now }})
+	link := "https://claude.com/cai/oauth/authorize?code=true&client_id=9d1c250a&code_challenge=Ol6i3EaoBtXW&state=b9sYsbcXxTvHhxM7"
+	RegisterFleet(h, &fakeFleet{sts: []fleet.Status{{Name: "builder", State: claude.LoggingIn}},
+		pane: " Browser didn't open? Use the URL below to sign in\n\n" + link + "\n\n Paste code here if prompted\n"}, nil)
+	tests := []struct {
+		user     string
+		private  bool
+		wantLink bool
+	}{
+		{"1", true, true},   // admin, private chat
+		{"1", false, false}, // admin, in a group
+		{"2", true, false},  // operator
+	}
+	for _, tt := range tests {
+		got := ask(t, h, tt.user, tt.private, "/peek builder")
+		if strings.Contains(got, "state=") != tt.wantLink || !strings.Contains(got, "Paste code here") {
+			t.Errorf("user %s private %v: link shown %v, want %v:\n%s", tt.user, tt.private, !tt.wantLink, tt.wantLink, got)
+		}
+	}
+}

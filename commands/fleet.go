@@ -98,6 +98,10 @@ func RegisterFleet(h *Handler, f FleetView, creds CredentialSource, switcher ...
 				return err
 			}
 			text = claude.Redact(text)
+			if !c.Req.Private || c.Role < RoleAdmin {
+				// A login link or code on the pane is for an admin in private.
+				text = claude.HideLogin(text)
+			}
 			if strings.TrimSpace(text) == "" {
 				text = "(empty pane)"
 			}
