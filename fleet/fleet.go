@@ -157,8 +157,10 @@ func (f *Fleet) Snapshot() []Status {
 func (f *Fleet) Scan(ctx context.Context) ([]Status, error) { return f.ScanDirty(ctx, nil) }
 
 // ScanDirty is Scan when tmux reports activity: with Options.Recapture set,
-// only panes in dirty (by pane id), panes that changed identity and panes not
-// captured for Recapture are captured; the others keep their last verdict.
+// only panes in dirty (by pane id) and panes that changed identity are
+// captured; the others keep their last verdict. An empty, non-nil dirty is
+// the periodic safety scan: it captures the panes not captured for
+// Recapture, a sixth of the fleet at most.
 func (f *Fleet) ScanDirty(ctx context.Context, dirty map[string]bool) ([]Status, error) {
 	now := f.opt.Now()
 	hosts := map[string]bool{"": true}
@@ -485,7 +487,9 @@ func (f *Fleet) reuse(agent string, p tmux.Pane, dirty map[string]bool, now time
 	if !ok || c.paneID != p.ID || c.pid != p.PID || c.cmd != p.Command {
 		return captured{}, false
 	}
-	if now.Sub(c.at) >= f.opt.Recapture && *due > 0 {
+	// Safety looks belong to the periodic scan (an empty dirty set): an
+	// event scan captures what wrote and nothing else, to answer at once.
+	if len(dirty) == 0 && now.Sub(c.at) >= f.opt.Recapture && *due > 0 {
 		*due--
 		return captured{}, false
 	}

@@ -4,8 +4,10 @@ import (
 	"context"
 	"fmt"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -311,9 +313,10 @@ func TestEventDrivenDetection(t *testing.T) {
 	w.waitState(f, map[string]claude.State{"a": claude.Idle, "b": claude.Idle})
 	events := make(chan Event, 16)
 	scans := make(chan int, 64)
+	act := &recordingActivity{Activity: w.tm, outputs: map[string]int{}}
 	wd := NewWatchdog(f, WatchOptions{
 		Interval: time.Hour, // the periodic scan never comes: only tmux activity can tell
-		Activity: w.tm,
+		Activity: act,
 		OnEvent:  func(e Event) { events <- e },
 		OnScan:   func(sts []Status, _ time.Duration) { scans <- len(sts) },
 	})
@@ -343,6 +346,70 @@ func TestEventDrivenDetection(t *testing.T) {
 			t.Errorf("b = %s, want idle (untouched)", s.State)
 		}
 	}
+	// It was the control clients that told: they reported a's output and
+	// never ended (an ending client triggers a full scan, which would
+	// have found the failure without them).
+	act.mu.Lock()
+	if act.outputs[st[0].PaneID] == 0 || act.watches != 2 || act.ended != 0 {
+		t.Errorf("control clients: %d started, %d ended, output of a's pane reported %d times; want 2 started, none ended, a's output seen",
+			act.watches, act.ended, act.outputs[st[0].PaneID])
+	}
+	act.mu.Unlock()
+
+	// A control client that dies (detached, tmux restarted) is started
+	// again, and the panes it follows are heard again.
+	flag := "-L"
+	if strings.Contains(w.tm.Socket(), "/") {
+		flag = "-S"
+	}
+	if out, err := exec.Command("tmux", flag, w.tm.Socket(), "detach-client", "-s", "a").CombinedOutput(); err != nil {
+		t.Fatalf("detach-client: %v: %s", err, out)
+	}
+	tmuxtest.WaitFor(t, 10*time.Second, func() (bool, string) {
+		act.mu.Lock()
+		defer act.mu.Unlock()
+		return act.watches == 3 && act.ended == 1, fmt.Sprintf("%d control clients started, %d ended; want a's started again", act.watches, act.ended)
+	})
+	tmuxtest.WaitFor(t, 10*time.Second, func() (bool, string) {
+		_ = w.tm.SendLine(t.Context(), "a:main", ":screen 15-busy.txt", 0)
+		select {
+		case e := <-events:
+			return e.Agent == "a" && e.Kind == "auth_failed" && !e.Active, fmt.Sprintf("event %+v", e)
+		case <-time.After(300 * time.Millisecond):
+			return false, "a's login failure did not end"
+		}
+	})
+	act.mu.Lock()
+	defer act.mu.Unlock()
+	if act.ended != 1 {
+		t.Errorf("%d control clients ended, want 1 (the detached one)", act.ended)
+	}
+}
+
+// recordingActivity notes what the control clients report.
+type recordingActivity struct {
+	Activity
+	mu             sync.Mutex
+	watches, ended int
+	outputs        map[string]int
+}
+
+func (r *recordingActivity) Watch(ctx context.Context, session string, onOutput func(paneID string)) error {
+	r.mu.Lock()
+	r.watches++
+	r.mu.Unlock()
+	err := r.Activity.Watch(ctx, session, func(p string) {
+		r.mu.Lock()
+		r.outputs[p]++
+		r.mu.Unlock()
+		onOutput(p)
+	})
+	if ctx.Err() == nil {
+		r.mu.Lock()
+		r.ended++
+		r.mu.Unlock()
+	}
+	return err
 }
 
 // BenchmarkScan measures one full scan (one list-panes, a capture and a
@@ -466,5 +533,56 @@ func TestRestartAnswersTheAPIKeyDialog(t *testing.T) {
 				t.Fatalf("restart = %+v, want state %s", r, tt.want)
 			}
 		})
+	}
+}
+
+// countingPanes counts the captures per pane.
+type countingPanes struct {
+	Panes
+	mu  sync.Mutex
+	got map[string]int
+}
+
+func (c *countingPanes) Capture(ctx context.Context, target string, history int) (string, error) {
+	c.mu.Lock()
+	c.got[target]++
+	c.mu.Unlock()
+	return c.Panes.Capture(ctx, target, history)
+}
+
+func (c *countingPanes) take() map[string]int {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	got := c.got
+	c.got = map[string]int{}
+	return got
+}
+
+// An event scan captures the panes that wrote and no other; the periodic
+// safety scan captures those not looked at for a while.
+func TestEventScanCapturesOnlyDirtyPanes(t *testing.T) {
+	w := newWorld(t)
+	for _, s := range []string{"a", "b", "c"} {
+		w.start(s, "15-busy.txt")
+	}
+	src := &countingPanes{Panes: w.tm, got: map[string]int{}}
+	clock := time.Now()
+	f := New(Options{Agents: []Agent{{Name: "a", Target: "a:main"}, {Name: "b", Target: "b:main"}, {Name: "c", Target: "c:main"}},
+		Sources: map[string]Panes{"": src}, Recapture: time.Minute, Now: func() time.Time { return clock }})
+	sts := w.waitState(f, map[string]claude.State{"a": claude.Idle, "b": claude.Idle, "c": claude.Idle})
+	src.take()
+
+	clock = clock.Add(2 * time.Minute) // every pane is due a safety look
+	if _, err := f.ScanDirty(t.Context(), map[string]bool{sts[0].PaneID: true}); err != nil {
+		t.Fatal(err)
+	}
+	if got := src.take(); len(got) != 1 || got[sts[0].PaneID] != 1 {
+		t.Errorf("event scan for a captured %v, want only a's pane %s", got, sts[0].PaneID)
+	}
+	if _, err := f.ScanDirty(t.Context(), map[string]bool{}); err != nil {
+		t.Fatal(err)
+	}
+	if got := src.take(); len(got) != 2 {
+		t.Errorf("safety scan captured %v, want b and c (a was just looked at)", got)
 	}
 }
