@@ -152,7 +152,23 @@ func TestQueuedAlertSurvivesKill9(t *testing.T) {
 		tg := c.telegramTexts()
 		return count(tg, "on alpha") == 2 && count(tg, "✅ Prompt answered on alpha") == 1, fmt.Sprintf("telegram got %q", tg)
 	})
-	c.waitReply(adminChat, 0, "fleetwarden started (after a stop of")
+	c.waitReply(adminChat, 0, "it ended without stopping (crash, kill or power loss)")
+}
+
+// A start is when chat is most likely still down (the machine rebooted):
+// the start notice, with how long nothing was watched, takes the fallback.
+func TestStartNoticeFallsBackWhenChatIsDown(t *testing.T) {
+	hook := newHookReceiver(t)
+	routes := fmt.Sprintf("[[alerts.route]]\ntype = \"webhook\"\nurl = %q\n", hook.URL)
+	c := newChatFleet(t, chatOpts{fallbackAfter: "1s", extra: routes, agents: map[string]string{"alpha": "15-busy.txt"}})
+	c.say(tgAdmin, adminChat, "/status", "1 agents: 1 idle")
+	c.stop()
+	c.tg.Down()
+	c.start()
+	tmuxtest.WaitFor(t, 20*time.Second, func() (bool, string) {
+		return count(hook.summaries(), "started") == 1, fmt.Sprintf("webhook got %q", hook.summaries())
+	})
+	c.tg.Up() // a quick shutdown: its flush finds Telegram again
 }
 
 // A restart of fleetwarden while an alert fires announces nothing again;
@@ -167,7 +183,7 @@ func TestRestartWhileFiringAnnouncesNothingTwice(t *testing.T) {
 	c.stop()
 	n := len(c.tg.Sent())
 	c.start()
-	c.waitReply(adminChat, n, "fleetwarden started (after a stop of")
+	c.waitReply(adminChat, n, "stopped at")
 	// /status answers from a scan: the restored alert has seen it.
 	c.say(tgAdmin, adminChat, "/status", "2 agents: 2 auth_failed")
 	c.show("alpha", "15-busy.txt")

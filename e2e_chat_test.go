@@ -153,7 +153,7 @@ func newChatFleet(t *testing.T, o chatOpts) *chatFleet {
 		if strings.Contains(out, "DATA RACE") || strings.Contains(out, "panic:") {
 			t.Errorf("fleetwarden raced or panicked")
 		}
-		if t.Failed() {
+		if t.Failed() || os.Getenv("FW_SHOWLOG") != "" {
 			t.Logf("fleetwarden output:\n%s", out)
 		}
 	})

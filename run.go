@@ -278,7 +278,8 @@ func (d *daemon) run(ctx context.Context) error {
 			cancel()
 		}()
 	}
-	goRun("start notice", func(ctx context.Context) error { return d.startNotice(ctx, gap) })
+	goRun("alive", d.keepAlive)
+	d.startNotice(gap)
 	d.watchdog.Run(ctx)
 	sdStopping()
 	wg.Wait()
@@ -290,36 +291,65 @@ func (d *daemon) run(ctx context.Context) error {
 	return nil
 }
 
-// lastSeen returns how long fleetwarden was away, from the journal's last record.
-func (d *daemon) lastSeen() time.Duration {
-	recs, err := audit.ReadAll(d.rt.cfg.State.Dir, time.Time{})
-	if err != nil && len(recs) == 0 {
-		return -1
-	}
-	if len(recs) == 0 {
-		return -1
-	}
-	return time.Since(recs[len(recs)-1].Time)
+// aliveFile is touched while fleetwarden runs, so that after a crash or a
+// kill -9 the next start knows when it stopped watching (to a minute).
+const aliveFile = "alive"
+
+// away is how long fleetwarden was not watching before this start.
+type away struct {
+	gap   time.Duration // < 0: never ran here before
+	clean bool          // it stopped itself (a stop record), not a crash
+	since time.Time
 }
 
-// startNotice says fleetwarden is up, and how long it was away, so gaps in
-// watching are visible.
-func (d *daemon) startNotice(ctx context.Context, gap time.Duration) error {
-	msg := "fleetwarden started"
-	if gap >= 0 {
-		msg += fmt.Sprintf(" (after a stop of %s)", audit.FormatDuration(gap))
+// lastSeen finds when the previous run stopped watching: its stop record,
+// else the later of its last record and its last sign of life.
+func (d *daemon) lastSeen() away {
+	recs, _ := audit.ReadAll(d.rt.cfg.State.Dir, time.Time{})
+	if len(recs) == 0 {
+		return away{gap: -1}
 	}
-	if d.console != nil {
-		_ = d.console.Notify(ctx, msg)
+	last := recs[len(recs)-1]
+	a := away{since: last.Time, clean: last.Kind == audit.KindStop}
+	if fi, err := os.Stat(filepath.Join(d.rt.cfg.State.Dir, aliveFile)); err == nil && !a.clean && fi.ModTime().After(a.since) {
+		a.since = fi.ModTime()
 	}
-	for _, t := range d.transports {
-		nctx, cancel := context.WithTimeout(ctx, 30*time.Second)
-		if err := t.Notify(nctx, "ℹ️ "+msg); err != nil {
-			d.log.Warn("start notice", "transport", t.Name(), "err", err)
+	a.gap = time.Since(a.since)
+	return a
+}
+
+// keepAlive touches the alive file every 30 s until ctx ends.
+func (d *daemon) keepAlive(ctx context.Context) error {
+	path := filepath.Join(d.rt.cfg.State.Dir, aliveFile)
+	t := time.NewTicker(30 * time.Second)
+	defer t.Stop()
+	for {
+		if err := os.WriteFile(path, []byte(time.Now().UTC().Format(time.RFC3339)+"\n"), 0o600); err != nil {
+			return fmt.Errorf("marking fleetwarden alive: %w", err)
 		}
-		cancel()
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-t.C:
+		}
 	}
-	return nil
+}
+
+// startNotice says fleetwarden is up, and how long it was not watching, so
+// gaps in watching are visible. It goes the way alerts go (queued, with
+// the fallback routes): a start is when chat is most likely still down.
+func (d *daemon) startNotice(a away) {
+	detail := "First start with this state directory."
+	if a.gap >= 0 {
+		at := a.since.In(location(d.rt.cfg.Schedule.Timezone)).Format("Mon 2 Jan 15:04")
+		if a.clean {
+			detail = fmt.Sprintf("after a stop of %s (stopped at %s).", audit.FormatDuration(a.gap), at)
+		} else {
+			detail = fmt.Sprintf("after a stop of about %s: it ended without stopping (crash, kill or power loss); last seen %s.",
+				audit.FormatDuration(a.gap), at)
+		}
+	}
+	d.alerts.Observe(alert.Event{Time: time.Now(), Kind: alert.KindInfo, Reason: "fleetwarden started", Evidence: detail, Active: true})
 }
 
 func (d *daemon) transition(tr fleet.Transition) {
