@@ -4,11 +4,13 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"github.com/fleetwarden/fleetwarden/claude"
 	"io"
 	"net/http"
 	"net/http/httptest"
 	"os"
 	"os/exec"
+	"path/filepath"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -169,6 +171,42 @@ func TestStartNoticeFallsBackWhenChatIsDown(t *testing.T) {
 		return count(hook.summaries(), "started") == 1, fmt.Sprintf("webhook got %q", hook.summaries())
 	})
 	c.tg.Up() // a quick shutdown: its flush finds Telegram again
+}
+
+// A login about to run out is warned of once, at the tightest threshold it
+// is within, and a restart does not warn again.
+func TestExpiryWarningOnceAcrossRestarts(t *testing.T) {
+	c := newChatFleet(t, chatOpts{agents: map[string]string{"alpha": "15-busy.txt"}})
+	c.say(tgAdmin, adminChat, "/status", "1 agents: 1 idle")
+	ms := func(d time.Duration) int64 { return time.Now().Add(d).UnixMilli() }
+	creds := fmt.Sprintf(`{"claudeAiOauth": {"accessToken": "sk-ant-oat01-%s", "refreshToken": "sk-ant-ort01-%s",
+		"expiresAt": %d, "refreshTokenExpiresAt": %d, "scopes": ["user:inference"], "subscriptionType": "max"}}`,
+		strings.Repeat("a", 40), strings.Repeat("b", 40), ms(8*time.Hour), ms(40*time.Minute))
+	if err := os.MkdirAll(c.claudeDir, 0o700); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(claude.CredentialsPath(c.claudeDir), []byte(creds), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	c.stop()
+	n := len(c.tg.Sent())
+	c.start() // the auth check at start finds the refresh token 40 minutes from its end
+	c.waitReply(adminChat, n, "The refresh token of credential default runs out in")
+	c.stop()
+	n = len(c.tg.Sent())
+	c.start()
+	c.waitReply(adminChat, n, "stopped at") // the start notice of the second restart
+	c.stop()                                // its auth check at start is over, journaled
+	journal, err := os.ReadFile(filepath.Join(c.dir, "state", "journal.jsonl"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := strings.Count(string(journal), `"expiry_warning"`); got != 1 {
+		t.Errorf("%d expiry warnings journaled, want one across the restarts", got)
+	}
+	if got := count(c.telegramTexts(), "runs out in"); got != 1 || count(c.telegramTexts(), "runs out in 23h") != 0 {
+		t.Errorf("got %d expiry warnings, want one (the 1 h one, not the 24 h one too): %q", got, c.telegramTexts())
+	}
 }
 
 // A restart of fleetwarden while an alert fires announces nothing again;

@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"net/http"
 	"strings"
-	"sync"
 	"time"
 
 	"github.com/fleetwarden/fleetwarden/alert"
@@ -45,16 +44,10 @@ func (d *daemon) schedule() (*scheduler.Scheduler, error) {
 	return s, nil
 }
 
-// warned remembers which expiry warnings were sent, so each goes out once.
-type warned struct {
-	mu      sync.Mutex
-	sent    map[string]bool
-	healthy map[string]bool // by credential, as of the last check
-}
-
 // authCheck checks every credential (with active probes where configured),
-// alerts on the unhealthy ones and warns before a login runs out — the
-// warning the CLI never gives in tmux.
+// alerts when one goes bad and warns before a login runs out — the warning
+// the CLI never gives in tmux. Both go the way alerts go (queued, with the
+// fallback routes), once each, across restarts too.
 func (d *daemon) authCheck(ctx context.Context) {
 	now := time.Now()
 	for _, h := range d.rt.creds.CheckAll(ctx, true) {
@@ -66,45 +59,38 @@ func (d *daemon) authCheck(ctx context.Context) {
 				d.metrics.SetCredentialExpiry(h.Name, h.Kind, tok.which, tok.at.Sub(now).Seconds())
 			}
 		}
-		d.warned.mu.Lock()
-		if d.warned.healthy == nil {
-			d.warned.healthy = map[string]bool{}
+		changed, err := d.warnings.health(h.Name, h.Healthy)
+		if err != nil {
+			d.log.Warn("auth check", "err", err)
 		}
-		was, seen := d.warned.healthy[h.Name]
-		d.warned.healthy[h.Name] = h.Healthy
-		d.warned.mu.Unlock()
-		if !seen || was != h.Healthy {
-			// Journaled when it changes: a check every 15 minutes is no story.
-			_ = d.tap.Append(audit.Record{Kind: audit.KindCredential, Actor: "fleetwarden", Action: "checked",
-				Message: h.Name + ": " + h.Detail, OK: ptr(h.Healthy), Fields: map[string]string{"credential": h.Name}})
+		if !changed {
+			continue
 		}
-		if !h.Healthy && (!seen || was) {
-			// Tell once when a credential goes bad, not at every check.
+		// Journaled when it changes: a check every 15 minutes is no story.
+		_ = d.tap.Append(audit.Record{Kind: audit.KindCredential, Actor: "fleetwarden", Action: "checked",
+			Message: h.Name + ": " + h.Detail, OK: ptr(h.Healthy), Fields: map[string]string{"credential": h.Name}})
+		if !h.Healthy {
 			d.alerts.Observe(alert.Event{Time: now, Kind: alert.KindInfo, Reason: "credential " + h.Name + " is unhealthy",
 				Evidence: h.Detail, Active: true})
 		}
 	}
-	for _, before := range d.rt.cfg.Schedule.WarnBefore {
-		for _, e := range d.rt.creds.ExpiringWithin(now, before.Duration) {
-			if e.Token == "access" {
-				continue // access tokens are refreshed by the CLI every few hours
-			}
-			key := fmt.Sprintf("%s/%s/%s/%d", e.Name, e.Token, before.Duration, e.At.Unix())
-			d.warned.mu.Lock()
-			if d.warned.sent == nil {
-				d.warned.sent = map[string]bool{}
-			}
-			done := d.warned.sent[key]
-			d.warned.sent[key] = true
-			d.warned.mu.Unlock()
-			if done {
-				continue
-			}
-			msg := fmt.Sprintf("⏳ The %s token of credential %s runs out in %s (%s). Log in again before then: /login.",
-				e.Token, e.Name, commands.Ago(e.At.Sub(now)), e.At.In(location(d.rt.cfg.Schedule.Timezone)).Format("Mon 2 Jan 15:04"))
-			d.broadcast(ctx, msg)
-			_ = d.tap.Append(audit.Record{Kind: audit.KindCredential, Actor: "fleetwarden", Action: "expiry_warning", Message: msg})
-		}
+	var ths []time.Duration
+	for _, b := range d.rt.cfg.Schedule.WarnBefore {
+		ths = append(ths, b.Duration)
+	}
+	due, err := d.warnings.due(now, ths, func(within time.Duration) []credentials.Expiry {
+		return d.rt.creds.ExpiringWithin(now, within)
+	})
+	if err != nil {
+		d.log.Warn("auth check", "err", err)
+	}
+	for _, e := range due {
+		when := e.At.In(location(d.rt.cfg.Schedule.Timezone)).Format("Mon 2 Jan 15:04")
+		what := fmt.Sprintf("The %s token of credential %s runs out in %s (%s)", e.Token, e.Name, commands.Ago(e.At.Sub(now)), when)
+		d.alerts.Observe(alert.Event{Time: now, Kind: alert.KindInfo, Reason: what,
+			Evidence: "Log in again before then: /login.", Active: true})
+		_ = d.tap.Append(audit.Record{Kind: audit.KindCredential, Actor: "fleetwarden", Action: "expiry_warning",
+			Message: "⏳ " + what + ". Log in again before then: /login."})
 	}
 }
 

@@ -78,7 +78,7 @@ type daemon struct {
 	metrics    *dashboard.Metrics
 	dash       *dashboard.Server
 	tap        journalTap
-	warned     warned
+	warnings   *warnings
 	sched      *scheduler.Scheduler
 	synced     sync.Once // alerts told the first scan is in
 }
@@ -92,7 +92,8 @@ func newDaemon(rt *runtime, withHandler func(*commands.Handler) *console.Console
 	if err != nil {
 		return nil, fmt.Errorf("opening the journal: %w", err)
 	}
-	d := &daemon{rt: rt, log: rt.log, journal: j, started: time.Now(), metrics: dashboard.NewMetrics(version)}
+	d := &daemon{rt: rt, log: rt.log, journal: j, started: time.Now(), metrics: dashboard.NewMetrics(version),
+		warnings: loadWarnings(cfg.State.Dir)}
 	if cfg.Dashboard.Enabled() {
 		srv, err := dashboard.New(dashboard.Options{Listen: cfg.Dashboard.Listen, Token: cfg.Dashboard.Token.Value(),
 			Snapshot: d.snapshot, Ready: d.ready, Metrics: d.metrics, Log: rt.log})

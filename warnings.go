@@ -1,0 +1,118 @@
+package main
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"slices"
+	"sync"
+	"time"
+
+	"github.com/fleetwarden/fleetwarden/credentials"
+)
+
+// warnings remembers, on disk, which expiry warnings went out and how each
+// credential was at its last check, so that neither a later check nor a
+// restart of fleetwarden says the same thing twice.
+type warnings struct {
+	path string
+
+	mu      sync.Mutex
+	Sent    map[string]time.Time `json:"sent"`    // warning key → the expiry it warned of
+	Healthy map[string]bool      `json:"healthy"` // by credential
+}
+
+const warningsFile = "warnings.json"
+
+// loadWarnings reads the state; a missing or damaged file starts empty
+// (the worst case is a warning said again).
+func loadWarnings(dir string) *warnings {
+	w := &warnings{path: filepath.Join(dir, warningsFile)}
+	if b, err := os.ReadFile(w.path); err == nil {
+		_ = json.Unmarshal(b, w)
+	}
+	if w.Sent == nil {
+		w.Sent = map[string]time.Time{}
+	}
+	if w.Healthy == nil {
+		w.Healthy = map[string]bool{}
+	}
+	return w
+}
+
+func (w *warnings) saveLocked() error {
+	b, err := json.Marshal(w)
+	if err != nil {
+		return err
+	}
+	tmp := w.path + ".tmp"
+	if err := os.WriteFile(tmp, b, 0o600); err != nil {
+		return fmt.Errorf("saving %s: %w", warningsFile, err)
+	}
+	if err := os.Rename(tmp, w.path); err != nil {
+		return errors.Join(fmt.Errorf("saving %s: %w", warningsFile, err), os.Remove(tmp))
+	}
+	return nil
+}
+
+// health records a credential's health and reports whether it changed
+// (or was never seen).
+func (w *warnings) health(name string, healthy bool) (changed bool, err error) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if was, seen := w.Healthy[name]; seen && was == healthy {
+		return false, nil
+	}
+	w.Healthy[name] = healthy
+	return true, w.saveLocked()
+}
+
+// due returns the warnings to send now: for each token running out within
+// a threshold, one warning at the tightest threshold it is within — a
+// token found an hour from its end gets the 1 h warning, not the 24 h one
+// as well — unless that was sent. It marks them sent.
+func (w *warnings) due(now time.Time, thresholds []time.Duration, expiring func(time.Duration) []credentials.Expiry) ([]credentials.Expiry, error) {
+	ths := slices.Clone(thresholds)
+	slices.Sort(ths) // tightest first
+	type token struct {
+		name, kind string
+		at         int64
+	}
+	var out []credentials.Expiry
+	seen := map[token]bool{}
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	for k, at := range w.Sent {
+		if at.Before(now.Add(-24 * time.Hour)) {
+			delete(w.Sent, k) // long gone
+		}
+	}
+	changed := false
+	for _, th := range ths {
+		for _, e := range expiring(th) {
+			t := token{e.Name, e.Token, e.At.Unix()}
+			if seen[t] {
+				continue // within a tighter threshold already
+			}
+			seen[t] = true
+			key := fmt.Sprintf("%s/%s/%d/%s", e.Name, e.Token, e.At.Unix(), th)
+			if _, done := w.Sent[key]; done {
+				continue
+			}
+			// This one, and the wider ones it makes moot.
+			for _, wider := range ths {
+				if wider >= th {
+					w.Sent[fmt.Sprintf("%s/%s/%d/%s", e.Name, e.Token, e.At.Unix(), wider)] = e.At
+				}
+			}
+			changed = true
+			out = append(out, e)
+		}
+	}
+	if changed {
+		return out, w.saveLocked()
+	}
+	return out, nil
+}
