@@ -104,3 +104,36 @@ func TestFailoverBackupAlsoBadAlertsWithoutLooping(t *testing.T) {
 		t.Errorf("got %d failover notices, want 1: %q", n, c.telegramTexts())
 	}
 }
+
+// The pane looks fine, but the primary credential's check fails (a dead
+// login the agent has not hit yet): with failover = "auto" the agent moves
+// to its backup. When the primary checks healthy again, the humans are
+// told how to switch back, and /auth shows who runs where.
+func TestFailoverWhenTheCheckFails(t *testing.T) {
+	const key = "sk-ant-api03-backupbackupbackupbackup"
+	dir := t.TempDir()
+	primary := filepath.Join(dir, "primary")
+	testenv.WriteFile(t, primary, ".credentials.json", `{"claudeAiOauth":{"accessToken":"","refreshToken":"","expiresAt":0,"subscriptionType":"max"}}`)
+	keyFile := testenv.WriteFile(t, dir, "api-key", key)
+	extra := fmt.Sprintf("[[credential]]\nname = \"primary\"\nkind = \"oauth-file\"\nconfig_dir = %q\n\n[[credential]]\nname = \"backup\"\nkind = \"api-key\"\ntoken = \"file:%s\"\n\n[schedule]\nauth_check = \"@every 1s\"\n", primary, keyFile)
+	c := newChatFleet(t, chatOpts{
+		agents:     map[string]string{"alpha": "15-busy.txt"},
+		claudeKeys: "failover = \"auto\"\n",
+		agentKeys:  "credential = \"primary\"\nbackup = \"backup\"\n",
+		extra:      extra,
+	})
+	c.waitReply(adminChat, 0, "alpha now runs on backup credential backup")
+	c.say(tgAdmin, adminChat, "/auth", "↪ alpha runs on backup instead")
+
+	// Someone logs the primary in again.
+	ms := func(d time.Duration) int64 { return time.Now().Add(d).UnixMilli() }
+	testenv.WriteFile(t, primary, ".credentials.json", fmt.Sprintf(`{"claudeAiOauth":{"accessToken":"sk-ant-oat01-%s","refreshToken":"sk-ant-ort01-%s","expiresAt":%d,"subscriptionType":"max"}}`,
+		strings.Repeat("a", 40), strings.Repeat("b", 40), ms(8*time.Hour)))
+	n := len(c.tg.Sent())
+	c.waitReply(adminChat, n, "Switch back with /auth use alpha primary")
+	c.say(tgAdmin, adminChat, "/auth", "back with /auth use alpha primary")
+	c.say(tgAdmin, adminChat, "/auth use alpha primary", "Switched 1 agent(s) to primary")
+	if got := c.say(tgAdmin, adminChat, "/auth", "Credentials:"); strings.Contains(got.Plain, "↪") {
+		t.Errorf("/auth after switching back still shows a stand-in:\n%s", got.Plain)
+	}
+}

@@ -3,7 +3,9 @@ package main
 import (
 	"context"
 	"fmt"
+	"maps"
 	"net/http"
+	"slices"
 	"strings"
 	"time"
 
@@ -59,7 +61,7 @@ func (d *daemon) authCheck(ctx context.Context) {
 				d.metrics.SetCredentialExpiry(h.Name, h.Kind, tok.which, tok.at.Sub(now).Seconds())
 			}
 		}
-		changed, err := d.warnings.health(h.Name, h.Healthy)
+		changed, seen, err := d.warnings.health(h.Name, h.Healthy)
 		if err != nil {
 			d.log.Warn("auth check", "err", err)
 		}
@@ -69,9 +71,24 @@ func (d *daemon) authCheck(ctx context.Context) {
 		// Journaled when it changes: a check every 15 minutes is no story.
 		_ = d.tap.Append(audit.Record{Kind: audit.KindCredential, Actor: "fleetwarden", Action: "checked",
 			Message: h.Name + ": " + h.Detail, OK: ptr(h.Healthy), Fields: map[string]string{"credential": h.Name}})
-		if !h.Healthy {
+		switch {
+		case !h.Healthy:
 			d.alerts.Observe(alert.Event{Time: now, Kind: alert.KindInfo, Reason: "credential " + h.Name + " is unhealthy",
 				Evidence: h.Detail, Active: true})
+			// Its check failing is reason enough to move its agents to
+			// their backups (failover decides, by its mode).
+			for _, agent := range d.agentsOn(h.Name) {
+				go d.failover(context.WithoutCancel(ctx), agent, "")
+			}
+		case seen:
+			// Healthy again: the agents that stood in on a backup go back
+			// when a human says so.
+			if in := d.rt.standIns(h.Name); len(in) > 0 {
+				agents := slices.Sorted(maps.Keys(in))
+				d.alerts.Observe(alert.Event{Time: now, Kind: alert.KindInfo, Reason: "credential " + h.Name + " is healthy again",
+					Evidence: fmt.Sprintf("%s still run on a backup. Switch back with /auth use %s %s.",
+						strings.Join(agents, ", "), agents[0], h.Name), Active: true})
+			}
 		}
 	}
 	var ths []time.Duration
@@ -95,6 +112,20 @@ func (d *daemon) authCheck(ctx context.Context) {
 }
 
 func ptr[T any](v T) *T { return &v }
+
+// agentsOn lists the agents running on credential name that have a backup.
+func (d *daemon) agentsOn(name string) []string {
+	if d.rt.failover == nil {
+		return nil
+	}
+	var out []string
+	for _, a := range d.rt.failover.Assignments() {
+		if a.Credential == name && a.Backup != "" && a.Backup != name {
+			out = append(out, a.Agent)
+		}
+	}
+	return out
+}
 
 // morningReport sends the report to every chat transport.
 func (d *daemon) morningReport(ctx context.Context) {
@@ -210,6 +241,12 @@ func (d *daemon) failover(ctx context.Context, agent, reason string) {
 	if fo == nil || fo.Mode() == credentials.ModeOff {
 		return
 	}
+	// One at a time per agent: its pane and its credential check may both
+	// report the same failure.
+	if _, busy := d.failingOver.LoadOrStore(agent, true); busy {
+		return
+	}
+	defer d.failingOver.Delete(agent)
 	health := map[string]credentials.Health{}
 	for _, h := range d.rt.creds.CheckAll(ctx, false) {
 		health[h.Name] = h

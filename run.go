@@ -65,22 +65,23 @@ type transport interface {
 // daemon is fleetwarden running: the watchdog, the alert manager, the
 // transports and the journal.
 type daemon struct {
-	rt         *runtime
-	log        *slog.Logger
-	journal    *audit.Journal
-	handler    *commands.Handler
-	console    *console.Console
-	watchdog   *fleet.Watchdog
-	alerts     *alert.Manager
-	transports []transport
-	started    time.Time
-	health     health
-	metrics    *dashboard.Metrics
-	dash       *dashboard.Server
-	tap        journalTap
-	warnings   *warnings
-	sched      *scheduler.Scheduler
-	synced     sync.Once // alerts told the first scan is in
+	rt          *runtime
+	log         *slog.Logger
+	journal     *audit.Journal
+	handler     *commands.Handler
+	console     *console.Console
+	watchdog    *fleet.Watchdog
+	alerts      *alert.Manager
+	transports  []transport
+	started     time.Time
+	health      health
+	metrics     *dashboard.Metrics
+	dash        *dashboard.Server
+	tap         journalTap
+	warnings    *warnings
+	failingOver sync.Map // agent → true while its failover runs
+	sched       *scheduler.Scheduler
+	synced      sync.Once // alerts told the first scan is in
 }
 
 func newDaemon(rt *runtime, withHandler func(*commands.Handler) *console.Console) (*daemon, error) {

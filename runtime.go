@@ -107,7 +107,26 @@ func ids64(ids []int64) []string {
 func (rt *runtime) credentialStatuses(ctx context.Context) []commands.CredentialStatus {
 	var out []commands.CredentialStatus
 	for _, h := range rt.creds.CheckAll(ctx, false) {
-		out = append(out, commands.CredentialStatus{Name: h.Name, Kind: h.Kind, Healthy: h.Healthy, Detail: h.Detail})
+		out = append(out, commands.CredentialStatus{Name: h.Name, Kind: h.Kind, Healthy: h.Healthy, Detail: h.Detail,
+			StandIns: rt.standIns(h.Name)})
+	}
+	return out
+}
+
+// standIns lists the agents whose primary credential is name that run on
+// another one now, by agent.
+func (rt *runtime) standIns(name string) map[string]string {
+	if rt.failover == nil {
+		return nil
+	}
+	var out map[string]string
+	for _, a := range rt.failover.Assignments() {
+		if a.Primary == name && a.Credential != a.Primary {
+			if out == nil {
+				out = map[string]string{}
+			}
+			out[a.Agent] = a.Credential
+		}
 	}
 	return out
 }

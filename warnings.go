@@ -58,15 +58,16 @@ func (w *warnings) saveLocked() error {
 }
 
 // health records a credential's health and reports whether it changed
-// (or was never seen).
-func (w *warnings) health(name string, healthy bool) (changed bool, err error) {
+// (or was never seen: then seen is false).
+func (w *warnings) health(name string, healthy bool) (changed, seen bool, err error) {
 	w.mu.Lock()
 	defer w.mu.Unlock()
-	if was, seen := w.Healthy[name]; seen && was == healthy {
-		return false, nil
+	was, seen := w.Healthy[name]
+	if seen && was == healthy {
+		return false, true, nil
 	}
 	w.Healthy[name] = healthy
-	return true, w.saveLocked()
+	return true, seen, w.saveLocked()
 }
 
 // due returns the warnings to send now: for each token running out within

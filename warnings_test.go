@@ -71,7 +71,7 @@ func TestExpiryWarningsOnce(t *testing.T) {
 		if s.restart {
 			w = loadWarnings(dir)
 		}
-		if got, err := w.health("primary", s.healthy); err != nil || got != s.want {
+		if got, _, err := w.health("primary", s.healthy); err != nil || got != s.want {
 			t.Errorf("health step %d (healthy %v): changed %v, %v; want %v", i, s.healthy, got, err, s.want)
 		}
 	}

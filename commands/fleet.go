@@ -3,6 +3,8 @@ package commands
 import (
 	"context"
 	"fmt"
+	"maps"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -24,6 +26,9 @@ type CredentialStatus struct {
 	Kind    string
 	Healthy bool
 	Detail  string // "access expires in 3h12m, refresh in 29d" or what is wrong
+	// Stand-ins are the agents whose primary this is that run on another
+	// credential now (after a failover or /auth use), by agent → the one.
+	StandIns map[string]string
 }
 
 // CredentialSource lists the credentials and their health.
@@ -235,6 +240,14 @@ func AuthText(ss []fleet.Status, creds []CredentialStatus) string {
 				mark = "❌"
 			}
 			fmt.Fprintf(&b, "%s %s (%s): %s\n", mark, c.Name, c.Kind, c.Detail)
+			for _, agent := range slices.Sorted(maps.Keys(c.StandIns)) {
+				other := c.StandIns[agent]
+				fmt.Fprintf(&b, "   ↪ %s runs on %s instead", agent, other)
+				if c.Healthy {
+					fmt.Fprintf(&b, "; back with /auth use %s %s", agent, c.Name)
+				}
+				b.WriteString("\n")
+			}
 		}
 	}
 	return strings.TrimRight(b.String(), "\n")
