@@ -210,6 +210,11 @@ func TestClassifyCases(t *testing.T) {
 		evidence string
 	}{
 		{"empty pane", "", Unknown, "", ""},
+		{"credit balance, bare", tui("❯ fix the bug\n\n● Credit balance is too low\n", "", autoFooter), AuthFailed, ReasonSubscription, "Credit balance is too low"},
+		{"credit balance, under the prompt", tui("❯ fix the bug\n  ⎿  Credit balance is too low · Add funds: https://console.anthropic.com/settings/billing\n", "", autoFooter),
+			AuthFailed, ReasonSubscription, "Credit balance is too low"},
+		{"an answer about a credit balance", tui("❯ what does the billing page say?\n\n● The billing page warns users when their credit balance is too low to place an order.\n", "", autoFooter),
+			Idle, "", ""},
 		{"blank lines", "\n   \n\u00a0\n\n", Unknown, "", ""},
 		{"bash shell", "dev@box:~/work$ ls\nREADME.md  go.mod  main.go\ndev@box:~/work$ \n\n", Exited, "", "dev@box:~/work$"},
 		{"root shell", "root@3f2a9c:/work# ", Exited, "", "root@3f2a9c:/work#"},

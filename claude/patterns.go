@@ -115,6 +115,11 @@ func (sc *screen) matchFailure(q string, liberal bool) (failure, bool) {
 		return failure{}, false
 	}
 	if !liberal && !sc.containsAny(q, claudeMarkers) {
+		// The CLI says this one bare, as the whole message; an answer that
+		// mentions a credit balance does not lead with it.
+		if i := sc.index(q, "creditbalanceistoolow"); i >= 0 && i <= 4 {
+			return failure{AuthFailed, ReasonSubscription, i}, true
+		}
 		return failure{}, false
 	}
 	anchored := func(pos int) bool {
