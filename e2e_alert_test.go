@@ -157,6 +157,39 @@ func TestQueuedAlertSurvivesKill9(t *testing.T) {
 	c.waitReply(adminChat, 0, "it ended without stopping (crash, kill or power loss)")
 }
 
+// The dead man's switch hears from fleetwarden every heartbeat.interval
+// while it watches, and /fail when an alert reached no route at all.
+func TestHeartbeatPingsAndFails(t *testing.T) {
+	var mu sync.Mutex
+	var got []string
+	sw := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		mu.Lock()
+		got = append(got, r.Method+" "+r.URL.Path)
+		mu.Unlock()
+	}))
+	t.Cleanup(sw.Close)
+	seen := func(what string) int {
+		mu.Lock()
+		defer mu.Unlock()
+		return count(got, what)
+	}
+	extra := fmt.Sprintf("[heartbeat]\nurl = %q\ninterval = \"1s\"\n", sw.URL+"/5f0c2a4e-key")
+	c := newChatFleet(t, chatOpts{fallbackAfter: "1s", extra: extra, agents: map[string]string{"alpha": "15-busy.txt"}})
+	tmuxtest.WaitFor(t, 20*time.Second, func() (bool, string) {
+		return seen("GET /5f0c2a4e-key") >= 2, fmt.Sprintf("the switch got %q", got)
+	})
+	// Telegram is the only route, and it is down: the alert is undeliverable.
+	c.tg.Down()
+	c.show("alpha", "19-tui-401.txt")
+	tmuxtest.WaitFor(t, 30*time.Second, func() (bool, string) {
+		return seen("POST /5f0c2a4e-key/fail") >= 1, fmt.Sprintf("the switch got %q", got)
+	})
+	c.tg.Up()
+	if strings.Contains(c.stderr.String(), "5f0c2a4e-key") {
+		t.Errorf("the switch's key is in the log")
+	}
+}
+
 // A start is when chat is most likely still down (the machine rebooted):
 // the start notice, with how long nothing was watched, takes the fallback.
 func TestStartNoticeFallsBackWhenChatIsDown(t *testing.T) {

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"maps"
 	"net/http"
+	neturl "net/url"
 	"slices"
 	"strings"
 	"time"
@@ -203,15 +204,28 @@ func (d *daemon) heartbeat(ctx context.Context) error {
 func (d *daemon) ping(ctx context.Context, client *http.Client, url string) {
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
 	if err != nil {
-		d.log.Warn("heartbeat", "err", err)
+		d.log.Warn("heartbeat", "err", hideURL(err, url))
 		return
 	}
 	resp, err := client.Do(req)
 	if err != nil {
-		d.log.Warn("heartbeat", "err", err)
+		d.log.Warn("heartbeat", "err", hideURL(err, url))
 		return
 	}
 	resp.Body.Close()
+	if resp.StatusCode/100 != 2 {
+		d.log.Warn("heartbeat: the dead man's switch refused the ping", "status", resp.Status)
+	}
+}
+
+// hideURL takes the heartbeat URL (its path is the switch's key) out of an
+// error, keeping the host.
+func hideURL(err error, raw string) string {
+	short := raw
+	if u, perr := neturl.Parse(raw); perr == nil && u.Host != "" {
+		short = u.Scheme + "://" + u.Host + "/…"
+	}
+	return strings.ReplaceAll(err.Error(), raw, short)
 }
 
 // heartbeatFail tells the dead man's switch that an alert could not be
@@ -230,7 +244,7 @@ func (d *daemon) heartbeatFail(summary string) {
 	if resp, err := http.DefaultClient.Do(req); err == nil {
 		resp.Body.Close()
 	} else {
-		d.log.Warn("heartbeat /fail", "err", err)
+		d.log.Warn("heartbeat /fail", "err", hideURL(err, strings.TrimRight(url, "/")+"/fail"))
 	}
 }
 

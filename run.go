@@ -176,7 +176,7 @@ func newDaemon(rt *runtime, withHandler func(*commands.Handler) *console.Console
 	}
 	var fallback []alert.Route
 	for i, r := range cfg.Alerts.Routes {
-		route, err := buildRoute(i, r)
+		route, err := buildRoute(i, r, cfg.Secrets())
 		if err != nil {
 			j.Close()
 			return nil, err

@@ -132,7 +132,7 @@ func (rt *runtime) standIns(name string) map[string]string {
 }
 
 // buildRoute makes the fallback alert route of [[alerts.route]] number i.
-func buildRoute(i int, r config.Route) (alert.Route, error) {
+func buildRoute(i int, r config.Route, secrets []string) (alert.Route, error) {
 	name := r.Name
 	if name == "" {
 		name = fmt.Sprintf("%s%d", r.Type, i)
@@ -145,7 +145,7 @@ func buildRoute(i int, r config.Route) (alert.Route, error) {
 		return alert.NewEmail(alert.EmailConfig{Name: name, Host: r.Host, Port: r.Port, Username: r.Username,
 			Password: r.Password.Value(), From: r.From, To: r.To, StartTLS: starttls, Timeout: r.Timeout.Duration}), nil
 	case "exec":
-		return alert.NewExec(name, r.Command, r.Timeout.Duration), nil
+		return alert.NewExec(name, r.Command, r.Timeout.Duration, secrets...), nil
 	}
 	return nil, fmt.Errorf("alerts.route[%d]: unknown type %q", i, r.Type)
 }

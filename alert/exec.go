@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"os"
 	"os/exec"
+	"slices"
 	"strings"
 	"time"
 )
@@ -15,17 +16,33 @@ type execRoute struct {
 	name    string
 	argv    []string
 	timeout time.Duration
+	hide    []string
 }
 
 // NewExec makes a route that runs argv with the notification as JSON on
 // stdin (the webhook json shape) and FLEETWARDEN_ALERT_* variables in the
 // environment. A non-zero exit is a failure carrying the command's stderr.
-// timeout bounds one run (default 30s). Its Name is "exec:"+name.
-func NewExec(name string, argv []string, timeout time.Duration) Route {
+// timeout bounds one run (default 30s). Its Name is "exec:"+name. The
+// command inherits fleetwarden's environment but for the variables that
+// hold one of hide (fleetwarden's own secrets) or an Anthropic key.
+func NewExec(name string, argv []string, timeout time.Duration, hide ...string) Route {
 	if timeout <= 0 {
 		timeout = 30 * time.Second
 	}
-	return &execRoute{name: prefixed("exec", name), argv: append([]string(nil), argv...), timeout: timeout}
+	return &execRoute{name: prefixed("exec", name), argv: append([]string(nil), argv...), timeout: timeout, hide: hide}
+}
+
+// environ is os.Environ without the secrets.
+func (e *execRoute) environ() []string {
+	var out []string
+	for _, kv := range os.Environ() {
+		_, v, _ := strings.Cut(kv, "=")
+		if v != "" && (slices.Contains(e.hide, v) || strings.Contains(v, "sk-ant-")) {
+			continue
+		}
+		out = append(out, kv)
+	}
+	return out
 }
 
 func (e *execRoute) Name() string { return e.name }
@@ -44,7 +61,7 @@ func (e *execRoute) Deliver(ctx context.Context, n Notification) error {
 	cmd.Stdin = bytes.NewReader(body)
 	stderr := &capped{max: 2048}
 	cmd.Stderr = stderr
-	cmd.Env = append(os.Environ(),
+	cmd.Env = append(e.environ(),
 		"FLEETWARDEN_ALERT_ID="+n.ID,
 		"FLEETWARDEN_ALERT_STATUS="+n.Status,
 		"FLEETWARDEN_ALERT_SEVERITY="+string(n.Severity),

@@ -219,3 +219,30 @@ func expandPath(p, dir string) (string, error) {
 	}
 	return filepath.Clean(p), nil
 }
+
+// Secrets returns the values of every secret in the config (tokens,
+// passwords; the heartbeat URL, whose path is its key), for code that must
+// keep them away from what it hands on: a command's environment, logs.
+func (c *Config) Secrets() []string {
+	var out []string
+	add := func(v string) {
+		if v != "" {
+			out = append(out, v)
+		}
+	}
+	if c.Telegram != nil {
+		add(c.Telegram.Token.Value())
+	}
+	if c.Discord != nil {
+		add(c.Discord.Token.Value())
+	}
+	add(c.Dashboard.Token.Value())
+	for _, cr := range c.Credentials {
+		add(cr.Token.Value())
+	}
+	for _, r := range c.Alerts.Routes {
+		add(r.Password.Value())
+	}
+	add(c.Heartbeat.URL)
+	return out
+}
