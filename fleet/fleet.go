@@ -99,6 +99,9 @@ type Fleet struct {
 	resMu   sync.Mutex
 	resumed map[string]resumedError // by agent
 
+	rsMu       sync.Mutex
+	restarting map[string]*restarting // by agent
+
 	mu     sync.Mutex
 	agents []Agent // configured plus discovered, as of the last scan
 	last   map[string]Status
@@ -117,7 +120,8 @@ func New(o Options) *Fleet {
 	if o.Log == nil {
 		o.Log = slog.New(slog.DiscardHandler)
 	}
-	return &Fleet{opt: o, log: o.Log, last: map[string]Status{}, hash: map[string]uint64{}, cache: map[string]captured{}, resumed: map[string]resumedError{}}
+	return &Fleet{opt: o, log: o.Log, last: map[string]Status{}, hash: map[string]uint64{}, cache: map[string]captured{}, resumed: map[string]resumedError{},
+		restarting: map[string]*restarting{}}
 }
 
 // Agents returns the configured agents plus those discovered by the last scan.

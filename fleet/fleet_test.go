@@ -586,3 +586,100 @@ func TestEventScanCapturesOnlyDirtyPanes(t *testing.T) {
 		t.Errorf("safety scan captured %v, want b and c (a was just looked at)", got)
 	}
 }
+
+// A CLI deaf to Escape, Ctrl-C and hangup — and the tool it started —
+// is killed when the graceful stop runs out, and the agent comes back.
+func TestRestartKillsAHungCLI(t *testing.T) {
+	w := newWorld(t)
+	stubborn := w.env("15-busy.txt")
+	stubborn["FAKECLAUDE_STUBBORN"] = "1"
+	p, err := w.tm.NewSession(t.Context(), "a", "main", tmux.SpawnOptions{Dir: w.dir, Env: stubborn, Command: w.claude})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var old []int
+	tmuxtest.WaitFor(t, 10*time.Second, func() (bool, string) {
+		old, _ = w.tm.PanePIDTree(t.Context(), p.PID)
+		return len(old) >= 2 && strings.Contains(w.capture("a:main"), "tool pid"), fmt.Sprintf("process tree %v", old)
+	})
+	t.Cleanup(func() {
+		for _, pid := range old {
+			kill(pid) // should the test fail: leave no hung processes behind
+		}
+	})
+	f := w.fleet(Agent{Name: "a", Target: "a:main", Workdir: w.dir, Command: w.claude, Env: w.env("15-busy.txt")})
+	res := f.Restart(t.Context(), []string{"a"}, RestartOptions{Timeout: 10 * time.Second, StopTimeout: time.Second, Poll: 50 * time.Millisecond})
+	if !res[0].OK {
+		t.Fatalf("restart = %+v, want the agent back", res[0])
+	}
+	tmuxtest.WaitFor(t, 10*time.Second, func() (bool, string) {
+		var alive []int
+		for _, pid := range old {
+			if processAlive(pid) {
+				alive = append(alive, pid)
+			}
+		}
+		return len(alive) == 0, fmt.Sprintf("old processes still alive: %v of %v", alive, old)
+	})
+}
+
+// processAlive reports whether pid runs (a zombie does not).
+func processAlive(pid int) bool {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+	if err != nil {
+		return false
+	}
+	_, rest, _ := strings.Cut(string(b), ") ")
+	return !strings.HasPrefix(rest, "Z")
+}
+
+// gatedRespawn holds every respawn until released, and counts them.
+type gatedRespawn struct {
+	*tmux.Client
+	entered chan struct{}
+	release chan struct{}
+	mu      sync.Mutex
+	n       int
+}
+
+func (g *gatedRespawn) Respawn(ctx context.Context, target string, o tmux.SpawnOptions) error {
+	g.mu.Lock()
+	g.n++
+	g.mu.Unlock()
+	g.entered <- struct{}{}
+	<-g.release
+	return g.Client.Respawn(ctx, target, o)
+}
+
+// Two restarts of one agent at once (the restart after a login, a
+// /restart, a failover) restart it once; both hear how it went.
+func TestConcurrentRestartsOfOneAgentRestartItOnce(t *testing.T) {
+	w := newWorld(t)
+	w.start("a", "15-busy.txt")
+	g := &gatedRespawn{Client: w.tm, entered: make(chan struct{}, 2), release: make(chan struct{})}
+	f := New(Options{Agents: []Agent{{Name: "a", Target: "a:main", Workdir: w.dir, Command: w.claude, Env: w.env("15-busy.txt")}},
+		Sources: map[string]Panes{"": g}})
+	w.waitState(f, map[string]claude.State{"a": claude.Idle})
+	o := RestartOptions{Timeout: 10 * time.Second, StopTimeout: 3 * time.Second, Poll: 50 * time.Millisecond}
+	results := make(chan RestartResult, 2)
+	go func() { results <- f.Restart(t.Context(), []string{"a"}, o)[0] }()
+	<-g.entered // the first is respawning the pane
+	go func() { results <- f.Restart(t.Context(), []string{"a"}, o)[0] }()
+	select {
+	case <-g.entered:
+		t.Error("the second restart respawned the pane too")
+	case r := <-results:
+		t.Errorf("the second restart returned before the first was done: %+v", r)
+	case <-time.After(500 * time.Millisecond):
+		// It waits for the first (a negative can only be watched for a while).
+	}
+	close(g.release)
+	for range 2 {
+		if r := <-results; !r.OK {
+			t.Errorf("restart = %+v, want ok", r)
+		}
+	}
+	if g.n != 1 {
+		t.Errorf("%d respawns, want 1", g.n)
+	}
+}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -78,7 +79,7 @@ func (f *Fleet) Restart(ctx context.Context, names []string, o RestartOptions) [
 			sem <- struct{}{}
 			defer func() { <-sem }()
 			start := f.opt.Now()
-			r := f.restartOne(ctx, name, o)
+			r := f.restartOnce(ctx, name, o)
 			r.Took = f.opt.Now().Sub(start)
 			p := prev[name]
 			r.WasWorking = p.State == claude.Working || p.Working
@@ -87,6 +88,36 @@ func (f *Fleet) Restart(ctx context.Context, names []string, o RestartOptions) [
 	}
 	wg.Wait()
 	return out
+}
+
+// restarting is a restart of one agent in progress; a second request for
+// the same agent waits for it and shares its outcome, rather than killing
+// the CLI the first one is bringing up.
+type restarting struct {
+	done chan struct{}
+	res  RestartResult
+}
+
+func (f *Fleet) restartOnce(ctx context.Context, name string, o RestartOptions) RestartResult {
+	f.rsMu.Lock()
+	if cur, ok := f.restarting[name]; ok {
+		f.rsMu.Unlock()
+		select {
+		case <-cur.done:
+			return cur.res
+		case <-ctx.Done():
+			return RestartResult{Agent: name, Err: fmt.Sprintf("waiting for the restart already in progress: %v", ctx.Err())}
+		}
+	}
+	cur := &restarting{done: make(chan struct{})}
+	f.restarting[name] = cur
+	f.rsMu.Unlock()
+	cur.res = f.restartOne(ctx, name, o)
+	f.rsMu.Lock()
+	delete(f.restarting, name)
+	f.rsMu.Unlock()
+	close(cur.done)
+	return cur.res
 }
 
 func (f *Fleet) restartOne(ctx context.Context, name string, o RestartOptions) RestartResult {
@@ -149,8 +180,10 @@ func (f *Fleet) restartOne(ctx context.Context, name string, o RestartOptions) R
 			res.Err = err.Error()
 			return res
 		}
-		if !p.Dead && !isShell(p.Command) {
-			f.stopGracefully(ctx, src, p, o)
+		if !p.Dead && !isShell(p.Command) && !f.stopGracefully(ctx, src, p, o) {
+			// Last resort: a CLI deaf to Escape and Ctrl-C, and whatever
+			// it started, would survive respawn-pane's hangup.
+			killTree(ctx, src, p)
 		}
 		spawn.Command = command
 		if err := src.Respawn(ctx, p.ID, spawn); err != nil {
@@ -166,9 +199,25 @@ func (f *Fleet) restartOne(ctx context.Context, name string, o RestartOptions) R
 	return f.waitUp(ctx, src, p.ID, env["ANTHROPIC_API_KEY"], res, o)
 }
 
+// killTree kills the pane's processes, children first, where their tree
+// can be read (a local tmux server).
+func killTree(ctx context.Context, src Controller, p tmux.Pane) {
+	pt, ok := src.(pidTree)
+	if !ok {
+		return
+	}
+	pids, err := pt.PanePIDTree(ctx, p.PID)
+	if err != nil {
+		return
+	}
+	for _, pid := range slices.Backward(pids) {
+		kill(pid)
+	}
+}
+
 // stopGracefully asks Claude Code to exit (Escape, then Ctrl-C twice) and
-// waits for it; respawn kills whatever is left.
-func (f *Fleet) stopGracefully(ctx context.Context, src Controller, p tmux.Pane, o RestartOptions) {
+// waits for it, and reports whether it did.
+func (f *Fleet) stopGracefully(ctx context.Context, src Controller, p tmux.Pane, o RestartOptions) bool {
 	ctx, cancel := context.WithTimeout(ctx, o.StopTimeout)
 	defer cancel()
 	_ = src.SendKeys(ctx, p.ID, "Escape")
@@ -184,12 +233,12 @@ func (f *Fleet) stopGracefully(ctx context.Context, src Controller, p tmux.Pane,
 		if err == nil {
 			q, ok := tmux.FindPane(panes, p.ID)
 			if !ok || q.Dead || isShell(q.Command) {
-				return
+				return true
 			}
 		}
 		select {
 		case <-ctx.Done():
-			return
+			return false
 		case <-t.C:
 		}
 	}

@@ -10,6 +10,9 @@
 //	:screen NAME    show another captured screen (clears first)
 //	:exit           exit like /exit
 //
+// With FAKECLAUDE_STUBBORN set it hangs: it ignores Ctrl-C, SIGHUP and
+// SIGTERM, and so does the child it starts.
+//
 // With FAKECLAUDE_UP_ENTER=NAME, a line that starts with the Up arrow
 // (a dialog answered with Up, Enter) shows screen NAME.
 //
@@ -22,10 +25,12 @@ import (
 	"bufio"
 	"fmt"
 	"os"
+	"os/exec"
 	"os/signal"
 	"path/filepath"
 	"strings"
 	"syscall"
+	"time"
 )
 
 func main() {
@@ -55,6 +60,19 @@ func tui(args []string) int {
 		return 1
 	}
 	writeSession(args)
+
+	if os.Getenv("FAKECLAUDE_STUBBORN") != "" {
+		// A hung CLI: deaf to Ctrl-C, hangup and SIGTERM, with a child
+		// (a tool it ran) just as deaf — only SIGKILL ends them.
+		signal.Ignore(syscall.SIGINT, syscall.SIGTERM, syscall.SIGHUP)
+		child := exec.Command("sleep", "3600")
+		if err := child.Start(); err == nil {
+			fmt.Printf("\r\ntool pid %d\r\n", child.Process.Pid)
+		}
+		for {
+			time.Sleep(time.Hour)
+		}
+	}
 
 	// Raw-ish terminal: we do not switch the tty mode; Ctrl-C arrives as SIGINT.
 	sigs := make(chan os.Signal, 4)

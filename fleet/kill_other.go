@@ -1,0 +1,11 @@
+//go:build !unix
+
+package fleet
+
+import "os"
+
+func kill(pid int) {
+	if p, err := os.FindProcess(pid); err == nil {
+		_ = p.Kill()
+	}
+}
