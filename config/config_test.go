@@ -620,3 +620,26 @@ func FuzzParse(f *testing.F) {
 		}
 	})
 }
+
+// A long-lived token credential may name claude.token_file before the
+// first setup-token login has written it; any other missing file is an
+// error with its line.
+func TestTokenFileToCome(t *testing.T) {
+	dir := t.TempDir()
+	tokenFile := filepath.Join(dir, "oauth-token")
+	src := func(tokenRef string) string {
+		return fmt.Sprintf("[claude]\nlogin_method = \"setup-token\"\ntoken_file = %q\n\n[[credential]]\nname = \"ci\"\nkind = \"oauth-token\"\ntoken = %q\n",
+			tokenFile, tokenRef)
+	}
+	c, err := Parse("fw.toml", []byte(src("file:"+tokenFile)))
+	if err != nil {
+		t.Fatalf("credential on the token file to come: %v", err)
+	}
+	if got := c.Credentials[0].Token.Ref(); got != "file:"+tokenFile {
+		t.Errorf("token ref = %q", got)
+	}
+	_, err = Parse("fw.toml", []byte(src("file:"+filepath.Join(dir, "other"))))
+	if err == nil || !strings.Contains(err.Error(), "fw.toml:8: credential[0].token:") || !strings.Contains(err.Error(), "no such file") {
+		t.Errorf("a missing file that is not claude.token_file: %v, want fw.toml:8: credential[0].token: … no such file", err)
+	}
+}

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"github.com/fleetwarden/fleetwarden/internal/cronspec"
+	"io/fs"
 	"net"
 	"net/mail"
 	"net/url"
@@ -235,7 +236,11 @@ func (k *checker) secrets(c *Config) {
 		}
 	}
 	for i := range c.Credentials {
-		resolve(joinIndex("credential", i)+".token", &c.Credentials[i].Token)
+		cr := &c.Credentials[i]
+		if cr.Kind == KindOAuthToken && k.tokenFileToCome(cr.Token, c.Claude.TokenFile) {
+			continue // /login (setup-token) writes it; until then the credential checks unhealthy
+		}
+		resolve(joinIndex("credential", i)+".token", &cr.Token)
 	}
 	if c.Telegram != nil {
 		resolve("telegram.token", &c.Telegram.Token)
@@ -247,6 +252,21 @@ func (k *checker) secrets(c *Config) {
 		resolve(joinIndex("alerts.route", i)+".password", &c.Alerts.Routes[i].Password)
 	}
 	resolve("dashboard.token", &c.Dashboard.Token)
+}
+
+// tokenFileToCome reports whether s is file:claude.token_file and that file
+// does not exist yet: setup-token's first login creates it.
+func (k *checker) tokenFileToCome(s Secret, tokenFile string) bool {
+	p, ok := strings.CutPrefix(s.ref, "file:")
+	if !ok || tokenFile == "" {
+		return false
+	}
+	p, err := expandPath(p, k.dir)
+	if err != nil || filepath.Clean(p) != filepath.Clean(tokenFile) {
+		return false
+	}
+	_, err = os.Stat(p)
+	return errors.Is(err, fs.ErrNotExist)
 }
 
 func (k *checker) validate(c *Config) {
