@@ -322,6 +322,41 @@ func TestLoginRelayAndRestartOverTelegram(t *testing.T) {
 	}
 }
 
+// Stopping fleetwarden while a login waits for its code leaves no login
+// process (nor the setup-token window) behind.
+func TestStopCancelsTheLogin(t *testing.T) {
+	for _, method := range []string{"auth-login", "setup-token"} {
+		t.Run(method, func(t *testing.T) {
+			c := newChatFleet(t, chatOpts{agents: map[string]string{"builder": "19-tui-401.txt"},
+				claudeKeys: fmt.Sprintf("login_method = %q\n", method)})
+			c.say(tgAdmin, adminChat, "/login", "Open the login page")
+			if method == "setup-token" && !c.hasSession("fleetwarden-login") {
+				t.Fatal("no setup-token window while the login waits")
+			}
+			c.stop()
+			c.noLoginLeft()
+			if c.hasSession("fleetwarden-login") {
+				t.Error("the setup-token window outlived fleetwarden")
+			}
+		})
+	}
+}
+
+// hasSession reports whether the fleet's tmux server has session name.
+func (c *chatFleet) hasSession(name string) bool {
+	c.t.Helper()
+	panes, err := c.tm.ListPanes(c.t.Context())
+	if err != nil {
+		return false
+	}
+	for _, p := range panes {
+		if p.Session == name {
+			return true
+		}
+	}
+	return false
+}
+
 func TestLoginBadInputs(t *testing.T) {
 	c := newChatFleet(t, chatOpts{agents: map[string]string{"builder": "19-tui-401.txt"}})
 	// Not an admin; in a group; a stranger.

@@ -284,6 +284,7 @@ func (d *daemon) run(ctx context.Context) error {
 	d.startNotice(gap)
 	d.watchdog.Run(ctx)
 	sdStopping()
+	d.handler.Close() // no login process outlives us
 	wg.Wait()
 	// Flush what is queued so a stop loses nothing that could be sent now.
 	fctx, fcancel := context.WithTimeout(context.Background(), 5*time.Second)

@@ -192,6 +192,20 @@ type Handler struct {
 
 	// replyCode turns a reply to the login message into /code; set by RegisterRecovery.
 	replyCode func(Request) (string, bool)
+	// closers end what commands left running (a login), at Close.
+	closers []func()
+}
+
+// Close ends what commands left running — a login waiting for its code —
+// so that no login process outlives fleetwarden. Call it when stopping.
+func (h *Handler) Close() {
+	h.mu.Lock()
+	cs := h.closers
+	h.closers = nil
+	h.mu.Unlock()
+	for _, c := range cs {
+		c()
+	}
 }
 
 // Options configure a Handler.

@@ -76,6 +76,25 @@ func RegisterRecovery(h *Handler, r Recovery) {
 	h.Register(Command{Name: "code", Usage: "CODE#STATE", Help: "finish a login with the code from the login page", Role: RoleAdmin, Private: true, Run: rc.cmdCode})
 	h.Register(Command{Name: "restart", Usage: "[AGENT…|all]", Help: "restart agents (default: the ones that are down)", Role: RoleOperator, Run: rc.cmdRestart})
 	h.replyCode = rc.replyCode
+	h.mu.Lock()
+	h.closers = append(h.closers, rc.close)
+	h.mu.Unlock()
+}
+
+// close cancels a login in progress: fleetwarden is stopping.
+func (rc *recovery) close() {
+	rc.mu.Lock()
+	cur := rc.login
+	rc.login = nil
+	rc.mu.Unlock()
+	if cur == nil {
+		return
+	}
+	cur.session.Cancel()
+	rc.h.record(audit.Record{Kind: audit.KindLogin, Actor: "fleetwarden", Action: "cancelled", Message: "fleetwarden stopped"})
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	_ = cur.out.Reply(ctx, Reply{Text: "fleetwarden is stopping: the login was cancelled. Send /login again once it is back."})
 }
 
 func (rc *recovery) cmdLogin(ctx context.Context, c *Call) error {
