@@ -363,6 +363,12 @@ func TestLoginBadInputs(t *testing.T) {
 	c.say(tgOperator, opChat, "/login", "needs the admin role")
 	c.tg.AddChat(groupChat)
 	c.say(tgAdmin, groupChat, "/login", "private chat")
+	// A code sent to the group is refused and taken off the chat.
+	deleted := c.tg.Requests("deleteMessage")
+	c.say(tgAdmin, groupChat, "/code abcdefghijklmnop#qrstuvwxyz012345", "Your message was deleted")
+	if c.tg.Requests("deleteMessage") != deleted+1 {
+		t.Error("the group message holding a code was not deleted")
+	}
 	c.noLoginLeft()
 	// /code without a login.
 	c.say(tgAdmin, adminChat, "/code abc#def", "No login is in progress")

@@ -295,15 +295,22 @@ func (h *Handler) Handle(ctx context.Context, req Request, out Responder) {
 		_ = out.Reply(ctx, Reply{Text: fmt.Sprintf("Unknown command /%s. Send /help for the list.", name)})
 		return
 	}
+	// A refused command that carries a secret (a login code) is deleted
+	// all the same: it must not stay readable in the chat.
+	hide := cmd.Name == "code" && len(args) > 0
 	if role < cmd.Role {
 		h.record(audit.Record{Kind: audit.KindRefused, Actor: req.Actor(), Action: "/" + name,
 			Message: fmt.Sprintf("needs %s, has %s", cmd.Role, role)})
-		_ = out.Reply(ctx, Reply{Text: fmt.Sprintf("/%s needs the %s role; you are %s.", name, cmd.Role, role)})
+		_ = out.Reply(ctx, Reply{Text: fmt.Sprintf("/%s needs the %s role; you are %s.", name, cmd.Role, role), DeleteRequest: hide})
 		return
 	}
 	if cmd.Private && !req.Private {
 		h.record(audit.Record{Kind: audit.KindRefused, Actor: req.Actor(), Action: "/" + name, Message: "not in a private chat"})
-		_ = out.Reply(ctx, Reply{Text: fmt.Sprintf("/%s works only in a private chat with the bot: it carries secrets.", name)})
+		text := fmt.Sprintf("/%s works only in a private chat with the bot: it carries secrets.", name)
+		if hide {
+			text += " Your message was deleted; send the code in a private chat with the bot."
+		}
+		_ = out.Reply(ctx, Reply{Text: text, DeleteRequest: hide})
 		return
 	}
 	call := &Call{Req: req, Args: args, Role: role, Out: out, h: h, cmd: cmd}
@@ -364,9 +371,13 @@ func (h *Handler) callback(ctx context.Context, req Request, role Role, out Resp
 		_ = out.Reply(ctx, Reply{Text: "That button has expired; send the command again."})
 		return
 	case p.user != req.Actor():
+		h.record(audit.Record{Kind: audit.KindRefused, Actor: req.Actor(), Action: "/" + p.cmd.Name + " (button)",
+			Message: "pressed the button of " + p.user})
 		_ = out.Reply(ctx, Reply{Text: "Only the person who asked can confirm this."})
 		return
 	case role < p.cmd.Role:
+		h.record(audit.Record{Kind: audit.KindRefused, Actor: req.Actor(), Action: "/" + p.cmd.Name + " (button)",
+			Message: fmt.Sprintf("needs %s, has %s", p.cmd.Role, role)})
 		_ = out.Reply(ctx, Reply{Text: fmt.Sprintf("/%s needs the %s role.", p.cmd.Name, p.cmd.Role)})
 		return
 	case verb != "y":

@@ -3,6 +3,7 @@ package commands
 import (
 	"context"
 	"errors"
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -205,6 +206,9 @@ func TestConfirmation(t *testing.T) {
 	h.Handle(t.Context(), Request{Platform: "telegram", UserID: "1", Private: true, Callback: yes}, &other)
 	if ran != 0 || !strings.Contains(other.text(), "Only the person who asked") {
 		t.Errorf("other user: ran=%d reply %q", ran, other.text())
+	}
+	if !slices.Contains(a.kinds(), audit.KindRefused) {
+		t.Errorf("the other user's press left no refused record: %v", a.kinds())
 	}
 	var mine recorder
 	h.Handle(t.Context(), Request{Platform: "telegram", UserID: "2", Private: true, Callback: yes}, &mine)
