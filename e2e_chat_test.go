@@ -357,6 +357,18 @@ func (c *chatFleet) hasSession(name string) bool {
 	return false
 }
 
+// A login CLI that dies while it waits for the code says why.
+func TestLoginProcessDiesWithItsReason(t *testing.T) {
+	c := newChatFleet(t, chatOpts{agents: map[string]string{"builder": "19-tui-401.txt"},
+		env: []string{"FAKECLAUDE_LOGIN_CRASH=Error: getaddrinfo EAI_AGAIN platform.claude.com"}})
+	c.say(tgAdmin, adminChat, "/login", "Open the login page")
+	msg := c.waitReply(adminChat, 0, "The login process ended before a code came")
+	if !strings.Contains(msg.Plain, "getaddrinfo EAI_AGAIN platform.claude.com") || strings.Contains(msg.Plain, "oauth/authorize") {
+		t.Errorf("end message %q: want the CLI's reason and no login link", msg.Plain)
+	}
+	c.noLoginLeft()
+}
+
 func TestLoginBadInputs(t *testing.T) {
 	c := newChatFleet(t, chatOpts{agents: map[string]string{"builder": "19-tui-401.txt"}})
 	// Not an admin; in a group; a stranger.

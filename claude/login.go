@@ -37,8 +37,10 @@ type Login struct {
 	changed chan struct{} // closed and replaced on every output or exit
 	exited  bool
 	exitErr error
-	done    chan struct{}
-	cancel  context.CancelFunc
+	// how it ended: out of time, or cancelled by us
+	timedOut, cancelled bool
+	done                chan struct{}
+	cancel              context.CancelFunc
 }
 
 // ErrLoginExited is returned when the login process ended before doing what
@@ -83,6 +85,7 @@ func StartLogin(ctx context.Context, o LoginOptions) (*Login, error) {
 		err := cmd.Wait()
 		l.mu.Lock()
 		l.exited, l.exitErr = true, err
+		l.timedOut = errors.Is(lctx.Err(), context.DeadlineExceeded)
 		l.signalLocked()
 		l.mu.Unlock()
 		cancel()
@@ -151,8 +154,31 @@ func (l *Login) Output() string {
 // Done is closed when the login process has ended.
 func (l *Login) Done() <-chan struct{} { return l.done }
 
+// EndReason says why the login process ended by itself — its exit and its
+// last words, the login link left out — or "" when it has not ended, ran
+// out of time, or was cancelled.
+func (l *Login) EndReason() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if !l.exited || l.timedOut || l.cancelled {
+		return ""
+	}
+	out := Redact(l.out.String())
+	if l.url != "" {
+		out = strings.ReplaceAll(out, l.url, "[login link]")
+	}
+	status := "it exited"
+	if l.exitErr != nil {
+		status = l.exitErr.Error()
+	}
+	return status + ": " + loginTail(out, 2)
+}
+
 // Cancel kills the login process (and its children) and waits for it.
 func (l *Login) Cancel() {
+	l.mu.Lock()
+	l.cancelled = true
+	l.mu.Unlock()
 	l.cancel()
 	<-l.done
 }

@@ -150,6 +150,15 @@ func (rc *recovery) watch(ctx context.Context, st *loginState) {
 	if !still {
 		return // finished by /code or cancelled
 	}
+	// A CLI that died says why (network, a crash); one that ran out of
+	// time says nothing.
+	if e, ok := st.session.(interface{ EndReason() string }); ok {
+		if why := e.EndReason(); why != "" {
+			rc.h.record(audit.Record{Kind: audit.KindLogin, Actor: "fleetwarden", Action: "failed", Error: why})
+			_ = st.out.Reply(ctx, Reply{Text: "The login process ended before a code came: " + why + "\nSend /login to start again."})
+			return
+		}
+	}
 	rc.h.record(audit.Record{Kind: audit.KindLogin, Actor: "fleetwarden", Action: "timeout"})
 	_ = st.out.Reply(ctx, Reply{Text: fmt.Sprintf("The login ended without a code (it waits at most %s). Send /login to start again.", rc.timeoutText())})
 }

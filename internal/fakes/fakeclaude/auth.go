@@ -44,6 +44,12 @@ func authLogin(_ []string) int {
 	}
 	fmt.Println("Opening browser to sign in…")
 	fmt.Println("If the browser didn't open, visit: " + url)
+	if msg := os.Getenv("FAKECLAUDE_LOGIN_CRASH"); msg != "" {
+		// The CLI dies while it waits for the code (network, a bug).
+		fmt.Print("Paste code here if prompted > ")
+		fmt.Fprintln(os.Stderr, "\n"+msg)
+		return 1
+	}
 	in := bufio.NewReader(os.Stdin)
 	for {
 		fmt.Print("Paste code here if prompted > ")
