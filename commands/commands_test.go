@@ -396,3 +396,20 @@ func TestPeekHidesTheLoginLink(t *testing.T) {
 		}
 	}
 }
+
+func TestRestartReportNamesWhoWasMidTask(t *testing.T) {
+	res := []fleet.RestartResult{
+		{Agent: "builder", OK: true, State: claude.Working, WasWorking: true},
+		{Agent: "docs", OK: true, State: claude.Idle},
+		{Agent: "tester", Err: "not back after 1m30s (state auth_failed)", LastLines: "Login expired", WasWorking: true},
+	}
+	got := RestartReport(res, 6*time.Second)
+	for _, want := range []string{"✓ builder", "✗ tester", "Were mid-task when they failed — re-check their work: builder, tester"} {
+		if !strings.Contains(got, want) {
+			t.Errorf("report lacks %q:\n%s", want, got)
+		}
+	}
+	if strings.Contains(got, "re-check their work: builder, docs") {
+		t.Errorf("docs was idle, not mid-task:\n%s", got)
+	}
+}

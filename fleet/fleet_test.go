@@ -683,3 +683,34 @@ func TestConcurrentRestartsOfOneAgentRestartItOnce(t *testing.T) {
 		t.Errorf("%d respawns, want 1", g.n)
 	}
 }
+
+// A restart keeps the fact that an agent was mid-task when it failed, so
+// the report can say whose work to re-check.
+func TestRestartRemembersWhoWasWorking(t *testing.T) {
+	w := newWorld(t)
+	w.start("busy", "17-busy-7s.txt")
+	w.start("quiet", "15-busy.txt")
+	agents := []Agent{
+		{Name: "busy", Target: "busy:main", Workdir: w.dir, Command: w.claude, Env: w.env("15-busy.txt")},
+		{Name: "quiet", Target: "quiet:main", Workdir: w.dir, Command: w.claude, Env: w.env("15-busy.txt")},
+	}
+	f := w.fleet(agents...)
+	w.waitState(f, map[string]claude.State{"busy": claude.Working, "quiet": claude.Idle})
+	for _, a := range []string{"busy", "quiet"} {
+		if err := w.tm.SendLine(t.Context(), a+":main", ":screen 19-tui-401.txt", 0); err != nil {
+			t.Fatal(err)
+		}
+	}
+	w.waitState(f, map[string]claude.State{"busy": claude.AuthFailed, "quiet": claude.AuthFailed})
+	res := f.Restart(t.Context(), []string{"busy", "quiet"}, RestartOptions{Timeout: 10 * time.Second, StopTimeout: 3 * time.Second, Poll: 50 * time.Millisecond})
+	got := map[string]bool{}
+	for _, r := range res {
+		if !r.OK {
+			t.Fatalf("restart = %+v", r)
+		}
+		got[r.Agent] = r.WasWorking
+	}
+	if !got["busy"] || got["quiet"] {
+		t.Errorf("WasWorking = %v, want busy only", got)
+	}
+}
