@@ -173,16 +173,21 @@ func TestHeartbeatPingsAndFails(t *testing.T) {
 		defer mu.Unlock()
 		return count(got, what)
 	}
+	requests := func() string {
+		mu.Lock()
+		defer mu.Unlock()
+		return fmt.Sprintf("the switch got %q", got)
+	}
 	extra := fmt.Sprintf("[heartbeat]\nurl = %q\ninterval = \"1s\"\n", sw.URL+"/5f0c2a4e-key")
 	c := newChatFleet(t, chatOpts{fallbackAfter: "1s", extra: extra, agents: map[string]string{"alpha": "15-busy.txt"}})
 	tmuxtest.WaitFor(t, 20*time.Second, func() (bool, string) {
-		return seen("GET /5f0c2a4e-key") >= 2, fmt.Sprintf("the switch got %q", got)
+		return seen("GET /5f0c2a4e-key") >= 2, requests()
 	})
 	// Telegram is the only route, and it is down: the alert is undeliverable.
 	c.tg.Down()
 	c.show("alpha", "19-tui-401.txt")
 	tmuxtest.WaitFor(t, 30*time.Second, func() (bool, string) {
-		return seen("POST /5f0c2a4e-key/fail") >= 1, fmt.Sprintf("the switch got %q", got)
+		return seen("POST /5f0c2a4e-key/fail") >= 1, requests()
 	})
 	c.tg.Up()
 	if strings.Contains(c.stderr.String(), "5f0c2a4e-key") {

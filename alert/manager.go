@@ -503,7 +503,9 @@ func (m *Manager) evaluate(now time.Time) (out []Notification, next time.Time, e
 		if len(members) == 0 {
 			var agents []string
 			for a := range st.announced {
-				if !m.silencedLocked(a, now) {
+				// An agent that went from this into a bigger failure (stuck,
+				// then its login failed) is not "making progress again".
+				if !m.silencedLocked(a, now) && !muted(a, st.kind) {
 					agents = append(agents, a)
 				}
 			}

@@ -210,6 +210,25 @@ func TestAuthFailureMutesExitedOfTheSameAgent(t *testing.T) {
 	})
 }
 
+// A stuck agent whose login then fails is not "making progress again":
+// the stuck alert ends without naming it, and the login failure is told.
+func TestStuckThenLoginFailedIsNoRecovery(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		tg := newRoute("telegram")
+		e := start(t, Options{Primary: []Route{tg}})
+		defer e.stop()
+		observe(e.m, fail("a", KindStuck, ""), fail("b", KindStuck, ""))
+		advance(10 * time.Second)
+		wantNotes(t, tg, "firing stuck")
+		observe(e.m, cleared("a", KindStuck), fail("a", KindAuthFailed, "expired"), cleared("b", KindStuck))
+		advance(10 * time.Second)
+		got := wantNotes(t, tg, "firing stuck", "resolved stuck", "firing auth_failed/expired")
+		if !slices.Equal(got[1].Agents, []string{"b"}) {
+			t.Errorf("resolved stuck names %v, want only b (a's login failed)", got[1].Agents)
+		}
+	})
+}
+
 func TestSilentMutesNeedsInputOfTheSameAgent(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		tg := newRoute("telegram")

@@ -714,3 +714,33 @@ func TestRestartRemembersWhoWasWorking(t *testing.T) {
 		t.Errorf("WasWorking = %v, want busy only", got)
 	}
 }
+
+// A login failure lasts until the agent works again: Claude Code exiting
+// meanwhile adds an exit (which the alerts mute under the login failure)
+// but does not end the failure, which would read "Login works again".
+func TestLoginFailureOutlastsAnExit(t *testing.T) {
+	now := time.Date(2026, 11, 22, 2, 14, 0, 0, time.UTC)
+	w := NewWatchdog(New(Options{}), WatchOptions{StuckAfter: 20 * time.Minute, InputAfter: 10 * time.Minute})
+	scan := func(st Status) string {
+		st.Name = "a"
+		var got []string
+		for _, e := range w.conditionsLocked([]Status{st}, now) {
+			got = append(got, fmt.Sprintf("%s/%v", e.Kind, e.Active))
+		}
+		return strings.Join(got, " ")
+	}
+	steps := []struct {
+		st   Status
+		want string
+	}{
+		{Status{State: claude.AuthFailed, Reason: claude.ReasonExpired}, "auth_failed/true"},
+		{Status{State: claude.Exited, Reason: ReasonPaneDead}, "exited/true"},
+		{Status{State: claude.LoggingIn}, "exited/false"},
+		{Status{State: claude.Idle}, "auth_failed/false"},
+	}
+	for i, s := range steps {
+		if got := scan(s.st); got != s.want {
+			t.Errorf("step %d (%s): events %q, want %q", i, s.st.State, got, s.want)
+		}
+	}
+}

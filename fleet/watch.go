@@ -193,6 +193,15 @@ func (w *Watchdog) conditionsLocked(sts []Status, now time.Time) []Event {
 		for _, ev := range conditionsOf(s, now, w.o) {
 			cur[s.Name+"/"+ev.Kind] = ev
 		}
+		// A login failure lasts until the agent works again: Claude Code
+		// exiting, or its login screen, does not fix it (and the failure
+		// explains the exit, which it mutes).
+		key := s.Name + "/" + string(claude.AuthFailed)
+		if old, ok := w.active[key]; ok && !s.Healthy() && s.State != claude.AuthFailed && s.State != claude.APIError {
+			if _, set := cur[key]; !set {
+				cur[key] = old
+			}
+		}
 	}
 	var out []Event
 	for k, old := range w.active {
