@@ -2,6 +2,8 @@ package main
 
 import (
 	"context"
+	"errors"
+	"github.com/fleetwarden/fleetwarden/tmux"
 	"os"
 	"strings"
 	"sync"
@@ -49,7 +51,13 @@ func (t journalTap) Append(r audit.Record) error {
 		switch r.Kind {
 		case audit.KindAlert:
 			if r.Action == "fired" || r.Action == "firing" {
-				t.m.AlertFired(r.Reason)
+				// The kind ("auth_failed/expired" → auth_failed): a bounded
+				// label, unlike the reason, which may be free text.
+				kind, _, _ := strings.Cut(r.Fields["alert"], "/")
+				if kind == "" {
+					kind = "other"
+				}
+				t.m.AlertFired(kind)
 			}
 		case audit.KindDelivery:
 			t.m.Delivery(r.Route, r.OK != nil && *r.OK)
@@ -118,6 +126,12 @@ func (d *daemon) ready() []string {
 	}
 	if d.health.scanErr != "" {
 		why = append(why, "tmux: "+d.health.scanErr)
+	}
+	switch terr := d.rt.fleet.TmuxErrors()[""]; {
+	case errors.Is(terr, tmux.ErrNoServer) && len(d.rt.cfg.Agents) > 0:
+		why = append(why, "tmux: no server is running, so none of the configured agents is")
+	case terr != nil && !errors.Is(terr, tmux.ErrNoServer) && d.health.scanErr == "":
+		why = append(why, "tmux: "+claude.Redact(terr.Error()))
 	}
 	up := len(d.rt.cfg.Alerts.Routes) > 0 || d.console != nil
 	for _, t := range d.health.transports {

@@ -8,6 +8,7 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"testing"
 	"time"
@@ -165,4 +166,50 @@ func TestSystemdNotify(t *testing.T) {
 	want("WATCHDOG=1")
 	_ = c.cmd.Process.Signal(os.Interrupt)
 	want("STOPPING=1")
+}
+
+// /metrics of a running fleetwarden counts what it did: alerts by kind, a
+// restart, the agents by state.
+func TestMetricsOfARunningFleet(t *testing.T) {
+	addr := freeAddr(t)
+	c := newChatFleet(t, chatOpts{dashboard: addr, agents: map[string]string{"alpha": "19-tui-401.txt", "beta": "15-busy.txt"}})
+	c.waitReply(adminChat, 0, "Login expired on alpha")
+	q := c.say(tgAdmin, adminChat, "/restart alpha", "Restart 1 agent")
+	yes, ok := q.Button("Yes, do it")
+	if !ok {
+		t.Fatalf("no confirmation button on %q", q.Plain)
+	}
+	n := len(c.tg.Sent())
+	c.tg.PressButton(tgAdmin, adminChat, q.MessageID, yes.CallbackData)
+	c.waitReply(adminChat, n, "✓ alpha")
+	want := []string{
+		`fleetwarden_alerts_fired_total{kind="auth_failed"} 1`,
+		`fleetwarden_restarts_total{result="ok"} 1`,
+		`fleetwarden_agents{state="idle"} 2`,
+	}
+	tmuxtest.WaitFor(t, 20*time.Second, func() (bool, string) {
+		resp, err := http.Get("http://" + addr + "/metrics")
+		if err != nil {
+			return false, err.Error()
+		}
+		body, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		for _, w := range want {
+			if !strings.Contains(string(body), w) {
+				return false, fmt.Sprintf("/metrics lacks %s:\n%s", w, grepLines(string(body), "fleetwarden_alerts_fired|fleetwarden_restarts|fleetwarden_agents"))
+			}
+		}
+		return true, ""
+	})
+}
+
+// grepLines keeps the lines of s that match re.
+func grepLines(s, re string) string {
+	var out []string
+	for _, l := range strings.Split(s, "\n") {
+		if ok, _ := regexp.MatchString(re, l); ok {
+			out = append(out, l)
+		}
+	}
+	return strings.Join(out, "\n")
 }

@@ -9,6 +9,7 @@ import (
 	"errors"
 	"flag"
 	"fmt"
+	"github.com/fleetwarden/fleetwarden/tmux"
 	"io"
 	iofs "io/fs"
 	"log/slog"
@@ -142,6 +143,12 @@ func cmdStatus(ctx context.Context, args []string, stdout, stderr io.Writer) int
 		fmt.Fprintf(stderr, "fleetwarden: scan: %v\n", err)
 		return 1
 	}
+	// With no agent to show it, a tmux that cannot be asked must not look
+	// like an empty fleet.
+	if terr := rt.fleet.TmuxErrors()[""]; len(sts) == 0 && terr != nil && !errors.Is(terr, tmux.ErrNoServer) {
+		fmt.Fprintf(stderr, "fleetwarden: cannot list the panes of %s: %v\n", socketName(cfg), terr)
+		return 1
+	}
 	if *asJSON {
 		if sts == nil {
 			sts = sts[:0]
@@ -154,6 +161,10 @@ func cmdStatus(ctx context.Context, args []string, stdout, stderr io.Writer) int
 		return 0
 	}
 	if len(sts) == 0 {
+		if errors.Is(rt.fleet.TmuxErrors()[""], tmux.ErrNoServer) {
+			fmt.Fprintf(stdout, "no agents found: no tmux server is running (%s)\n", socketName(cfg))
+			return 0
+		}
 		fmt.Fprintln(stdout, "no agents found")
 		return 0
 	}
@@ -234,7 +245,7 @@ func newLogger(cfg *config.Config, w io.Writer) *slog.Logger {
 func redactAttr(_ []string, a slog.Attr) slog.Attr {
 	switch a.Value.Kind() {
 	case slog.KindString:
-		if s := a.Value.String(); strings.Contains(s, "sk-ant-") || strings.Contains(s, ":AA") {
+		if s := a.Value.String(); s != "" {
 			a.Value = slog.StringValue(claude.Redact(s))
 		}
 	case slog.KindAny:

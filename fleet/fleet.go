@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"hash/fnv"
 	"log/slog"
+	"maps"
 	"path"
 	"slices"
 	"sort"
@@ -102,11 +103,12 @@ type Fleet struct {
 	rsMu       sync.Mutex
 	restarting map[string]*restarting // by agent
 
-	mu     sync.Mutex
-	agents []Agent // configured plus discovered, as of the last scan
-	last   map[string]Status
-	hash   map[string]uint64
-	order  []string
+	mu      sync.Mutex
+	tmuxErr map[string]error // by host, as of the last scan; tmux.ErrNoServer when none runs
+	agents  []Agent          // configured plus discovered, as of the last scan
+	last    map[string]Status
+	hash    map[string]uint64
+	order   []string
 }
 
 // New returns a fleet; it scans nothing until Scan is called.
@@ -122,6 +124,14 @@ func New(o Options) *Fleet {
 	}
 	return &Fleet{opt: o, log: o.Log, last: map[string]Status{}, hash: map[string]uint64{}, cache: map[string]captured{}, resumed: map[string]resumedError{},
 		restarting: map[string]*restarting{}}
+}
+
+// TmuxErrors returns, by host ("" is this one), why the last scan could
+// not list that host's panes: tmux.ErrNoServer when no server runs there.
+func (f *Fleet) TmuxErrors() map[string]error {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return maps.Clone(f.tmuxErr)
 }
 
 // Agents returns the configured agents plus those discovered by the last scan.
@@ -173,6 +183,7 @@ func (f *Fleet) ScanDirty(ctx context.Context, dirty map[string]bool) ([]Status,
 	}
 	panes := map[string][]tmux.Pane{}
 	hostErr := map[string]error{}
+	noServer := map[string]bool{}
 	for h := range hosts {
 		src, ok := f.opt.Sources[h]
 		if !ok {
@@ -186,8 +197,20 @@ func (f *Fleet) ScanDirty(ctx context.Context, dirty map[string]bool) ([]Status,
 			hostErr[h] = err
 			continue
 		}
+		if err != nil {
+			noServer[h] = true
+		}
 		panes[h] = ps
 	}
+	f.mu.Lock()
+	f.tmuxErr = map[string]error{}
+	for h, err := range hostErr {
+		f.tmuxErr[h] = err
+	}
+	for h := range noServer {
+		f.tmuxErr[h] = tmux.ErrNoServer
+	}
+	f.mu.Unlock()
 
 	agents := slices.Clone(f.opt.Agents)
 	if f.opt.Discover {
@@ -213,6 +236,9 @@ func (f *Fleet) ScanDirty(ctx context.Context, dirty map[string]bool) ([]Status,
 		if !ok {
 			st.State, st.Reason = claude.Exited, ReasonPaneMissing
 			st.Evidence = fmt.Sprintf("no tmux pane %s", a.Target)
+			if noServer[a.Host] {
+				st.Evidence += " (no tmux server is running)"
+			}
 			results[i] = st
 			continue
 		}
