@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"math/rand/v2"
 	"net/http"
+	"strings"
 	"time"
 
 	tele "gopkg.in/telebot.v3"
@@ -82,9 +83,45 @@ func (p *poller) getUpdates(tb *tele.Bot) ([]tele.Update, error) {
 
 func jsonUnmarshal(data []byte, v any) error {
 	if err := json.Unmarshal(data, v); err != nil {
+		if page := htmlTitle(data); page != "" {
+			// A proxy or load balancer in front of the API answered.
+			return fmt.Errorf("the Bot API answered an error page: %s", page)
+		}
 		return fmt.Errorf("bad JSON from the Bot API: %w", err)
 	}
 	return nil
+}
+
+// htmlTitle returns the title (else the start of the text) of an HTML
+// page, or "" when data is not one.
+func htmlTitle(data []byte) string {
+	s := strings.TrimSpace(string(data))
+	if !strings.HasPrefix(s, "<") {
+		return ""
+	}
+	if _, rest, ok := strings.Cut(s, "<title>"); ok {
+		if title, _, ok := strings.Cut(rest, "</title>"); ok && strings.TrimSpace(title) != "" {
+			return strings.TrimSpace(title)
+		}
+	}
+	var b strings.Builder
+	in := false
+	for _, r := range s {
+		switch {
+		case r == '<':
+			in = true
+		case r == '>':
+			in = false
+			b.WriteByte(' ')
+		case !in:
+			b.WriteRune(r)
+		}
+	}
+	text := strings.Join(strings.Fields(b.String()), " ")
+	if len(text) > 80 {
+		text = text[:80] + "…"
+	}
+	return text
 }
 
 // backoff is exponential with full jitter.

@@ -180,6 +180,34 @@ func TestRateLimitDelaysButLosesNothing(t *testing.T) {
 	if want := "alert 0,alert 1,alert 2,alert 3,alert 4"; strings.Join(got, ",") != want {
 		t.Errorf("delivered %v, want %s", got, want)
 	}
+	if n := e.srv.EarlyRetries(); n != 0 {
+		t.Errorf("%d messages sent before their retry_after had passed", n)
+	}
+}
+
+// A burst beyond Telegram's limit for a chat (about one message a second),
+// with the bot's default limits: Telegram's 429s slow it, the sender waits
+// each retry_after out, and every alert arrives, in order.
+func TestBurstOverTelegramsLimitArrivesInOrder(t *testing.T) {
+	e := start(t, func(o *Options) { o.Limits = Limits{} }) // the defaults
+	e.srv.SetRateLimit(1)
+	for i := range 4 {
+		if err := e.bot.Notify(t.Context(), fmt.Sprintf("burst %d", i)); err != nil {
+			t.Fatalf("notify %d: %v", i, err)
+		}
+	}
+	var got []string
+	for _, m := range e.srv.Sent() {
+		if strings.HasPrefix(m.Text, "burst ") {
+			got = append(got, m.Text)
+		}
+	}
+	if want := "burst 0,burst 1,burst 2,burst 3"; strings.Join(got, ",") != want {
+		t.Errorf("delivered %v, want %s", got, want)
+	}
+	if n := e.srv.EarlyRetries(); n != 0 {
+		t.Errorf("%d messages sent before their retry_after had passed", n)
+	}
 }
 
 // countingTransport records when each getUpdates attempt was made.
@@ -226,20 +254,41 @@ func TestDeadServerBacksOff(t *testing.T) {
 	e.srv.WaitSent(t, 10*time.Second, func(m fake.Message) bool { return strings.Contains(m.Text, "agents") })
 }
 
-func TestConflictIsReportedNotHammered(t *testing.T) {
-	ct := &countingTransport{}
-	e := start(t, func(o *Options) { o.HTTPClient = &http.Client{Transport: ct} })
-	tmuxWait(t, 10*time.Second, func() bool { return len(ct.since(0)) > 0 })
-	e.srv.Fail("getUpdates", 1000, fake.Failure{Status: 409, Description: "Conflict: terminated by other getUpdates request; make sure that only one bot instance is running"})
-	from := len(ct.since(0))
-	tmuxWait(t, 10*time.Second, func() bool { return e.lastHealth().State == "down" })
-	if h := e.lastHealth(); !strings.Contains(h.LastError, "another instance") {
-		t.Errorf("health error %q does not explain the 409", h.LastError)
+// Every way the Bot API fails a poll is reported (down, with why), backed
+// off rather than hammered, and left behind when the API works again.
+func TestPollerSurvivesEachFailure(t *testing.T) {
+	tests := []struct {
+		name    string
+		f       fake.Failure
+		explain string
+	}{
+		{"409 another instance", fake.Failure{Status: 409, Description: "Conflict: terminated by other getUpdates request; make sure that only one bot instance is running"}, "another instance"},
+		{"401 bad token", fake.Failure{Status: 401, Description: "Unauthorized"}, "401"},
+		{"500 server error", fake.Failure{Status: 500, Description: "Internal Server Error"}, "500"},
+		{"502 bad gateway", fake.Failure{Status: 502, Description: "Bad Gateway"}, "502"},
 	}
-	tmuxWait(t, 20*time.Second, func() bool { return len(ct.since(from)) >= 7 })
-	ts := ct.since(from)
-	if spread := ts[6].Sub(ts[1]); spread < 150*time.Millisecond {
-		t.Errorf("7 getUpdates against a 409 within %s: the poller is spinning", spread)
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			ct := &countingTransport{}
+			e := start(t, func(o *Options) { o.HTTPClient = &http.Client{Transport: ct} })
+			tmuxWait(t, 10*time.Second, func() bool { return e.lastHealth().State == "up" })
+			e.srv.Fail("getUpdates", 1000, tt.f)
+			from := len(ct.since(0))
+			tmuxWait(t, 10*time.Second, func() bool { return e.lastHealth().State == "down" })
+			if h := e.lastHealth(); !strings.Contains(h.LastError, tt.explain) {
+				t.Errorf("health error %q does not say %q", h.LastError, tt.explain)
+			}
+			tmuxWait(t, 20*time.Second, func() bool { return len(ct.since(from)) >= 7 })
+			ts := ct.since(from)
+			if spread := ts[6].Sub(ts[1]); spread < 150*time.Millisecond {
+				t.Errorf("7 getUpdates against a %d within %s: the poller is spinning", tt.f.Status, spread)
+			}
+			e.srv.ClearFailures()
+			tmuxWait(t, 10*time.Second, func() bool { return e.lastHealth().State == "up" })
+			// And it answers again.
+			e.srv.SendUserMessage(admin, adminDM, "/help")
+			e.srv.WaitSent(t, 10*time.Second, func(m fake.Message) bool { return strings.Contains(m.Text, "/status") })
+		})
 	}
 }
 

@@ -55,6 +55,33 @@ type Server struct {
 	lastCommands string               // key of the last setMyCommands
 	ratePerSec   int
 	webhook      string // set by setWebhook: getUpdates then answers 409
+	// After a 429, a chat takes no message until its retry_after has
+	// passed; a client that sends earlier is counted, and refused again.
+	blocked map[string]time.Time // by chat_id
+	early   int
+}
+
+// sendMethods put messages in a chat: the ones rate limits and 429s apply to.
+var sendMethods = map[string]bool{"sendmessage": true, "editmessagetext": true, "editmessagereplymarkup": true}
+
+// EarlyRetries counts messages sent to a chat before the retry_after of a
+// 429 it got had passed: a client that honours 429 makes none.
+func (s *Server) EarlyRetries() int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.early
+}
+
+// blockLocked starts a chat's retry_after. Callers hold s.mu.
+func (s *Server) blockLocked(chat string, retryAfter int, now time.Time) {
+	if chat == "" {
+		return
+	}
+	if s.blocked == nil {
+		s.blocked = map[string]time.Time{}
+	}
+	// The client may be up to a clock tick early; a quarter second of slack.
+	s.blocked[chat] = now.Add(time.Duration(retryAfter)*time.Second - 250*time.Millisecond)
 }
 
 type failRule struct {
@@ -267,11 +294,13 @@ func (s *Server) Fail(method string, n int, f Failure) {
 	s.failures = append(s.failures, failRule{method: strings.ToLower(method), left: n, f: f})
 }
 
-// ClearFailures drops every scripted failure not yet used: the API is healthy again.
+// ClearFailures drops every scripted failure not yet used and every
+// retry_after still running: the API is healthy again.
 func (s *Server) ClearFailures() {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.failures = nil
+	s.blocked = nil
 }
 
 // takeFailure returns the scripted failure for this call, if any. Callers hold s.mu.
@@ -296,6 +325,7 @@ func (s *Server) SetRateLimit(perChatPerSecond int) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.ratePerSec = max(perChatPerSecond, 0)
+	s.blocked = nil // a new limit, a clean slate
 }
 
 // checkRate records a message to chat or refuses it. Callers hold s.mu.
@@ -347,10 +377,27 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	method = strings.ToLower(method)
+	p, perr := parseParams(r)
+	chat := ""
+	if sendMethods[method] && perr == nil {
+		chat, _ = p.str("chat_id")
+	}
+	now := time.Now()
 
 	s.mu.Lock()
 	s.requests[method]++
+	if until, ok := s.blocked[chat]; ok && chat != "" && now.Before(until) {
+		s.early++
+		s.broadcast()
+		s.mu.Unlock()
+		retry := max(int(until.Sub(now)/time.Second)+1, 1)
+		writeError(w, &apiError{code: http.StatusTooManyRequests, desc: fmt.Sprintf("Too Many Requests: retry after %d", retry), retryAfter: retry})
+		return
+	}
 	f, failing := s.takeFailure(method)
+	if failing && f.Status == http.StatusTooManyRequests {
+		s.blockLocked(chat, max(f.RetryAfter, 1), now)
+	}
 	s.broadcast()
 	s.mu.Unlock()
 
@@ -367,13 +414,17 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		writeError(w, &apiError{code: http.StatusNotFound, desc: "Not Found: method not found"})
 		return
 	}
-	p, err := parseParams(r)
-	if err != nil {
-		writeError(w, badRequest("%v", err))
+	if perr != nil {
+		writeError(w, badRequest("%v", perr))
 		return
 	}
 	result, apiErr := h(s, r.Context(), p)
 	if apiErr != nil {
+		if apiErr.code == http.StatusTooManyRequests {
+			s.mu.Lock()
+			s.blockLocked(chat, apiErr.retryAfter, now)
+			s.mu.Unlock()
+		}
 		writeError(w, apiErr)
 		return
 	}

@@ -407,6 +407,11 @@ func TestScriptedFailures(t *testing.T) {
 		if !errors.As(err, &flood) || flood.RetryAfter != 7 {
 			t.Fatalf("got %v, want FloodError with RetryAfter 7", err)
 		}
+		// Sent again before retry_after: refused again, and counted.
+		if _, err := b.Send(to, "alert"); !errors.As(err, &flood) || s.EarlyRetries() != 1 {
+			t.Errorf("an early retry: %v, %d counted; want a FloodError and 1", err, s.EarlyRetries())
+		}
+		s.ClearFailures()
 		if _, err := b.Send(to, "alert"); err != nil {
 			t.Errorf("the failure outlived its count: %v", err)
 		}
@@ -454,8 +459,8 @@ func TestScriptedFailures(t *testing.T) {
 			t.Errorf("got %v, want no more failures", err)
 		}
 	})
-	if got := s.Requests("sendMessage"); got != 4 {
-		t.Errorf("Requests(sendMessage) = %d, want 4 (failed calls count)", got)
+	if got := s.Requests("sendMessage"); got != 5 {
+		t.Errorf("Requests(sendMessage) = %d, want 5 (failed calls count)", got)
 	}
 }
 
