@@ -265,6 +265,9 @@ func causeText(k Kind, reason string) string {
 			return "Notice"
 		}
 		w := words(reason)
+		if strings.HasPrefix(w, "fleetwarden") {
+			return w // a name keeps its case
+		}
 		return strings.ToUpper(w[:1]) + w[1:]
 	}
 	return words(string(k)) + paren(reason)
