@@ -18,6 +18,7 @@ import (
 	"github.com/fleetwarden/fleetwarden/internal/fakes/anthropic"
 	tg "github.com/fleetwarden/fleetwarden/internal/fakes/telegram"
 	"github.com/fleetwarden/fleetwarden/internal/testenv"
+	"github.com/fleetwarden/fleetwarden/tmux/tmuxtest"
 )
 
 const botToken = "123456789:AAe2eClaudeConformanceTokenAAAAAAAAA"
@@ -80,7 +81,7 @@ func (e *env) runDaemon(bot *tg.Server, names ...string) *lockedBuffer {
 	dir := e.t.TempDir()
 	var b strings.Builder
 	fmt.Fprintf(&b, "[tmux]\nsocket = %q\n\n", e.tm.Socket())
-	fmt.Fprintf(&b, "[claude]\nbin = %q\nconfig_dir = %q\nlogin_timeout = \"2m\"\n\n", e.bin, e.configDir)
+	fmt.Fprintf(&b, "[claude]\nbin = %q\nconfig_dir = %q\nlogin_timeout = \"2m\"\n%s\n", e.bin, e.configDir, e.claudeKeys)
 	fmt.Fprintf(&b, "[telegram]\ntoken = %q\napi_url = %q\nadmins = [%d]\nalert_chats = [%d]\n\n", botToken, bot.URL(), admin.ID, adminChat.ID)
 	fmt.Fprintf(&b, "[console]\nenabled = false\n\n[state]\ndir = %q\n\n", filepath.Join(dir, "state"))
 	b.WriteString("[watchdog]\ninterval = \"500ms\"\n\n[alerts]\ngroup_wait = \"500ms\"\n\n[dashboard]\nlisten = \"off\"\n\n")
@@ -265,4 +266,71 @@ func TestChatLoginRecoversFleet(t *testing.T) {
 			}
 		})
 	}
+}
+
+// /login with claude.login_method = "setup-token", through chat, against
+// the real `claude setup-token`: fleetwarden runs it in a tmux window,
+// relays its URL, types the code, reads the long-lived token off the
+// screen, stores it in claude.token_file (0600), and never shows it.
+func TestChatSetupTokenLogin(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	tokenFile := filepath.Join(t.TempDir(), "oauth-token")
+	e.claudeKeys = fmt.Sprintf("login_method = \"setup-token\"\ntoken_file = %q\n", tokenFile)
+	bot := tg.New(t, botToken)
+	bot.AddChat(adminChat)
+	out := e.runDaemon(bot)
+
+	n := len(bot.Sent())
+	bot.SendUserMessage(admin, adminChat, "/login")
+	login := waitChat(t, bot, n, time.Minute, "Open the login page")
+	btn, ok := login.Button("Open login page")
+	if !ok {
+		t.Fatalf("login message %q has no 'Open login page' button", login.Plain)
+	}
+	code, err := e.api.Authorize(btn.URL)
+	if err != nil {
+		t.Fatalf("the URL fleetwarden read off the setup-token window does not work: %v", err)
+	}
+	n = len(bot.Sent())
+	bot.SendUserMessage(admin, adminChat, "/code "+code)
+	verified := waitChat(t, bot, n, 2*time.Minute, "Login verified")
+	t.Logf("login: %q", verified.Plain)
+
+	issued := e.api.Issued()
+	if len(issued) != 1 {
+		t.Fatalf("the fake issued %d logins, want 1", len(issued))
+	}
+	tok := issued[0].Access
+	fi, err := os.Stat(tokenFile)
+	if err != nil {
+		t.Fatalf("token file: %v", err)
+	}
+	if fi.Mode().Perm() != 0o600 {
+		t.Errorf("token file mode %04o, want 0600", fi.Mode().Perm())
+	}
+	if b, _ := os.ReadFile(tokenFile); strings.TrimSpace(string(b)) != tok {
+		t.Errorf("token file holds %s, want the issued token %s", anthropic.Fingerprint(strings.TrimSpace(string(b))), anthropic.Fingerprint(tok))
+	}
+	for _, m := range bot.Sent() {
+		if strings.Contains(m.Plain, tok) {
+			t.Errorf("the token came back in a message: %q", claude.Redact(m.Plain))
+		}
+	}
+	if strings.Contains(out.String(), tok) {
+		t.Error("the token is in fleetwarden's log")
+	}
+	// The window that showed the token is gone.
+	tmuxtest.WaitFor(t, 30*time.Second, func() (bool, string) {
+		panes, err := e.tm.ListPanes(t.Context())
+		if err != nil {
+			return true, "" // no server left: no window either
+		}
+		for _, p := range panes {
+			if p.Session == "fleetwarden-login" {
+				return false, "the setup-token window is still open after the login"
+			}
+		}
+		return true, ""
+	})
 }

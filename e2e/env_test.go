@@ -51,6 +51,8 @@ type env struct {
 	extra map[string]string // more environment for the CLI processes
 	known []string          // known classifier mismatches met (see knownMismatches)
 	size  [2]int            // pane width and height for new agents; zero: tmux's default here
+	// claudeKeys are more keys of the [claude] section of runDaemon's config.
+	claudeKeys string
 }
 
 func newEnv(t *testing.T) *env {
