@@ -212,8 +212,11 @@ func TestChatLoginRecoversFleet(t *testing.T) {
 				e.prompt(panes[n], "job for "+n)
 				e.waitState(panes[n], claude.AuthFailed, claude.ReasonExpired, turnTimeout)
 			}
-			alert := waitChat(t, bot, 0, time.Minute, "/login")
+			alert := waitChat(t, bot, 0, time.Minute, "Login expired on 2 agents: alpha, beta")
 			t.Logf("alert: %q", alert.Plain)
+			if !strings.Contains(alert.Plain, "/login") {
+				t.Errorf("the alert does not say what to do (/login): %q", alert.Plain)
+			}
 
 			// Both failures must be known before the login, so the restart after
 			// it covers both agents.

@@ -84,10 +84,13 @@ func (s *Server) SetProfile(p Profile) {
 	s.profile = p
 }
 
+// randomToken is as long as the real ones (sk-ant-oat01- + 95 characters
+// + "-" + 6 + "AA": 108 in all), so wrapping and redaction see real lengths.
 func randomToken(prefix string) string {
-	var b [32]byte
+	var b [75]byte
 	_, _ = rand.Read(b[:]) // crypto/rand does not fail
-	return prefix + base64.RawURLEncoding.EncodeToString(b[:])
+	body := base64.RawURLEncoding.EncodeToString(b[:]) // 100 characters
+	return prefix + body[:95] + "-" + body[95:] + "AA"
 }
 
 // issueLocked makes a new login. lifetime 0 means AccessLifetime;
