@@ -23,6 +23,9 @@ func TestMain(m *testing.M) {
 		v = "(not run)"
 	}
 	fmt.Fprintf(os.Stderr, "e2e: Claude Code %s, suite ran %v\n", v, time.Since(start).Round(time.Millisecond))
+	if u := unserved.String(); u != "" {
+		fmt.Fprintf(os.Stderr, "e2e: requests the fake Anthropic API does not serve (answered 404): %s\n", u)
+	}
 	os.Exit(code)
 }
 

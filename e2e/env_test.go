@@ -95,6 +95,9 @@ func newEnv(t *testing.T) *env {
 	// gone before its config directory is deleted under it.
 	t.Cleanup(e.stopAll)
 	t.Cleanup(func() {
+		for _, r := range e.api.Unknown() {
+			unserved.add(r.Method + " " + r.Host + strings.SplitN(r.Path, "?", 2)[0])
+		}
 		if t.Failed() || os.Getenv("E2E_REPORT") != "" {
 			e.report()
 		}
@@ -537,4 +540,30 @@ func sessionMembers(sids []int) []int {
 		}
 	}
 	return out
+}
+
+// unserved counts, over the whole suite, the requests the fake answered
+// 404: a new CLI version that calls something new shows up in the suite's
+// summary even when every case passes.
+var unserved = &counter{n: map[string]int{}}
+
+type counter struct {
+	mu sync.Mutex
+	n  map[string]int
+}
+
+func (c *counter) add(k string) {
+	c.mu.Lock()
+	c.n[k]++
+	c.mu.Unlock()
+}
+
+func (c *counter) String() string {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	var parts []string
+	for _, k := range slices.Sorted(maps.Keys(c.n)) {
+		parts = append(parts, fmt.Sprintf("%s (%d×)", k, c.n[k]))
+	}
+	return strings.Join(parts, ", ")
 }

@@ -32,5 +32,17 @@ go test -race -count=1 -timeout 20m ./...
 if [ "${FLEETWARDEN_SKIP_CLAUDE_E2E:-}" != "1" ]; then
   echo "== conformance suite against the real Claude Code CLI"
   have npm || apt_install nodejs npm
-  go test -tags claude_e2e -count=1 -timeout 30m ./e2e/...
+  # -v, filtered: what each case saw, the CLI version, the run time and the
+  # requests the fake does not serve show on success too (full log kept).
+  log="${TMPDIR:-/tmp}/fleetwarden-e2e.log"
+  set +e
+  go test -tags claude_e2e -count=1 -timeout 30m -v ./e2e/... 2>&1 | tee "$log" |
+    grep -E '^(--- |ok|FAIL|PASS|panic)|^e2e:|^    [a-z_]+_test\.go:[0-9]+: '
+  status=("${PIPESTATUS[@]}")
+  set -e
+  if [ "${status[0]}" -ne 0 ]; then
+    echo "== real-CLI suite failed; the end of its full log ($log):" >&2
+    tail -n 400 "$log" >&2
+    exit 1
+  fi
 fi
