@@ -383,21 +383,40 @@ func percentile(v []float64, p float64) float64 {
 	return s[max(0, min(i, len(s)-1))]
 }
 
-// cpuSeconds is the CPU time of pid and its reaped children (the tmux
-// commands it ran).
+// cpuSeconds is the CPU time of pid, of its reaped children (the tmux
+// commands it ran) and of its live ones (the tmux -C control clients).
 func cpuSeconds(pid int) (float64, error) {
-	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+	own, _, err := procCPU(fmt.Sprintf("/proc/%d/stat", pid))
 	if err != nil {
 		return 0, err
 	}
+	stats, _ := filepath.Glob("/proc/[0-9]*/stat")
+	for _, st := range stats {
+		if ticks, ppid, err := procCPU(st); err == nil && ppid == pid {
+			own += ticks
+		}
+	}
+	return own / 100, nil // USER_HZ
+}
+
+// procCPU reads utime+stime+cutime+cstime (in ticks) and the parent pid
+// from a /proc/PID/stat file.
+func procCPU(path string) (ticks float64, ppid int, err error) {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return 0, 0, err
+	}
 	s := string(b)
 	fields := strings.Fields(s[strings.LastIndexByte(s, ')')+2:])
-	var ticks float64
+	if len(fields) < 15 {
+		return 0, 0, fmt.Errorf("%s: short", path)
+	}
+	ppid, _ = strconv.Atoi(fields[1])
 	for _, i := range []int{11, 12, 13, 14} { // utime stime cutime cstime (fields 14-17)
 		v, _ := strconv.ParseFloat(fields[i], 64)
 		ticks += v
 	}
-	return ticks / 100, nil // USER_HZ
+	return ticks, ppid, nil
 }
 
 func peakRSSMB(pid int) (float64, error) {
