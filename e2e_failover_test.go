@@ -2,8 +2,11 @@ package main
 
 import (
 	"fmt"
+	"io"
+	"net/http"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -14,7 +17,25 @@ import (
 
 // failoverFleet has agent alpha on credential primary (a dead login) with
 // backup, an API key whose file holds backupToken.
-func failoverFleet(t *testing.T, backupToken string) *chatFleet {
+// scanCount is how many scans the daemon has finished, from its /metrics.
+func scanCount(t *testing.T, addr string) int {
+	t.Helper()
+	resp, err := http.Get("http://" + addr + "/metrics")
+	if err != nil {
+		return -1
+	}
+	defer resp.Body.Close()
+	body, _ := io.ReadAll(resp.Body)
+	for _, l := range strings.Split(string(body), "\n") {
+		if v, ok := strings.CutPrefix(l, "fleetwarden_scan_duration_seconds_count "); ok {
+			n, _ := strconv.Atoi(strings.TrimSpace(v))
+			return n
+		}
+	}
+	return -1
+}
+
+func failoverFleet(t *testing.T, backupToken string, dashboard ...string) *chatFleet {
 	t.Helper()
 	dir := t.TempDir()
 	primary := filepath.Join(dir, "primary")
@@ -27,6 +48,7 @@ func failoverFleet(t *testing.T, backupToken string) *chatFleet {
 		claudeKeys: "failover = \"auto\"\n",
 		agentKeys:  "credential = \"primary\"\nbackup = \"backup\"\n",
 		extra:      extra,
+		dashboard:  strings.Join(dashboard, ""),
 	})
 }
 
@@ -85,14 +107,21 @@ func TestFailoverToHealthyBackupAndBack(t *testing.T) {
 
 func TestFailoverBackupAlsoBadAlertsWithoutLooping(t *testing.T) {
 	// The "API key" file holds an OAuth token: the backup is unusable too.
-	c := failoverFleet(t, "sk-ant-oat01-notanapikeynotanapikey")
+	addr := freeAddr(t)
+	c := failoverFleet(t, "sk-ant-oat01-notanapikeynotanapikey", addr)
 	before := panePID(t, c, "alpha:main")
 	c.waitReply(adminChat, 0, "backup")
-	// Several scans later: no restart happened, and the notice came once.
-	c.say(tgAdmin, adminChat, "/status", "auth_failed")
-	tmuxtest.WaitFor(t, 5*time.Second, func() (bool, string) {
-		return panePID(t, c, "alpha:main") == before, "alpha was restarted although its backup is bad"
+	// Several scans later (the daemon's own count): no restart happened,
+	// and the notice came once.
+	scans := scanCount(t, addr)
+	tmuxtest.WaitFor(t, 30*time.Second, func() (bool, string) {
+		n := scanCount(t, addr)
+		return n >= scans+5, fmt.Sprintf("%d scans since the notice, want 5", n-scans)
 	})
+	c.say(tgAdmin, adminChat, "/status", "auth_failed")
+	if panePID(t, c, "alpha:main") != before {
+		t.Error("alpha was restarted although its backup is bad")
+	}
 	n := 0
 	for _, m := range c.telegramTexts() {
 		if strings.Contains(m, "Failover on alpha") {
