@@ -14,6 +14,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"github.com/fleetwarden/fleetwarden/internal/notified"
 	"io"
 	"log/slog"
 	"net/http"
@@ -81,6 +82,8 @@ type Bot struct {
 	// are also registered globally, the only kind Discord offers in DMs.
 	dmCmds []*discordgo.ApplicationCommand
 	apiURL *url.URL
+
+	notified notified.Memory // alert channels each alert text reached
 
 	mu       sync.Mutex
 	health   Health
@@ -476,6 +479,10 @@ func (b *Bot) Notify(ctx context.Context, text string) error {
 	}
 	var errs []error
 	for _, ch := range b.o.AlertChannels {
+		if b.notified.Reached(text, ch) {
+			continue // a retry: this channel has it
+		}
+		ok := true
 		for _, c := range chunks {
 			_, err := b.dg.ChannelMessageSendComplex(ch, &discordgo.MessageSend{
 				Content: c, AllowedMentions: noMentions(), Flags: discordgo.MessageFlagsSuppressEmbeds,
@@ -484,8 +491,12 @@ func (b *Bot) Notify(ctx context.Context, text string) error {
 				err = b.describe(err)
 				b.setHealthOnSend(err)
 				errs = append(errs, fmt.Errorf("channel %s: %w", ch, err))
+				ok = false
 				break
 			}
+		}
+		if ok {
+			b.notified.Mark(text, ch)
 		}
 	}
 	if len(errs) > 0 {

@@ -429,6 +429,21 @@ func TestNotify(t *testing.T) {
 	}) {
 		t.Error("the working channel did not get the alert")
 	}
+	// The manager retries the route: only the channel that missed it gets it.
+	if err := e.bot.Notify(t.Context(), "agent web: API error"); err != nil {
+		t.Fatalf("the retry: %v", err)
+	}
+	for _, ch := range []string{alertA, alertB} {
+		n := 0
+		for _, m := range e.srv.Messages() {
+			if m.ChannelID == ch && m.Content == "agent web: API error" {
+				n++
+			}
+		}
+		if n != 1 {
+			t.Errorf("channel %s got the alert %d times across the retry, want once", ch, n)
+		}
+	}
 
 	last := func() Health { l := e.healthLog(); return l[len(l)-1] }
 	waitFor(t, func() bool { return last().State == "degraded" })

@@ -8,6 +8,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"github.com/fleetwarden/fleetwarden/internal/notified"
 	"log/slog"
 	"net/http"
 	"regexp"
@@ -69,7 +70,9 @@ type Bot struct {
 
 	mu     sync.Mutex
 	health Health
-	ctx    context.Context
+
+	notified notified.Memory // alert chats each alert text reached
+	ctx      context.Context
 }
 
 var commandName = regexp.MustCompile(`^[a-z0-9_]{1,32}$`)
@@ -332,16 +335,23 @@ func markup(bs []commands.Button) *tele.ReplyMarkup {
 }
 
 // Notify sends an alert text to every alert chat. It fails if any chat did
-// not get it, so the alert manager can fall back.
+// not get it, so the alert manager can fall back and retry; a retry goes
+// only to the chats that missed it.
 func (b *Bot) Notify(ctx context.Context, text string) error {
 	if len(b.o.AlertChats) == 0 {
 		return errors.New("telegram: no alert_chats configured")
 	}
 	var errs []error
 	for _, id := range b.o.AlertChats {
+		chat := strconv.FormatInt(id, 10)
+		if b.notified.Reached(text, chat) {
+			continue
+		}
 		if err := b.out.send(ctx, id, id < 0, Format(commands.Reply{Text: text}), nil); err != nil {
 			errs = append(errs, fmt.Errorf("chat %d: %w", id, err))
+			continue
 		}
+		b.notified.Mark(text, chat)
 	}
 	return errors.Join(errs...)
 }

@@ -419,3 +419,27 @@ func tmuxWait(t *testing.T, d time.Duration, cond func() bool) {
 		<-tick.C
 	}
 }
+
+// With several alert chats, one that fails does not make the others get
+// the alert twice when the manager retries the route.
+func TestAlertRetryGoesOnlyToTheChatsThatMissedIt(t *testing.T) {
+	ops := fake.Chat{ID: -1001, Type: "supergroup"}
+	e := start(t, func(o *Options) { o.AlertChats = []int64{111, ops.ID} })
+	// The ops group does not exist yet (the bot was not added): 400 chat not found.
+	if err := e.bot.Notify(t.Context(), "🔴 Login expired on builder"); err == nil {
+		t.Fatal("one chat failed, Notify said all is well")
+	}
+	e.srv.AddChat(ops)
+	if err := e.bot.Notify(t.Context(), "🔴 Login expired on builder"); err != nil {
+		t.Fatalf("the retry: %v", err)
+	}
+	got := map[int64]int{}
+	for _, m := range e.srv.Sent() {
+		if strings.Contains(m.Text, "Login expired on builder") {
+			got[m.ChatID]++
+		}
+	}
+	if got[111] != 1 || got[ops.ID] != 1 {
+		t.Errorf("deliveries by chat %v, want one each", got)
+	}
+}
