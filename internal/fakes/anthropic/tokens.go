@@ -88,7 +88,7 @@ func (s *Server) SetProfile(p Profile) {
 // + "-" + 6 + "AA": 108 in all), so wrapping and redaction see real lengths.
 func randomToken(prefix string) string {
 	var b [75]byte
-	_, _ = rand.Read(b[:]) // crypto/rand does not fail
+	_, _ = rand.Read(b[:])                             // crypto/rand does not fail
 	body := base64.RawURLEncoding.EncodeToString(b[:]) // 100 characters
 	return prefix + body[:95] + "-" + body[95:] + "AA"
 }
