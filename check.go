@@ -84,7 +84,7 @@ func checkProbes(rt *runtime, offline bool) []probe {
 		ps = append(ps, probe{name: "host " + h.Name, run: func(ctx context.Context) (string, error) {
 			c, ok := rt.remote[h.Name]
 			if !ok {
-				return "", fmt.Errorf("cannot set up SSH to %s (see the log line above)", h.Address)
+				return "", fmt.Errorf("cannot set up SSH to %s: %w", h.Address, rt.hostErr[h.Name])
 			}
 			panes, err := c.ListPanes(ctx)
 			if err != nil && !errors.Is(err, tmux.ErrNoServer) {

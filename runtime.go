@@ -25,6 +25,7 @@ type runtime struct {
 	tmux     *tmux.Client
 	sources  map[string]fleet.Panes
 	remote   map[string]*tmux.Client // tmux on other hosts, over SSH
+	hostErr  map[string]error        // hosts whose SSH could not be set up, and why
 	fleet    *fleet.Fleet
 	acl      *commands.ACL
 	creds    *credentials.Checker
@@ -35,11 +36,13 @@ func newRuntime(cfg *config.Config, log *slog.Logger) *runtime {
 	local := tmux.New(cfg.Tmux.Socket, tmux.Exec{Bin: cfg.Tmux.Bin})
 	sources := map[string]fleet.Panes{"": local}
 	remote := map[string]*tmux.Client{}
+	hostErr := map[string]error{}
 	for _, h := range cfg.Hosts {
 		ssh, err := tmux.NewSSH(tmux.SSHConfig{Address: h.Address, User: h.User, KeyFile: h.KeyFile, KnownHosts: h.KnownHosts})
 		if err != nil {
 			// Its agents show as unknown (host_unreachable) and check says why.
 			log.Error("host", "name", h.Name, "err", err)
+			hostErr[h.Name] = err
 			continue
 		}
 		c := tmux.New(h.Socket, ssh)
@@ -66,7 +69,7 @@ func newRuntime(cfg *config.Config, log *slog.Logger) *runtime {
 		Log:         log,
 	})
 	creds := credentials.New(credentials.Options{Credentials: cfg.Credentials, DefaultConfigDir: cfg.Claude.ConfigDir, Log: log})
-	rt := &runtime{cfg: cfg, log: log, tmux: local, sources: sources, remote: remote, fleet: f, acl: buildACL(cfg), creds: creds}
+	rt := &runtime{cfg: cfg, log: log, tmux: local, sources: sources, remote: remote, hostErr: hostErr, fleet: f, acl: buildACL(cfg), creds: creds}
 	if len(cfg.Credentials) > 0 {
 		fo, err := credentials.NewFailover(cfg.Agents, creds.Names(), cfg.Claude.Failover, filepath.Join(cfg.State.Dir, "failover.json"))
 		if err != nil {
