@@ -249,6 +249,9 @@ func (b *Bot) onText(c tele.Context) error {
 	if m == nil || m.Sender == nil || m.Chat == nil {
 		return nil
 	}
+	if b.forAnotherBot(m.Text) {
+		return nil // "/status@otherbot" in a group is not ours to answer
+	}
 	req := commands.Request{
 		Platform:  Platform,
 		UserID:    strconv.FormatInt(m.Sender.ID, 10),
@@ -263,6 +266,17 @@ func (b *Bot) onText(c tele.Context) error {
 	}
 	b.o.Handler.Handle(b.runCtx(), req, &responder{b: b, chat: m.Chat, private: req.Private, msg: m})
 	return nil
+}
+
+// forAnotherBot reports whether text is a command addressed to another bot
+// ("/status@otherbot").
+func (b *Bot) forAnotherBot(text string) bool {
+	cmd, _, _ := strings.Cut(text, " ")
+	_, to, ok := strings.Cut(cmd, "@")
+	if !ok || !strings.HasPrefix(text, "/") || b.tb == nil || b.tb.Me == nil {
+		return false
+	}
+	return !strings.EqualFold(to, b.tb.Me.Username)
 }
 
 func (b *Bot) onCallback(c tele.Context) error {

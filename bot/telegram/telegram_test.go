@@ -443,3 +443,25 @@ func TestAlertRetryGoesOnlyToTheChatsThatMissedIt(t *testing.T) {
 		t.Errorf("deliveries by chat %v, want one each", got)
 	}
 }
+
+// In a group with several bots, "/help@otherbot" is another bot's; ours
+// answers only its own name, or none.
+func TestCommandsForAnotherBotAreIgnored(t *testing.T) {
+	e := start(t, nil)
+	group := fake.Chat{ID: -2002, Type: "group"}
+	e.srv.AddChat(group)
+	e.srv.SendUserMessage(admin, group, "/help@otherbot")
+	e.srv.SendUserMessage(admin, group, "/help@"+e.srv.Bot().Username)
+	e.srv.WaitSent(t, 10*time.Second, func(m fake.Message) bool { return m.ChatID == group.ID && strings.Contains(m.Text, "/status") })
+	e.srv.SendUserMessage(admin, group, "/status")
+	e.srv.WaitSent(t, 10*time.Second, func(m fake.Message) bool { return m.ChatID == group.ID && strings.Contains(m.Text, "agent") })
+	n := 0
+	for _, m := range e.srv.Sent() {
+		if m.ChatID == group.ID && strings.Contains(m.Text, "Commands you may run") {
+			n++
+		}
+	}
+	if n != 1 {
+		t.Errorf("/help answered %d times in the group, want once (not the one for @otherbot)", n)
+	}
+}
