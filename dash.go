@@ -182,8 +182,11 @@ func (d *daemon) notifySystemd(ctx context.Context) {
 	if err != nil || every <= 0 {
 		return
 	}
+	// Alive means a scan finished lately: within three scan intervals, and
+	// at least half of systemd's watchdog period, so a hung loop stops the
+	// pings well before systemd gives up on them.
 	interval := d.rt.cfg.Watchdog.Interval.Duration
-	stale := max(3*interval, 30*time.Second)
+	stale := max(3*interval, every/2)
 	t := time.NewTicker(every / 3)
 	defer t.Stop()
 	for {

@@ -104,6 +104,7 @@ type chatOpts struct {
 	claudeKeys    string // more keys of [claude]
 	agentKeys     string // more keys of every [[agent]]
 	dashboard     string // dashboard.listen; "" = off
+	tmuxBin       string // tmux.bin; "" = tmux
 	env           []string
 }
 
@@ -114,7 +115,11 @@ func newChatFleet(t *testing.T, o chatOpts) *chatFleet {
 		claudeDir: filepath.Join(e.dir, "claude"), stderr: &syncBuffer{}}
 	c.tg.AddChat(adminChat)
 	var b strings.Builder
-	fmt.Fprintf(&b, "[tmux]\nsocket = %q\n\n", e.tm.Socket())
+	fmt.Fprintf(&b, "[tmux]\nsocket = %q\n", e.tm.Socket())
+	if o.tmuxBin != "" {
+		fmt.Fprintf(&b, "bin = %q\n", o.tmuxBin)
+	}
+	b.WriteString("\n")
 	fmt.Fprintf(&b, "[claude]\nbin = %q\nconfig_dir = %q\n", e.claude, c.claudeDir)
 	if o.loginTimeout != "" {
 		fmt.Fprintf(&b, "login_timeout = %q\n", o.loginTimeout)

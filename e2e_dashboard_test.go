@@ -10,6 +10,7 @@ import (
 	"path/filepath"
 	"regexp"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -145,7 +146,15 @@ func TestSystemdNotify(t *testing.T) {
 			got <- string(buf[:n])
 		}
 	}()
-	c := newChatFleet(t, chatOpts{agents: map[string]string{"builder": "15-busy.txt"},
+	// A tmux that hangs on list-panes once told to: the scan loop hangs.
+	dir := t.TempDir()
+	hang := filepath.Join(dir, "hang")
+	tmuxBin := testenv.WriteFile(t, dir, "tmux", fmt.Sprintf(
+		"#!/bin/sh\nfor a in \"$@\"; do [ \"$a\" = list-panes ] && [ -e %q ] && exec sleep 60; done\nexec tmux \"$@\"\n", hang))
+	if err := os.Chmod(tmuxBin, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	c := newChatFleet(t, chatOpts{agents: map[string]string{"builder": "15-busy.txt"}, tmuxBin: tmuxBin,
 		env: []string{"NOTIFY_SOCKET=" + sock, "WATCHDOG_USEC=600000"}})
 	want := func(msg string) {
 		t.Helper()
@@ -164,7 +173,29 @@ func TestSystemdNotify(t *testing.T) {
 	want("READY=1")
 	want("WATCHDOG=1")
 	want("WATCHDOG=1")
-	_ = c.cmd.Process.Signal(os.Interrupt)
+
+	// The loop hangs: the pings stop, so systemd would restart it.
+	if err := os.WriteFile(hang, nil, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	quiet := 0
+	deadline := time.After(20 * time.Second)
+	for quiet < 4 { // four watchdog periods (150 ms each) without a ping
+		select {
+		case m := <-got:
+			if strings.Contains(m, "WATCHDOG=1") {
+				quiet = 0
+			}
+		case <-time.After(150 * time.Millisecond):
+			quiet++
+		case <-deadline:
+			t.Fatal("WATCHDOG=1 kept coming while the scan loop hung")
+		}
+	}
+	if err := os.Remove(hang); err != nil {
+		t.Fatal(err)
+	}
+	_ = c.cmd.Process.Signal(syscall.SIGTERM)
 	want("STOPPING=1")
 }
 
