@@ -59,7 +59,7 @@ func (d *daemon) authCheck(ctx context.Context) {
 			at    time.Time
 		}{{"access", h.AccessExpires}, {"refresh", h.RefreshExpires}} {
 			if !tok.at.IsZero() {
-				d.metrics.SetCredentialExpiry(h.Name, h.Kind, tok.which, tok.at.Sub(now).Seconds())
+				d.metrics.SetCredentialExpiry(h.Name, h.Kind, tok.which, tok.at)
 			}
 		}
 		changed, seen, err := d.warnings.health(h.Name, h.Healthy)

@@ -24,7 +24,7 @@ type Metrics struct {
 
 	agents       *prometheus.GaugeVec
 	authFailures *prometheus.CounterVec
-	credExpiry   *prometheus.GaugeVec
+	credExpiry   *expiryCollector
 	alertsFired  *prometheus.CounterVec
 	deliveries   *prometheus.CounterVec
 	restarts     *prometheus.CounterVec
@@ -48,10 +48,12 @@ func NewMetrics(version string) *Metrics {
 			Name: "fleetwarden_auth_failures_total",
 			Help: "Agents seen entering auth_failed, by reason.",
 		}, []string{"reason"}),
-		credExpiry: prometheus.NewGaugeVec(prometheus.GaugeOpts{
-			Name: "fleetwarden_credential_expiry_seconds",
-			Help: "Seconds until a credential's access or refresh token expires (negative: expired).",
-		}, []string{"credential", "kind", "token"}),
+		credExpiry: &expiryCollector{
+			desc: prometheus.NewDesc("fleetwarden_credential_expiry_seconds",
+				"Seconds until a credential's access or refresh token expires (negative: expired), as of the scrape.",
+				[]string{"credential", "kind", "token"}, nil),
+			at: map[[3]string]time.Time{}, now: time.Now,
+		},
 		alertsFired: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "fleetwarden_alerts_fired_total",
 			Help: "Alerts fired, by kind.",
@@ -153,13 +155,35 @@ func (m *Metrics) AuthFailure(reason string) {
 	m.authFailures.WithLabelValues(reason).Inc()
 }
 
-// SetCredentialExpiry sets the seconds until the access or refresh token of a
-// credential expires; token is "access" or "refresh".
-func (m *Metrics) SetCredentialExpiry(name, kind, token string, seconds float64) {
+// SetCredentialExpiry records when the access or refresh token of a
+// credential expires (token is "access" or "refresh"); scrapes report the
+// seconds left then, not as of the last check.
+func (m *Metrics) SetCredentialExpiry(name, kind, token string, at time.Time) {
 	if m == nil {
 		return
 	}
-	m.credExpiry.WithLabelValues(name, kind, token).Set(seconds)
+	m.credExpiry.mu.Lock()
+	m.credExpiry.at[[3]string{name, kind, token}] = at
+	m.credExpiry.mu.Unlock()
+}
+
+// expiryCollector computes the seconds left at each scrape.
+type expiryCollector struct {
+	desc *prometheus.Desc
+	now  func() time.Time
+	mu   sync.Mutex
+	at   map[[3]string]time.Time
+}
+
+func (c *expiryCollector) Describe(ch chan<- *prometheus.Desc) { ch <- c.desc }
+
+func (c *expiryCollector) Collect(ch chan<- prometheus.Metric) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	now := c.now()
+	for l, at := range c.at {
+		ch <- prometheus.MustNewConstMetric(c.desc, prometheus.GaugeValue, at.Sub(now).Seconds(), l[0], l[1], l[2])
+	}
 }
 
 // AlertFired counts one alert of kind.

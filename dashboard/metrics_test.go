@@ -79,8 +79,10 @@ func TestMetrics(t *testing.T) {
 	m.AuthFailure("expired")
 	m.AuthFailure("expired")
 	m.AuthFailure("subscription")
-	m.SetCredentialExpiry("default", "oauth", "access", 7500)
-	m.SetCredentialExpiry("default", "oauth", "refresh", 2.5e6)
+	now := time.Date(2026, 12, 2, 9, 0, 0, 0, time.UTC)
+	m.credExpiry.now = func() time.Time { return now }
+	m.SetCredentialExpiry("default", "oauth", "access", now.Add(7500*time.Second))
+	m.SetCredentialExpiry("default", "oauth", "refresh", now.Add(2.5e6*time.Second))
 	m.AlertFired("auth_failed")
 	m.Delivery("telegram", false)
 	m.Delivery("webhook", true)
@@ -124,6 +126,11 @@ func TestMetrics(t *testing.T) {
 		if !ok || got != tt.want {
 			t.Errorf("%s%v: got %v (present %v), want %v", tt.name, tt.labels, got, ok, tt.want)
 		}
+	}
+	// The seconds left count down between checks, at every scrape.
+	now = now.Add(100 * time.Second)
+	if got, _ := value(t, scrape(t, s), "fleetwarden_credential_expiry_seconds", map[string]string{"credential": "default", "kind": "oauth", "token": "access"}); got != 7400 {
+		t.Errorf("access expiry 100 s later: got %v, want 7400", got)
 	}
 	if h := fams["fleetwarden_scan_duration_seconds"].GetMetric()[0].GetHistogram(); h.GetSampleSum() < 3.01 || h.GetSampleSum() > 3.02 {
 		t.Errorf("scan duration sum: got %v, want 3.012", h.GetSampleSum())
