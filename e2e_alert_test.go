@@ -195,6 +195,23 @@ func TestHeartbeatPingsAndFails(t *testing.T) {
 	}
 }
 
+// An agent that fails, recovers and fails the same way again within the
+// minute gets a second alert, word for word the same as the first.
+func TestSameFailureAgainIsAlertedAgain(t *testing.T) {
+	c := newChatFleet(t, chatOpts{agents: map[string]string{"alpha": "15-busy.txt"}})
+	c.say(tgAdmin, adminChat, "/status", "1 agents: 1 idle")
+	for round := 1; round <= 2; round++ {
+		n := len(c.tg.Sent())
+		c.show("alpha", "19-tui-401.txt")
+		c.waitReply(adminChat, n, "Login expired on alpha")
+		c.show("alpha", "15-busy.txt")
+		c.waitReply(adminChat, n, "Login works again on alpha")
+	}
+	if got := count(c.telegramTexts(), "Login expired on alpha"); got != 2 {
+		t.Errorf("%d alerts for two failures, want 2", got)
+	}
+}
+
 // A start is when chat is most likely still down (the machine rebooted):
 // the start notice, with how long nothing was watched, takes the fallback.
 func TestStartNoticeFallsBackWhenChatIsDown(t *testing.T) {

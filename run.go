@@ -60,6 +60,9 @@ type transport interface {
 	Name() string
 	Run(ctx context.Context) error
 	Notify(ctx context.Context, text string) error
+	// NotifyOnce delivers notification id; a retry goes only to the chats
+	// that missed it.
+	NotifyOnce(ctx context.Context, id, text string) error
 }
 
 // daemon is fleetwarden running: the watchdog, the alert manager, the
@@ -410,7 +413,7 @@ type chatRoute struct{ t transport }
 
 func (c chatRoute) Name() string { return c.t.Name() }
 func (c chatRoute) Deliver(ctx context.Context, n alert.Notification) error {
-	return c.t.Notify(ctx, n.Text())
+	return c.t.NotifyOnce(ctx, n.ID, n.Text())
 }
 
 // consoleRoute prints alerts at the terminal.

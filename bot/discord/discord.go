@@ -83,7 +83,7 @@ type Bot struct {
 	dmCmds []*discordgo.ApplicationCommand
 	apiURL *url.URL
 
-	notified notified.Memory // alert channels each alert text reached
+	notified notified.Memory // alert channels each notification reached, by its ID
 
 	mu       sync.Mutex
 	health   Health
@@ -467,9 +467,15 @@ func (b *Bot) deliverHealth() (stop func()) {
 
 // ---- alerts ----
 
-// Notify posts an alert to every alert channel. It fails if any channel did
-// not get all of it, so the alert manager can fall back.
-func (b *Bot) Notify(ctx context.Context, text string) error {
+// Notify posts a text to every alert channel. It fails if any channel did
+// not get all of it.
+func (b *Bot) Notify(ctx context.Context, text string) error { return b.NotifyOnce(ctx, "", text) }
+
+// NotifyOnce is Notify for a notification with an ID (an alert): it fails
+// if any channel did not get all of it, so the alert manager can fall back
+// and retry, and a retry with the same id goes only to the channels that
+// missed it.
+func (b *Bot) NotifyOnce(ctx context.Context, id, text string) error {
 	if len(b.o.AlertChannels) == 0 {
 		return errors.New("discord: no alert_channels configured")
 	}
@@ -479,7 +485,7 @@ func (b *Bot) Notify(ctx context.Context, text string) error {
 	}
 	var errs []error
 	for _, ch := range b.o.AlertChannels {
-		if b.notified.Reached(text, ch) {
+		if id != "" && b.notified.Reached(id, ch) {
 			continue // a retry: this channel has it
 		}
 		ok := true
@@ -495,8 +501,8 @@ func (b *Bot) Notify(ctx context.Context, text string) error {
 				break
 			}
 		}
-		if ok {
-			b.notified.Mark(text, ch)
+		if ok && id != "" {
+			b.notified.Mark(id, ch)
 		}
 	}
 	if len(errs) > 0 {

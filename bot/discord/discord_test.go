@@ -420,7 +420,7 @@ func TestNotify(t *testing.T) {
 	}
 
 	e.srv.Fail("POST", "/channels/"+alertB, 1, http.StatusInternalServerError)
-	err := e.bot.Notify(t.Context(), "agent web: API error")
+	err := e.bot.NotifyOnce(t.Context(), "n1", "agent web: API error")
 	if err == nil || !strings.Contains(err.Error(), alertB) || !strings.Contains(err.Error(), "500") {
 		t.Errorf("Notify with a 500 = %v, want an error naming channel %s and the 500", err, alertB)
 	}
@@ -430,7 +430,7 @@ func TestNotify(t *testing.T) {
 		t.Error("the working channel did not get the alert")
 	}
 	// The manager retries the route: only the channel that missed it gets it.
-	if err := e.bot.Notify(t.Context(), "agent web: API error"); err != nil {
+	if err := e.bot.NotifyOnce(t.Context(), "n1", "agent web: API error"); err != nil {
 		t.Fatalf("the retry: %v", err)
 	}
 	for _, ch := range []string{alertA, alertB} {

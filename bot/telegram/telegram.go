@@ -71,7 +71,7 @@ type Bot struct {
 	mu     sync.Mutex
 	health Health
 
-	notified notified.Memory // alert chats each alert text reached
+	notified notified.Memory // alert chats each notification reached, by its ID
 	ctx      context.Context
 }
 
@@ -348,24 +348,30 @@ func markup(bs []commands.Button) *tele.ReplyMarkup {
 	return &tele.ReplyMarkup{InlineKeyboard: [][]tele.InlineButton{row}}
 }
 
-// Notify sends an alert text to every alert chat. It fails if any chat did
-// not get it, so the alert manager can fall back and retry; a retry goes
-// only to the chats that missed it.
-func (b *Bot) Notify(ctx context.Context, text string) error {
+// Notify sends a text to every alert chat. It fails if any chat did not
+// get it.
+func (b *Bot) Notify(ctx context.Context, text string) error { return b.NotifyOnce(ctx, "", text) }
+
+// NotifyOnce is Notify for a notification with an ID (an alert): it fails
+// if any chat did not get it, so the alert manager can fall back and retry,
+// and a retry with the same id goes only to the chats that missed it.
+func (b *Bot) NotifyOnce(ctx context.Context, id, text string) error {
 	if len(b.o.AlertChats) == 0 {
 		return errors.New("telegram: no alert_chats configured")
 	}
 	var errs []error
-	for _, id := range b.o.AlertChats {
-		chat := strconv.FormatInt(id, 10)
-		if b.notified.Reached(text, chat) {
+	for _, chatID := range b.o.AlertChats {
+		chat := strconv.FormatInt(chatID, 10)
+		if id != "" && b.notified.Reached(id, chat) {
 			continue
 		}
-		if err := b.out.send(ctx, id, id < 0, Format(commands.Reply{Text: text}), nil); err != nil {
-			errs = append(errs, fmt.Errorf("chat %d: %w", id, err))
+		if err := b.out.send(ctx, chatID, chatID < 0, Format(commands.Reply{Text: text}), nil); err != nil {
+			errs = append(errs, fmt.Errorf("chat %d: %w", chatID, err))
 			continue
 		}
-		b.notified.Mark(text, chat)
+		if id != "" {
+			b.notified.Mark(id, chat)
+		}
 	}
 	return errors.Join(errs...)
 }

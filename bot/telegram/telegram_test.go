@@ -426,11 +426,11 @@ func TestAlertRetryGoesOnlyToTheChatsThatMissedIt(t *testing.T) {
 	ops := fake.Chat{ID: -1001, Type: "supergroup"}
 	e := start(t, func(o *Options) { o.AlertChats = []int64{111, ops.ID} })
 	// The ops group does not exist yet (the bot was not added): 400 chat not found.
-	if err := e.bot.Notify(t.Context(), "🔴 Login expired on builder"); err == nil {
+	if err := e.bot.NotifyOnce(t.Context(), "n1", "🔴 Login expired on builder"); err == nil {
 		t.Fatal("one chat failed, Notify said all is well")
 	}
 	e.srv.AddChat(ops)
-	if err := e.bot.Notify(t.Context(), "🔴 Login expired on builder"); err != nil {
+	if err := e.bot.NotifyOnce(t.Context(), "n1", "🔴 Login expired on builder"); err != nil {
 		t.Fatalf("the retry: %v", err)
 	}
 	got := map[int64]int{}
@@ -441,6 +441,19 @@ func TestAlertRetryGoesOnlyToTheChatsThatMissedIt(t *testing.T) {
 	}
 	if got[111] != 1 || got[ops.ID] != 1 {
 		t.Errorf("deliveries by chat %v, want one each", got)
+	}
+	// The same words later are a new alert (another ID): everyone gets it.
+	if err := e.bot.NotifyOnce(t.Context(), "n2", "🔴 Login expired on builder"); err != nil {
+		t.Fatal(err)
+	}
+	n := 0
+	for _, m := range e.srv.Sent() {
+		if strings.Contains(m.Text, "Login expired on builder") {
+			n++
+		}
+	}
+	if n != 4 {
+		t.Errorf("%d deliveries after a new alert with the same words, want 4", n)
 	}
 }
 

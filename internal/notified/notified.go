@@ -1,6 +1,7 @@
-// Package notified remembers which chats an alert text reached, so that a
-// retry of a route with several chats goes only to the ones that missed it:
-// nobody gets the same alert twice because another chat was down.
+// Package notified remembers which chats a notification (by its ID)
+// reached, so that a retry of a route with several chats goes only to the
+// ones that missed it: nobody gets the same alert twice because another
+// chat was down. Keyed by ID, not text: the same words can be a new alert.
 package notified
 
 import (
@@ -15,19 +16,19 @@ const keep = 24 * time.Hour
 // Memory is safe for concurrent use. The zero value is ready.
 type Memory struct {
 	mu sync.Mutex
-	m  map[[32]byte]map[string]time.Time // text → chat → when
+	m  map[[32]byte]map[string]time.Time // id → chat → when
 }
 
-// Reached reports whether text was delivered to chat.
-func (m *Memory) Reached(text, chat string) bool {
+// Reached reports whether notification id was delivered to chat.
+func (m *Memory) Reached(id, chat string) bool {
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	_, ok := m.m[sha256.Sum256([]byte(text))][chat]
+	_, ok := m.m[sha256.Sum256([]byte(id))][chat]
 	return ok
 }
 
-// Mark records that text was delivered to chat.
-func (m *Memory) Mark(text, chat string) {
+// Mark records that notification id was delivered to chat.
+func (m *Memory) Mark(id, chat string) {
 	now := time.Now()
 	m.mu.Lock()
 	defer m.mu.Unlock()
@@ -44,7 +45,7 @@ func (m *Memory) Mark(text, chat string) {
 			delete(m.m, k)
 		}
 	}
-	k := sha256.Sum256([]byte(text))
+	k := sha256.Sum256([]byte(id))
 	if m.m[k] == nil {
 		m.m[k] = map[string]time.Time{}
 	}

@@ -12,4 +12,7 @@ func TestMemory(t *testing.T) {
 		t.Errorf("after Mark(alert, a): reached a %v, b %v, other alert %v; want true, false, false",
 			m.Reached("alert", "a"), m.Reached("alert", "b"), m.Reached("other alert", "a"))
 	}
+	if m.Reached("", "a") {
+		t.Errorf("an empty id was reached")
+	}
 }
