@@ -255,6 +255,16 @@ func TestCheckExampleConfig(t *testing.T) {
 	if !strings.Contains(out, "config.toml.example is valid") {
 		t.Errorf("example config not valid:\n%s\n%s", out, errOut)
 	}
+	// What check may still find is this machine's, not the config's: no
+	// tmux server with the example's panes, no Claude login, no such host.
+	for _, l := range strings.Split(out+errOut, "\n") {
+		if !strings.HasPrefix(l, "✗ ") {
+			continue
+		}
+		if !strings.HasPrefix(l, "✗ tmux") && !strings.HasPrefix(l, "✗ credential") && !strings.HasPrefix(l, "✗ host") && !strings.HasPrefix(l, "✗ agent") {
+			t.Errorf("check finds a problem with the example itself: %s", l)
+		}
+	}
 }
 
 func TestVersion(t *testing.T) {
@@ -401,4 +411,56 @@ func TestStatusSaysWhyThereAreNoAgents(t *testing.T) {
 	if code != 1 || !strings.Contains(errOut, "cannot list the panes") {
 		t.Errorf("no tmux binary: exit %d, %q; want 1 and why", code, errOut)
 	}
+}
+
+// fleetwarden run in a terminal (a tmux pane here) has the console: the
+// person at it asks /status, /peek and /help, and sees alerts there.
+func TestConsoleInATerminal(t *testing.T) {
+	e := newFleetEnv(t)
+	e.agent("alpha", "15-busy.txt")
+	cfg := e.config("alpha")
+	// Dashboard off: the test must not depend on port 8787 being free.
+	if err := os.WriteFile(cfg, append(mustRead(t, cfg), []byte("\n[dashboard]\nlisten = \"off\"\n")...), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	p, err := e.tm.NewSession(t.Context(), "fw", "main", tmux.SpawnOptions{Dir: e.dir, Width: 160, Height: 50,
+		Command: testenv.Fleetwarden(t) + " run --config " + cfg + " 2>" + filepath.Join(e.dir, "fw.log")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	screen := func() string {
+		text, _ := e.tm.Capture(t.Context(), p.ID, 200)
+		return text
+	}
+	ask := func(cmd, want string) {
+		t.Helper()
+		if err := e.tm.SendLine(t.Context(), p.ID, cmd, 0); err != nil {
+			t.Fatal(err)
+		}
+		tmuxtest.WaitFor(t, 20*time.Second, func() (bool, string) {
+			return strings.Contains(screen(), want), fmt.Sprintf("%s: no %q on the console:\n%s", cmd, want, screen())
+		})
+	}
+	tmuxtest.WaitFor(t, 20*time.Second, func() (bool, string) {
+		return strings.Contains(screen(), "fleetwarden started"), "no start notice on the console:\n" + screen()
+	})
+	ask("/status", "1 agents: 1 idle")
+	ask("/peek alpha 5", "alpha, last 5 lines")
+	ask("/help", "/restart")
+	// An alert shows there too.
+	if err := e.tm.SendLine(t.Context(), "alpha:main", ":screen 19-tui-401.txt", 0); err != nil {
+		t.Fatal(err)
+	}
+	tmuxtest.WaitFor(t, 20*time.Second, func() (bool, string) {
+		return strings.Contains(screen(), "Login expired on alpha"), "no alert on the console:\n" + screen()
+	})
+}
+
+func mustRead(t *testing.T, path string) []byte {
+	t.Helper()
+	b, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return b
 }
