@@ -420,7 +420,7 @@ func TestConsoleInATerminal(t *testing.T) {
 	e.agent("alpha", "15-busy.txt")
 	cfg := e.config("alpha")
 	// Dashboard off: the test must not depend on port 8787 being free.
-	if err := os.WriteFile(cfg, append(mustRead(t, cfg), []byte("\n[dashboard]\nlisten = \"off\"\n")...), 0o600); err != nil {
+	if err := os.WriteFile(cfg, append(mustRead(t, cfg), []byte("\n[dashboard]\nlisten = \"off\"\n\n[alerts]\ngroup_wait = \"300ms\"\n")...), 0o600); err != nil {
 		t.Fatal(err)
 	}
 	p, err := e.tm.NewSession(t.Context(), "fw", "main", tmux.SpawnOptions{Dir: e.dir, Width: 160, Height: 50,
