@@ -212,6 +212,17 @@ func TestSameFailureAgainIsAlertedAgain(t *testing.T) {
 	}
 }
 
+// The scheduled morning report reaches the alert chat, with its times in
+// the configured zone.
+func TestMorningReportArrivesInTheZone(t *testing.T) {
+	c := newChatFleet(t, chatOpts{agents: map[string]string{"alpha": "15-busy.txt"},
+		extra: "[schedule]\nmorning_report = \"CRON_TZ=Asia/Tokyo @every 1s\"\ntimezone = \"Asia/Tokyo\"\n"})
+	r := c.waitReply(adminChat, 0, "fleetwarden report")
+	if !strings.Contains(r.Plain, "JST") || !strings.Contains(r.Plain, "1 idle") {
+		t.Errorf("report %q: want Tokyo time (JST) and the fleet (1 idle)", r.Plain)
+	}
+}
+
 // A start is when chat is most likely still down (the machine rebooted):
 // the start notice, with how long nothing was watched, takes the fallback.
 func TestStartNoticeFallsBackWhenChatIsDown(t *testing.T) {
