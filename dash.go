@@ -133,13 +133,25 @@ func (d *daemon) ready() []string {
 	case terr != nil && !errors.Is(terr, tmux.ErrNoServer) && d.health.scanErr == "":
 		why = append(why, "tmux: "+claude.Redact(terr.Error()))
 	}
-	up := len(d.rt.cfg.Alerts.Routes) > 0 || d.console != nil
+	up := d.console != nil
 	for _, t := range d.health.transports {
 		if t.State == "up" || t.State == "degraded" {
 			up = true
 		}
 	}
 	d.health.mu.Unlock()
+	chats := map[string]bool{}
+	for _, t := range d.transports {
+		chats[t.Name()] = true
+	}
+	// A fallback route is up unless deliveries wait on it after failing.
+	if d.alerts != nil {
+		for name, rs := range d.alerts.Stats().Routes {
+			if !chats[name] && (rs.Queued == 0 || rs.Failed == 0) {
+				up = true
+			}
+		}
+	}
 	if !up {
 		why = append(why, "no alert route is up")
 	}

@@ -244,3 +244,32 @@ func grepLines(s, re string) string {
 	}
 	return strings.Join(out, "\n")
 }
+
+// /readyz says "no alert route is up" when the chat is down and the
+// fallback route fails too: configured is not working.
+func TestReadyzKnowsWhenNoRouteWorks(t *testing.T) {
+	addr := freeAddr(t)
+	dead := freeAddr(t) // nothing listens there
+	routes := fmt.Sprintf("[[alerts.route]]\ntype = \"webhook\"\nurl = %q\n", "http://"+dead+"/hook")
+	c := newChatFleet(t, chatOpts{dashboard: addr, fallbackAfter: "1s", extra: routes, agents: map[string]string{"alpha": "15-busy.txt"}})
+	readyz := func() (int, string) {
+		resp, err := http.Get("http://" + addr + "/readyz")
+		if err != nil {
+			return 0, err.Error()
+		}
+		defer resp.Body.Close()
+		body, _ := io.ReadAll(resp.Body)
+		return resp.StatusCode, string(body)
+	}
+	tmuxtest.WaitFor(t, 20*time.Second, func() (bool, string) {
+		code, body := readyz()
+		return code == 200, fmt.Sprintf("/readyz %d: %s", code, body)
+	})
+	c.tg.Down()
+	c.show("alpha", "19-tui-401.txt")
+	tmuxtest.WaitFor(t, 60*time.Second, func() (bool, string) {
+		code, body := readyz()
+		return code == 503 && strings.Contains(body, "no alert route is up"), fmt.Sprintf("/readyz %d: %s", code, body)
+	})
+	c.tg.Up()
+}
