@@ -273,3 +273,26 @@ func TestReadyzKnowsWhenNoRouteWorks(t *testing.T) {
 	})
 	c.tg.Up()
 }
+
+// Emergency mode: with the dashboard unable to start (its port is taken),
+// /status and /restart still work from chat.
+func TestRecoveryWorksWithTheDashboardBroken(t *testing.T) {
+	taken, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { taken.Close() })
+	c := newChatFleet(t, chatOpts{dashboard: taken.Addr().String(), agents: map[string]string{"alpha": "19-tui-401.txt"}})
+	c.say(tgAdmin, adminChat, "/status", "1 agents: 1 auth_failed")
+	q := c.say(tgAdmin, adminChat, "/restart alpha", "Restart 1 agent")
+	yes, ok := q.Button("Yes, do it")
+	if !ok {
+		t.Fatalf("no confirmation button on %q", q.Plain)
+	}
+	n := len(c.tg.Sent())
+	c.tg.PressButton(tgAdmin, adminChat, q.MessageID, yes.CallbackData)
+	c.waitReply(adminChat, n, "✓ alpha")
+	if !strings.Contains(c.stderr.String(), "dashboard") {
+		t.Errorf("the broken dashboard left no trace in the log")
+	}
+}
