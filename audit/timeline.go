@@ -366,11 +366,18 @@ func (tl *timeline) prepare() {
 			tl.restarts[i] = tl.restartLine(i, mine)
 		case KindAlert:
 			lastAlert = i
+			if r.Reason == "fleetwarden started" {
+				tl.hidden[i] = true // the start record tells it
+			}
 		case KindDelivery:
 			// The alert it carried: by its notification ID, else the last one.
 			of, known := alertByID[r.Fields["id"]]
 			if !known {
 				of = lastAlert
+			}
+			if of >= 0 && tl.hidden[of] {
+				tl.hidden[i] = true // the notice it carried is told otherwise
+				continue
 			}
 			action := r.Action
 			if action == "" && of >= 0 {

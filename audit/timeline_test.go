@@ -374,6 +374,10 @@ func TestTimelineTransportLines(t *testing.T) {
 	}
 	recs := []Record{
 		{Time: at(loc, 9, 0, 0), Kind: KindStart, Actor: "fleetwarden"},
+		// The start notice is told by the start record, not again as an alert.
+		{Time: at(loc, 9, 0, 1), Kind: KindAlert, Action: "fired", Reason: "fleetwarden started", Message: "fleetwarden started",
+			Fields: map[string]string{"id": "info_start.1"}},
+		{Time: at(loc, 9, 0, 2), Kind: KindDelivery, Action: "fired", Route: "telegram", OK: yes, Fields: map[string]string{"id": "info_start.1"}},
 		tp(0, "up", ""),
 		tp(5, "degraded", "429 Too Many Requests"),
 		tp(6, "up", ""),
