@@ -8,6 +8,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"syscall"
@@ -237,6 +238,17 @@ func TestChatLoginRecoversFleet(t *testing.T) {
 			bot.SendUserMessage(admin, adminChat, "/code "+code)
 			verified := waitChat(t, bot, n, time.Minute, "Login verified")
 			t.Logf("login: %q", verified.Plain)
+			// The real CLI exchanged the code with the fake OAuth server and
+			// wrote the new login where the agents read it.
+			cr, err := claude.ReadCredentials(claude.CredentialsPath(e.configDir))
+			if err != nil || !cr.HasRefresh || !cr.AccessExpires.After(time.Now()) {
+				t.Errorf("credentials after the chat login: %+v, %v; want a fresh access token and a refresh token", cr, err)
+			}
+			if got := e.api.Issued(); len(got) < 2 || !slices.ContainsFunc(e.api.Requests(), func(r anthropic.Request) bool {
+				return r.Grant == anthropic.GrantAuthorizationCode && r.Status == 200
+			}) {
+				t.Errorf("the fake OAuth server issued %d logins and saw no successful code exchange", len(got))
+			}
 			report := waitChat(t, bot, n, 2*time.Minute, "back in")
 			t.Logf("restart report: %q", report.Plain)
 			for _, a := range names {
