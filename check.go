@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"strings"
 	"time"
 
 	"github.com/fleetwarden/fleetwarden/audit"
@@ -111,7 +112,7 @@ func checkProbes(rt *runtime, offline bool) []probe {
 			if err != nil {
 				return "", err
 			}
-			return "bot " + name, nil
+			return "bot " + name + users(len(t.Admins), len(t.Operators), len(t.Viewers), len(t.AlertChats), "alert chat"), nil
 		}})
 	}
 	if dc := cfg.Discord; dc != nil {
@@ -120,7 +121,7 @@ func checkProbes(rt *runtime, offline bool) []probe {
 			if err != nil {
 				return "", err
 			}
-			return "bot " + name, nil
+			return "bot " + name + users(len(dc.Admins), len(dc.Operators), len(dc.Viewers), len(dc.AlertChannels), "alert channel"), nil
 		}})
 	}
 	return append(ps, runningProbes(cfg)...)
@@ -181,4 +182,32 @@ func socketName(cfg *config.Config) string {
 		return "the default tmux server"
 	}
 	return "tmux socket " + cfg.Tmux.Socket
+}
+
+// users says who the bot answers and where it alerts: "; 1 admin, 2 viewers;
+// 1 alert chat". A bot nobody may command is said so (it may be meant to
+// only send alerts).
+func users(admins, operators, viewers, alertTo int, alertNoun string) string {
+	var who []string
+	for _, r := range []struct {
+		n    int
+		role string
+	}{{admins, "admin"}, {operators, "operator"}, {viewers, "viewer"}} {
+		switch {
+		case r.n == 1:
+			who = append(who, "1 "+r.role)
+		case r.n > 1:
+			who = append(who, fmt.Sprintf("%d %ss", r.n, r.role))
+		}
+	}
+	if len(who) == 0 {
+		who = []string{"nobody may run commands (no admins, operators or viewers)"}
+	}
+	where := "no " + alertNoun + "s: alerts go elsewhere"
+	if alertTo == 1 {
+		where = "1 " + alertNoun
+	} else if alertTo > 1 {
+		where = fmt.Sprintf("%d %ss", alertTo, alertNoun)
+	}
+	return "; " + strings.Join(who, ", ") + "; " + where
 }

@@ -464,3 +464,19 @@ func mustRead(t *testing.T, path string) []byte {
 	}
 	return b
 }
+
+func TestCheckSaysWhoTheBotAnswers(t *testing.T) {
+	tests := []struct {
+		admins, operators, viewers, alerts int
+		want                               string
+	}{
+		{1, 2, 0, 1, "; 1 admin, 2 operators; 1 alert chat"},
+		{0, 0, 0, 2, "; nobody may run commands (no admins, operators or viewers); 2 alert chats"},
+		{0, 0, 3, 0, "; 3 viewers; no alert chats: alerts go elsewhere"},
+	}
+	for _, tt := range tests {
+		if got := users(tt.admins, tt.operators, tt.viewers, tt.alerts, "alert chat"); got != tt.want {
+			t.Errorf("users(%d, %d, %d, %d) = %q, want %q", tt.admins, tt.operators, tt.viewers, tt.alerts, got, tt.want)
+		}
+	}
+}
