@@ -49,6 +49,15 @@ func (p *poller) Poll(tb *tele.Bot, updates chan tele.Update, stop chan struct{}
 		}
 		bo.reset()
 		p.b.setHealth("up", nil)
+		if len(ups) > 0 {
+			// Telebot needs our name (getMe) to route "/cmd@us": hold the
+			// updates until setup has it, rather than drop them.
+			select {
+			case <-p.b.meReady:
+			case <-ctx.Done():
+				return
+			}
+		}
 		for _, u := range ups {
 			if u.ID >= p.offset {
 				p.offset = u.ID + 1

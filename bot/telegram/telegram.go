@@ -71,6 +71,9 @@ type Bot struct {
 	mu     sync.Mutex
 	health Health
 
+	meOnce  sync.Once
+	meReady chan struct{} // closed once getMe told us who we are (tb.Me)
+
 	notified notified.Memory // alert chats each notification reached, by its ID
 	ctx      context.Context
 }
@@ -112,7 +115,8 @@ func New(o Options) (*Bot, error) {
 	// A long poll holds the request open for PollTimeout; give it room.
 	client := *o.HTTPClient
 	client.Timeout = o.PollTimeout + 15*time.Second
-	b := &Bot{o: o, log: o.Log.With("transport", Platform), health: Health{State: "starting", Since: time.Now()}}
+	b := &Bot{o: o, log: o.Log.With("transport", Platform), health: Health{State: "starting", Since: time.Now()},
+		meReady: make(chan struct{})}
 	tb, err := tele.NewBot(tele.Settings{
 		URL:     o.APIURL,
 		Token:   o.Token,
@@ -179,10 +183,14 @@ func (b *Bot) setupOnce() error {
 	if err := jsonUnmarshal(data, &me); err != nil {
 		return fmt.Errorf("getMe: %w", err)
 	}
-	b.mu.Lock()
-	u := me.Result
-	b.tb.Me = &u
-	b.mu.Unlock()
+	// Written once, before any update is handed to telebot (the poller
+	// waits for meReady): telebot reads Me to tell "/cmd@us" from
+	// "/cmd@otherbot", unlocked.
+	b.meOnce.Do(func() {
+		u := me.Result
+		b.tb.Me = &u
+		close(b.meReady)
+	})
 	// The API answers and knows our token: up, until polling says otherwise.
 	b.setHealth("up", nil)
 	var cmds []tele.Command
@@ -249,9 +257,6 @@ func (b *Bot) onText(c tele.Context) error {
 	if m == nil || m.Sender == nil || m.Chat == nil {
 		return nil
 	}
-	if b.forAnotherBot(m.Text) {
-		return nil // "/status@otherbot" in a group is not ours to answer
-	}
 	req := commands.Request{
 		Platform:  Platform,
 		UserID:    strconv.FormatInt(m.Sender.ID, 10),
@@ -266,17 +271,6 @@ func (b *Bot) onText(c tele.Context) error {
 	}
 	b.o.Handler.Handle(b.runCtx(), req, &responder{b: b, chat: m.Chat, private: req.Private, msg: m})
 	return nil
-}
-
-// forAnotherBot reports whether text is a command addressed to another bot
-// ("/status@otherbot").
-func (b *Bot) forAnotherBot(text string) bool {
-	cmd, _, _ := strings.Cut(text, " ")
-	_, to, ok := strings.Cut(cmd, "@")
-	if !ok || !strings.HasPrefix(text, "/") || b.tb == nil || b.tb.Me == nil {
-		return false
-	}
-	return !strings.EqualFold(to, b.tb.Me.Username)
 }
 
 func (b *Bot) onCallback(c tele.Context) error {
