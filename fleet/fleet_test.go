@@ -613,24 +613,14 @@ func TestRestartKillsAHungCLI(t *testing.T) {
 		t.Fatalf("restart = %+v, want the agent back", res[0])
 	}
 	tmuxtest.WaitFor(t, 10*time.Second, func() (bool, string) {
-		var alive []int
+		var left []int
 		for _, pid := range old {
-			if processAlive(pid) {
-				alive = append(alive, pid)
+			if alive(pid) {
+				left = append(left, pid)
 			}
 		}
-		return len(alive) == 0, fmt.Sprintf("old processes still alive: %v of %v", alive, old)
+		return len(left) == 0, fmt.Sprintf("old processes still alive: %v of %v", left, old)
 	})
-}
-
-// processAlive reports whether pid runs (a zombie does not).
-func processAlive(pid int) bool {
-	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
-	if err != nil {
-		return false
-	}
-	_, rest, _ := strings.Cut(string(b), ") ")
-	return !strings.HasPrefix(rest, "Z")
 }
 
 // gatedRespawn holds every respawn until released, and counts them.

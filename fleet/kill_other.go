@@ -9,3 +9,8 @@ func kill(pid int) {
 		_ = p.Kill()
 	}
 }
+
+func alive(pid int) bool {
+	_, err := os.FindProcess(pid)
+	return err == nil
+}

@@ -2,6 +2,20 @@
 
 package fleet
 
-import "syscall"
+import (
+	"fmt"
+	"os"
+	"strings"
+	"syscall"
+)
 
 func kill(pid int) { _ = syscall.Kill(pid, syscall.SIGKILL) }
+
+// alive reports whether pid runs; a zombie (dead, not yet reaped) does not.
+func alive(pid int) bool {
+	if b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid)); err == nil {
+		_, rest, _ := strings.Cut(string(b), ") ")
+		return !strings.HasPrefix(rest, "Z")
+	}
+	return syscall.Kill(pid, 0) == nil
+}

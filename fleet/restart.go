@@ -180,16 +180,19 @@ func (f *Fleet) restartOne(ctx context.Context, name string, o RestartOptions) R
 			res.Err = err.Error()
 			return res
 		}
+		var stubborn []int // the old processes, when they would not stop
 		if !p.Dead && !isShell(p.Command) && !f.stopGracefully(ctx, src, p, o) {
-			// Last resort: a CLI deaf to Escape and Ctrl-C, and whatever
-			// it started, would survive respawn-pane's hangup.
-			killTree(ctx, src, p)
+			stubborn = processTree(ctx, src, p)
 		}
 		spawn.Command = command
 		if err := src.Respawn(ctx, p.ID, spawn); err != nil {
 			res.Err = err.Error()
 			return res
 		}
+		// Last resort: respawn-pane's hangup lets the CLI save its
+		// conversation; what is deaf to it too (and whatever it started)
+		// is killed.
+		killSurvivors(ctx, stubborn, 2*time.Second)
 	}
 	// Marked once the new process runs: a scan of the old screen (its live
 	// failure) would take the mark off again.
@@ -199,19 +202,34 @@ func (f *Fleet) restartOne(ctx context.Context, name string, o RestartOptions) R
 	return f.waitUp(ctx, src, p.ID, env["ANTHROPIC_API_KEY"], res, o)
 }
 
-// killTree kills the pane's processes, children first, where their tree
-// can be read (a local tmux server).
-func killTree(ctx context.Context, src Controller, p tmux.Pane) {
+// processTree lists the pane's processes where their tree can be read (a
+// local tmux server); nil elsewhere.
+func processTree(ctx context.Context, src Controller, p tmux.Pane) []int {
 	pt, ok := src.(pidTree)
 	if !ok {
-		return
+		return nil
 	}
 	pids, err := pt.PanePIDTree(ctx, p.PID)
 	if err != nil {
+		return nil
+	}
+	return pids
+}
+
+// killSurvivors waits up to grace for pids to end, then kills those left,
+// children first.
+func killSurvivors(ctx context.Context, pids []int, grace time.Duration) {
+	if len(pids) == 0 {
 		return
 	}
+	deadline := time.Now().Add(grace)
+	for time.Now().Before(deadline) && slices.ContainsFunc(pids, alive) {
+		pause(ctx, 100*time.Millisecond)
+	}
 	for _, pid := range slices.Backward(pids) {
-		kill(pid)
+		if alive(pid) {
+			kill(pid)
+		}
 	}
 }
 
