@@ -205,14 +205,7 @@ func TestMetricsOfARunningFleet(t *testing.T) {
 	addr := freeAddr(t)
 	c := newChatFleet(t, chatOpts{dashboard: addr, agents: map[string]string{"alpha": "19-tui-401.txt", "beta": "15-busy.txt"}})
 	c.waitReply(adminChat, 0, "Login expired on alpha")
-	q := c.say(tgAdmin, adminChat, "/restart alpha", "Restart 1 agent")
-	yes, ok := q.Button("Yes, do it")
-	if !ok {
-		t.Fatalf("no confirmation button on %q", q.Plain)
-	}
-	n := len(c.tg.Sent())
-	c.tg.PressButton(tgAdmin, adminChat, q.MessageID, yes.CallbackData)
-	c.waitReply(adminChat, n, "✓ alpha")
+	c.restartFromChat("alpha")
 	want := []string{
 		`fleetwarden_alerts_fired_total{kind="auth_failed"} 1`,
 		`fleetwarden_restarts_total{result="ok"} 1`,
@@ -284,15 +277,22 @@ func TestRecoveryWorksWithTheDashboardBroken(t *testing.T) {
 	t.Cleanup(func() { taken.Close() })
 	c := newChatFleet(t, chatOpts{dashboard: taken.Addr().String(), agents: map[string]string{"alpha": "19-tui-401.txt"}})
 	c.say(tgAdmin, adminChat, "/status", "1 agents: 1 auth_failed")
-	q := c.say(tgAdmin, adminChat, "/restart alpha", "Restart 1 agent")
-	yes, ok := q.Button("Yes, do it")
-	if !ok {
-		t.Fatalf("no confirmation button on %q", q.Plain)
-	}
-	n := len(c.tg.Sent())
-	c.tg.PressButton(tgAdmin, adminChat, q.MessageID, yes.CallbackData)
-	c.waitReply(adminChat, n, "✓ alpha")
+	c.restartFromChat("alpha")
 	if !strings.Contains(c.stderr.String(), "dashboard") {
 		t.Errorf("the broken dashboard left no trace in the log")
 	}
+}
+
+// restartFromChat asks /restart for agent as the admin, confirms it, and
+// waits for the report that it is back.
+func (c *chatFleet) restartFromChat(agent string) {
+	c.t.Helper()
+	q := c.say(tgAdmin, adminChat, "/restart "+agent, "Restart 1 agent")
+	yes, ok := q.Button("Yes, do it")
+	if !ok {
+		c.t.Fatalf("no confirmation button on %q", q.Plain)
+	}
+	n := len(c.tg.Sent())
+	c.tg.PressButton(tgAdmin, adminChat, q.MessageID, yes.CallbackData)
+	c.waitReply(adminChat, n, "✓ "+agent)
 }

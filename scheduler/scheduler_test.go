@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"github.com/fleetwarden/fleetwarden/internal/testenv"
 	"log/slog"
 	"slices"
 	"strings"
@@ -129,7 +130,7 @@ func TestSimulatedWeek(t *testing.T) {
 // spring day (02:30 does not exist) and runs twice on the autumn day (02:30
 // happens twice).
 func TestDST(t *testing.T) {
-	berlin := mustLoad(t, "Europe/Berlin")
+	berlin := testenv.Location(t, "Europe/Berlin")
 	synctest.Test(t, func(t *testing.T) {
 		s, _ := newScheduler(t, time.UTC)
 		var morning, night recorder
@@ -190,7 +191,7 @@ func TestDST(t *testing.T) {
 }
 
 func TestDefaultZone(t *testing.T) {
-	berlin := mustLoad(t, "Europe/Berlin")
+	berlin := testenv.Location(t, "Europe/Berlin")
 	synctest.Test(t, func(t *testing.T) {
 		s, _ := newScheduler(t, berlin)
 		var r recorder
@@ -460,13 +461,4 @@ func TestAddRejects(t *testing.T) {
 	if got := len(s.Entries()); got != 1 {
 		t.Errorf("%d entries after rejected Adds, want 1", got)
 	}
-}
-
-func mustLoad(t *testing.T, name string) *time.Location {
-	t.Helper()
-	loc, err := time.LoadLocation(name)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return loc
 }

@@ -171,12 +171,7 @@ func TestRateLimitDelaysButLosesNothing(t *testing.T) {
 			t.Fatalf("notify %d: %v", i, err)
 		}
 	}
-	var got []string
-	for _, m := range e.srv.Sent() {
-		if strings.HasPrefix(m.Text, "alert ") {
-			got = append(got, m.Text)
-		}
-	}
+	got := sentWithPrefix(e.srv, "alert ")
 	if want := "alert 0,alert 1,alert 2,alert 3,alert 4"; strings.Join(got, ",") != want {
 		t.Errorf("delivered %v, want %s", got, want)
 	}
@@ -196,12 +191,7 @@ func TestBurstOverTelegramsLimitArrivesInOrder(t *testing.T) {
 			t.Fatalf("notify %d: %v", i, err)
 		}
 	}
-	var got []string
-	for _, m := range e.srv.Sent() {
-		if strings.HasPrefix(m.Text, "burst ") {
-			got = append(got, m.Text)
-		}
-	}
+	got := sentWithPrefix(e.srv, "burst ")
 	if want := "burst 0,burst 1,burst 2,burst 3"; strings.Join(got, ",") != want {
 		t.Errorf("delivered %v, want %s", got, want)
 	}
@@ -477,4 +467,15 @@ func TestCommandsForAnotherBotAreIgnored(t *testing.T) {
 	if n != 1 {
 		t.Errorf("/help answered %d times in the group, want once (not the one for @otherbot)", n)
 	}
+}
+
+// sentWithPrefix lists, in order, the texts sent that start with prefix.
+func sentWithPrefix(srv *fake.Server, prefix string) []string {
+	var got []string
+	for _, m := range srv.Sent() {
+		if strings.HasPrefix(m.Text, prefix) {
+			got = append(got, m.Text)
+		}
+	}
+	return got
 }

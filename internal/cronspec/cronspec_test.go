@@ -1,6 +1,7 @@
 package cronspec
 
 import (
+	"github.com/fleetwarden/fleetwarden/internal/testenv"
 	"strings"
 	"testing"
 	"time"
@@ -79,7 +80,7 @@ func FuzzValidate(f *testing.F) {
 }
 
 func TestNext(t *testing.T) {
-	berlin := mustLoad(t, "Europe/Berlin")
+	berlin := testenv.Location(t, "Europe/Berlin")
 	tests := []struct {
 		spec  string
 		after time.Time
@@ -115,13 +116,4 @@ func TestNext(t *testing.T) {
 			t.Errorf("Next(%q) = %v, want an error", spec, got)
 		}
 	}
-}
-
-func mustLoad(t *testing.T, name string) *time.Location {
-	t.Helper()
-	loc, err := time.LoadLocation(name)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return loc
 }

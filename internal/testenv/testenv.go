@@ -9,6 +9,7 @@ import (
 	"runtime"
 	"sync"
 	"testing"
+	"time"
 )
 
 var (
@@ -86,4 +87,14 @@ func Fleetwarden(t testing.TB) string {
 		t.Fatalf("building fleetwarden: %v\n%s", fwErr, fwOut)
 	}
 	return fwPath
+}
+
+// Location loads a time zone or fails the test.
+func Location(t testing.TB, name string) *time.Location {
+	t.Helper()
+	loc, err := time.LoadLocation(name)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return loc
 }
