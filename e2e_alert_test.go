@@ -223,6 +223,28 @@ func TestMorningReportArrivesInTheZone(t *testing.T) {
 	}
 }
 
+// SIGTERM (systemd stopping fleetwarden) flushes the alert queue: an alert
+// waiting out its retry backoff goes out before the process ends.
+func TestSigtermFlushesTheAlertQueue(t *testing.T) {
+	c := newChatFleet(t, chatOpts{agents: map[string]string{"alpha": "15-busy.txt"}})
+	c.say(tgAdmin, adminChat, "/status", "1 agents: 1 idle")
+	c.tg.Down()
+	c.show("alpha", "19-tui-401.txt")
+	// The alert's first delivery failed: it waits in the queue (backoff
+	// of several seconds) when Telegram comes back and the stop arrives.
+	journal := filepath.Join(c.dir, "state", "journal.jsonl")
+	tmuxtest.WaitFor(t, 30*time.Second, func() (bool, string) {
+		b, _ := os.ReadFile(journal)
+		return strings.Contains(string(b), `"kind":"delivery"`) && strings.Contains(string(b), `"ok":false`),
+			"no failed delivery in the journal yet"
+	})
+	c.tg.Up()
+	c.stop()
+	if got := count(c.telegramTexts(), "Login expired on alpha"); got != 1 {
+		t.Errorf("after SIGTERM Telegram has the alert %d times, want once (flushed on the way out)", got)
+	}
+}
+
 // A start is when chat is most likely still down (the machine rebooted):
 // the start notice, with how long nothing was watched, takes the fallback.
 func TestStartNoticeFallsBackWhenChatIsDown(t *testing.T) {

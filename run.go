@@ -259,7 +259,20 @@ func (d *daemon) run(ctx context.Context) error {
 			}
 		}()
 	}
-	goRun("alerts", d.alerts.Run)
+	// The chat transports outlive ctx until the alert manager has flushed
+	// its queue on the way out: SIGTERM must not cut off the very routes
+	// the flush delivers through.
+	tctx, stopTransports := context.WithCancel(context.WithoutCancel(ctx))
+	defer stopTransports()
+	alertsDone := make(chan struct{})
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		defer close(alertsDone)
+		if err := d.alerts.Run(ctx); err != nil && ctx.Err() == nil {
+			d.log.Error("alerts", "err", err)
+		}
+	}()
 	if d.dash != nil {
 		goRun("dashboard", d.dash.Run)
 	}
@@ -270,7 +283,13 @@ func (d *daemon) run(ctx context.Context) error {
 	// Check the credentials once at start, independently of the schedule.
 	goRun("auth check", func(ctx context.Context) error { d.authCheck(ctx); return nil })
 	for _, t := range d.transports {
-		goRun(t.Name(), t.Run)
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			if err := t.Run(tctx); err != nil && tctx.Err() == nil {
+				d.log.Error(t.Name(), "err", err)
+			}
+		}()
 	}
 	if d.console != nil {
 		wg.Add(1)
@@ -287,7 +306,9 @@ func (d *daemon) run(ctx context.Context) error {
 	d.startNotice(gap)
 	d.watchdog.Run(ctx)
 	sdStopping()
-	d.handler.Close() // no login process outlives us
+	d.handler.Close() // no login process outlives us (the admin hears so)
+	<-alertsDone      // its shutdown flush is over (ShutdownGrace at most)
+	stopTransports()
 	wg.Wait()
 	// Flush what is queued so a stop loses nothing that could be sent now.
 	fctx, fcancel := context.WithTimeout(context.Background(), 5*time.Second)
