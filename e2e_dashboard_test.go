@@ -48,13 +48,8 @@ func TestDashboardInBrowser(t *testing.T) {
 		"builder": "17-busy-7s.txt", "reviewer": "15-busy.txt", "docs": "19-tui-401.txt", "ops": "61-permission.txt"}})
 	url := "http://" + addr + "/"
 	tmuxtest.WaitFor(t, 20*time.Second, func() (bool, string) {
-		resp, err := http.Get("http://" + addr + "/readyz")
-		if err != nil {
-			return false, err.Error()
-		}
-		body, _ := io.ReadAll(resp.Body)
-		resp.Body.Close()
-		return resp.StatusCode == 200, fmt.Sprintf("/readyz %d: %s", resp.StatusCode, body)
+		code, body := dashGet(addr, "/readyz")
+		return code == 200, fmt.Sprintf("/readyz %d: %s", code, body)
 	})
 
 	opts := append(chromedp.DefaultExecAllocatorOptions[:],
@@ -212,15 +207,10 @@ func TestMetricsOfARunningFleet(t *testing.T) {
 		`fleetwarden_agents{state="idle"} 2`,
 	}
 	tmuxtest.WaitFor(t, 20*time.Second, func() (bool, string) {
-		resp, err := http.Get("http://" + addr + "/metrics")
-		if err != nil {
-			return false, err.Error()
-		}
-		body, _ := io.ReadAll(resp.Body)
-		resp.Body.Close()
+		_, body := dashGet(addr, "/metrics")
 		for _, w := range want {
-			if !strings.Contains(string(body), w) {
-				return false, fmt.Sprintf("/metrics lacks %s:\n%s", w, grepLines(string(body), "fleetwarden_alerts_fired|fleetwarden_restarts|fleetwarden_agents"))
+			if !strings.Contains(body, w) {
+				return false, fmt.Sprintf("/metrics lacks %s:\n%s", w, grepLines(body, "fleetwarden_alerts_fired|fleetwarden_restarts|fleetwarden_agents"))
 			}
 		}
 		return true, ""
@@ -245,15 +235,7 @@ func TestReadyzKnowsWhenNoRouteWorks(t *testing.T) {
 	dead := freeAddr(t) // nothing listens there
 	routes := fmt.Sprintf("[[alerts.route]]\ntype = \"webhook\"\nurl = %q\n", "http://"+dead+"/hook")
 	c := newChatFleet(t, chatOpts{dashboard: addr, fallbackAfter: "1s", extra: routes, agents: map[string]string{"alpha": "15-busy.txt"}})
-	readyz := func() (int, string) {
-		resp, err := http.Get("http://" + addr + "/readyz")
-		if err != nil {
-			return 0, err.Error()
-		}
-		defer resp.Body.Close()
-		body, _ := io.ReadAll(resp.Body)
-		return resp.StatusCode, string(body)
-	}
+	readyz := func() (int, string) { return dashGet(addr, "/readyz") }
 	tmuxtest.WaitFor(t, 20*time.Second, func() (bool, string) {
 		code, body := readyz()
 		return code == 200, fmt.Sprintf("/readyz %d: %s", code, body)
@@ -295,4 +277,16 @@ func (c *chatFleet) restartFromChat(agent string) {
 	n := len(c.tg.Sent())
 	c.tg.PressButton(tgAdmin, adminChat, q.MessageID, yes.CallbackData)
 	c.waitReply(adminChat, n, "✓ "+agent)
+}
+
+// dashGet fetches path from the dashboard at addr: the status and the body
+// (the error's text, with status 0, when the request failed).
+func dashGet(addr, path string) (int, string) {
+	resp, err := http.Get("http://" + addr + path)
+	if err != nil {
+		return 0, err.Error()
+	}
+	defer resp.Body.Close()
+	body, _ := io.ReadAll(resp.Body)
+	return resp.StatusCode, string(body)
 }

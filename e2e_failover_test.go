@@ -2,8 +2,6 @@ package main
 
 import (
 	"fmt"
-	"io"
-	"net/http"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -15,18 +13,14 @@ import (
 	"github.com/fleetwarden/fleetwarden/tmux/tmuxtest"
 )
 
-// failoverFleet has agent alpha on credential primary (a dead login) with
-// backup, an API key whose file holds backupToken.
 // scanCount is how many scans the daemon has finished, from its /metrics.
 func scanCount(t *testing.T, addr string) int {
 	t.Helper()
-	resp, err := http.Get("http://" + addr + "/metrics")
-	if err != nil {
+	code, body := dashGet(addr, "/metrics")
+	if code != 200 {
 		return -1
 	}
-	defer resp.Body.Close()
-	body, _ := io.ReadAll(resp.Body)
-	for _, l := range strings.Split(string(body), "\n") {
+	for _, l := range strings.Split(body, "\n") {
 		if v, ok := strings.CutPrefix(l, "fleetwarden_scan_duration_seconds_count "); ok {
 			n, _ := strconv.Atoi(strings.TrimSpace(v))
 			return n
@@ -35,6 +29,9 @@ func scanCount(t *testing.T, addr string) int {
 	return -1
 }
 
+// failoverFleet has agent alpha on credential primary (a dead login) with
+// backup, an API key whose file holds backupToken; dashboard, if given, is
+// where its dashboard listens.
 func failoverFleet(t *testing.T, backupToken string, dashboard ...string) *chatFleet {
 	t.Helper()
 	dir := t.TempDir()
