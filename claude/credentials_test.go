@@ -310,3 +310,23 @@ func TestReadSessions(t *testing.T) {
 		t.Errorf("missing dir: got %v, want fs.ErrNotExist", err)
 	}
 }
+
+func TestIsSessionID(t *testing.T) {
+	for _, tc := range []struct {
+		id   string
+		want bool
+	}{
+		{"5f0c2a4e-1b7d-4c55-9a63-2f1e8d7c6b01", true},
+		{"5F0C2A4E-1B7D-4C55-9A63-2F1E8D7C6B01", true},
+		{"x; touch pwned #", false},
+		{"", false},
+		{"5f0c2a4e-1b7d-4c55-9a63-2f1e8d7c6b0", false},
+		{"5f0c2a4e-1b7d-4c55-9a63-2f1e8d7c6b01 ", false},
+		{"5f0c2a4e-1b7d-4c55-9a63;2f1e8d7c6b01", false},
+		{"5f0c2a4e-1b7d-4c55-9a63-2f1e8d7c6bz1", false},
+	} {
+		if got := IsSessionID(tc.id); got != tc.want {
+			t.Errorf("IsSessionID(%q) = %v, want %v", tc.id, got, tc.want)
+		}
+	}
+}

@@ -69,3 +69,25 @@ func SessionForPID(sessions []Session, pids ...int) (Session, bool) {
 	}
 	return Session{}, false
 }
+
+// IsSessionID reports whether id has the form of a Claude Code session ID:
+// a UUID (8-4-4-4-12 hexadecimal digits).
+func IsSessionID(id string) bool {
+	if len(id) != 36 {
+		return false
+	}
+	for i := 0; i < len(id); i++ {
+		c := id[i]
+		switch i {
+		case 8, 13, 18, 23:
+			if c != '-' {
+				return false
+			}
+		default:
+			if !('0' <= c && c <= '9' || 'a' <= c && c <= 'f' || 'A' <= c && c <= 'F') {
+				return false
+			}
+		}
+	}
+	return true
+}

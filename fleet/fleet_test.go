@@ -6,6 +6,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -233,10 +234,77 @@ func TestResumeCommand(t *testing.T) {
 		{"claude -c --model opus", "claude --model opus --resume ID"},
 		{"claude", "claude --resume ID"},
 		{"claude --resume OTHER", "claude --resume OTHER"},
+		// Written quoting and spacing are kept: the shell runs the command.
+		{"claude --append-system-prompt 'a  b' --continue", "claude --append-system-prompt 'a  b' --resume ID"},
+		{`claude --append-system-prompt "say \"-c\"  twice" -c`, `claude --append-system-prompt "say \"-c\"  twice" --resume ID`},
+		{"exec 'my claude'  --continue  --model opus", "exec 'my claude'  --model opus --resume ID"},
+		{"claude --resume=OTHER -c", "claude --resume=OTHER -c"},
 	} {
 		if got := resumeCommand(tc.in, "ID"); got != tc.want {
 			t.Errorf("resumeCommand(%q) = %q, want %q", tc.in, got, tc.want)
 		}
+	}
+}
+
+// The session file is the agent's to write: a sessionId that is not a UUID
+// never reaches the restart command line (where "x; touch pwned #" would
+// run), and the configured command's quoted arguments reach the new process
+// as written.
+func TestRestartTakesOnlyAUUIDFromTheSessionFile(t *testing.T) {
+	w := newWorld(t)
+	env := w.env("14-main-tui.txt")
+	env["FAKECLAUDE_SESSION_ID"] = "x; touch pwned #"
+	if _, err := w.tm.NewSession(t.Context(), "a", "main", tmux.SpawnOptions{Dir: w.dir, Env: env, Command: w.claude}); err != nil {
+		t.Fatal(err)
+	}
+	command := w.claude + " --append-system-prompt 'two  spaces' --continue"
+	f := w.fleet(Agent{Name: "a", Target: "a:main", Workdir: w.dir, Command: command, Env: w.env("14-main-tui.txt")})
+	w.waitState(f, map[string]claude.State{"a": claude.Idle})
+	tmuxtest.WaitFor(t, 10*time.Second, func() (bool, string) {
+		s, err := claude.ReadSessions(filepath.Join(w.dir, "claude"))
+		return err == nil && len(s) == 1, "the agent's session file"
+	})
+	res := f.Restart(t.Context(), []string{"a"}, RestartOptions{Timeout: 8 * time.Second, StopTimeout: 3 * time.Second,
+		Poll: 50 * time.Millisecond, ConfigDir: filepath.Join(w.dir, "claude")})
+	if r := res[0]; !r.OK {
+		t.Fatalf("restart = %+v, want back", r)
+	}
+	panes, err := w.tm.ListPanes(t.Context())
+	if err != nil || len(panes) != 1 {
+		t.Fatalf("panes %v, %v", panes, err)
+	}
+	tmuxtest.WaitFor(t, 10*time.Second, func() (bool, string) {
+		pids, err := w.tm.PanePIDTree(t.Context(), panes[0].PID)
+		if err != nil {
+			return false, err.Error()
+		}
+		var seen []string
+		for _, pid := range pids {
+			b, err := os.ReadFile(fmt.Sprintf("/proc/%d/cmdline", pid))
+			if err != nil {
+				continue
+			}
+			args := strings.Split(strings.TrimRight(string(b), "\x00"), "\x00")
+			if slices.Contains(args, "two  spaces") {
+				return true, ""
+			}
+			seen = append(seen, fmt.Sprintf("%q", args))
+		}
+		return false, "no process of the pane got the argument 'two  spaces': " + strings.Join(seen, ", ")
+	})
+	// Whatever followed the ID on the command line would run once the CLI ends.
+	if err := w.tm.SendLine(t.Context(), "a:main", ":exit", 0); err != nil {
+		t.Fatal(err)
+	}
+	tmuxtest.WaitFor(t, 10*time.Second, func() (bool, string) {
+		ps, err := w.tm.ListPanes(t.Context())
+		return err == nil && len(ps) == 1 && ps[0].Dead, "the pane's command ended"
+	})
+	if _, err := os.Stat(filepath.Join(w.dir, "pwned")); err == nil {
+		t.Fatal("the sessionId from the session file ran as a command")
+	}
+	if r := res[0]; r.SessionID != "" {
+		t.Errorf("restart resumed session %q, want none (not a UUID)", r.SessionID)
 	}
 }
 

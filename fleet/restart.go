@@ -322,28 +322,85 @@ func (f *Fleet) sessionOf(ctx context.Context, src Controller, p tmux.Pane, conf
 		return ""
 	}
 	s, ok := claude.SessionForPID(sessions, pids...)
-	if !ok {
+	// The session file is written by the agent (and anything it runs): its
+	// sessionId goes onto a shell command line, so only a UUID is taken.
+	if !ok || !claude.IsSessionID(s.SessionID) {
 		return ""
 	}
 	return s.SessionID
 }
 
 // resumeCommand turns the configured command into one that resumes session
-// id: --continue (or -c) is replaced, other flags are kept.
+// id: --continue (or -c) is taken out, everything else is kept as written
+// (quotes, spacing), since the shell runs it. id must be a UUID: it is put
+// on a command line.
 func resumeCommand(command, id string) string {
-	var out []string
-	for _, f := range strings.Fields(command) {
-		if f == "--continue" || f == "-c" {
-			continue
-		}
-		out = append(out, f)
-	}
-	for _, f := range out {
-		if f == "--resume" || f == "-r" {
+	words := shellWords(command)
+	for _, w := range words {
+		if w.raw == "--resume" || w.raw == "-r" || strings.HasPrefix(w.raw, "--resume=") {
 			return command // already resuming something: keep the configured choice
 		}
 	}
-	return strings.Join(append(out, "--resume", id), " ")
+	var b strings.Builder
+	last := 0
+	for _, w := range words {
+		if w.raw == "--continue" || w.raw == "-c" {
+			b.WriteString(strings.TrimRight(command[last:w.start], " \t"))
+			last = w.end
+		}
+	}
+	b.WriteString(command[last:])
+	return strings.TrimRight(b.String(), " \t") + " --resume " + id
+}
+
+// word is one shell word of a command: its text as written and where it is.
+type word struct {
+	raw        string
+	start, end int
+}
+
+// shellWords splits a command into words as sh would (quotes and
+// backslashes keep a word together), keeping each word's written form.
+func shellWords(s string) []word {
+	var out []word
+	i := 0
+	for i < len(s) {
+		for i < len(s) && (s[i] == ' ' || s[i] == '\t' || s[i] == '\n') {
+			i++
+		}
+		if i >= len(s) {
+			break
+		}
+		start := i
+		for i < len(s) && s[i] != ' ' && s[i] != '\t' && s[i] != '\n' {
+			switch s[i] {
+			case '\\':
+				i += 2
+				continue
+			case '\'':
+				if j := strings.IndexByte(s[i+1:], '\''); j >= 0 {
+					i += j + 2
+					continue
+				}
+				i = len(s)
+				continue
+			case '"':
+				j := i + 1
+				for j < len(s) && s[j] != '"' {
+					if s[j] == '\\' {
+						j++
+					}
+					j++
+				}
+				i = j + 1
+				continue
+			}
+			i++
+		}
+		end := min(i, len(s))
+		out = append(out, word{raw: s[start:end], start: start, end: end})
+	}
+	return out
 }
 
 // createTarget makes the session and window a target names.

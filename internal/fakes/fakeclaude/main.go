@@ -16,6 +16,9 @@
 // With FAKECLAUDE_UP_ENTER=NAME, a line that starts with the Up arrow
 // (a dialog answered with Up, Enter) shows screen NAME.
 //
+// FAKECLAUDE_SESSION_ID replaces the session ID it writes into its session
+// file (as anything the agent runs could).
+//
 // On SIGUSR1 it reads a screen name from the control file FAKECLAUDE_CONTROL
 // and shows that screen, so a test or the benchmark can switch state at a
 // known instant without typing into the pane.
@@ -161,6 +164,9 @@ func writeSession(args []string) {
 	_ = os.MkdirAll(filepath.Join(dir, "sessions"), 0o700)
 	cwd, _ := os.Getwd()
 	id := sessionID
+	if v := os.Getenv("FAKECLAUDE_SESSION_ID"); v != "" {
+		id = v
+	}
 	for i, a := range args {
 		if a == "--resume" && i+1 < len(args) {
 			id = args[i+1]
