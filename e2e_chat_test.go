@@ -380,11 +380,22 @@ func TestLoginBadInputs(t *testing.T) {
 	c.say(tgOperator, opChat, "/login", "needs the admin role")
 	c.tg.AddChat(groupChat)
 	c.say(tgAdmin, groupChat, "/login", "private chat")
-	// A code sent to the group is refused and taken off the chat.
-	deleted := c.tg.Requests("deleteMessage")
-	c.say(tgAdmin, groupChat, "/code abcdefghijklmnop#qrstuvwxyz012345", "Your message was deleted")
-	if c.tg.Requests("deleteMessage") != deleted+1 {
-		t.Error("the group message holding a code was not deleted")
+	// A code sent to the group is refused. A bot that is not a group admin
+	// cannot delete it, and says so; as an admin with "Delete messages" it
+	// takes it off the chat.
+	const code = "/code abcdefghijklmnop#qrstuvwxyz012345"
+	n := len(c.tg.Sent())
+	up := c.tg.SendUserMessage(tgAdmin, groupChat, code)
+	c.waitReply(groupChat, n, `make it a group admin with the "Delete messages" right`)
+	if _, visible := c.tg.UserMessage(groupChat.ID, c.tg.MessageIDOf(up)); !visible {
+		t.Error("the fake let a bot that is not a group admin delete a user's message")
+	}
+	c.tg.SetBotAdmin(groupChat, true)
+	n = len(c.tg.Sent())
+	up = c.tg.SendUserMessage(tgAdmin, groupChat, code)
+	c.waitReply(groupChat, n, "Your message with the code was deleted")
+	if _, visible := c.tg.UserMessage(groupChat.ID, c.tg.MessageIDOf(up)); visible {
+		t.Error("the group message holding a code is still there")
 	}
 	c.noLoginLeft()
 	// /code without a login.

@@ -113,6 +113,53 @@ type Responder interface {
 	Reply(ctx context.Context, r Reply) error
 }
 
+// ButtonRemover is a Responder to a button press that can remove the
+// buttons of the message that carried it. The handler calls it only once
+// the presser is known to be allowed to answer.
+type ButtonRemover interface {
+	RemoveButtons(ctx context.Context) error
+}
+
+// RequestDeleter is a Responder that can delete the request message (one
+// holding a login code). It returns an error when the chat refused.
+type RequestDeleter interface {
+	DeleteRequest(ctx context.Context) error
+}
+
+// Deletion is what became of a request message holding a secret.
+type Deletion struct {
+	Tried bool  // the transport can delete messages (Telegram); false: there was no message to delete (Discord, console)
+	Err   error // why it is still there
+}
+
+// deleteRequest deletes the request message if the transport has one.
+func deleteRequest(ctx context.Context, out Responder) Deletion {
+	d, ok := out.(RequestDeleter)
+	if !ok {
+		return Deletion{}
+	}
+	return Deletion{Tried: true, Err: d.DeleteRequest(ctx)}
+}
+
+// DeleteRequest deletes the message that carried this call (it held a
+// secret) and says what happened.
+func (c *Call) DeleteRequest(ctx context.Context) Deletion { return deleteRequest(ctx, c.Out) }
+
+// deletionNote tells the user what became of their message with a code:
+// only what happened.
+func deletionNote(d Deletion, private bool) string {
+	switch {
+	case !d.Tried:
+		return ""
+	case d.Err == nil:
+		return " Your message with the code was deleted."
+	case private:
+		return " Your message with the code is still visible: I could not delete it (" + d.Err.Error() + "). Delete it yourself."
+	}
+	return " Your message with the code is still visible in this chat: I could not delete it (" + d.Err.Error() + "). " +
+		"Delete it yourself now. To let the bot remove such messages, make it a group admin with the \"Delete messages\" right — or use a private chat with the bot."
+}
+
 // ResponderFunc adapts a function to Responder.
 type ResponderFunc func(ctx context.Context, r Reply) error
 
@@ -194,6 +241,8 @@ type Handler struct {
 	replyCode func(Request) (string, bool)
 	// closers end what commands left running (a login), at Close.
 	closers []func()
+
+	strangers refusals // unknown users' attempts, per window
 }
 
 // Close ends what commands left running — a login waiting for its code —
@@ -205,6 +254,9 @@ func (h *Handler) Close() {
 	h.mu.Unlock()
 	for _, c := range cs {
 		c()
+	}
+	for _, r := range h.strangers.closeAll() {
+		h.record(r)
 	}
 }
 
@@ -264,12 +316,7 @@ const Refusal = "Sorry, you are not allowed to use this bot."
 func (h *Handler) Handle(ctx context.Context, req Request, out Responder) {
 	role := h.RoleOf(req)
 	if role == RoleNone {
-		h.record(audit.Record{Kind: audit.KindRefused, Actor: req.Actor(), Action: firstWord(req.Text, req.Callback),
-			Fields: map[string]string{"user": req.UserName, "chat": req.ChatID}})
-		h.log.Info("refused", "actor", req.Actor(), "user", req.UserName)
-		if req.Private {
-			_ = out.Reply(ctx, Reply{Text: Refusal})
-		}
+		h.refuse(ctx, req, out)
 		return
 	}
 	if req.Callback != "" {
@@ -301,16 +348,20 @@ func (h *Handler) Handle(ctx context.Context, req Request, out Responder) {
 	if role < cmd.Role {
 		h.record(audit.Record{Kind: audit.KindRefused, Actor: req.Actor(), Action: "/" + name,
 			Message: fmt.Sprintf("needs %s, has %s", cmd.Role, role)})
-		_ = out.Reply(ctx, Reply{Text: fmt.Sprintf("/%s needs the %s role; you are %s.", name, cmd.Role, role), DeleteRequest: hide})
+		text := fmt.Sprintf("/%s needs the %s role; you are %s.", name, cmd.Role, role)
+		if hide {
+			text += deletionNote(deleteRequest(ctx, out), req.Private)
+		}
+		_ = out.Reply(ctx, Reply{Text: text})
 		return
 	}
 	if cmd.Private && !req.Private {
 		h.record(audit.Record{Kind: audit.KindRefused, Actor: req.Actor(), Action: "/" + name, Message: "not in a private chat"})
 		text := fmt.Sprintf("/%s works only in a private chat with the bot: it carries secrets.", name)
 		if hide {
-			text += " Your message was deleted; send the code in a private chat with the bot."
+			text += deletionNote(deleteRequest(ctx, out), false) + " Send the code in a private chat with the bot."
 		}
-		_ = out.Reply(ctx, Reply{Text: text, DeleteRequest: hide})
+		_ = out.Reply(ctx, Reply{Text: text})
 		return
 	}
 	call := &Call{Req: req, Args: args, Role: role, Out: out, h: h, cmd: cmd}
@@ -360,6 +411,16 @@ func (h *Handler) finish(ctx context.Context, call *Call, action string, err err
 
 func (h *Handler) callback(ctx context.Context, req Request, role Role, out Responder) {
 	verb, id, _ := strings.Cut(req.Callback, ":")
+	// The question's buttons are spent once its asker answered (or it
+	// expired): only then are they removed, so nobody else can strip an
+	// admin's confirmation by pressing it.
+	spent := func() {
+		if br, ok := out.(ButtonRemover); ok {
+			if err := br.RemoveButtons(ctx); err != nil {
+				h.log.Warn("removing spent buttons", "err", err)
+			}
+		}
+	}
 	h.mu.Lock()
 	p, ok := h.pending[id]
 	if ok && p.user == req.Actor() {
@@ -368,6 +429,7 @@ func (h *Handler) callback(ctx context.Context, req Request, role Role, out Resp
 	h.mu.Unlock()
 	switch {
 	case !ok || h.now().After(p.expires):
+		spent()
 		_ = out.Reply(ctx, Reply{Text: "That button has expired; send the command again."})
 		return
 	case p.user != req.Actor():
@@ -380,6 +442,9 @@ func (h *Handler) callback(ctx context.Context, req Request, role Role, out Resp
 			Message: fmt.Sprintf("needs %s, has %s", p.cmd.Role, role)})
 		_ = out.Reply(ctx, Reply{Text: fmt.Sprintf("/%s needs the %s role.", p.cmd.Name, p.cmd.Role)})
 		return
+	}
+	spent()
+	switch {
 	case verb != "y":
 		h.record(audit.Record{Kind: audit.KindCommand, Actor: req.Actor(), Action: "/" + p.cmd.Name, Message: "cancelled"})
 		_ = out.Reply(ctx, Reply{Text: "Cancelled."})

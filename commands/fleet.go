@@ -69,11 +69,19 @@ func RegisterFleet(h *Handler, f FleetView, creds CredentialSource, switcher ...
 				} else {
 					return Usagef("no agent named %q (see /status)", c.Args[1])
 				}
-				out, err := switcher[0](ctx, agents, c.Args[2], c.Req.Actor())
-				if err != nil {
-					return err
+				cred := c.Args[2]
+				use := func(ctx context.Context, c *Call) error {
+					out, err := switcher[0](ctx, agents, cred, c.Req.Actor())
+					if err != nil {
+						return err
+					}
+					return c.Reply(ctx, out)
 				}
-				return c.Reply(ctx, out)
+				if c.Args[1] == "all" {
+					// Every agent restarts: ask first, like /restart does.
+					return c.Confirm(ctx, fmt.Sprintf("Move all %d agent(s) to credential %s and restart them?", len(agents), cred), use)
+				}
+				return use(ctx, c)
 			}
 			var cs []CredentialStatus
 			if creds != nil {

@@ -192,8 +192,11 @@ func (rc *recovery) replyCode(req Request) (string, bool) {
 }
 
 func (rc *recovery) cmdCode(ctx context.Context, c *Call) error {
-	// The message holds a secret: ask the transport to delete it whatever happens.
-	_ = c.Send(ctx, Reply{DeleteRequest: true})
+	// The message holds a secret: delete it whatever happens, and say so
+	// when that failed.
+	if del := c.DeleteRequest(ctx); del.Tried && del.Err != nil {
+		_ = c.Reply(ctx, strings.TrimSpace(deletionNote(del, c.Req.Private)))
+	}
 	if len(c.Args) != 1 {
 		return Usagef("")
 	}

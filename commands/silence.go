@@ -47,13 +47,20 @@ func RegisterSilence(h *Handler, s Silencer, agents func() []string) {
 				return Usagef("%q is not a duration from 1m to %s (use 30m, 2h)", c.Args[1], Ago(MaxSilence))
 			}
 			reason := strings.Join(c.Args[2:], " ")
-			sil, err := s.Silence(target, d, reason, c.Req.Actor())
-			if err != nil {
-				return err
+			mute := func(ctx context.Context, c *Call) error {
+				sil, err := s.Silence(target, d, reason, c.Req.Actor())
+				if err != nil {
+					return err
+				}
+				h.record(audit.Record{Kind: audit.KindSilence, Actor: c.Req.Actor(), Action: "add", Agents: []string{target},
+					Reason: reason, Message: fmt.Sprintf("alerts for %s muted for %s", target, d)})
+				return c.Reply(ctx, fmt.Sprintf("🔕 Alerts for %s muted until %s (%s).", target, sil.End.Format("15:04"), orNone(reason)))
 			}
-			h.record(audit.Record{Kind: audit.KindSilence, Actor: c.Req.Actor(), Action: "add", Agents: []string{target},
-				Reason: reason, Message: fmt.Sprintf("alerts for %s muted for %s", target, d)})
-			return c.Reply(ctx, fmt.Sprintf("🔕 Alerts for %s muted until %s (%s).", target, sil.End.Format("15:04"), orNone(reason)))
+			if target == "all" {
+				// Muting the whole fleet hides every outage: ask first.
+				return c.Confirm(ctx, fmt.Sprintf("Mute every alert of every agent for %s (%s)?", Ago(d), orNone(reason)), mute)
+			}
+			return mute(ctx, c)
 		}})
 }
 

@@ -257,6 +257,11 @@ func (b *Bot) onText(c tele.Context) error {
 	if m == nil || m.Sender == nil || m.Chat == nil {
 		return nil
 	}
+	if forwarded(m) {
+		// A forwarded "/restart all" is someone else's words shown to the
+		// chat, not a command from the person who forwarded it.
+		return nil
+	}
 	req := commands.Request{
 		Platform:  Platform,
 		UserID:    strconv.FormatInt(m.Sender.ID, 10),
@@ -294,13 +299,17 @@ func (b *Bot) onCallback(c tele.Context) error {
 		Private:  chat.Type == tele.ChatPrivate,
 		Callback: strings.TrimPrefix(cb.Data, "\f"),
 	}
-	r := &responder{b: b, chat: chat, private: req.Private}
-	if cb.Message != nil {
-		// The question's buttons are spent: remove them so nobody presses twice.
-		_, _ = b.tb.EditReplyMarkup(cb.Message, nil)
-	}
+	// The command layer removes the question's buttons (RemoveButtons) once
+	// it knows the presser may answer it.
+	r := &responder{b: b, chat: chat, private: req.Private, pressed: cb.Message}
 	b.o.Handler.Handle(b.runCtx(), req, r)
 	return nil
+}
+
+// forwarded tells a forwarded message by any of the fields the Bot API has
+// used for it (forward_origin since 7.0, forward_from* before).
+func forwarded(m *tele.Message) bool {
+	return m.Origin != nil || m.IsForwarded() || m.OriginalSenderName != "" || m.OriginalUnixtime != 0
 }
 
 // responder sends replies to one chat.
@@ -309,6 +318,34 @@ type responder struct {
 	chat    *tele.Chat
 	private bool
 	msg     *tele.Message // the request, for deletion
+	pressed *tele.Message // the message whose button was pressed
+}
+
+// RemoveButtons takes the buttons off the message whose button was pressed:
+// they are spent, nobody presses twice.
+func (r *responder) RemoveButtons(context.Context) error {
+	if r.pressed == nil || r.pressed.ID == 0 {
+		return nil
+	}
+	if _, err := r.b.tb.EditReplyMarkup(r.pressed, nil); err != nil {
+		return fmt.Errorf("telegram: %w", r.b.apiError(err))
+	}
+	return nil
+}
+
+// DeleteRequest deletes the request message (it held a login code). In a
+// group Telegram refuses unless the bot is an admin with "Delete
+// messages": the error says so, and the command layer tells the user.
+func (r *responder) DeleteRequest(context.Context) error {
+	if r.msg == nil {
+		return errors.New("no message to delete")
+	}
+	if err := r.b.tb.Delete(r.msg); err != nil {
+		err = r.b.apiError(err)
+		r.b.log.Warn("deleting the message with a secret", "chat", r.chat.ID, "err", err)
+		return err
+	}
+	return nil
 }
 
 func (r *responder) Reply(ctx context.Context, rep commands.Reply) error {

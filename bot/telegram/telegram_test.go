@@ -9,6 +9,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/fleetwarden/fleetwarden/audit"
 	"github.com/fleetwarden/fleetwarden/claude"
 	"github.com/fleetwarden/fleetwarden/commands"
 	"github.com/fleetwarden/fleetwarden/fleet"
@@ -40,9 +41,10 @@ func (f paneFleet) Peek(_ context.Context, _ string, lines int) (string, error) 
 }
 
 type env struct {
-	srv *fake.Server
-	bot *Bot
-	h   *commands.Handler
+	srv     *fake.Server
+	bot     *Bot
+	h       *commands.Handler
+	journal *memJournal
 
 	mu     sync.Mutex
 	health []Health
@@ -54,13 +56,14 @@ func start(t *testing.T, mod func(*Options)) *env {
 	srv.AddChat(adminDM) // the admin has talked to the bot before: alerts can reach them
 	acl := commands.NewACL()
 	acl.Grant(Platform, commands.RoleAdmin, "111")
-	h := commands.NewHandler(commands.Options{ACL: acl})
+	journal := &memJournal{}
+	h := commands.NewHandler(commands.Options{ACL: acl, Audit: journal})
 	var lines []string
 	for i := 1; i <= 5000; i++ {
 		lines = append(lines, fmt.Sprintf("line %04d <tag> & stuff", i))
 	}
 	commands.RegisterFleet(h, paneFleet{pane: strings.Join(lines, "\n")}, nil)
-	e := &env{srv: srv, h: h}
+	e := &env{srv: srv, h: h, journal: journal}
 	o := Options{
 		Token: token, APIURL: srv.URL(), AlertChats: []int64{111}, Handler: h, Commands: h.Commands(),
 		PollTimeout: time.Second, BackoffMin: 20 * time.Millisecond, BackoffMax: 200 * time.Millisecond,
@@ -90,6 +93,25 @@ func start(t *testing.T, mod func(*Options)) *env {
 		<-done
 	})
 	return e
+}
+
+// memJournal is an audit journal in memory.
+type memJournal struct {
+	mu   sync.Mutex
+	recs []audit.Record
+}
+
+func (j *memJournal) Append(r audit.Record) error {
+	j.mu.Lock()
+	defer j.mu.Unlock()
+	j.recs = append(j.recs, r)
+	return nil
+}
+
+func (j *memJournal) records() []audit.Record {
+	j.mu.Lock()
+	defer j.mu.Unlock()
+	return append([]audit.Record(nil), j.recs...)
 }
 
 func (e *env) lastHealth() Health {

@@ -402,9 +402,9 @@ func (s *Server) deleteMessage(_ context.Context, p params) (any, *apiError) {
 	if !ok || m.deleted {
 		return nil, badRequest("message to delete not found")
 	}
-	// A bot may delete what users wrote only in private chats (or as a group
-	// admin, which this fake's bot is not).
-	if !m.fromBot && cs.chat.Type != "private" {
+	// A bot may delete what users wrote only in private chats, or in a group
+	// where it is an admin with "Delete messages" (SetBotAdmin).
+	if !m.fromBot && cs.chat.Type != "private" && !cs.canDelete {
 		return nil, badRequest("message can't be deleted")
 	}
 	m.deleted = true
@@ -582,7 +582,7 @@ func (s *Server) botWire() wireUser {
 func (s *Server) wireMsg(cs *chatState, m *storedMsg, withReply bool) *wireMessage {
 	w := &wireMessage{
 		MessageID: m.id, From: m.from, Chat: cs.chat, Date: m.date, EditDate: m.editDate,
-		Text: m.plain, Entities: m.entities,
+		Text: m.plain, Entities: m.entities, ForwardOrigin: m.origin,
 	}
 	if len(m.markup) > 0 {
 		w.ReplyMarkup = &wireMarkup{InlineKeyboard: m.markup}

@@ -59,6 +59,8 @@ type Server struct {
 	// passed; a client that sends earlier is counted, and refused again.
 	blocked map[string]time.Time // by chat_id
 	early   int
+	// msgOfUpdate maps a user message's update id to its message id.
+	msgOfUpdate map[int]int
 }
 
 // sendMethods put messages in a chat: the ones rate limits and 429s apply to.
@@ -92,6 +94,7 @@ type failRule struct {
 
 type chatState struct {
 	chat      wireChat
+	canDelete bool // the bot is an admin of this group with "Delete messages"
 	nextID    int
 	msgs      map[int]*storedMsg
 	sendTimes []time.Time // for the per-chat rate limit
@@ -110,6 +113,7 @@ type storedMsg struct {
 	replyTo   int
 	fromBot   bool
 	deleted   bool
+	origin    *wireOrigin // forwarded from
 }
 
 type callbackState struct {

@@ -145,6 +145,16 @@ type wireMessage struct {
 	Text        string       `json:"text,omitempty"`
 	Entities    []entity     `json:"entities,omitempty"`
 	ReplyMarkup *wireMarkup  `json:"reply_markup,omitempty"`
+	// ForwardOrigin marks a forwarded message (Bot API 7.0+: the
+	// forward_from* fields are gone).
+	ForwardOrigin *wireOrigin `json:"forward_origin,omitempty"`
+}
+
+type wireOrigin struct {
+	Type           string    `json:"type"` // "user" or "hidden_user" here
+	Date           int64     `json:"date"`
+	SenderUser     *wireUser `json:"sender_user,omitempty"`
+	SenderUserName string    `json:"sender_user_name,omitempty"`
 }
 
 type wireCallback struct {

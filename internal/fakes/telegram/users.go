@@ -16,10 +16,62 @@ func (s *Server) AddChat(chat Chat) {
 	s.chatFor(chat, nil)
 }
 
+// SetBotAdmin makes the bot an admin of a group (or takes that back):
+// with canDeleteMessages it may delete what users wrote there, as on
+// Telegram; without, deleteMessage answers "message can't be deleted".
+func (s *Server) SetBotAdmin(chat Chat, canDeleteMessages bool) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if cs := s.chatFor(chat, nil); cs != nil {
+		cs.canDelete = canDeleteMessages
+	}
+}
+
+// UserMessage reports a message a user sent (SendUserMessage returns the
+// update id; MessageIDOf turns it into the message id): its text and
+// whether it is still in the chat for everyone to read.
+func (s *Server) UserMessage(chatID int64, messageID int) (text string, visible bool) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	cs, ok := s.chats[chatID]
+	if !ok {
+		return "", false
+	}
+	m, ok := cs.msgs[messageID]
+	if !ok {
+		return "", false
+	}
+	return m.plain, !m.deleted
+}
+
+// MessageIDOf returns the id of the user message that update updateID
+// carried (0 if none).
+func (s *Server) MessageIDOf(updateID int) int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.msgOfUpdate[updateID]
+}
+
 // SendUserMessage enqueues an update with a text message from a user, as if
 // the user typed it in chat, and returns its update_id (0 on bad input, which
 // fails the test).
 func (s *Server) SendUserMessage(from User, chat Chat, text string) int {
+	return s.sendUser(from, chat, text, nil)
+}
+
+// ForwardUserMessage enqueues a message from forwarded by them into chat,
+// originally written by original (ID 0: a user who hides their account,
+// known by FirstName only).
+func (s *Server) ForwardUserMessage(from User, chat Chat, text string, original User) int {
+	o := &wireOrigin{Type: "hidden_user", Date: time.Now().Add(-time.Hour).Unix(), SenderUserName: original.FirstName}
+	if original.ID != 0 {
+		u := wireUserOf(original)
+		o = &wireOrigin{Type: "user", Date: o.Date, SenderUser: &u}
+	}
+	return s.sendUser(from, chat, text, o)
+}
+
+func (s *Server) sendUser(from User, chat Chat, text string, origin *wireOrigin) int {
 	if text == "" {
 		s.tb.Errorf("telegram fake: SendUserMessage: empty text (Telegram clients cannot send it)")
 		return 0
@@ -33,11 +85,16 @@ func (s *Server) SendUserMessage(from User, chat Chat, text string) int {
 	u := wireUserOf(from)
 	m := &storedMsg{
 		id: cs.nextID, from: &u, date: time.Now().Unix(), text: text, plain: text,
-		entities: commandEntities(text),
+		entities: commandEntities(text), origin: origin,
 	}
 	cs.nextID++
 	cs.msgs[m.id] = m
-	return s.enqueue(wireUpdate{Message: s.wireMsg(cs, m, true)})
+	id := s.enqueue(wireUpdate{Message: s.wireMsg(cs, m, true)})
+	if s.msgOfUpdate == nil {
+		s.msgOfUpdate = map[int]int{}
+	}
+	s.msgOfUpdate[id] = m.id
+	return id
 }
 
 // PressButton enqueues a callback_query as if from pressed the inline button
