@@ -288,16 +288,37 @@ func (b *Bot) registerOnce(ctx context.Context) error {
 	if app == "" {
 		return errors.New("discord: READY named no application; set discord.app_id")
 	}
-	_, err := b.dg.ApplicationCommandBulkOverwrite(app, b.o.GuildID, b.cmds, discordgo.WithContext(ctx))
+	cmds := b.cmds
+	if b.o.GuildID == "" {
+		cmds = globalCommands(b.cmds, discordgo.InteractionContextGuild, discordgo.InteractionContextBotDM)
+	}
+	_, err := b.dg.ApplicationCommandBulkOverwrite(app, b.o.GuildID, cmds, discordgo.WithContext(ctx))
 	if err != nil {
 		return fmt.Errorf("discord: registering %d slash commands: %w", len(b.cmds), b.describe(err))
 	}
 	if b.o.GuildID != "" && len(b.dmCmds) > 0 {
-		if _, err := b.dg.ApplicationCommandBulkOverwrite(app, "", b.dmCmds, discordgo.WithContext(ctx)); err != nil {
+		dm := globalCommands(b.dmCmds, discordgo.InteractionContextBotDM)
+		if _, err := b.dg.ApplicationCommandBulkOverwrite(app, "", dm, discordgo.WithContext(ctx)); err != nil {
 			return fmt.Errorf("discord: registering %d DM commands: %w", len(b.dmCmds), b.describe(err))
 		}
 	}
 	return nil
+}
+
+// globalCommands copies cmds for global registration, usable only in the
+// given contexts and only where the bot is installed in a server: never in
+// group DMs or other people's DMs (a user-installed app's contexts), where
+// everyone present would see the replies and could press the buttons.
+func globalCommands(cmds []*discordgo.ApplicationCommand, contexts ...discordgo.InteractionContextType) []*discordgo.ApplicationCommand {
+	out := make([]*discordgo.ApplicationCommand, len(cmds))
+	for i, c := range cmds {
+		cc := *c
+		ctxs := append([]discordgo.InteractionContextType(nil), contexts...)
+		types := []discordgo.ApplicationIntegrationType{discordgo.ApplicationIntegrationGuildInstall}
+		cc.Contexts, cc.IntegrationTypes = &ctxs, &types
+		out[i] = &cc
+	}
+	return out
 }
 
 // appID is the configured application ID or the one READY announced.

@@ -51,7 +51,7 @@ func (b *Bot) handleInteraction(ctx context.Context, in *discordgo.Interaction) 
 	if user == nil {
 		return
 	}
-	private := in.GuildID == ""
+	private := isPrivate(in)
 	req := commands.Request{
 		Platform: Platform,
 		UserID:   user.ID,
@@ -82,15 +82,30 @@ func (b *Bot) handleInteraction(ctx context.Context, in *discordgo.Interaction) 
 		if !b.ack(ctx, in, discordgo.InteractionResponseDeferredMessageUpdate, 0, "button") {
 			return
 		}
-		if in.Message != nil && len(in.Message.Components) > 0 {
-			// The question's buttons are spent: remove them so nobody presses twice.
-			none := []discordgo.MessageComponent{}
-			if _, err := b.dg.InteractionResponseEdit(in, &discordgo.WebhookEdit{Components: &none}, discordgo.WithContext(ctx)); err != nil {
-				b.log.Warn("removing spent buttons", "err", b.describe(err))
-			}
-		}
+		// The command layer removes the question's buttons (RemoveButtons)
+		// once it knows the presser may answer it.
 		b.o.Handler.Handle(ctx, req, r)
 	}
+}
+
+// isPrivate is true only in the bot's own DM with the user: a group DM or
+// another user's DM (where a user-installed app can be called) shows the
+// replies to everyone there.
+func isPrivate(in *discordgo.Interaction) bool {
+	return in.GuildID == "" && in.Context == discordgo.InteractionContextBotDM
+}
+
+// RemoveButtons takes the buttons off the message whose button was pressed:
+// they are spent, nobody presses twice.
+func (r *responder) RemoveButtons(ctx context.Context) error {
+	if !r.component || r.in.Message == nil || len(r.in.Message.Components) == 0 {
+		return nil
+	}
+	none := []discordgo.MessageComponent{}
+	if _, err := r.b.dg.InteractionResponseEdit(r.in, &discordgo.WebhookEdit{Components: &none}, discordgo.WithContext(ctx)); err != nil {
+		return fmt.Errorf("discord: %w", r.b.describe(err))
+	}
+	return nil
 }
 
 // ack sends the initial (deferred) response.

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"hash/fnv"
 	"net/http"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -291,10 +292,12 @@ func (s *Server) handleCommandsPut(w http.ResponseWriter, r *http.Request) {
 				dm = dm || (ctx == 1 && guild == "")
 			}
 		}
+		group := guild == "" && (c.Contexts == nil || slices.Contains(*c.Contexts, 2)) &&
+			(c.IntegrationTypes == nil || slices.Contains(*c.IntegrationTypes, 1))
 		stored = append(stored, &storedCommand{
 			Command: Command{
 				ID: id, GuildID: guild, Type: typ, Name: c.Name, Description: c.Description,
-				Options: publicOptions(c.Options), DMAllowed: dm,
+				Options: publicOptions(c.Options), DMAllowed: dm, GroupDMAllowed: group,
 			},
 			raw: raw,
 		})

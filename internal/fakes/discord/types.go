@@ -82,6 +82,10 @@ type Command struct {
 	Description string
 	Options     []CommandOption
 	DMAllowed   bool // usable in the bot's DMs (global commands only)
+	// GroupDMAllowed: usable in group DMs and other users' DMs, where a
+	// user-installed app can be called (global commands whose contexts and
+	// integration types do not rule it out; Discord's defaults allow it).
+	GroupDMAllowed bool
 }
 
 // CommandOption is one option of a command.

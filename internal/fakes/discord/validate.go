@@ -322,12 +322,13 @@ func flattenComponents(rows []rawComponent) []Component {
 
 // commandIn is one command of a bulk overwrite.
 type commandIn struct {
-	Type         int        `json:"type"`
-	Name         string     `json:"name"`
-	Description  string     `json:"description"`
-	Options      []optionIn `json:"options"`
-	DMPermission *bool      `json:"dm_permission"`
-	Contexts     *[]int     `json:"contexts"`
+	Type             int        `json:"type"`
+	Name             string     `json:"name"`
+	Description      string     `json:"description"`
+	Options          []optionIn `json:"options"`
+	DMPermission     *bool      `json:"dm_permission"`
+	Contexts         *[]int     `json:"contexts"`
+	IntegrationTypes *[]int     `json:"integration_types"`
 }
 
 type optionIn struct {
