@@ -234,7 +234,15 @@ func causeText(k Kind, reason string) string {
 		case "forbidden":
 			return "Login refused by the organization (403)"
 		case "invalid_api_key":
-			return "API key invalid"
+			return "API key or auth token invalid"
+		case "refresh_race":
+			return "Login refresh lost to another Claude Code process"
+		case "disk_full":
+			return "Login could not be renewed: disk full"
+		case "account_disabled":
+			return "Account on hold or usage disabled by an admin"
+		case "gateway_ended":
+			return "Organization gateway sign-in ended"
 		}
 		return "Login failed" + paren(reason)
 	case KindAPIError:
@@ -245,6 +253,10 @@ func causeText(k Kind, reason string) string {
 			return "Rate limited by the API"
 		case "network":
 			return "Network errors reaching the API"
+		case "throttled":
+			return "Server briefly limiting requests"
+		case "prompt_too_long":
+			return "Conversation too long for the context window"
 		}
 		return "API errors" + paren(reason)
 	case KindExited:
@@ -339,15 +351,29 @@ func remedy(k Kind, reason, evidence string, agents []string, reloginFixes bool)
 		case reason == "forbidden":
 			return "The organization refuses this login (403) — check its settings or switch credentials."
 		case reason == "invalid_api_key":
-			return "Replace the API key."
+			return "Replace the API key. The CLI's line says which: ANTHROPIC_API_KEY, the external auth token (ANTHROPIC_AUTH_TOKEN), or a key of a disabled organization — unset it to use the subscription login."
+		case reason == "refresh_race":
+			return "Agents sharing one login race for its single-use refresh token, and the losers fail like this. Resend the message in the pane; to stop it for good, give each agent its own login: a long-lived token from `claude setup-token` (CLAUDE_CODE_OAUTH_TOKEN) or a config directory per agent."
+		case reason == "disk_full":
+			return "Free space on the disk that holds the Claude config directory (~/.claude), then resend the message; a new login will not help."
+		case reason == "account_disabled":
+			return "A login will not help: the account is on hold (the link in the evidence tells why and how to appeal) or an admin disabled its usage — ask the admin, or switch the agent to another credential."
+		case reason == "gateway_ended":
+			return "After the organization gateway sign-in ended only a new session sends requests: /restart " + first + "; if it then asks to sign in, run `claude auth login --organization-gateway` on its host."
 		case reloginFixes:
 			return "Send /login to log in again; the agents restart by themselves after."
 		}
 		return "Re-login may not help — check the credential with /auth."
 	case KindAPIError:
 		switch reason {
-		case "overloaded", "rate_limit":
+		case "rate_limit":
 			return "Usually passes; nothing to do unless it lasts."
+		case "overloaded":
+			return "Usually passes; nothing to do unless it lasts. If it does, switch the agent's model: type /model in its pane."
+		case "throttled":
+			return "A short throttle, not a usage limit: it passes by itself within minutes; then resend the message."
+		case "prompt_too_long":
+			return "A restart will not help: type /compact in the agent's pane (or /clear to start fresh)."
 		case "network":
 			return "Check the host's network."
 		}

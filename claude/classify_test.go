@@ -48,6 +48,23 @@ func TestClassifyFixtures(t *testing.T) {
 		{"54-tui-403org.txt", AuthFailed, ReasonSubscription, false, "can't use your Claude subscription"},
 		{"56-tui-nocreds-startup.txt", AuthFailed, ReasonNotLoggedIn, false, "Not logged in · run /login"},
 		{"61-permission.txt", NeedsInput, "", false, "Do you want to proceed?"},
+		// The CLI's texts as 2.1.332 words them, in the layout above.
+		// Transient, by the CLI's own account: not a reason to log in again.
+		{"70-auth-transient.txt", APIError, ReasonNetwork, false, "This may be a temporary network issue"},
+		{"71-refresh-race.txt", AuthFailed, ReasonRefreshRace, false, "another Claude Code process is refreshing it"},
+		{"72-refresh-disk-full.txt", AuthFailed, ReasonDiskFull, false, "or your disk quota on it, is full"},
+		{"73-org-disabled-api-key.txt", AuthFailed, ReasonForbidden, false, "Your organization has disabled API key authentication"},
+		{"74-api-key-disabled-org.txt", AuthFailed, ReasonInvalidAPIKey, false, "belongs to a disabled organization"},
+		{"75-invalid-auth-token.txt", AuthFailed, ReasonInvalidAPIKey, false, "Invalid auth token"},
+		{"76-account-on-hold.txt", AuthFailed, ReasonAccountDisabled, false, "Your account is on hold"},
+		{"77-usage-allocation-disabled.txt", AuthFailed, ReasonAccountDisabled, false, "usage allocation has been disabled"},
+		{"78-gateway-signin-ended.txt", AuthFailed, ReasonGatewayEnded, false, "sign-in to your organization has ended"},
+		{"79-prompt-too-long.txt", APIError, ReasonPromptTooLong, false, "Prompt is too long"},
+		{"80-autocompact-failed.txt", APIError, ReasonPromptTooLong, false, "automatic compaction failed"},
+		{"81-high-load.txt", APIError, ReasonOverloaded, false, "experiencing high load"},
+		{"82-throttled.txt", APIError, ReasonThrottled, false, "temporarily limiting requests"},
+		{"83-api-error-401.txt", AuthFailed, ReasonInvalidAPIKey, false, "API Error: 401"},
+		{"84-api-error-403.txt", AuthFailed, ReasonForbidden, false, "API Error: 403"},
 	}
 	seen := map[string]bool{}
 	for _, tt := range tests {

@@ -10,8 +10,10 @@ import (
 
 var validReasons = map[State]map[Reason]bool{
 	AuthFailed: {ReasonExpired: true, ReasonTimeLimit: true, ReasonRevoked: true, ReasonNotLoggedIn: true,
-		ReasonSubscription: true, ReasonForbidden: true, ReasonInvalidAPIKey: true},
-	APIError: {"": true, ReasonRateLimit: true, ReasonOverloaded: true, ReasonNetwork: true, ReasonServer: true},
+		ReasonSubscription: true, ReasonForbidden: true, ReasonInvalidAPIKey: true,
+		ReasonRefreshRace: true, ReasonDiskFull: true, ReasonAccountDisabled: true, ReasonGatewayEnded: true},
+	APIError: {"": true, ReasonRateLimit: true, ReasonOverloaded: true, ReasonNetwork: true, ReasonServer: true,
+		ReasonThrottled: true, ReasonPromptTooLong: true},
 }
 
 func init() {

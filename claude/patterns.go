@@ -1,6 +1,9 @@
 package claude
 
-import "strings"
+import (
+	"strings"
+	"unicode/utf8"
+)
 
 // All phrases below are "squeezed": lower case, no whitespace, straight
 // apostrophes (see squeezeAppend). Matching them against squeezed text makes
@@ -10,6 +13,7 @@ type failRule struct {
 	pat    string
 	reason Reason
 	need   []string // when set, one of these must occur too
+	state  State    // when set, the state instead of the table's
 }
 
 var loginWords = []string{"login", "token", "oauth", "session", "credential", "authenticat"}
@@ -17,6 +21,20 @@ var loginWords = []string{"login", "token", "oauth", "session", "credential", "a
 // authRules are tried in order: the specific before the general
 // ("token revoked" before "expired", "invalid api key" before a bare 401).
 var authRules = []failRule{
+	// "Authentication error · This may be a temporary network issue": the
+	// CLI itself calls it transient; a relogin or failover would be wrong.
+	{pat: "authenticationerror·thismaybeatemporarynetworkissue", reason: ReasonNetwork, state: APIError},
+	// Texts that name their cause, before the words they share with others
+	// ("/login", "authentication", "api key", "limit").
+	{pat: "couldnotrefreshyourloginbecauseanother", reason: ReasonRefreshRace},
+	{pat: "couldnotrefreshyourlogin:thedisk", reason: ReasonDiskFull},
+	{pat: "disabledapikeyauthentication", reason: ReasonForbidden},
+	{pat: "belongstoadisabledorganization", reason: ReasonInvalidAPIKey},
+	{pat: "invalidauthtoken", reason: ReasonInvalidAPIKey},
+	{pat: "accountisonhold", reason: ReasonAccountDisabled},
+	{pat: "usageallocationhasbeendisabled", reason: ReasonAccountDisabled},
+	{pat: "sign-intoyourorganizationhasended", reason: ReasonGatewayEnded},
+	{pat: "sign-intotheorganizationended", reason: ReasonGatewayEnded},
 	{pat: "invalidapikey", reason: ReasonInvalidAPIKey},
 	{pat: "invalidx-api-key", reason: ReasonInvalidAPIKey},
 	{pat: "fixexternalapikey", reason: ReasonInvalidAPIKey},
@@ -26,16 +44,11 @@ var authRules = []failRule{
 	{pat: "revoked", reason: ReasonRevoked, need: loginWords},
 	{pat: "can'tuseyourclaudesubscription", reason: ReasonSubscription},
 	{pat: "cannotuseyourclaudesubscription", reason: ReasonSubscription},
-	{pat: "paymentispastdue", reason: ReasonSubscription},
 	{pat: "pastdue", reason: ReasonSubscription, need: []string{"payment", "subscription", "billing", "invoice"}},
 	{pat: "disabledclaudesubscription", reason: ReasonSubscription},
 	{pat: "subscriptionaccess", reason: ReasonSubscription},
 	{pat: "creditbalanceistoolow", reason: ReasonSubscription},
 	{pat: "notloggedin", reason: ReasonNotLoggedIn},
-	{pat: "loginexpired", reason: ReasonExpired},
-	{pat: "tokenhasexpired", reason: ReasonExpired},
-	{pat: "tokenexpired", reason: ReasonExpired},
-	{pat: "sessionexpired", reason: ReasonExpired},
 	{pat: "expired", reason: ReasonExpired, need: loginWords},
 	{pat: "notallowedforthisorganization", reason: ReasonForbidden},
 	{pat: "organizationhasbeendisabled", reason: ReasonForbidden},
@@ -50,7 +63,11 @@ var authRules = []failRule{
 // limitRules are checked before the status code: "API Error: 500 …
 // overloaded_error" is an overload.
 var limitRules = []failRule{
+	// Whatever failed the automatic compaction, the context is full.
+	{pat: "promptistoolong", reason: ReasonPromptTooLong},
+	{pat: "temporarilylimitingrequests", reason: ReasonThrottled},
 	{pat: "overloaded", reason: ReasonOverloaded},
+	{pat: "experiencinghighload", reason: ReasonOverloaded},
 	{pat: "ratelimit", reason: ReasonRateLimit},
 	{pat: "rate_limit", reason: ReasonRateLimit},
 	{pat: "toomanyrequests", reason: ReasonRateLimit},
@@ -64,7 +81,6 @@ var apiRules = []failRule{
 	{pat: "connectionrefused", reason: ReasonNetwork},
 	{pat: "econnrefused", reason: ReasonNetwork},
 	{pat: "econnreset", reason: ReasonNetwork},
-	{pat: "etimedout", reason: ReasonNetwork},
 	{pat: "enotfound", reason: ReasonNetwork},
 	{pat: "eai_again", reason: ReasonNetwork},
 	{pat: "fetchfailed", reason: ReasonNetwork},
@@ -76,7 +92,6 @@ var apiRules = []failRule{
 	{pat: "sockethangup", reason: ReasonNetwork},
 	{pat: "getaddrinfo", reason: ReasonNetwork},
 	{pat: "timedout", reason: ReasonNetwork},
-	{pat: "internalservererror", reason: ReasonServer},
 	{pat: "servererror", reason: ReasonServer},
 	{pat: "badgateway", reason: ReasonServer},
 	{pat: "serviceunavailable", reason: ReasonServer},
@@ -88,19 +103,29 @@ var apiRules = []failRule{
 // as a failure when it carries one of Claude Code's own error words, so an
 // agent's answer about "a 429 handler" is not taken for an API error.
 var claudeMarkers = []string{
-	"/login", "apierror", "failedtoauthenticate", "claude", "anthropic", "oauth",
+	// "oauth" also finds "Failed to authenticate".
+	"/login", "apierror", "claude", "anthropic", "oauth",
 	"apikey", "x-api-key", "authentication_error", "permission_error",
 	"overloaded_error", "rate_limit_error", "retryingin", "hityourlimit", "usagelimit",
+	// Messages the CLI prints bare, without any of the words above.
+	"invalidauthtoken", "usageallocationhasbeendisabled", "promptistoolong", "experiencinghighload",
+	"temporarynetworkissue",
 }
 
-// anchorWords must appear near the start of a message for it to count
-// (without the placeholder): Claude Code's errors lead with what went wrong.
-var anchorWords = []string{"apierror", "error", "/login", "failed", "unable", "invalid", "notloggedin"}
+// cliLeads are how Claude Code's error messages begin when the deciding
+// phrase comes later ("Please run /login · API Error: 401 OAuth token has
+// expired"). Without the placeholder, a message counts only when it starts
+// with one of these or with the deciding phrase itself: an answer that
+// talks about errors ("It logs a warning when the OAuth token has expired")
+// starts with something else.
+var cliLeads = []string{
+	"apierror", "pleaserun/login", "failedtoauthenticate:", "couldnotrefreshyourlogin",
+	"yourorganization", "youranthropic_api_key", "claudecode", "oauthtoken", "error:",
+}
 
-const (
-	anchorRule = 48 // a rule's phrase must start within this many squeezed bytes
-	anchorWord = 48
-)
+// leadSlack is how far into a message (after its bullet) the deciding phrase
+// may start without a CLI lead: a word or two ("Your account is on hold").
+const leadSlack = 8
 
 type failure struct {
 	state  State
@@ -122,16 +147,27 @@ func (sc *screen) matchFailure(q string, liberal bool) (failure, bool) {
 		}
 		return failure{}, false
 	}
+	// Where the words start: after the bullet (● ⎿ ✘ …). A message that
+	// starts with a quote quotes the CLI, it is not the CLI speaking.
+	lead := 0
+	for lead < len(q) {
+		r, n := utf8.DecodeRuneInString(q[lead:])
+		if !isGlyph(r) {
+			break
+		}
+		lead += n
+	}
+	quoted := lead < len(q) && strings.ContainsRune("\"'`“‘«", []rune(q[lead:])[0])
+	// "<what> · Please run /login" is the CLI's own shape too.
+	cliLead := sc.contains(q, "·pleaserun/login") || sc.contains(q, "·run/login")
+	for _, w := range cliLeads {
+		if strings.HasPrefix(q[lead:], w) {
+			cliLead = true
+			break
+		}
+	}
 	anchored := func(pos int) bool {
-		if liberal || pos < anchorRule {
-			return true
-		}
-		for _, w := range anchorWords {
-			if i := sc.index(q, w); i >= 0 && i < anchorWord {
-				return true
-			}
-		}
-		return false
+		return liberal || !quoted && (cliLead || pos-lead <= leadSlack)
 	}
 	code, codePos := sc.apiErrorCode(q)
 	if codePos >= 0 && !anchored(codePos) {
@@ -176,6 +212,9 @@ func (sc *screen) matchRules(q string, rules []failRule, st State) (failure, boo
 		i := sc.index(q, r.pat)
 		if i < 0 || (r.need != nil && !sc.containsAny(q, r.need)) {
 			continue
+		}
+		if r.state != "" {
+			st = r.state
 		}
 		return failure{st, r.reason, i}, true
 	}
@@ -225,7 +264,7 @@ var loginPhrases = []string{ // most telling first: the order picks the evidence
 
 var needsPhrases = []string{
 	"trustthefilesinthisfolder", "oneyoutrust", "trustthisfolder",
-	"doyouwanttoproceed", "wouldyouliketoproceed", "doyouwantto",
+	"wouldyouliketoproceed", "doyouwantto",
 	"choosethetextstyle", "safetycheck", "securitynotes", "requiresapproval",
 	"tabtoamend", "let'sgetstarted", "pressentertocontinue",
 }

@@ -31,17 +31,34 @@ const (
 	ReasonSubscription  Reason = "subscription"
 	ReasonForbidden     Reason = "forbidden"
 	ReasonInvalidAPIKey Reason = "invalid_api_key"
+	// The refresh token is single-use: agents sharing one login race for
+	// it, and the losers are told another process is refreshing.
+	ReasonRefreshRace Reason = "refresh_race"
+	// The renewed login could not be saved: the config directory's disk is full.
+	ReasonDiskFull Reason = "disk_full"
+	// The account is on hold, or an admin disabled its usage allocation.
+	ReasonAccountDisabled Reason = "account_disabled"
+	// The organization gateway sign-in of this session ended: only a new
+	// session sends requests again.
+	ReasonGatewayEnded Reason = "gateway_ended"
 
 	// api_error reasons.
 	ReasonRateLimit  Reason = "rate_limit"
 	ReasonOverloaded Reason = "overloaded"
 	ReasonNetwork    Reason = "network"
 	ReasonServer     Reason = "server_error"
+	// The server briefly limits requests (not a usage limit).
+	ReasonThrottled Reason = "throttled"
+	// The conversation no longer fits the context window (automatic
+	// compaction failed too): /compact helps, a restart does not.
+	ReasonPromptTooLong Reason = "prompt_too_long"
 )
 
 // ReloginFixes reports whether a fresh /login is expected to cure the failure.
 // Subscription, forbidden and API-key failures need someone to change a plan,
-// an org policy or a key instead.
+// an org policy or a key instead; a full disk, an account on hold or an ended
+// gateway sign-in are not cured by a login either, and a refresh race is
+// what a login shared by several agents causes in the first place.
 func (r Reason) ReloginFixes() bool {
 	switch r {
 	case ReasonExpired, ReasonTimeLimit, ReasonRevoked, ReasonNotLoggedIn:
@@ -68,7 +85,15 @@ func (r Reason) Describe() string {
 	case ReasonForbidden:
 		return "access forbidden (403)"
 	case ReasonInvalidAPIKey:
-		return "invalid API key"
+		return "invalid API key or auth token"
+	case ReasonRefreshRace:
+		return "login refresh raced by another Claude Code process"
+	case ReasonDiskFull:
+		return "renewed login could not be saved: disk full"
+	case ReasonAccountDisabled:
+		return "account on hold or usage disabled by an admin"
+	case ReasonGatewayEnded:
+		return "organization gateway sign-in ended"
 	case ReasonRateLimit:
 		return "rate or usage limit reached"
 	case ReasonOverloaded:
@@ -77,6 +102,10 @@ func (r Reason) Describe() string {
 		return "cannot reach the API (network)"
 	case ReasonServer:
 		return "API server error"
+	case ReasonThrottled:
+		return "server briefly limiting requests (not a usage limit)"
+	case ReasonPromptTooLong:
+		return "prompt too long for the context window"
 	}
 	return string(r)
 }

@@ -179,7 +179,7 @@ func (f *Failover) Decide(agent, reason string, health map[string]Health) Decisi
 	r := claude.Reason(reason)
 	var failed string // what went wrong with the current credential, in words
 	switch {
-	case r == claude.ReasonSubscription || r == claude.ReasonForbidden || r == claude.ReasonInvalidAPIKey:
+	case r == claude.ReasonSubscription || r == claude.ReasonForbidden || r == claude.ReasonInvalidAPIKey || r == claude.ReasonAccountDisabled:
 		failed = r.Describe() + " — re-login does not fix it"
 	case r == "" || r.ReloginFixes():
 		if !curKnown || cur.Checked.IsZero() {

@@ -59,6 +59,11 @@ func TestDecide(t *testing.T) {
 		{"time_limit, primary not checked", ModeAuto, "builder", "time_limit", healths(good("api")), ActionNone, "api", []string{"has not confirmed a dead login"}},
 		{"check alone failed", ModeAuto, "builder", "", healths(bad("max", "time_limit"), good("api")), ActionSwitch, "api", nil},
 		{"check alone, primary healthy", ModeAuto, "builder", "", healths(good("max"), good("api")), ActionNone, "api", []string{"checks healthy"}},
+		{"auto: account on hold", ModeAuto, "builder", "account_disabled", healths(good("api")), ActionSwitch, "api", nil},
+		// A race for the shared refresh token, a full disk, an ended gateway
+		// sign-in: another credential is not the cure.
+		{"refresh race", ModeAuto, "builder", "refresh_race", healths(bad("max", "expired"), good("api")), ActionNone, "api", []string{"not a credential failure"}},
+		{"disk full", ModeAuto, "builder", "disk_full", healths(bad("max", "expired"), good("api")), ActionNone, "api", []string{"not a credential failure"}},
 		{"not a credential failure", ModeAuto, "builder", "rate_limit", healths(bad("max", "expired"), good("api")), ActionNone, "api", []string{"not a credential failure"}},
 		{"no backup", ModeAuto, "reviewer", "subscription", healths(good("api")), ActionNone, "", []string{"has no backup"}},
 		{"default primary", ModeAuto, "trainer", "forbidden", healths(good("api")), ActionSwitch, "api", []string{"trainer's credential default failed"}},
