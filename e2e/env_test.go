@@ -47,7 +47,7 @@ type env struct {
 
 	mu    sync.Mutex
 	panes map[string]string // target → agent name, for the failure report
-	pids  []int             // pane processes: session leaders of everything the CLI starts
+	pids  []leader          // pane processes: session leaders of everything the CLI starts
 	extra map[string]string // more environment for the CLI processes
 	known []string          // known classifier mismatches met (see knownMismatches)
 	size  [2]int            // pane width and height for new agents; zero: tmux's default here
@@ -216,7 +216,7 @@ func (e *env) startAgent(name string, args ...string) string {
 	}
 	e.mu.Lock()
 	e.panes[p.ID] = name
-	e.pids = append(e.pids, p.PID)
+	e.pids = append(e.pids, leaderOf(p.PID))
 	e.mu.Unlock()
 	return p.ID
 }
@@ -477,7 +477,7 @@ func (e *env) stopAll() {
 	// A restart respawns a pane with a new process: take the panes' current ones too.
 	if panes, err := e.tm.ListPanes(ctx); err == nil {
 		for _, p := range panes {
-			pids = append(pids, p.PID)
+			pids = append(pids, leaderOf(p.PID))
 		}
 	}
 	if err := e.tm.KillServer(ctx); err != nil {
@@ -486,7 +486,7 @@ func (e *env) stopAll() {
 	killed := false
 	deadline := time.Now().Add(5 * time.Second)
 	for {
-		left := sessionMembers(pids)
+		left := sessionMembers(ours(pids))
 		if len(left) == 0 {
 			return
 		}
@@ -506,6 +506,50 @@ func (e *env) stopAll() {
 		case <-time.After(20 * time.Millisecond):
 		}
 	}
+}
+
+// leader is a pane's process: its PID and start time. With pid_max at
+// 32768 and the suite running beside other packages' tests, a PID recorded
+// at the start of a case is often another process's by its end (another
+// test's pane, itself a session leader): the start time tells them apart.
+type leader struct {
+	pid   int
+	start string // field 22 of /proc/PID/stat; "" when it could not be read
+}
+
+func leaderOf(pid int) leader { return leader{pid: pid, start: startTime(pid)} }
+
+// ours lists the session IDs still ours: a leader that still runs with its
+// start time, or that is gone (its PID cannot be reused while processes of
+// its session live on). A PID now held by a process started since is not.
+func ours(ls []leader) []int {
+	var out []int
+	for _, l := range ls {
+		now := startTime(l.pid)
+		if now == "" || now == l.start {
+			out = append(out, l.pid)
+		}
+	}
+	return out
+}
+
+// startTime is a process's start time in clock ticks since boot, "" when
+// it does not run.
+func startTime(pid int) string {
+	b, err := os.ReadFile(filepath.Join("/proc", strconv.Itoa(pid), "stat"))
+	if err != nil {
+		return ""
+	}
+	rest := string(b)
+	if i := strings.LastIndexByte(rest, ')'); i >= 0 {
+		rest = rest[i+1:]
+	}
+	// After "(comm)": state is field 3, starttime field 22.
+	f := strings.Fields(rest)
+	if len(f) < 20 {
+		return ""
+	}
+	return f[19]
 }
 
 // sessionMembers lists the live processes whose session is one of sids

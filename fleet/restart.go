@@ -180,7 +180,7 @@ func (f *Fleet) restartOne(ctx context.Context, name string, o RestartOptions) R
 			res.Err = err.Error()
 			return res
 		}
-		var stubborn []int // the old processes, when they would not stop
+		var stubborn []proc // the old processes, when they would not stop
 		if !p.Dead && !isShell(p.Command) && !f.stopGracefully(ctx, src, p, o) {
 			stubborn = processTree(ctx, src, p)
 		}
@@ -202,9 +202,15 @@ func (f *Fleet) restartOne(ctx context.Context, name string, o RestartOptions) R
 	return f.waitUp(ctx, src, p.ID, env["ANTHROPIC_API_KEY"], res, o)
 }
 
+// proc is a process as it was listed: a PID and its start time.
+type proc struct {
+	pid   int
+	start string
+}
+
 // processTree lists the pane's processes where their tree can be read (a
 // local tmux server); nil elsewhere.
-func processTree(ctx context.Context, src Controller, p tmux.Pane) []int {
+func processTree(ctx context.Context, src Controller, p tmux.Pane) []proc {
 	pt, ok := src.(pidTree)
 	if !ok {
 		return nil
@@ -213,22 +219,28 @@ func processTree(ctx context.Context, src Controller, p tmux.Pane) []int {
 	if err != nil {
 		return nil
 	}
-	return pids
+	out := make([]proc, len(pids))
+	for i, pid := range pids {
+		out[i] = proc{pid, started(pid)}
+	}
+	return out
 }
 
-// killSurvivors waits up to grace for pids to end, then kills those left,
-// children first.
-func killSurvivors(ctx context.Context, pids []int, grace time.Duration) {
-	if len(pids) == 0 {
+// killSurvivors waits up to grace for procs to end, then kills those left,
+// children first. A PID that now belongs to a process started since (PIDs
+// are reused, quickly where pid_max is 32768) is left alone.
+func killSurvivors(ctx context.Context, procs []proc, grace time.Duration) {
+	if len(procs) == 0 {
 		return
 	}
+	left := func(p proc) bool { return alive(p.pid) && started(p.pid) == p.start }
 	deadline := time.Now().Add(grace)
-	for time.Now().Before(deadline) && slices.ContainsFunc(pids, alive) {
+	for time.Now().Before(deadline) && slices.ContainsFunc(procs, left) {
 		pause(ctx, 100*time.Millisecond)
 	}
-	for _, pid := range slices.Backward(pids) {
-		if alive(pid) {
-			kill(pid)
+	for _, p := range slices.Backward(procs) {
+		if left(p) {
+			kill(p.pid)
 		}
 	}
 }
