@@ -5,12 +5,15 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"os"
+	"path/filepath"
 	"strings"
 	"time"
 
 	"github.com/fleetwarden/fleetwarden/audit"
 	"github.com/fleetwarden/fleetwarden/bot/discord"
 	"github.com/fleetwarden/fleetwarden/bot/telegram"
+	"github.com/fleetwarden/fleetwarden/claude"
 	"github.com/fleetwarden/fleetwarden/config"
 	"github.com/fleetwarden/fleetwarden/tmux"
 )
@@ -20,6 +23,7 @@ import (
 type probe struct {
 	name string
 	run  func(ctx context.Context) (ok string, err error)
+	warn bool // its error is a warning: shown, but check still passes
 }
 
 func cmdCheck(ctx context.Context, args []string, stdout, stderr io.Writer) int {
@@ -40,6 +44,10 @@ func cmdCheck(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 		pctx, cancel := context.WithTimeout(ctx, 15*time.Second)
 		ok, err := p.run(pctx)
 		cancel()
+		if err != nil && p.warn {
+			fmt.Fprintf(stderr, "⚠ %s: %v\n", p.name, err)
+			continue
+		}
 		if err != nil {
 			problems++
 			fmt.Fprintf(stderr, "✗ %s: %v\n", p.name, err)
@@ -94,6 +102,7 @@ func checkProbes(rt *runtime, offline bool) []probe {
 			return fmt.Sprintf("%d panes on %s over SSH", len(panes), h.Address), nil
 		}})
 	}
+	ps = append(ps, configDirProbes(cfg)...)
 	for _, name := range rt.creds.Names() {
 		ps = append(ps, probe{name: "credential " + name, run: func(ctx context.Context) (string, error) {
 			h := rt.creds.Check(ctx, name, !offline)
@@ -125,6 +134,40 @@ func checkProbes(rt *runtime, offline bool) []probe {
 		}})
 	}
 	return append(ps, runningProbes(cfg)...)
+}
+
+// configDirProbes warn about a Claude config directory that is not the
+// CLI's default and holds no .claude.json: agents started with it (as
+// CLAUDE_CONFIG_DIR) would see a fresh install, onboarding first.
+func configDirProbes(cfg *config.Config) []probe {
+	home, _ := os.UserHomeDir()
+	dirs := map[string]string{} // dir → the key naming it
+	keys := []string{}
+	add := func(key, dir string) {
+		if claude.IsDefaultConfigDir(dir, home) {
+			return
+		}
+		if _, ok := dirs[dir]; !ok {
+			keys = append(keys, dir)
+			dirs[dir] = key
+		}
+	}
+	add("claude.config_dir", cfg.Claude.ConfigDir)
+	for i, cr := range cfg.Credentials {
+		if cr.Kind == config.KindOAuthFile {
+			add(fmt.Sprintf("credential[%d].config_dir", i), cr.ConfigDir)
+		}
+	}
+	var ps []probe
+	for _, dir := range keys {
+		ps = append(ps, probe{name: dirs[dir], warn: true, run: func(context.Context) (string, error) {
+			if _, err := os.Stat(filepath.Join(dir, ".claude.json")); err != nil {
+				return "", fmt.Errorf("%s is not the CLI's default directory and has no .claude.json of its own: agents restarted with this directory will show the first-run onboarding (start Claude Code once with CLAUDE_CONFIG_DIR=%s and finish it)", dir, dir)
+			}
+			return dir + " (CLAUDE_CONFIG_DIR for the agents and logins)", nil
+		}})
+	}
+	return ps
 }
 
 // runningProbes report the chat transports as the fleetwarden running on

@@ -483,7 +483,7 @@ func isTerminal(r io.Reader) bool {
 func (rt *runtime) startLogin(ctx context.Context) (commands.LoginSession, error) {
 	return claude.StartLogin(ctx, claude.LoginOptions{
 		Bin:       rt.cfg.Claude.Bin,
-		ConfigDir: rt.cfg.Claude.ConfigDir,
+		ConfigDir: claude.ConfigDirEnv(rt.cfg.Claude.ConfigDir, userHome()),
 		Timeout:   rt.cfg.Claude.LoginTimeout.Duration,
 	})
 }
@@ -507,7 +507,10 @@ func (rt *runtime) verifyLogin(_ context.Context) (string, error) {
 
 // agentEnv is the environment a (re)started agent gets for its credential:
 // the one failover says it is on. An agent that names no credential and
-// was never switched keeps its own environment, plus claude.config_dir.
+// was never switched keeps its own environment, plus CLAUDE_CONFIG_DIR when
+// claude.config_dir is not the CLI's default (setting it even to ~/.claude
+// would start the CLI as a fresh install). A remote agent's default is its
+// user's ~/.claude: a config_dir that is ~/.claude here counts as that.
 func (rt *runtime) agentEnv(a fleet.Agent) (map[string]string, error) {
 	cur := ""
 	if rt.failover != nil {
@@ -515,8 +518,8 @@ func (rt *runtime) agentEnv(a fleet.Agent) (map[string]string, error) {
 	}
 	if a.Credential == "" && (cur == "" || cur == credentials.DefaultName) {
 		env := map[string]string{}
-		if rt.cfg.Claude.ConfigDir != "" {
-			env["CLAUDE_CONFIG_DIR"] = rt.cfg.Claude.ConfigDir
+		if d := claude.ConfigDirEnv(rt.cfg.Claude.ConfigDir, userHome()); d != "" {
+			env["CLAUDE_CONFIG_DIR"] = d
 		}
 		return env, nil
 	}
@@ -524,6 +527,13 @@ func (rt *runtime) agentEnv(a fleet.Agent) (map[string]string, error) {
 		cur = a.Credential
 	}
 	return rt.creds.Env(cur)
+}
+
+// userHome is the home directory of the user fleetwarden runs as; "" when
+// unknown (then every configured directory counts as not the default).
+func userHome() string {
+	h, _ := os.UserHomeDir()
+	return h
 }
 
 // orNow turns a configured 0 ("do not wait") into the shortest wait: the

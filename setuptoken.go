@@ -44,8 +44,8 @@ func (rt *runtime) startSetupToken(ctx context.Context) (commands.LoginSession, 
 		bin = "claude"
 	}
 	env := map[string]string{"BROWSER": "true"}
-	if cfg.Claude.ConfigDir != "" {
-		env["CLAUDE_CONFIG_DIR"] = cfg.Claude.ConfigDir
+	if d := claude.ConfigDirEnv(cfg.Claude.ConfigDir, userHome()); d != "" {
+		env["CLAUDE_CONFIG_DIR"] = d
 	}
 	// A leftover window from a crashed run must not hold an old token.
 	_ = rt.tmux.KillSession(ctx, loginSession)

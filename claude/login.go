@@ -19,7 +19,7 @@ import (
 type LoginOptions struct {
 	Bin       string   // the claude executable; default "claude"
 	Args      []string // default: auth login
-	ConfigDir string   // CLAUDE_CONFIG_DIR for the login; "" = the CLI's default
+	ConfigDir string   // CLAUDE_CONFIG_DIR for the login; "" = the CLI's default (see ConfigDirEnv)
 	Env       []string // extra environment (KEY=VALUE)
 	Timeout   time.Duration
 }

@@ -213,7 +213,7 @@ func TestTildeExpansion(t *testing.T) {
 	c := mustParse(t, doc(
 		`[claude]`,
 		`config_dir = "~/.claude-work"`,
-		`token_file = "~/tok"`,
+		`token_file = "$HOME/tok"`,
 		`[[agent]]`,
 		`name = "local"`,
 		`target = "s:1"`,
@@ -233,7 +233,7 @@ func TestTildeExpansion(t *testing.T) {
 		`key_file = "~/.ssh/id_ed25519"`,
 		`known_hosts = "~/.ssh/kh"`,
 		`[state]`,
-		`dir = "~/state"`,
+		`dir = "${HOME}/state"`,
 	))
 	tests := []struct{ name, got, want string }{
 		{"claude.config_dir", c.Claude.ConfigDir, home + "/.claude-work"},

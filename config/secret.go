@@ -199,18 +199,31 @@ func unwrapPathError(err error) error {
 	return err
 }
 
-// expandPath expands a leading ~ and makes a relative path relative to dir
+// cutHome splits off a leading ~, $HOME or ${HOME} (alone or before a /).
+func cutHome(p string) (rest string, ok bool) {
+	for _, pre := range []string{"~", "$HOME", "${HOME}"} {
+		if p == pre {
+			return "", true
+		}
+		if r, ok := strings.CutPrefix(p, pre+"/"); ok {
+			return r, true
+		}
+	}
+	return "", false
+}
+
+// expandPath expands a leading ~ ($HOME, ${HOME}) and makes a relative path relative to dir
 // (when dir is not "").
 func expandPath(p, dir string) (string, error) {
 	if p == "" {
 		return "", nil
 	}
-	if p == "~" || strings.HasPrefix(p, "~/") {
+	if rest, ok := cutHome(p); ok {
 		home, err := homeDir()
 		if err != nil {
 			return p, err
 		}
-		p = filepath.Join(home, p[1:])
+		p = filepath.Join(home, rest)
 	} else if strings.HasPrefix(p, "~") {
 		return p, fmt.Errorf("%q: only ~ and ~/ are expanded, not ~user", p)
 	}

@@ -91,6 +91,9 @@ type Options struct {
 	Now              func() time.Time
 	ProbeEvery       time.Duration // at most one probe per credential this often; default 10m
 	Log              *slog.Logger
+	// Home is the home of the user the agents run as, whose ~/.claude is
+	// the CLI's default directory; default $HOME.
+	Home string
 }
 
 // Checker checks credentials and remembers the last verdicts. It is safe
@@ -102,6 +105,7 @@ type Checker struct {
 	now        func() time.Time
 	probeEvery time.Duration
 	log        *slog.Logger
+	home       string
 }
 
 type cred struct {
@@ -121,6 +125,10 @@ func New(o Options) *Checker {
 		now:        o.Now,
 		probeEvery: o.ProbeEvery,
 		log:        o.Log,
+		home:       o.Home,
+	}
+	if c.home == "" {
+		c.home, _ = os.UserHomeDir()
 	}
 	if c.http == nil {
 		c.http = &http.Client{Timeout: 30 * time.Second}
@@ -240,6 +248,10 @@ func (c *Checker) Last() []Health {
 //	oauth-token  CLAUDE_CODE_OAUTH_TOKEN=<token>, ANTHROPIC_API_KEY="", ANTHROPIC_AUTH_TOKEN=""
 //	api-key      ANTHROPIC_API_KEY=<key>, CLAUDE_CODE_OAUTH_TOKEN="", ANTHROPIC_AUTH_TOKEN=""
 //
+// CLAUDE_CONFIG_DIR is left out when dir is the CLI's default (~/.claude of
+// Options.Home): set, even to that, the CLI would read its settings from
+// <dir>/.claude.json and start as a fresh install.
+//
 // base_url is not passed on: it is where probes go, and the config fills
 // it in even when nobody chose it. A token in a file: is read again, so a
 // new `claude setup-token` token is used without restarting fleetwarden.
@@ -254,7 +266,9 @@ func (c *Checker) Env(name string) (map[string]string, error) {
 		if cr.ConfigDir == "" {
 			return nil, fmt.Errorf("credential %q: no config_dir", cr.Name)
 		}
-		env["CLAUDE_CONFIG_DIR"] = cr.ConfigDir
+		if d := claude.ConfigDirEnv(cr.ConfigDir, c.home); d != "" {
+			env["CLAUDE_CONFIG_DIR"] = d
+		}
 		env["CLAUDE_CODE_OAUTH_TOKEN"] = ""
 		env["ANTHROPIC_API_KEY"] = ""
 	case config.KindOAuthToken, config.KindAPIKey:

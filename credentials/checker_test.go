@@ -463,3 +463,35 @@ token = "`+apiKey+`"
 		t.Errorf("ExpiringWithin(30m) = %+v, want none", got)
 	}
 }
+
+// Started with CLAUDE_CONFIG_DIR set, even to ~/.claude, the CLI reads
+// <dir>/.claude.json and starts as a fresh install: the default directory
+// is never put in the environment, however it is written.
+func TestEnvLeavesTheDefaultConfigDirAlone(t *testing.T) {
+	home := t.TempDir()
+	other := filepath.Join(home, "work-claude")
+	c := New(Options{
+		Credentials: []config.Credential{
+			{Name: "tilde", Kind: config.KindOAuthFile, ConfigDir: filepath.Join(home, ".claude") + "/"},
+			{Name: "other", Kind: config.KindOAuthFile, ConfigDir: other},
+		},
+		DefaultConfigDir: filepath.Join(home, ".claude"),
+		Home:             home,
+	})
+	for name, want := range map[string]string{"tilde": "", "default": "", "other": other} {
+		env, err := c.Env(name)
+		if err != nil {
+			t.Fatalf("Env(%q): %v", name, err)
+		}
+		got, set := env["CLAUDE_CONFIG_DIR"]
+		if want == "" && set {
+			t.Errorf("Env(%q) sets CLAUDE_CONFIG_DIR=%q, want it left alone (the CLI's default)", name, got)
+		}
+		if want != "" && got != want {
+			t.Errorf("Env(%q): CLAUDE_CONFIG_DIR=%q, want %q", name, got, want)
+		}
+		if v, ok := env["ANTHROPIC_API_KEY"]; !ok || v != "" {
+			t.Errorf("Env(%q): ANTHROPIC_API_KEY=%q (set %v), want emptied", name, v, ok)
+		}
+	}
+}
