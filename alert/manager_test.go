@@ -443,7 +443,7 @@ func TestEvidenceIsRedacted(t *testing.T) {
 		observe(e.m, ev)
 		advance(10 * time.Second)
 		got := wantNotes(t, tg, "firing auth_failed/invalid_api_key")
-		if strings.Contains(got[0].Text(), "abcdefABCDEF") || !strings.Contains(got[0].Evidence, "sk-ant-[REDACTED]") {
+		if strings.Contains(got[0].Text(), "abcdefABCDEF") || !strings.Contains(got[0].Evidence, "sk-ant-api03-…[redacted]") {
 			t.Errorf("evidence not redacted: %q", got[0].Evidence)
 		}
 	})

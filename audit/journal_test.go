@@ -422,10 +422,10 @@ func TestRedaction(t *testing.T) {
 		}
 	}
 	r := readT(t, dir)[0]
-	if want := "token sk-ant-[REDACTED] refused"; r.Message != want {
+	if want := "token sk-ant-ort01-…[redacted] refused"; r.Message != want {
 		t.Errorf("Message = %q, want %q", r.Message, want)
 	}
-	if want := "Post https://api.telegram.org/bot[REDACTED-BOT-TOKEN]/sendMessage: 500"; r.Error != want {
+	if want := "Post https://api.telegram.org/bot123456789:…[redacted]/sendMessage: 500"; r.Error != want {
 		t.Errorf("Error = %q, want %q", r.Error, want)
 	}
 	if fields["credentials"] != `{"accessToken":"`+oauth+`"}` {
@@ -435,10 +435,10 @@ func TestRedaction(t *testing.T) {
 
 func TestRedact(t *testing.T) {
 	for _, tc := range []struct{ in, want string }{
-		{"key sk-ant-api03-abc_DEF-123", "key sk-ant-[REDACTED]"},
-		{"Authorization: Bearer abcdefghijklmnopqrstuvwxyz012345", "Authorization: Bearer [REDACTED]"},
-		{"https://x/cb?token=s3cr3tvalue&state=1", "https://x/cb?token=[REDACTED]&state=1"},
-		{"MTA4NjY3NzQ1MTIzNDU2Nzg5MA.GhIjKl.abcdefghijklmnopqrstuvwxyz0123456789", "[REDACTED-BOT-TOKEN]"},
+		{"key sk-ant-api03-abc_DEF-123", "key sk-ant-api03-…[redacted]"},
+		{"Authorization: Bearer abcdefghijklmnopqrstuvwxyz012345", "Authorization: Bearer …[redacted]"},
+		{"https://x/cb?token=s3cr3tvalue&state=1", "https://x/cb?token=…[redacted]&state=1"},
+		{"MTA4NjY3NzQ1MTIzNDU2Nzg5MA.GhIjKl.abcdefghijklmnopqrstuvwxyz0123456789", "MTA4…[redacted]"},
 		{"builder: login expired at 12:34:56", "builder: login expired at 12:34:56"},
 		{"pane %3 at fleet:builder.0", "pane %3 at fleet:builder.0"},
 	} {

@@ -222,7 +222,7 @@ func TestTimelineLines(t *testing.T) {
 				Message: "key sk-ant-api03-secretsecret refused"},
 			{Time: at(loc, 9, 2, 30), Kind: KindTransition, Agents: []string{"a"}, From: "auth_failed", To: "logging_in"},
 			{Time: at(loc, 9, 3, 0), Kind: KindTransition, Agents: []string{"a"}, From: "logging_in", To: "idle"},
-		}, "09:00 a: invalid API key (key sk-ant-[REDACTED] refused)\n09:03 a: back, idle\nOutage: 3 m."},
+		}, "09:00 a: invalid API key (key sk-ant-api03-…[redacted] refused)\n09:03 a: back, idle\nOutage: 3 m."},
 		{"login without a command", []Record{
 			{Time: at(loc, 9, 0, 0), Kind: KindLogin, Action: "started", Actor: "fleetwarden"},
 			{Time: at(loc, 9, 0, 1), Kind: KindLogin, Action: "url_sent", Actor: "telegram:111"},

@@ -1,6 +1,10 @@
 package claude
 
-import "strings"
+import (
+	"strings"
+
+	"github.com/fleetwarden/fleetwarden/internal/redact"
+)
 
 // Classify tells what a Claude Code pane is doing from its text, as
 // `tmux capture-pane -p` prints it (any width, with or without scrollback).
@@ -40,6 +44,16 @@ import "strings"
 // /login, OAuth, …), so an agent's answer that talks about errors is not one.
 // Tool output (● Bash(…) ⎿ …) never counts.
 func Classify(text string) Result {
+	r := classify(text)
+	if r.Evidence != "" {
+		// The evidence is one line of the pane: a wrapped token's tail on it
+		// is found only by looking at the whole pane.
+		r.Evidence = redact.InContext(text, r.Evidence)
+	}
+	return r
+}
+
+func classify(text string) Result {
 	var sc screen
 	sc.parse(text)
 	if sc.last < 0 {

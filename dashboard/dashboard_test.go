@@ -369,10 +369,10 @@ func TestTokenNotRendered(t *testing.T) {
 
 func TestRedact(t *testing.T) {
 	tests := []struct{ in, want string }{
-		{"key sk-ant-api03-abcDEF_123-xyz end", "key sk-ant-…[redacted] end"},
-		{"bot 123456789:AAHdqTcvCH1vGWJxfSeofSAs0K5PALDsaw0 ok", "bot [redacted bot token] ok"},
-		{"Authorization: Bearer abcdefghijklmnop0123456789", "Authorization: Bearer [redacted]"},
-		{"MTA5ODc2NTQzMjEwOTg3NjU0.GhIjKl.abcdefghijklmnopqrstuvwxyz0123", "[redacted bot token]"},
+		{"key sk-ant-api03-abcDEF_123-xyz end", "key sk-ant-api03-…[redacted] end"},
+		{"bot 123456789:AAHdqTcvCH1vGWJxfSeofSAs0K5PALDsaw0 ok", "bot 123456789:…[redacted] ok"},
+		{"Authorization: Bearer abcdefghijklmnop0123456789", "Authorization: Bearer …[redacted]"},
+		{"MTA5ODc2NTQzMjEwOTg3NjU0.GhIjKl.abcdefghijklmnopqrstuvwxyz0123", "MTA5…[redacted]"},
 		{"line1\r\nline2\x1b[31m\tred", "line1\nline2[31m red"},
 		{"plain text: /home/me/src/app stays", "plain text: /home/me/src/app stays"},
 	}

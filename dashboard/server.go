@@ -21,6 +21,8 @@ import (
 	"strings"
 	"sync"
 	"time"
+
+	"github.com/fleetwarden/fleetwarden/internal/redact"
 )
 
 // DefaultListen is where the dashboard listens when Options.Listen is empty.
@@ -225,11 +227,7 @@ func (s *Server) snapshot() Snapshot {
 }
 
 func (s *Server) redact(text string) string {
-	text = Redact(text)
-	if s.o.Token != "" {
-		text = strings.ReplaceAll(text, s.o.Token, "[redacted]")
-	}
-	return text
+	return Redact(redact.Secrets(text, s.o.Token))
 }
 
 // ---- auth ----

@@ -1,10 +1,11 @@
 package dashboard
 
 import (
-	"regexp"
 	"strings"
 	"time"
 	"unicode"
+
+	"github.com/fleetwarden/fleetwarden/internal/redact"
 )
 
 // Snapshot is everything the page shows, taken at one moment. The lead builds
@@ -80,31 +81,15 @@ type Incident struct {
 // agentStates lists the agent states of DESIGN.md in the order the page shows them.
 var agentStates = []string{"working", "idle", "needs_input", "logging_in", "auth_failed", "api_error", "exited", "unknown"}
 
-// secretPatterns are token shapes that must never reach a page, even though the
-// lead passes redacted text already: a page is the easiest place to leak one.
-var secretPatterns = []struct {
-	re   *regexp.Regexp
-	repl string
-}{
-	// Anthropic API keys and OAuth tokens (sk-ant-api03-…, sk-ant-oat01-…, sk-ant-ort01-…).
-	{regexp.MustCompile(`sk-ant-[A-Za-z0-9_\-]+`), "sk-ant-…[redacted]"},
-	// Telegram bot tokens: 123456789:AA…
-	{regexp.MustCompile(`\b\d{6,12}:[A-Za-z0-9_\-]{30,}`), "[redacted bot token]"},
-	// Discord bot tokens: three base64url parts separated by dots.
-	{regexp.MustCompile(`\b[A-Za-z0-9_\-]{23,28}\.[A-Za-z0-9_\-]{6,7}\.[A-Za-z0-9_\-]{27,}`), "[redacted bot token]"},
-	// Authorization headers copied into an error message.
-	{regexp.MustCompile(`(?i)\b(bearer)\s+[A-Za-z0-9._~+/\-]{16,}=*`), "$1 [redacted]"},
-}
-
 // Redact removes token-like strings and control characters from free text
 // before it is shown or served.
 func Redact(s string) string {
 	if s == "" {
 		return s
 	}
-	for _, p := range secretPatterns {
-		s = p.re.ReplaceAllString(s, p.repl)
-	}
+	// The lead passes redacted text already, but a page is the easiest
+	// place to leak a token: once more here.
+	s = redact.String(s)
 	// Control characters would break the SSE framing (a bare CR ends a line)
 	// and mean nothing on a page; tabs become spaces, newlines stay.
 	return strings.Map(func(r rune) rune {

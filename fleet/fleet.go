@@ -18,6 +18,7 @@ import (
 	"time"
 
 	"github.com/fleetwarden/fleetwarden/claude"
+	"github.com/fleetwarden/fleetwarden/internal/redact"
 	"github.com/fleetwarden/fleetwarden/tmux"
 )
 
@@ -383,11 +384,15 @@ func isShell(cmd string) bool {
 	return shells[strings.TrimPrefix(path.Base(cmd), "-")]
 }
 
+// peekMargin is how many lines above a peek are read to find tokens wrapped
+// into it: a 108-character token at 20 columns.
+const peekMargin = 6
+
 func lastLine(text string) string {
 	lines := strings.Split(strings.TrimRight(text, "\n "), "\n")
 	for i := len(lines) - 1; i >= 0; i-- {
 		if l := strings.TrimSpace(lines[i]); l != "" {
-			return claude.Redact(l)
+			return redact.InContext(text, l)
 		}
 	}
 	return ""
@@ -486,7 +491,8 @@ func (f *Fleet) Peek(ctx context.Context, name string, lines int) (string, error
 	if !ok {
 		return "", fmt.Errorf("agent %s: no tmux pane %s", name, a.Target)
 	}
-	text, err := src.Capture(ctx, p.ID, lines)
+	// Some lines more than shown, to see whole any token wrapped over the cut.
+	text, err := src.Capture(ctx, p.ID, lines+peekMargin)
 	if err != nil {
 		return "", fmt.Errorf("agent %s: %w", name, err)
 	}
@@ -494,7 +500,9 @@ func (f *Fleet) Peek(ctx context.Context, name string, lines int) (string, error
 	if len(ls) > lines {
 		ls = ls[len(ls)-lines:]
 	}
-	return claude.Redact(strings.Join(ls, "\n")), nil
+	// Redacted against the whole capture: a token wrapped over the cut
+	// keeps no tail below it.
+	return redact.InContext(text, strings.Join(ls, "\n")), nil
 }
 
 // captured is the last capture of an agent's pane and its verdict.

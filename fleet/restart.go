@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/fleetwarden/fleetwarden/claude"
+	"github.com/fleetwarden/fleetwarden/internal/redact"
 	"github.com/fleetwarden/fleetwarden/tmux"
 )
 
@@ -443,7 +444,7 @@ func tail(text string, n int) string {
 	if len(keep) > n {
 		keep = keep[len(keep)-n:]
 	}
-	return claude.Redact(strings.Join(keep, "\n"))
+	return redact.InContext(text, strings.Join(keep, "\n"))
 }
 
 func pause(ctx context.Context, d time.Duration) {

@@ -8,12 +8,13 @@ import (
 	"net"
 	"net/http"
 	"net/url"
-	"regexp"
 	"strings"
 	"time"
 
 	"github.com/bwmarrin/discordgo"
 	"github.com/gorilla/websocket"
+
+	redactor "github.com/fleetwarden/fleetwarden/internal/redact"
 )
 
 // apiRewrite sends discordgo's REST calls to another base URL. discordgo
@@ -106,15 +107,9 @@ func (b *backoff) wait(ctx context.Context) bool {
 	}
 }
 
-// secretPath matches the token part of interaction and webhook URLs.
-var secretPath = regexp.MustCompile(`(/(?:interactions|webhooks)/[0-9]+/)[^/\s"?]+`)
-
 // redact hides the bot token and interaction tokens.
 func redact(s, token string) string {
-	if token != "" {
-		s = strings.ReplaceAll(s, token, "[bot token]")
-	}
-	return secretPath.ReplaceAllString(s, "${1}[token]")
+	return redactor.Secrets(s, token)
 }
 
 // apiErr is a Discord failure explained for a human; the original error

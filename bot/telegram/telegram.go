@@ -20,6 +20,7 @@ import (
 	tele "gopkg.in/telebot.v3"
 
 	"github.com/fleetwarden/fleetwarden/commands"
+	"github.com/fleetwarden/fleetwarden/internal/redact"
 )
 
 // Platform is the name requests from Telegram carry.
@@ -526,8 +527,5 @@ type nopHandler struct{}
 func (nopHandler) Handle(context.Context, commands.Request, commands.Responder) {}
 
 func redactToken(s, token string) string {
-	if token == "" {
-		return s
-	}
-	return strings.ReplaceAll(s, token, "[bot token]")
+	return redact.Secrets(s, token)
 }
