@@ -106,6 +106,7 @@ type chatOpts struct {
 	dashboard     string // dashboard.listen; "" = off
 	tmuxBin       string // tmux.bin; "" = tmux
 	env           []string
+	restartScreen string // the screen a restarted agent comes up on; "" = 15-busy.txt (idle)
 }
 
 func newChatFleet(t *testing.T, o chatOpts) *chatFleet {
@@ -137,10 +138,14 @@ func newChatFleet(t *testing.T, o chatOpts) *chatFleet {
 		fmt.Fprintf(&b, "fallback_after = %q\n", o.fallbackAfter)
 	}
 	b.WriteString("\n" + o.extra + "\n")
+	restartScreen := o.restartScreen
+	if restartScreen == "" {
+		restartScreen = "15-busy.txt"
+	}
 	for name, screen := range o.agents {
 		e.agent(name, screen)
 		fmt.Fprintf(&b, "[[agent]]\nname = %q\ntarget = \"%s:main\"\ncommand = %q\nworkdir = %q\n%s", name, name, e.claude, e.dir, o.agentKeys)
-		fmt.Fprintf(&b, "[agent.env]\nFAKECLAUDE_SCREENS = %q\nFAKECLAUDE_SCREEN = \"15-busy.txt\"\n\n", testenv.ScreensDir())
+		fmt.Fprintf(&b, "[agent.env]\nFAKECLAUDE_SCREENS = %q\nFAKECLAUDE_SCREEN = %q\n\n", testenv.ScreensDir(), restartScreen)
 	}
 	c.cfg = testenv.WriteFile(t, e.dir, "config.toml", b.String())
 	c.start()
@@ -324,6 +329,35 @@ func TestLoginRelayAndRestartOverTelegram(t *testing.T) {
 	journal, _ := os.ReadFile(filepath.Join(c.dir, "state", "journal.jsonl"))
 	if bytes.Contains(journal, []byte("good#")) || !bytes.Contains(journal, []byte("code_submitted")) {
 		t.Errorf("journal must record that a code was submitted, never the code:\n%s", journal)
+	}
+}
+
+// An agent the login restarts comes up on the CLI's first-run onboarding:
+// the restart report says so at once, with the dialog's line, instead of
+// "back" or silence until restart_timeout; the journal has the outcome.
+func TestRestartOntoOnboardingIsReportedAtOnce(t *testing.T) {
+	c := newChatFleet(t, chatOpts{agents: map[string]string{"builder": "19-tui-401.txt"}, restartScreen: "01-first-run.txt",
+		extra: "[login]\nrestart_timeout = \"3m\"\n"})
+	c.say(tgAdmin, adminChat, "/status", "1 auth_failed")
+	c.say(tgAdmin, adminChat, "/login", "Open the login page")
+	state, err := os.ReadFile(c.stateFile)
+	if err != nil {
+		t.Fatal(err)
+	}
+	n := len(c.tg.Sent())
+	start := time.Now()
+	c.tg.SendUserMessage(tgAdmin, adminChat, "/code good#"+string(state))
+	c.waitReply(adminChat, n, "Restarting 1 agent(s)")
+	report := c.waitReply(adminChat, n, "✗ builder — stuck on the first-run dialog: Choose the text style")
+	if took := time.Since(start); took > time.Minute {
+		t.Errorf("the report came %v after the code, want seconds (restart_timeout is 3m)", took)
+	}
+	if !strings.Contains(report.Plain, "0 of 1") && !strings.Contains(report.Plain, "1 failed") {
+		t.Errorf("the report does not say the restart failed: %q", report.Plain)
+	}
+	journal, _ := os.ReadFile(filepath.Join(c.dir, "state", "journal.jsonl"))
+	if !bytes.Contains(journal, []byte("stuck on the first-run dialog")) {
+		t.Errorf("the journal lacks the restart's outcome:\n%s", journal)
 	}
 }
 

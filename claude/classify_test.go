@@ -475,3 +475,29 @@ func TestAsksToUseAPIKey(t *testing.T) {
 		}
 	}
 }
+
+func TestDialogName(t *testing.T) {
+	for _, tc := range []struct{ screen, want string }{
+		{"01-first-run.txt", "the first-run dialog"},
+		{"02-after-theme.txt", "the login chooser"},
+		{"03-login-url.txt", "the login screen"},
+		{"61-permission.txt", "a permission prompt"},
+	} {
+		b, err := os.ReadFile(filepath.Join("testdata", "screens", tc.screen))
+		if err != nil {
+			t.Fatal(err)
+		}
+		r := Classify(string(b))
+		if got := DialogName(r); got != tc.want {
+			t.Errorf("%s (%s %q): DialogName = %q, want %q", tc.screen, r.State, r.Evidence, got, tc.want)
+		}
+	}
+	for ev, want := range map[string]string{
+		"Do you trust the files in this folder?": "the trust dialog",
+		"Do you want to use this API key?":       "the API-key question",
+	} {
+		if got := DialogName(Result{State: NeedsInput, Evidence: ev}); got != want {
+			t.Errorf("DialogName(%q) = %q, want %q", ev, got, want)
+		}
+	}
+}

@@ -308,6 +308,57 @@ func TestRestartTakesOnlyAUUIDFromTheSessionFile(t *testing.T) {
 	}
 }
 
+// A restart that brings the agent up on a dialog (the CLI's onboarding, the
+// login chooser, an API-key question about a key it was not given) is not
+// done: it is reported as failed with the dialog's line within seconds, not
+// after the restart timeout.
+func TestRestartOntoADialogFailsAtOnce(t *testing.T) {
+	for _, tc := range []struct{ screen, want string }{
+		{"01-first-run.txt", "stuck on the first-run dialog: Choose the text style that looks best with your terminal"},
+		{"02-after-theme.txt", "stuck on the login chooser: Select login method:"},
+		{"custom-api-key.txt", "stuck on the API-key question: Do you want to use this API key?"},
+	} {
+		t.Run(tc.screen, func(t *testing.T) {
+			w := newWorld(t)
+			screens := t.TempDir()
+			for _, src := range []string{
+				filepath.Join(testenv.ScreensDir(), "14-main-tui.txt"),
+				filepath.Join(testenv.ScreensDir(), tc.screen),
+				filepath.Join(testenv.Root(), "claude/testdata/dialogs", tc.screen),
+			} {
+				if b, err := os.ReadFile(src); err == nil {
+					if err := os.WriteFile(filepath.Join(screens, filepath.Base(src)), b, 0o600); err != nil {
+						t.Fatal(err)
+					}
+				}
+			}
+			env := func(screen string) map[string]string {
+				e := w.env(screen)
+				e["FAKECLAUDE_SCREENS"] = screens
+				return e
+			}
+			if _, err := w.tm.NewSession(t.Context(), "a", "main", tmux.SpawnOptions{Dir: w.dir, Env: env("14-main-tui.txt"), Command: w.claude}); err != nil {
+				t.Fatal(err)
+			}
+			f := w.fleet(Agent{Name: "a", Target: "a:main", Workdir: w.dir, Command: w.claude, Env: env(tc.screen)})
+			w.waitState(f, map[string]claude.State{"a": claude.Idle})
+			const timeout = time.Minute
+			res := f.Restart(t.Context(), []string{"a"}, RestartOptions{Timeout: timeout, StopTimeout: 3 * time.Second,
+				Poll: 50 * time.Millisecond, DialogAfter: time.Second, ConfigDir: filepath.Join(w.dir, "claude")})
+			r := res[0]
+			if r.OK || r.Err != tc.want {
+				t.Fatalf("restart = %+v, want failed with %q", r, tc.want)
+			}
+			if r.Took > timeout/2 {
+				t.Errorf("reported after %v, want at once (the timeout is %v)", r.Took, timeout)
+			}
+			if r.LastLines == "" {
+				t.Errorf("no last lines in the report")
+			}
+		})
+	}
+}
+
 func TestWatchdogConditions(t *testing.T) {
 	now := time.Date(2026, 11, 22, 2, 14, 0, 0, time.UTC)
 	o := WatchOptions{StuckAfter: 20 * time.Minute, InputAfter: 10 * time.Minute}

@@ -33,8 +33,9 @@ type pidTree interface {
 // RestartOptions tune a restart.
 type RestartOptions struct {
 	Parallel    int                                      // agents restarted at once; default 8
-	Timeout     time.Duration                            // per agent, until idle/working; default 90s
+	Timeout     time.Duration                            // per agent, from its restart's start until idle/working; default 90s
 	StopTimeout time.Duration                            // graceful stop before the process is killed; default 5s
+	DialogAfter time.Duration                            // a dialog still open this long after the restart fails it; default 3s
 	Poll        time.Duration                            // how often the pane is looked at while waiting; default 200ms
 	ConfigDir   string                                   // Claude config dir holding sessions/, to resume the same session
 	Env         func(a Agent) (map[string]string, error) // credential environment for the agent
@@ -65,6 +66,9 @@ func (f *Fleet) Restart(ctx context.Context, names []string, o RestartOptions) [
 	}
 	if o.Poll <= 0 {
 		o.Poll = 200 * time.Millisecond
+	}
+	if o.DialogAfter <= 0 {
+		o.DialogAfter = 3 * time.Second
 	}
 	prev := map[string]Status{}
 	for _, s := range f.Snapshot() {
@@ -133,7 +137,9 @@ func (f *Fleet) restartOne(ctx context.Context, name string, o RestartOptions) R
 		res.Err = fmt.Sprintf("cannot control tmux for host %q", a.Host)
 		return res
 	}
-	ctx, cancel := context.WithTimeout(ctx, o.Timeout+o.StopTimeout)
+	// The whole restart of one agent, stop included, fits in Timeout: its
+	// ✓ or ✗ is due by then.
+	ctx, cancel := context.WithTimeout(ctx, o.Timeout)
 	defer cancel()
 
 	env := map[string]string{}
@@ -275,21 +281,25 @@ func (f *Fleet) stopGracefully(ctx context.Context, src Controller, p tmux.Pane,
 	}
 }
 
-// waitUp waits until the pane shows Claude idle or working.
+// waitUp waits until the pane shows Claude idle or working. A dialog that
+// stays open (onboarding, trust, login, a question no one here answers)
+// fails the restart at once: the agent is not usable until a human answers
+// it, and waiting out the timeout would only delay saying so.
 func (f *Fleet) waitUp(ctx context.Context, src Controller, paneID, apiKey string, res RestartResult, o RestartOptions) RestartResult {
-	ctx, cancel := context.WithTimeout(ctx, o.Timeout)
-	defer cancel()
 	t := time.NewTicker(o.Poll)
 	defer t.Stop()
 	var last string
 	var st claude.Result
 	var answered time.Time
+	var dialog string         // the open dialog's evidence
+	var dialogSince time.Time // since when it shows; zero: no dialog
 	for {
 		text, err := src.Capture(ctx, paneID, 0)
 		if err == nil {
 			last = text
 			st = f.judgeRestarted(res.Agent, paneID, text)
-			if st.State == claude.NeedsInput && claude.AsksToUseAPIKey(text, apiKey) && time.Since(answered) > 5*time.Second {
+			ours := st.State == claude.NeedsInput && claude.AsksToUseAPIKey(text, apiKey)
+			if ours && time.Since(answered) > 5*time.Second {
 				// The CLI asks whether to use the API key in its environment:
 				// the one this restart put there, so yes ("No" is preselected).
 				// Once per 5 s: keys landing after the dialog closed would
@@ -301,6 +311,17 @@ func (f *Fleet) waitUp(ctx context.Context, src Controller, paneID, apiKey strin
 			}
 			if st.State == claude.Idle || st.State == claude.Working {
 				res.OK, res.State = true, st.State
+				return res
+			}
+			switch {
+			case ours || (st.State != claude.NeedsInput && st.State != claude.LoggingIn):
+				dialogSince = time.Time{}
+			case st.Evidence != dialog || dialogSince.IsZero():
+				dialog, dialogSince = st.Evidence, time.Now()
+			case time.Since(dialogSince) >= o.DialogAfter:
+				res.State = st.State
+				res.Err = fmt.Sprintf("stuck on %s: %s", claude.DialogName(st), claude.Redact(clipLine(st.Evidence, 60)))
+				res.LastLines = tail(last, 8)
 				return res
 			}
 		}
@@ -316,6 +337,15 @@ func (f *Fleet) waitUp(ctx context.Context, src Controller, paneID, apiKey strin
 		case <-t.C:
 		}
 	}
+}
+
+// clipLine shortens s to n characters, marking the cut with "…".
+func clipLine(s string, n int) string {
+	r := []rune(strings.TrimSpace(s))
+	if len(r) <= n {
+		return string(r)
+	}
+	return strings.TrimSpace(string(r[:n-1])) + "…"
 }
 
 func (f *Fleet) sessionOf(ctx context.Context, src Controller, p tmux.Pane, configDir string) string {
