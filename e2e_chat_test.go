@@ -249,6 +249,35 @@ func (c *chatFleet) noLoginLeft() {
 	})
 }
 
+// TestLoginRelaysEitherLinkForm: the sign-in link goes to the phone as the
+// CLI printed it, the short one of 2.1.330+ (no fields to read) and the full
+// one of older CLIs and CLAUDE_CODE_FULL_SIGN_IN_LINK=1 alike.
+func TestLoginRelaysEitherLinkForm(t *testing.T) {
+	for _, tt := range []struct {
+		name, prefix string
+		env          []string
+	}{
+		{"short", "https://claude.ai/oauth/authorize?eOl6i3EaoBtXW_s3dS4MKG427T6iapYdXj3rKCWGTgWU", nil},
+		{"full", "https://claude.com/cai/oauth/authorize?code=true&client_id=", []string{"CLAUDE_CODE_FULL_SIGN_IN_LINK=1"}},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			c := newChatFleet(t, chatOpts{agents: map[string]string{"builder": "19-tui-401.txt"}, env: tt.env})
+			login := c.say(tgAdmin, adminChat, "/login", "Open the login page")
+			btn, ok := login.Button("Open login page")
+			if !ok || !strings.HasPrefix(btn.URL, tt.prefix) || !strings.Contains(login.Plain, btn.URL) {
+				t.Fatalf("login message %q with buttons %+v, want the link %s… as text and button", login.Plain, login.ReplyMarkup, tt.prefix)
+			}
+			state, err := os.ReadFile(c.stateFile)
+			if err != nil {
+				t.Fatal(err)
+			}
+			n := len(c.tg.Sent())
+			c.tg.SendUserMessage(tgAdmin, adminChat, "/code good#"+string(state))
+			c.waitReply(adminChat, n, "Login verified")
+		})
+	}
+}
+
 func TestLoginRelayAndRestartOverTelegram(t *testing.T) {
 	agents := map[string]string{"builder": "19-tui-401.txt", "tester": "50-tui-401-refreshfail.txt", "docs": "19-tui-401.txt", "ok": "15-busy.txt"}
 	c := newChatFleet(t, chatOpts{agents: agents})
@@ -257,7 +286,8 @@ func TestLoginRelayAndRestartOverTelegram(t *testing.T) {
 	// /login: the link arrives as a URL button and as text, with the instructions.
 	login := c.say(tgAdmin, adminChat, "/login", "Open the login page")
 	btn, ok := login.Button("Open login page")
-	if !ok || !strings.HasPrefix(btn.URL, "https://claude.com/cai/oauth/authorize?") {
+	// The fake CLI prints the short sign-in link of Claude Code 2.1.330+.
+	if !ok || !strings.HasPrefix(btn.URL, "https://claude.ai/oauth/authorize?") {
 		t.Fatalf("login message %q has buttons %+v, want an 'Open login page' URL button", login.Plain, login.ReplyMarkup)
 	}
 	if !strings.Contains(login.Plain, "/code") {

@@ -41,6 +41,8 @@ func TestClassifyFixtures(t *testing.T) {
 		// nothing is running any more, the evidence says why.
 		{"31-auth-login-bad.txt", Exited, "", false, "Couldn't log in"},
 		{"40-setup-token.txt", LoggingIn, "", true, "Paste code here"},
+		// 2.1.332: the short sign-in link, no fields in it.
+		{"41-setup-token-short-link.txt", LoggingIn, "", true, "Paste code here"},
 		// setup-token succeeded and exited (EXIT=0, shell prompt): no Claude runs.
 		{"42-setup-token-ok.txt", Exited, "", false, "bash-5.2#"},
 		{"50-tui-401-refreshfail.txt", AuthFailed, ReasonExpired, false, "Login expired"},
@@ -119,7 +121,7 @@ func fixtureURL(t *testing.T, name string) string {
 }
 
 func TestFixtureLoginURLs(t *testing.T) {
-	for _, name := range []string{"03-login-url.txt", "22-slash-login-url.txt", "40-setup-token.txt"} {
+	for _, name := range []string{"03-login-url.txt", "22-slash-login-url.txt", "40-setup-token.txt", "41-setup-token-short-link.txt"} {
 		want := fixtureURL(t, name)
 		if got := Classify(readScreen(t, name)).LoginURL; got != want {
 			t.Errorf("%s: got URL %q, want %q", name, got, want)
@@ -159,7 +161,13 @@ func hardWrap(s string, w int) string {
 }
 
 func TestLoginURLWrappedAtAnyWidth(t *testing.T) {
-	url := realURL(t)
+	// The full URL and the short sign-in link of 2.1.330+.
+	for _, url := range []string{realURL(t), "https://claude.ai/oauth/authorize?IDMdQ43uDgrCCMgzPWR5kRGzkHBpmSqvstO2IK4yEKng"} {
+		loginURLWrapped(t, url)
+	}
+}
+
+func loginURLWrapped(t *testing.T, url string) {
 	for _, w := range []int{40, 80, 120, 200, 37, 41, 500} {
 		cases := map[string]string{
 			// The TUI prints the URL on its own lines.
@@ -173,7 +181,7 @@ func TestLoginURLWrappedAtAnyWidth(t *testing.T) {
 				strings.ReplaceAll(hardWrap(url, w-2), "\n", "\n  ") + "\n\n  Paste code here if prompted\n",
 		}
 		for name, text := range cases {
-			t.Run(fmt.Sprintf("%s-%d", name, w), func(t *testing.T) {
+			t.Run(fmt.Sprintf("%s-%d-%d", name, w, len(url)), func(t *testing.T) {
 				if got := ExtractLoginURL(text); got != url {
 					t.Errorf("ExtractLoginURL:\n got %q\nwant %q", got, url)
 				}

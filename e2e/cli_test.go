@@ -29,8 +29,56 @@ func TestMain(m *testing.M) {
 	os.Exit(code)
 }
 
-// pinnedVersion is the Claude Code release the suite is written against.
+// pinnedVersion is the Claude Code release the suite is written against
+// and CI runs. CLAUDE_CODE_VERSION picks another ("2.1.332", or "latest":
+// what npm has now).
 const pinnedVersion = "2.1.328"
+
+var version struct {
+	once sync.Once
+	v    string
+	err  error
+}
+
+// wantVersion is the release to test: $CLAUDE_CODE_VERSION, "latest"
+// resolved with npm view, or the pinned one.
+func wantVersion() (string, error) {
+	version.once.Do(func() {
+		v := strings.TrimSpace(os.Getenv("CLAUDE_CODE_VERSION"))
+		switch v {
+		case "", "pinned":
+			version.v = pinnedVersion
+		case "latest":
+			ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+			defer cancel()
+			out, err := exec.CommandContext(ctx, "npm", "view", "@anthropic-ai/claude-code@latest", "version").Output()
+			if err != nil {
+				version.err = fmt.Errorf("CLAUDE_CODE_VERSION=latest: npm view: %w", err)
+				return
+			}
+			version.v = strings.TrimSpace(string(out))
+		default:
+			version.v = v
+		}
+		if !validVersion(version.v) {
+			version.err = fmt.Errorf("CLAUDE_CODE_VERSION=%q: want a release like 2.1.332, or latest", version.v)
+		}
+	})
+	return version.v, version.err
+}
+
+func validVersion(v string) bool {
+	parts := strings.Split(v, ".")
+	if len(parts) != 3 {
+		return false
+	}
+	for _, p := range parts {
+		if p == "" || strings.Trim(p, "0123456789") != "" {
+			return false
+		}
+	}
+	return true
+}
 
 var cli struct {
 	once    sync.Once
@@ -64,9 +112,9 @@ func claudeBin(t testing.TB) string {
 	return cli.bin
 }
 
-func cacheDir() (string, error) {
+func cacheDir(v string) (string, error) {
 	if d := os.Getenv("FLEETWARDEN_CLAUDE_CACHE"); d != "" {
-		return d, nil
+		return filepath.Join(d, "claude-code-"+v), nil
 	}
 	base, err := os.UserCacheDir()
 	if err != nil {
@@ -76,7 +124,7 @@ func cacheDir() (string, error) {
 		}
 		base = filepath.Join(home, ".cache")
 	}
-	return filepath.Join(base, "fleetwarden", "claude-code-"+pinnedVersion), nil
+	return filepath.Join(base, "fleetwarden", "claude-code-"+v), nil
 }
 
 func findOrInstall() (string, error) {
@@ -87,24 +135,28 @@ func findOrInstall() (string, error) {
 		}
 		return p, nil
 	}
-	dir, err := cacheDir()
+	v, err := wantVersion()
 	if err != nil {
 		return "", err
 	}
-	if b, err := installedBin(dir); err == nil {
-		return b, nil
-	}
-	if err := npmInstall(dir); err != nil {
+	dir, err := cacheDir(v)
+	if err != nil {
 		return "", err
 	}
-	return installedBin(dir)
+	if b, err := installedBin(dir, v); err == nil {
+		return b, nil
+	}
+	if err := npmInstall(dir, v); err != nil {
+		return "", err
+	}
+	return installedBin(dir, v)
 }
 
-// installedBin finds a working CLI of the pinned version under an npm
+// installedBin finds a working CLI of version v under an npm
 // prefix. The package's bin/claude.exe is a stub until its postinstall
 // copies the native binary over it; when npm skipped the script, the
 // binary of the platform package is used directly.
-func installedBin(prefix string) (string, error) {
+func installedBin(prefix, v string) (string, error) {
 	cands := []string{filepath.Join(prefix, "node_modules", ".bin", "claude")}
 	native, _ := filepath.Glob(filepath.Join(prefix, "node_modules", "@anthropic-ai", "claude-code-*", "claude"))
 	cands = append(cands, native...)
@@ -116,22 +168,22 @@ func installedBin(prefix string) (string, error) {
 		switch {
 		case err != nil:
 			errs = append(errs, fmt.Errorf("%s: %w", c, err))
-		case !strings.HasPrefix(strings.TrimSpace(string(out)), pinnedVersion+" "):
-			errs = append(errs, fmt.Errorf("%s is %q, want %s", c, strings.TrimSpace(string(out)), pinnedVersion))
+		case !strings.HasPrefix(strings.TrimSpace(string(out)), v+" "):
+			errs = append(errs, fmt.Errorf("%s is %q, want %s", c, strings.TrimSpace(string(out)), v))
 		default:
 			return c, nil
 		}
 	}
-	return "", fmt.Errorf("no working Claude Code %s under %s: %w", pinnedVersion, prefix, errors.Join(errs...))
+	return "", fmt.Errorf("no working Claude Code %s under %s: %w", v, prefix, errors.Join(errs...))
 }
 
-// npmInstall installs the pinned CLI into prefix: into a sibling directory
+// npmInstall installs CLI version v into prefix: into a sibling directory
 // first, renamed into place when complete, so an interrupted install is
 // never taken for a cached one.
-func npmInstall(prefix string) error {
+func npmInstall(prefix, v string) error {
 	npm, err := exec.LookPath("npm")
 	if err != nil {
-		return fmt.Errorf("npm is needed to install @anthropic-ai/claude-code@%s (or set CLAUDE_BIN): %w", pinnedVersion, err)
+		return fmt.Errorf("npm is needed to install @anthropic-ai/claude-code@%s (or set CLAUDE_BIN): %w", v, err)
 	}
 	if err := os.MkdirAll(filepath.Dir(prefix), 0o755); err != nil {
 		return err
@@ -143,17 +195,17 @@ func npmInstall(prefix string) error {
 	defer os.RemoveAll(tmp)
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Minute)
 	defer cancel()
-	fmt.Fprintf(os.Stderr, "e2e: installing @anthropic-ai/claude-code@%s into %s\n", pinnedVersion, prefix)
+	fmt.Fprintf(os.Stderr, "e2e: installing @anthropic-ai/claude-code@%s into %s\n", v, prefix)
 	cmd := exec.CommandContext(ctx, npm, "install", "--prefix", tmp, "--no-audit", "--no-fund",
-		"--loglevel=error", "@anthropic-ai/claude-code@"+pinnedVersion)
+		"--loglevel=error", "@anthropic-ai/claude-code@"+v)
 	if out, err := cmd.CombinedOutput(); err != nil {
-		return fmt.Errorf("npm install @anthropic-ai/claude-code@%s: %w\n%s", pinnedVersion, err, out)
+		return fmt.Errorf("npm install @anthropic-ai/claude-code@%s: %w\n%s", v, err, out)
 	}
-	if _, err := installedBin(tmp); err != nil {
+	if _, err := installedBin(tmp, v); err != nil {
 		return fmt.Errorf("after npm install: %w", err)
 	}
 	if err := os.Rename(tmp, prefix); err != nil {
-		if _, berr := installedBin(prefix); berr == nil {
+		if _, berr := installedBin(prefix, v); berr == nil {
 			return nil // another run installed it meanwhile
 		}
 		return fmt.Errorf("moving the install into place (remove %s if it is a broken install): %w", prefix, err)

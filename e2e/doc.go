@@ -9,9 +9,13 @@
 //
 //	go test -tags claude_e2e ./e2e/...
 //
-// $CLAUDE_BIN names a CLI to test; without it the pinned version is
-// installed with npm into $FLEETWARDEN_CLAUDE_CACHE (default
-// ~/.cache/fleetwarden/claude-code-<version>) and reused from there.
+// $CLAUDE_BIN names a CLI to test; without it the release named by
+// $CLAUDE_CODE_VERSION (default: the pinned one; "latest": what npm has
+// now) is installed with npm into $FLEETWARDEN_CLAUDE_CACHE/claude-code-<version>
+// (default ~/.cache/fleetwarden/claude-code-<version>) and reused from there:
+//
+//	CLAUDE_CODE_VERSION=2.1.332 go test -tags claude_e2e ./e2e/...
+//
 // A failing case prints its panes and every request the fake saw (unknown
 // endpoints marked); E2E_REPORT=1 prints them for passing cases too.
 //

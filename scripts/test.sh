@@ -5,6 +5,8 @@
 # detector, then the conformance suite against the real CLI.
 #
 #   FLEETWARDEN_SKIP_CLAUDE_E2E=1  skip the real-CLI suite (it needs npm)
+#   CLAUDE_CODE_VERSION=2.1.332    run the real-CLI suite on that release instead of
+#                                  the pinned one; "latest" = what npm has now
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -30,7 +32,7 @@ echo "== go test -race"
 go test -race -count=1 -timeout 20m ./...
 
 if [ "${FLEETWARDEN_SKIP_CLAUDE_E2E:-}" != "1" ]; then
-  echo "== conformance suite against the real Claude Code CLI"
+  echo "== conformance suite against the real Claude Code CLI ${CLAUDE_CODE_VERSION:-(pinned)}"
   have npm || apt_install nodejs npm
   # -v, filtered: what each case saw, the CLI version, the run time and the
   # requests the fake does not serve show on success too (full log kept).

@@ -573,3 +573,59 @@ func TestHangup(t *testing.T) {
 		t.Fatalf("got %d, want the connection dropped", resp.StatusCode)
 	}
 }
+
+// shortLink encodes a login URL the way Claude Code 2.1.330+ shortens it:
+// client and scope bits in base 64, then the code challenge; no state.
+func shortLink(full string) string {
+	u, _ := url.Parse(full)
+	q := u.Query()
+	n := 0
+	for _, sc := range strings.Fields(q.Get("scope")) {
+		for i, known := range shortLinkScopes {
+			if sc == known {
+				n |= 2 << i
+			}
+		}
+	}
+	p := ""
+	for {
+		p = string(shortLinkDigits[n%64]) + p
+		n >>= 6
+		if n == 0 {
+			break
+		}
+	}
+	return "https://claude.ai/oauth/authorize?" + p + q.Get("code_challenge")
+}
+
+func TestAuthorizeShortLink(t *testing.T) {
+	s := New(t)
+	verifier := "a-verifier-of-forty-three-characters-abcdef"
+	link := shortLink(loginURL(verifier, "cli-state", "user:profile user:inference"))
+	if strings.Contains(link, "state") || strings.Contains(link, "client_id") {
+		t.Fatalf("test built a long link: %s", link)
+	}
+	paste, err := s.Authorize(link)
+	if err != nil {
+		t.Fatal(err)
+	}
+	code, _, ok := strings.Cut(paste, "#")
+	if !ok {
+		t.Fatalf("Authorize returned %q, want code#state", paste)
+	}
+	// The CLI sends the state it made; the short link never carried it.
+	status, tr := postToken(t, s, exchangeBody(code, verifier, "cli-state"))
+	if status != 200 || tr.Scope != "user:profile user:inference" {
+		t.Fatalf("exchange: %d %+v, want 200 with the scopes the link named", status, tr)
+	}
+	paste, _ = s.Authorize(link)
+	code, _, _ = strings.Cut(paste, "#")
+	if status, _ := postToken(t, s, exchangeBody(code, "the-wrong-verifier", "cli-state")); status != 400 {
+		t.Errorf("wrong verifier on a short link: %d, want 400", status)
+	}
+	for _, bad := range []string{link[:len(link)-5], "https://claude.ai/oauth/authorize?%%%"} {
+		if _, err := s.Authorize(bad); err == nil {
+			t.Errorf("Authorize(%q) accepted a cut link", bad)
+		}
+	}
+}

@@ -224,9 +224,13 @@ func (s *Server) WriteCredentials(configDir string, t Tokens) (string, error) {
 }
 
 // Authorize plays the human in the browser: it takes the login URL the CLI
-// printed (https://claude.com/cai/oauth/authorize?…), checks it is a real
-// authorization request, approves it and returns the "code#state" string
-// the OAuth page shows for pasting back into the CLI.
+// printed, checks it is a real authorization request, approves it and
+// returns the "code#state" string the OAuth page shows for pasting back
+// into the CLI. Both forms are understood: the full URL with its query
+// fields (…/oauth/authorize?code=true&client_id=…&state=…, older CLIs and
+// CLAUDE_CODE_FULL_SIGN_IN_LINK=1) and the short sign-in link of 2.1.330+
+// (https://claude.ai/oauth/authorize?<opaque>), which carries no state: the
+// page then shows a state of its own and the token request's is not checked.
 func (s *Server) Authorize(loginURL string) (string, error) {
 	u, err := url.Parse(loginURL)
 	if err != nil {
@@ -236,6 +240,12 @@ func (s *Server) Authorize(loginURL string) (string, error) {
 		return "", fmt.Errorf("authorize: %s is not an /oauth/authorize URL", u.Redacted())
 	}
 	q := u.Query()
+	short := !q.Has("client_id")
+	if short {
+		if q, err = expandShortLink(u.RawQuery); err != nil {
+			return "", err
+		}
+	}
 	for _, k := range []string{"client_id", "response_type", "redirect_uri", "scope", "code_challenge", "code_challenge_method", "state"} {
 		if q.Get(k) == "" {
 			return "", fmt.Errorf("authorize: the login URL has no %s (was it cut when unwrapping?)", k)
@@ -252,14 +262,73 @@ func (s *Server) Authorize(loginURL string) (string, error) {
 	code := randomToken("fakecode-")
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	s.codes[code] = &authCode{
+	c := &authCode{
 		challenge: q.Get("code_challenge"),
 		redirect:  q.Get("redirect_uri"),
 		state:     q.Get("state"),
 		clientID:  q.Get("client_id"),
 		scopes:    strings.Fields(q.Get("scope")),
 	}
+	if short {
+		c.state = "" // the link had none to check against
+	}
+	s.codes[code] = c
 	return code + "#" + q.Get("state"), nil
+}
+
+// shortLinkScopes are the scopes a short sign-in link names by bit (bit
+// i+1 for scopes[i]; bit 0 picks the client), as the CLI encodes them.
+var shortLinkScopes = []string{"org:create_api_key", "user:profile", "user:inference", "user:sessions:claude_code",
+	"user:mcp_servers", "user:file_upload", "user:plugins", "user:projects:read", "user:projects:write",
+	"user:privacy_consents:write", "org:desktop_config"}
+
+const (
+	shortLinkDigits = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_"
+	manualRedirect  = "https://platform.claude.com/oauth/code/callback"
+)
+
+// expandShortLink turns the query of a short sign-in link — a base-64
+// number (client and scope bits), the 43-character code challenge, then
+// "&"-fields the short form kept — into the full authorization request.
+func expandShortLink(raw string) (url.Values, error) {
+	head, rest, _ := strings.Cut(raw, "&")
+	if len(head) < 44 {
+		return nil, fmt.Errorf("authorize: short sign-in link %q is too short (was it cut when unwrapping?)", head)
+	}
+	digits, challenge := head[:len(head)-43], head[len(head)-43:]
+	n := 0
+	for _, d := range digits {
+		i := strings.IndexRune(shortLinkDigits, d)
+		if i < 0 {
+			return nil, fmt.Errorf("authorize: short sign-in link: %q is not a link digit", d)
+		}
+		n = n<<6 | i
+	}
+	if n&1 != 0 {
+		return nil, fmt.Errorf("authorize: short sign-in link names a client this fake does not know")
+	}
+	var scopes []string
+	for i, sc := range shortLinkScopes {
+		if n&(2<<i) != 0 {
+			scopes = append(scopes, sc)
+		}
+	}
+	q, err := url.ParseQuery(rest)
+	if err != nil {
+		return nil, fmt.Errorf("authorize: short sign-in link: %w", err)
+	}
+	if extra := q.Get("scope"); extra != "" {
+		scopes = append(scopes, strings.Fields(extra)...)
+	}
+	q.Set("code", "true")
+	q.Set("client_id", ClaudeCodeClientID)
+	q.Set("response_type", "code")
+	q.Set("redirect_uri", manualRedirect)
+	q.Set("scope", strings.Join(scopes, " "))
+	q.Set("code_challenge", challenge)
+	q.Set("code_challenge_method", "S256")
+	q.Set("state", randomToken("page-"))
+	return q, nil
 }
 
 // errInvalidGrant carries the OAuth error description.
@@ -293,7 +362,7 @@ func (s *Server) exchangeLocked(r tokenRequest) (Tokens, error) {
 	}
 	sum := sha256.Sum256([]byte(r.CodeVerifier))
 	if base64.RawURLEncoding.EncodeToString(sum[:]) != c.challenge ||
-		r.RedirectURI != c.redirect || r.State != c.state || r.ClientID != c.clientID {
+		r.RedirectURI != c.redirect || (c.state != "" && r.State != c.state) || r.ClientID != c.clientID {
 		return Tokens{}, errInvalidGrant{descBadCode}
 	}
 	c.used = true

@@ -12,14 +12,22 @@ import (
 	"time"
 )
 
-// loginURL is the shape of the real CLI's authorize URL; state is random.
-func loginURL(scope string) (url, state string) {
+// loginURL is the shape of the real CLI's sign-in link; state is random.
+// Like Claude Code 2.1.330+, it prints the short link
+// (https://claude.ai/oauth/authorize?<opaque>, no state in it) unless
+// CLAUDE_CODE_FULL_SIGN_IN_LINK is set; then the full authorize URL.
+// shortScope is the short link's opaque head for the same scopes.
+func loginURL(scope, shortScope string) (url, state string) {
 	var b [16]byte
 	_, _ = rand.Read(b[:])
 	state = hex.EncodeToString(b[:])
+	const challenge = "Ol6i3EaoBtXW_s3dS4MKG427T6iapYdXj3rKCWGTgWU"
+	if os.Getenv("CLAUDE_CODE_FULL_SIGN_IN_LINK") == "" {
+		return "https://claude.ai/oauth/authorize?" + shortScope + challenge, state
+	}
 	url = "https://claude.com/cai/oauth/authorize?code=true&client_id=9d1c250a-e61b-44d9-88ed-5944d1962f5e" +
 		"&response_type=code&redirect_uri=https%3A%2F%2Fplatform.claude.com%2Foauth%2Fcode%2Fcallback" +
-		"&scope=" + scope + "&code_challenge=Ol6i3EaoBtXW_s3dS4MKG427T6iapYdXj3rKCWGTgWU&code_challenge_method=S256&state=" + state
+		"&scope=" + scope + "&code_challenge=" + challenge + "&code_challenge_method=S256&state=" + state
 	return url, state
 }
 
@@ -37,7 +45,7 @@ func goodCode(code, state string) bool {
 
 // authLogin plays `claude auth login` over pipes.
 func authLogin(_ []string) int {
-	url, state := loginURL("org%3Acreate_api_key+user%3Aprofile+user%3Ainference+user%3Asessions%3Aclaude_code")
+	url, state := loginURL("org%3Acreate_api_key+user%3Aprofile+user%3Ainference+user%3Asessions%3Aclaude_code", "e")
 	if f := os.Getenv("FAKECLAUDE_STATE_FILE"); f != "" {
 		// Tests read the state to build a valid code, as the OAuth page would.
 		_ = os.WriteFile(f, []byte(state), 0o600)
@@ -108,7 +116,7 @@ func writeCredentials() error {
 
 // setupToken plays `claude setup-token`: URL, code, then the long-lived token.
 func setupToken() int {
-	url, state := loginURL("user%3Ainference")
+	url, state := loginURL("user%3Ainference", "I")
 	if f := os.Getenv("FAKECLAUDE_STATE_FILE"); f != "" {
 		_ = os.WriteFile(f, []byte(state), 0o600)
 	}
