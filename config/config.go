@@ -16,6 +16,7 @@ import (
 // Config is the whole configuration. See config.toml.example for every key.
 type Config struct {
 	Path        string       `toml:"-"` // file it came from, "" for the embedded default
+	Raw         []byte       `toml:"-"` // the file's bytes as loaded (kept as the last good config)
 	Tmux        Tmux         `toml:"tmux"`
 	Claude      Claude       `toml:"claude"`
 	Agents      []Agent      `toml:"agent"`
@@ -254,6 +255,21 @@ func Load(path string) (*Config, error) {
 		return nil, err
 	}
 	c.Path = abs
+	c.Raw = data
+	return c, nil
+}
+
+// LoadCopy parses data, a copy of the file at source kept elsewhere (the
+// last good config): relative paths resolve against source's directory, as
+// they did in the file, and Path is source, so a reload reads the file again.
+// Problems are reported against name.
+func LoadCopy(name, source string, data []byte) (*Config, error) {
+	c, err := parse(name, filepath.Dir(source), data)
+	if err != nil {
+		return nil, err
+	}
+	c.Path = source
+	c.Raw = data
 	return c, nil
 }
 

@@ -188,7 +188,7 @@ func (k *checker) defaults(c *Config) {
 
 	k.str("dashboard.listen", &c.Dashboard.Listen, "127.0.0.1:8787")
 
-	k.str("state.dir", &c.State.Dir, "~/.local/state/fleetwarden")
+	k.str("state.dir", &c.State.Dir, DefaultStateDir)
 	k.num("state.journal_max_mb", &c.State.JournalMaxMB, 10)
 	k.num("state.journal_keep", &c.State.JournalKeep, 5)
 
