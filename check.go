@@ -38,6 +38,11 @@ func cmdCheck(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 		name = "embedded default"
 	}
 	fmt.Fprintf(stdout, "✓ config %s is valid (%d agents)\n", name, len(cfg.Agents))
+	if cfg.Path != "" {
+		if lg := checkLastGood(cfg.State.Dir, cfg); lg != "" {
+			fmt.Fprintf(stdout, "  %s\n", strings.ReplaceAll(lg, "\n", "\n  "))
+		}
+	}
 	rt := newRuntime(cfg, newLogger(cfg, io.Discard))
 	problems := 0
 	for _, p := range checkProbes(rt, *offline) {

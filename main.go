@@ -31,7 +31,8 @@ var version = "dev"
 const usage = `fleetwarden — watch Claude Code agents in tmux, alert, and recover them
 
 Usage:
-  fleetwarden run      [--config FILE]          run the daemon
+  fleetwarden run      [--config FILE] [--safe] run the daemon (--safe: only the core)
+  fleetwarden reload   [--config FILE] [--yes]  make the running daemon read its config again
   fleetwarden check    [--config FILE] [--offline]  validate the config, probe credentials and channels
   fleetwarden status   [--config FILE] [--json] one scan, printed
   fleetwarden classify [--json] [FILE|-]        classify one captured pane
@@ -60,6 +61,8 @@ func Main(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io
 	switch cmd {
 	case "run":
 		return cmdRun(ctx, rest, stdin, stdout, stderr)
+	case "reload":
+		return cmdReloadCLI(ctx, rest, stdout, stderr)
 	case "check":
 		return cmdCheck(ctx, rest, stdout, stderr)
 	case "status":

@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
+	"strings"
 	"sync"
 	"time"
 
@@ -27,32 +28,12 @@ import (
 
 func cmdRun(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 	fs := newFlags("run", stderr)
-	cfg, code := parseConfig(fs, args, stderr)
-	if cfg == nil {
-		return code
+	path := fs.String("config", "", "config file")
+	safe := fs.Bool("safe", false, "safe mode: only the tmux watch, the console, the dashboard and the alert routes that pass their check")
+	if err := fs.Parse(args); err != nil {
+		return 2
 	}
-	log := newLogger(cfg, stderr)
-	if cfg.Path == "" {
-		log.Info("no config file found; running the embedded default")
-	} else {
-		log.Info("config loaded", "file", cfg.Path)
-	}
-	rt := newRuntime(cfg, log)
-	d, err := newDaemon(rt, func(h *commands.Handler) *console.Console {
-		if cfg.Console.On(isTerminal(stdin)) {
-			return console.New(stdin, stdout, h)
-		}
-		return nil
-	})
-	if err != nil {
-		fmt.Fprintf(stderr, "fleetwarden: %v\n", err)
-		return 1
-	}
-	if err := d.run(ctx); err != nil {
-		fmt.Fprintf(stderr, "fleetwarden: %v\n", err)
-		return 1
-	}
-	return 0
+	return runDaemon(ctx, runOptions{config: *path, safe: *safe, stdin: stdin, stdout: stdout, stderr: stderr})
 }
 
 // transport is a chat channel: it answers commands and carries alerts.
@@ -85,10 +66,18 @@ type daemon struct {
 	failingOver sync.Map // agent → true while its failover runs
 	sched       *scheduler.Scheduler
 	synced      sync.Once // alerts told the first scan is in
+
+	boot      *boot            // what this generation started with
+	leftOut   []string         // safe mode: what did not pass its check, and why
+	reloadc   chan *boot       // a reload to apply: this generation ends, the next starts
+	reloading sync.Mutex       // one reload at a time
+	goodAfter time.Duration    // how long a config runs before it is the last good one
+	hup       <-chan os.Signal // SIGHUP
 }
 
-func newDaemon(rt *runtime, withHandler func(*commands.Handler) *console.Console) (*daemon, error) {
+func newDaemon(rt *runtime, b *boot, withHandler func(*commands.Handler) *console.Console) (*daemon, error) {
 	cfg := rt.cfg
+	safe := b.safe != ""
 	j, err := audit.Open(cfg.State.Dir, audit.Options{
 		MaxBytes: int64(cfg.State.JournalMaxMB) << 20,
 		Keep:     cfg.State.JournalKeep,
@@ -97,7 +86,7 @@ func newDaemon(rt *runtime, withHandler func(*commands.Handler) *console.Console
 		return nil, fmt.Errorf("opening the journal: %w", err)
 	}
 	d := &daemon{rt: rt, log: rt.log, journal: j, started: time.Now(), metrics: dashboard.NewMetrics(version),
-		warnings: loadWarnings(cfg.State.Dir)}
+		warnings: loadWarnings(cfg.State.Dir), boot: b, reloadc: make(chan *boot, 1)}
 	if cfg.Dashboard.Enabled() {
 		srv, err := dashboard.New(dashboard.Options{Listen: cfg.Dashboard.Listen, Token: cfg.Dashboard.Token.Value(),
 			Snapshot: d.snapshot, Ready: d.ready, Metrics: d.metrics, Log: rt.log})
@@ -111,6 +100,8 @@ func newDaemon(rt *runtime, withHandler func(*commands.Handler) *console.Console
 	h := commands.NewHandler(commands.Options{ACL: rt.acl, Audit: d.tap, Log: rt.log})
 	d.handler = h
 	commands.RegisterFleet(h, rt.fleet, rt.credentialStatuses, d.authUse)
+	h.SetStatusNote(func() string { return strings.Join(d.notes(), "\n") })
+	d.registerReload(h)
 	startLogin, verify := rt.startLogin, rt.verifyLogin
 	if cfg.Claude.LoginMethod == "setup-token" {
 		startLogin, verify = rt.startSetupToken, rt.verifySetupToken
@@ -151,7 +142,7 @@ func newDaemon(rt *runtime, withHandler func(*commands.Handler) *console.Console
 	if d.console != nil {
 		mirrors = append(mirrors, consoleRoute{d.console})
 	}
-	if t := cfg.Telegram; t != nil {
+	if t := cfg.Telegram; t != nil && d.passes(telegram.Platform) {
 		bot, err := telegram.New(telegram.Options{
 			Token: t.Token.Value(), APIURL: t.APIURL, AlertChats: t.AlertChats,
 			Handler: h, Commands: h.Commands(), Log: rt.log,
@@ -164,7 +155,7 @@ func newDaemon(rt *runtime, withHandler func(*commands.Handler) *console.Console
 		d.transports = append(d.transports, bot)
 		primary = append(primary, chatRoute{bot})
 	}
-	if dc := cfg.Discord; dc != nil {
+	if dc := cfg.Discord; dc != nil && d.passes(discord.Platform) {
 		bot, err := discord.New(discord.Options{
 			Token: dc.Token.Value(), APIURL: dc.APIURL, GuildID: dc.GuildID, AlertChannels: dc.AlertChannels,
 			Handler: h, Commands: h.Commands(), Log: rt.log,
@@ -178,12 +169,20 @@ func newDaemon(rt *runtime, withHandler func(*commands.Handler) *console.Console
 		primary = append(primary, chatRoute{bot})
 	}
 	var fallback []alert.Route
+	names := map[string]bool{}
+	for _, r := range primary {
+		names[r.Name()] = true
+	}
 	for i, r := range cfg.Alerts.Routes {
 		route, err := buildRoute(i, r, cfg.Secrets())
 		if err != nil {
 			j.Close()
 			return nil, err
 		}
+		if safe && !d.routePasses(route, r, names) {
+			continue
+		}
+		names[route.Name()] = true
 		fallback = append(fallback, route)
 	}
 	m, err := alert.New(alert.Options{
@@ -215,6 +214,10 @@ func newDaemon(rt *runtime, withHandler func(*commands.Handler) *console.Console
 		}
 	}
 	sched, err := d.schedule()
+	if safe {
+		// Safe mode runs no jobs: only the watch and the alerts.
+		sched = scheduler.New(d.log, location(cfg.Schedule.Timezone))
+	}
 	if err != nil {
 		j.Close()
 		return nil, err
@@ -241,12 +244,33 @@ func (d *daemon) close() {
 	}
 }
 
-func (d *daemon) run(ctx context.Context) error {
+// run runs the daemon until ctx ends, or until a reload is applied: then
+// it returns what the next generation starts with.
+func (d *daemon) run(ctx context.Context) (*boot, error) {
 	defer d.close()
-	gap := d.lastSeen()
-	_ = d.journal.Append(audit.Record{Kind: audit.KindStart, Actor: "fleetwarden", Message: "fleetwarden " + version + " started"})
+	reloaded := d.boot.reload != nil
+	var gap away
+	if !reloaded {
+		gap = d.lastSeen()
+		_ = d.journal.Append(audit.Record{Kind: audit.KindStart, Actor: "fleetwarden", Message: "fleetwarden " + version + " started"})
+	}
+	d.journalNotes()
+	if d.boot.safe != "" {
+		n := d.notes()
+		_ = d.tap.Append(audit.Record{Kind: audit.KindConfig, Actor: "fleetwarden", Action: "safe_mode", Message: n[len(n)-1]})
+	}
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
+	nextc := make(chan *boot, 1)
+	go func() {
+		select {
+		case b := <-d.reloadc:
+			nextc <- b
+			cancel()
+		case <-ctx.Done():
+			nextc <- nil
+		}
+	}()
 	// Know the fleet before anyone can ask about it.
 	d.watchdog.ScanOnce(ctx)
 	var wg sync.WaitGroup
@@ -254,6 +278,7 @@ func (d *daemon) run(ctx context.Context) error {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
+			defer d.guard(name)
 			if err := f(ctx); err != nil && ctx.Err() == nil {
 				d.log.Error(name, "err", err)
 			}
@@ -277,35 +302,38 @@ func (d *daemon) run(ctx context.Context) error {
 		goRun("dashboard", d.dash.Run)
 	}
 	goRun("systemd", func(ctx context.Context) error { d.notifySystemd(ctx); return nil })
-	goRun("heartbeat", d.heartbeat)
+	if d.boot.safe == "" {
+		goRun("heartbeat", d.heartbeat)
+	}
 	d.sched.Start(ctx)
 	defer d.sched.Stop()
-	// Check the credentials once at start, independently of the schedule.
-	goRun("auth check", func(ctx context.Context) error { d.authCheck(ctx); return nil })
+	if d.boot.safe == "" {
+		// Check the credentials once at start, independently of the schedule.
+		goRun("auth check", func(ctx context.Context) error { d.authCheck(ctx); return nil })
+	}
+	goRun("last good config", d.keepLastGood)
+	goRun("reload", d.listenReload)
 	for _, t := range d.transports {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
+			defer d.guard(t.Name())
 			if err := t.Run(tctx); err != nil && tctx.Err() == nil {
 				d.log.Error(t.Name(), "err", err)
 			}
 		}()
 	}
-	if d.console != nil {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			if err := d.console.Run(ctx); err != nil {
-				d.log.Error("console", "err", err)
-			}
-			// The terminal closed (Ctrl-D): the person wants out.
-			cancel()
-		}()
-	}
 	goRun("alive", d.keepAlive)
-	d.startNotice(gap)
+	if reloaded {
+		d.reloadNotice()
+	} else {
+		d.startNotice(gap)
+	}
 	d.watchdog.Run(ctx)
-	sdStopping()
+	next := <-nextc
+	if next == nil {
+		sdStopping()
+	}
 	d.handler.Close() // no login process outlives us (the admin hears so)
 	<-alertsDone      // its shutdown flush is over (ShutdownGrace at most)
 	stopTransports()
@@ -314,8 +342,10 @@ func (d *daemon) run(ctx context.Context) error {
 	fctx, fcancel := context.WithTimeout(context.Background(), 5*time.Second)
 	d.alerts.Flush(fctx)
 	fcancel()
-	_ = d.journal.Append(audit.Record{Kind: audit.KindStop, Actor: "fleetwarden", Message: "fleetwarden stopped"})
-	return nil
+	if next == nil {
+		_ = d.journal.Append(audit.Record{Kind: audit.KindStop, Actor: "fleetwarden", Message: "fleetwarden stopped"})
+	}
+	return next, nil
 }
 
 // aliveFile is touched while fleetwarden runs, so that after a crash or a
@@ -376,7 +406,16 @@ func (d *daemon) startNotice(a away) {
 				audit.FormatDuration(a.gap), at)
 		}
 	}
-	d.alerts.Observe(alert.Event{Time: time.Now(), Kind: alert.KindInfo, Reason: "fleetwarden started", Evidence: detail, Active: true})
+	reason := "fleetwarden started"
+	if d.boot.safe != "" {
+		reason = "fleetwarden started in safe mode"
+	}
+	d.alerts.Observe(alert.Event{Time: time.Now(), Kind: alert.KindInfo, Reason: reason, Evidence: detail, Active: true})
+	d.noteAlerts()
+	if d.boot.safe != "" {
+		// In full on the chats that run: an alert carries one line.
+		d.tell(strings.Join(d.notes(), "\n"))
+	}
 }
 
 func (d *daemon) transition(tr fleet.Transition) {
@@ -393,7 +432,7 @@ func (d *daemon) transition(tr fleet.Transition) {
 }
 
 func (d *daemon) event(ev fleet.Event) {
-	if ev.Kind == string(claude.AuthFailed) && ev.Active {
+	if ev.Kind == string(claude.AuthFailed) && ev.Active && d.boot.safe == "" {
 		if a, ok := d.rt.fleet.Agent(ev.Agent); ok && a.Backup != "" {
 			go d.failover(context.Background(), ev.Agent, ev.Reason)
 		}

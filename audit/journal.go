@@ -27,6 +27,10 @@
 //     names, or a health change with Fields["credential"] and From/To health.
 //   - KindSilence: Action "add" | "clear" | "expired", Agents, Actor,
 //     Reason, and Fields["until"] (RFC 3339) or Message ("muted for 2h").
+//   - KindConfig: Action "reload" (applied) | "reload_waiting" (for an
+//     admin's button) | "reload_invalid" | "reload_unchanged" |
+//     "last_good_used" | "safe_mode", Actor, Message (the changes or the
+//     errors, one per line), Error.
 package audit
 
 import (
@@ -59,6 +63,7 @@ const (
 	KindCredential Kind = "credential" // credential health change, switch/failover
 	KindSilence    Kind = "silence"
 	KindReport     Kind = "report"
+	KindConfig     Kind = "config" // reloads, the last good config, safe mode
 )
 
 // Record is one line of the journal.

@@ -611,6 +611,8 @@ func (tl *timeline) build() {
 				details = []string{"failed" + prefixed(": ", errorDetail(r))}
 			}
 			tl.add(line{t: r.Time, text: text, details: details})
+		case KindConfig:
+			tl.config(r)
 		case KindStart:
 			tl.add(line{t: r.Time, text: "fleetwarden started"})
 		case KindStop:
@@ -1006,4 +1008,34 @@ func (tl *timeline) outages(now time.Time) string {
 		}
 	}
 	return fmt.Sprintf("%d outages: %s.", len(incs), strings.Join(parts, ", "))
+}
+
+// config tells a reload, the last good config taking over, or safe mode,
+// with the changes or errors as details.
+func (tl *timeline) config(r Record) {
+	text := map[string]string{
+		"reload":           "config reloaded",
+		"reload_waiting":   "config reload waits for an admin's confirmation",
+		"reload_invalid":   "config reload refused: the file does not load",
+		"reload_unchanged": "config reload: no changes",
+		"reload_cancelled": "config reload cancelled",
+		"last_good_used":   "config did not load: running on the last good config",
+		"safe_mode":        "started in safe mode",
+	}[r.Action]
+	if text == "" {
+		text = join("config", words(r.Action))
+	}
+	if r.Actor != "" && r.Actor != "fleetwarden" {
+		text = join(text, by(r))
+	}
+	var details []string
+	for _, l := range strings.Split(r.Message, "\n") {
+		if l = strings.TrimSpace(l); l != "" {
+			details = append(details, shorten(l))
+		}
+	}
+	if e := errorDetail(r); e != "" {
+		details = append(details, e)
+	}
+	tl.add(line{t: r.Time, text: text, details: details})
 }

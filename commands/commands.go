@@ -243,6 +243,27 @@ type Handler struct {
 	closers []func()
 
 	strangers refusals // unknown users' attempts, per window
+	// note says how fleetwarden itself runs (safe mode, on the last good
+	// config), above /status.
+	note func() string
+}
+
+// SetStatusNote makes /status start with what note returns, when not empty:
+// how fleetwarden itself runs (safe mode, on the last good config).
+func (h *Handler) SetStatusNote(note func() string) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	h.note = note
+}
+
+func (h *Handler) statusNote() string {
+	h.mu.Lock()
+	note := h.note
+	h.mu.Unlock()
+	if note == nil {
+		return ""
+	}
+	return note()
 }
 
 // Close ends what commands left running — a login waiting for its code —

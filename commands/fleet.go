@@ -48,7 +48,11 @@ type Switcher func(ctx context.Context, agents []string, credential string, by s
 func RegisterFleet(h *Handler, f FleetView, creds CredentialSource, switcher ...Switcher) {
 	h.Register(Command{Name: "status", Help: "state of every agent", Role: RoleViewer,
 		Run: func(ctx context.Context, c *Call) error {
-			return c.Reply(ctx, StatusText(f.Snapshot(), h.now()))
+			text := StatusText(f.Snapshot(), h.now())
+			if note := h.statusNote(); note != "" {
+				text = note + "\n\n" + text
+			}
+			return c.Reply(ctx, text)
 		}})
 	h.Register(Command{Name: "auth", Usage: "[use AGENT|all CREDENTIAL]", Help: "login state of every agent and credential", Role: RoleViewer,
 		Run: func(ctx context.Context, c *Call) error {

@@ -12,9 +12,12 @@ import (
 // it from fleet, alert, transports and the journal; the dashboard only renders
 // it. Zero times mean "unknown" or "none".
 type Snapshot struct {
-	Time        time.Time    `json:"time"`
-	Version     string       `json:"version"`
-	StartedAt   time.Time    `json:"started_at,omitzero"`
+	Time      time.Time `json:"time"`
+	Version   string    `json:"version"`
+	StartedAt time.Time `json:"started_at,omitzero"`
+	// Notes say how fleetwarden itself runs: safe mode and why, a config
+	// that did not load.
+	Notes       []string     `json:"notes,omitempty"`
 	Agents      []Agent      `json:"agents"`
 	Credentials []Credential `json:"credentials"`
 	Transports  []Transport  `json:"transports"`
@@ -127,6 +130,10 @@ func sanitized(snap Snapshot, now time.Time, red func(string) string) Snapshot {
 		out.Time = now
 	}
 	out.Version = red(snap.Version)
+	out.Notes = nil
+	for _, n := range snap.Notes {
+		out.Notes = append(out.Notes, red(n))
+	}
 	out.Agents = make([]Agent, 0, len(snap.Agents))
 	for _, a := range snap.Agents {
 		a.Name, a.Host, a.Target = red(a.Name), red(a.Host), red(a.Target)

@@ -22,6 +22,7 @@ const maxIncidents = 10
 // already turned into short text, so the template stays logic-free.
 type view struct {
 	Version     string
+	Notes       []string
 	Uptime      string
 	Updated     string
 	Counts      []stateCount
@@ -81,6 +82,7 @@ func (s *Server) view() view {
 	now := snap.Time
 	v := view{
 		Version: snap.Version,
+		Notes:   snap.Notes,
 		Updated: now.Local().Format("15:04:05"),
 	}
 	if !snap.StartedAt.IsZero() {

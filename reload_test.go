@@ -1,0 +1,341 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"maps"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	fake "github.com/fleetwarden/fleetwarden/internal/fakes/telegram"
+	"github.com/fleetwarden/fleetwarden/internal/testenv"
+	"github.com/fleetwarden/fleetwarden/tmux/tmuxtest"
+)
+
+var (
+	tgViewer   = fake.User{ID: 333, Username: "viewer", FirstName: "Vera"}
+	viewerChat = fake.Chat{ID: 333, Type: "private"}
+)
+
+// liveFleet is fleetwarden's daemon running in this process (runDaemon, as
+// `run` calls it) on a private tmux server with fake agents and the fake
+// Telegram server: faster than the binary, and restartable.
+type liveFleet struct {
+	*chatFleet
+	agents map[string]string
+	extra  string // appended to the config
+	out    *syncBuffer
+	cancel context.CancelFunc
+	done   chan int
+	hup    chan os.Signal
+}
+
+func newLiveFleet(t *testing.T, agents map[string]string) *liveFleet {
+	t.Helper()
+	e := newFleetEnv(t)
+	c := &chatFleet{fleetEnv: e, tg: fake.New(t, botToken), stderr: &syncBuffer{}}
+	c.tg.AddChat(adminChat)
+	c.tg.AddChat(groupChat)
+	for name, screen := range agents {
+		e.agent(name, screen)
+	}
+	l := &liveFleet{chatFleet: c, agents: agents, out: c.stderr}
+	l.cfg = filepath.Join(e.dir, "config.toml")
+	l.write("")
+	t.Cleanup(func() {
+		l.stop()
+		if t.Failed() || os.Getenv("FW_SHOWLOG") != "" {
+			t.Logf("fleetwarden output:\n%s", l.out)
+		}
+	})
+	return l
+}
+
+// write writes the config with the fleet's agents, then more.
+func (l *liveFleet) write(more string) {
+	l.t.Helper()
+	var b strings.Builder
+	fmt.Fprintf(&b, "[tmux]\nsocket = %q\n\n[claude]\nbin = %q\n\n", l.tm.Socket(), l.claude)
+	fmt.Fprintf(&b, "[telegram]\ntoken = %q\napi_url = %q\nadmins = [111]\nviewers = [333]\nalert_chats = [111]\n\n", botToken, l.tg.URL())
+	fmt.Fprintf(&b, "[state]\ndir = %q\n\n[watchdog]\ninterval = \"300ms\"\n\n[dashboard]\nlisten = \"off\"\n\n", filepath.Join(l.dir, "state"))
+	b.WriteString("[alerts]\ngroup_wait = \"300ms\"\n\n")
+	for _, name := range slices.Sorted(maps.Keys(l.agents)) {
+		fmt.Fprintf(&b, "[[agent]]\nname = %q\ntarget = \"%s:main\"\n\n", name, name)
+	}
+	b.WriteString(more)
+	testenv.WriteFile(l.t, l.dir, "config.toml", b.String())
+}
+
+// run starts the daemon; it must not be running.
+func (l *liveFleet) run(o runOptions) {
+	l.t.Helper()
+	ctx, cancel := context.WithCancel(context.Background())
+	l.cancel, l.done, l.hup = cancel, make(chan int, 1), make(chan os.Signal, 1)
+	o.config, o.stdin, o.stdout, o.stderr, o.hup = l.cfg, strings.NewReader(""), l.out, l.out, l.hup
+	go func() { l.done <- runDaemon(ctx, o) }()
+}
+
+// stop stops the daemon as SIGTERM does and returns its exit code.
+func (l *liveFleet) stop() int {
+	l.t.Helper()
+	if l.cancel == nil {
+		return -1
+	}
+	l.cancel()
+	l.cancel = nil
+	select {
+	case code := <-l.done:
+		return code
+	case <-time.After(30 * time.Second):
+		l.t.Fatalf("fleetwarden did not stop within 30s")
+	}
+	return -1
+}
+
+// exited waits for a daemon that ends by itself and returns its code.
+func (l *liveFleet) exited() int {
+	l.t.Helper()
+	select {
+	case code := <-l.done:
+		l.cancel()
+		l.cancel = nil
+		return code
+	case <-time.After(30 * time.Second):
+		l.t.Fatalf("fleetwarden did not exit")
+	}
+	return -1
+}
+
+// waitSent waits for a message to chat containing every one of want, sent
+// after the first after messages.
+func (l *liveFleet) waitSent(chat fake.Chat, after int, want ...string) fake.Message {
+	l.t.Helper()
+	var got fake.Message
+	tmuxtest.WaitFor(l.t, 30*time.Second, func() (bool, string) {
+		sent := l.tg.Sent()
+		for _, m := range sent[min(after, len(sent)):] {
+			if m.ChatID != chat.ID {
+				continue
+			}
+			ok := true
+			for _, w := range want {
+				ok = ok && strings.Contains(m.Plain, w)
+			}
+			if ok {
+				got = m
+				return true, ""
+			}
+		}
+		var texts []string
+		for _, m := range sent {
+			if m.ChatID == chat.ID {
+				texts = append(texts, m.Plain)
+			}
+		}
+		return false, fmt.Sprintf("no message to chat %d with %q; got %q", chat.ID, want, texts)
+	})
+	return got
+}
+
+func (l *liveFleet) ask(from fake.User, chat fake.Chat, text string, want ...string) fake.Message {
+	l.t.Helper()
+	n := len(l.tg.Sent())
+	l.tg.SendUserMessage(from, chat, text)
+	return l.waitSent(chat, n, want...)
+}
+
+func (l *liveFleet) press(from fake.User, chat fake.Chat, m fake.Message, label string, want ...string) fake.Message {
+	l.t.Helper()
+	b, ok := m.Button(label)
+	if !ok {
+		l.t.Fatalf("no %q button on %q", label, m.Plain)
+	}
+	n := len(l.tg.Sent())
+	l.tg.PressButton(from, chat, m.MessageID, b.CallbackData)
+	return l.waitSent(chat, n, want...)
+}
+
+func TestTypoAfterRestartRunsOnTheLastGoodConfig(t *testing.T) {
+	l := newLiveFleet(t, map[string]string{"builder": "15-busy.txt", "docs": "19-tui-401.txt"})
+	l.run(runOptions{goodAfter: time.Millisecond})
+	l.waitSent(adminChat, 0, "fleetwarden started")
+	lastGood := filepath.Join(l.dir, "state", lastGoodFile)
+	tmuxtest.WaitFor(t, 30*time.Second, func() (bool, string) {
+		_, err := os.Stat(lastGood)
+		return err == nil, "no last good config kept"
+	})
+	if fi, _ := os.Stat(lastGood); fi.Mode().Perm() != 0o600 {
+		t.Errorf("%s has mode %v, want 0600", lastGood, fi.Mode().Perm())
+	}
+	if data := string(mustRead(t, lastGood)); !strings.Contains(data, "# source: "+l.cfg) || !strings.Contains(data, "# good since: ") {
+		t.Errorf("the last good config does not say where and when it came from:\n%s", data)
+	}
+	if code := l.stop(); code != 0 {
+		t.Fatalf("stop: exit %d", code)
+	}
+
+	// 3 a.m.: a typo, then a restart.
+	cfgText := strings.Replace(string(mustRead(t, l.cfg)), "interval = \"300ms\"", "intervall = \"300ms\"", 1)
+	testenv.WriteFile(t, l.dir, "config.toml", cfgText)
+	_, errOut, code := runMain(t, "check", "--config", l.cfg, "--offline")
+	if code == 0 || !strings.Contains(errOut, `config.toml:`) || !strings.Contains(errOut, "watchdog.intervall") {
+		t.Fatalf("check of the typo: exit %d, %s", code, errOut)
+	}
+	n := len(l.tg.Sent())
+	l.run(runOptions{})
+	m := l.waitSent(adminChat, n, "watchdog.intervall", "running on the last good config from", "fix the file and /reload")
+	if !strings.Contains(m.Plain, "config.toml:") {
+		t.Errorf("the notice does not name the file and line: %q", m.Plain)
+	}
+	// The fleet is still watched, and /status says why it runs as it does.
+	st := l.ask(tgAdmin, adminChat, "/status", "running on the last good config", "docs")
+	if !strings.Contains(st.Plain, "auth_failed") {
+		t.Errorf("/status does not show the failing agent: %q", st.Plain)
+	}
+	// Fixed and reloaded: the file runs again.
+	l.write("")
+	l.ask(tgAdmin, adminChat, "/reload", "the last good config steps down", "Applying now")
+	l.waitSent(adminChat, n, "Config reloaded")
+	st = l.ask(tgAdmin, adminChat, "/status", "docs")
+	if strings.Contains(st.Plain, "last good") {
+		t.Errorf("/status after the fix still says it runs on the last good config: %q", st.Plain)
+	}
+	tl := l.ask(tgAdmin, adminChat, "/timeline", "config reloaded")
+	if !strings.Contains(tl.Plain, "running on the last good config") {
+		t.Errorf("/timeline does not tell the fallback:\n%s", tl.Plain)
+	}
+}
+
+func TestNoLastGoodConfigExitsAsBefore(t *testing.T) {
+	l := newLiveFleet(t, map[string]string{"builder": "15-busy.txt"})
+	testenv.WriteFile(t, l.dir, "config.toml", strings.Replace(string(mustRead(t, l.cfg)), "interval", "intervall", 1))
+	l.run(runOptions{})
+	if code := l.exited(); code != 1 {
+		t.Errorf("exit %d, want 1", code)
+	}
+	if out := l.out.String(); !strings.Contains(out, "watchdog.intervall") || !strings.Contains(out, "no last good config") {
+		t.Errorf("output does not say what is wrong:\n%s", out)
+	}
+}
+
+func TestReloadRemovingAnAgentWaitsForTheAdminsButton(t *testing.T) {
+	l := newLiveFleet(t, map[string]string{"builder": "15-busy.txt", "docs": "15-busy.txt"})
+	l.tg.AddChat(viewerChat)
+	l.run(runOptions{})
+	l.waitSent(adminChat, 0, "fleetwarden started")
+	l.ask(tgAdmin, adminChat, "/status", "builder", "docs")
+
+	delete(l.agents, "docs")
+	l.write("")
+	// A viewer may not reload.
+	l.ask(tgViewer, viewerChat, "/reload", "/reload needs the admin role")
+	q := l.ask(tgAdmin, groupChat, "/reload", "Needs an admin's confirmation", "- agent docs removed", "Apply these changes?")
+	// The viewer's press does nothing.
+	l.press(tgViewer, groupChat, q, "Yes, do it", "Only the person who asked can confirm this")
+	if st := l.ask(tgAdmin, adminChat, "/status", "builder"); !strings.Contains(st.Plain, "docs") {
+		t.Fatalf("docs went before the admin confirmed: %q", st.Plain)
+	}
+	n := len(l.tg.Sent())
+	l.press(tgAdmin, groupChat, q, "Yes, do it", "Applying the new config")
+	l.waitSent(adminChat, n, "Config reloaded", "- agent docs removed")
+	if st := l.ask(tgAdmin, adminChat, "/status", "builder"); strings.Contains(st.Plain, "docs") {
+		t.Errorf("docs is still watched after the reload: %q", st.Plain)
+	}
+	tl := l.ask(tgAdmin, adminChat, "/timeline", "config reloaded")
+	for _, want := range []string{"config reload waits for an admin", "refused", "agent docs removed"} {
+		if !strings.Contains(tl.Plain, want) {
+			t.Errorf("/timeline lacks %q:\n%s", want, tl.Plain)
+		}
+	}
+}
+
+func TestReloadAddingAnAlertChatAsksFirst(t *testing.T) {
+	l := newLiveFleet(t, map[string]string{"builder": "15-busy.txt"})
+	l.run(runOptions{})
+	l.waitSent(adminChat, 0, "fleetwarden started")
+
+	l.write("")
+	cfgText := strings.Replace(string(mustRead(t, l.cfg)), "alert_chats = [111]", fmt.Sprintf("alert_chats = [111, %d]", groupChat.ID), 1)
+	testenv.WriteFile(t, l.dir, "config.toml", cfgText)
+
+	// SIGHUP: nothing applies; the admins are told what waits.
+	n := len(l.tg.Sent())
+	l.hup <- syscall.SIGHUP
+	l.waitSent(adminChat, n, fmt.Sprintf("+ telegram alert chat %d added", groupChat.ID), "send /reload")
+	// The command line without --yes: the same.
+	out, errOut, code := runMain(t, "reload", "--config", l.cfg)
+	if code != 0 || !strings.Contains(out, "Nothing applied") || !strings.Contains(out, "Needs an admin's confirmation") {
+		t.Fatalf("reload: exit %d\n%s%s", code, out, errOut)
+	}
+	for _, m := range l.tg.Sent() {
+		if m.ChatID == groupChat.ID {
+			t.Fatalf("the new alert chat got a message before anyone confirmed: %q", m.Plain)
+		}
+	}
+	// With --yes it applies, and the new chat hears of it.
+	out, errOut, code = runMain(t, "reload", "--config", l.cfg, "--yes")
+	if code != 0 || !strings.Contains(out, "Applied") {
+		t.Fatalf("reload --yes: exit %d\n%s%s", code, out, errOut)
+	}
+	l.waitSent(groupChat, 0, "Config reloaded", "applied by command line")
+
+	// A file that does not load: every error, and it keeps running.
+	testenv.WriteFile(t, l.dir, "config.toml", cfgText+"\n[bogus]\n[[agent]]\nname = \"x\"\n")
+	_, errOut, code = runMain(t, "reload", "--config", l.cfg)
+	if code != 1 || !strings.Contains(errOut, "config.toml:") || !strings.Contains(errOut, "bogus") || !strings.Contains(errOut, "agent[1].target") {
+		t.Errorf("reload of a broken file: exit %d\n%s", code, errOut)
+	}
+	l.ask(tgAdmin, adminChat, "/status", "builder")
+}
+
+func TestRepeatedCrashLandsInSafeMode(t *testing.T) {
+	l := newLiveFleet(t, map[string]string{"builder": "15-busy.txt"})
+	hook := newHookReceiver(t)
+	// Routes "webhook:backup" and "backup" are both webhook:backup to the
+	// alert manager: the config passes validation, but the alert manager
+	// cannot start with two routes of one name.
+	crashing := fmt.Sprintf("[[alerts.route]]\nname = \"webhook:backup\"\ntype = \"webhook\"\nurl = %q\n\n[[alerts.route]]\nname = \"backup\"\ntype = \"webhook\"\nurl = %q\n", hook.URL, hook.URL)
+	l.write(crashing)
+	for i := range 3 {
+		l.run(runOptions{})
+		if code := l.exited(); code != 1 {
+			t.Fatalf("start %d: exit %d, want 1", i+1, code)
+		}
+	}
+	n := len(l.tg.Sent())
+	l.run(runOptions{})
+	m := l.waitSent(adminChat, n, "Safe mode", "the same crash 3 times in 10 minutes", "two routes are named")
+	if !strings.Contains(m.Plain, "left out: alert route webhook:backup (another route has its name)") {
+		t.Errorf("the notice does not name what was left out: %q", m.Plain)
+	}
+	l.ask(tgAdmin, adminChat, "/status", "Safe mode", "builder")
+
+	// Fixed and reloaded: safe mode ends.
+	l.write("")
+	l.ask(tgAdmin, adminChat, "/reload", "safe mode ends")
+	l.waitSent(adminChat, n, "Config reloaded")
+	if st := l.ask(tgAdmin, adminChat, "/status", "builder"); strings.Contains(st.Plain, "Safe mode") {
+		t.Errorf("still in safe mode after /reload: %q", st.Plain)
+	}
+}
+
+func TestRunSafeLeavesOutAChatThatFailsItsCheck(t *testing.T) {
+	l := newLiveFleet(t, map[string]string{"builder": "15-busy.txt"})
+	hook := newHookReceiver(t)
+	l.write(fmt.Sprintf("[[alerts.route]]\ntype = \"webhook\"\nurl = %q\n", hook.URL))
+	l.tg.Down()
+	l.run(runOptions{safe: true})
+	tmuxtest.WaitFor(t, 30*time.Second, func() (bool, string) {
+		for _, s := range hook.summaries() {
+			if strings.Contains(s, "safe mode") {
+				return true, ""
+			}
+		}
+		return false, fmt.Sprintf("no safe-mode notice on the webhook; got %q", hook.summaries())
+	})
+}
