@@ -496,9 +496,10 @@ func (r restarter) Restart(ctx context.Context, names []string) []fleet.RestartR
 func (rt *runtime) restartOptions(override map[string]string) fleet.RestartOptions {
 	cfg := rt.cfg
 	return fleet.RestartOptions{
-		Parallel:  cfg.Login.Parallel,
-		Timeout:   cfg.Login.RestartTimeout.Duration,
-		ConfigDir: cfg.Claude.ConfigDir,
+		Parallel:     cfg.Login.Parallel,
+		Timeout:      cfg.Login.RestartTimeout.Duration,
+		ConfigDir:    cfg.Claude.ConfigDir,
+		ResumeChoice: cfg.Restart.ResumeChoice,
 		Env: func(a fleet.Agent) (map[string]string, error) {
 			if c, ok := override[a.Name]; ok {
 				return rt.creds.Env(c)

@@ -22,6 +22,8 @@ func DialogName(r Result) string {
 		return "the login screen"
 	case has("text style", "let's get started", "security notes", "safety check", "press enter to continue", "/theme"):
 		return "the first-run dialog"
+	case has("resume from summary"):
+		return "the resume question"
 	case has("trust"):
 		return "the trust dialog"
 	case has("api key"):

@@ -266,7 +266,7 @@ var needsPhrases = []string{
 	"trustthefilesinthisfolder", "oneyoutrust", "trustthisfolder",
 	"wouldyouliketoproceed", "doyouwantto",
 	"choosethetextstyle", "safetycheck", "securitynotes", "requiresapproval",
-	"tabtoamend", "let'sgetstarted", "pressentertocontinue",
+	"tabtoamend", "let'sgetstarted", "pressentertocontinue", "resumefromsummary",
 }
 
 // genericNeeds are hints that some chooser is open, used only when nothing

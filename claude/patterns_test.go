@@ -177,6 +177,7 @@ var phraseExamples = map[string]map[string]patExample{
 		"tabtoamend":                r(" Tab to amend\n"),
 		"let'sgetstarted":           r(" Let's get started.\n"),
 		"pressentertocontinue":      r(" Press Enter to continue\n"),
+		"resumefromsummary":         r(" 1. Resume from summary (instant, recommended)\n"),
 	},
 	"genericNeeds": {
 		"esctocancel":    r(" Pick one\n Esc to cancel\n"),

@@ -29,6 +29,7 @@ type Config struct {
 	Schedule    Schedule     `toml:"schedule"`
 	Heartbeat   Heartbeat    `toml:"heartbeat"`
 	Login       Login        `toml:"login"`
+	Restart     Restart      `toml:"restart"`
 	Hosts       []Host       `toml:"host"`
 	Dashboard   Dashboard    `toml:"dashboard"`
 	State       State        `toml:"state"`
@@ -187,6 +188,14 @@ type Login struct {
 	Restart        string   `toml:"restart"`         // "failed" (default) | "all" | "none"
 	Parallel       int      `toml:"parallel"`        // default 8
 	RestartTimeout Duration `toml:"restart_timeout"` // default 90s
+}
+
+// Restart is how a restart brings an agent back.
+type Restart struct {
+	// ResumeChoice answers the question some CLIs ask after --resume of an
+	// old, long session: "summary" (default, the CLI's recommended "Resume
+	// from summary") or "full" ("Resume full session as-is").
+	ResumeChoice string `toml:"resume_choice"`
 }
 
 // Host is a machine reached over SSH whose tmux runs agents.

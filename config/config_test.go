@@ -124,6 +124,7 @@ func TestDefaults(t *testing.T) {
 		{"login.restart", c.Login.Restart, "failed"},
 		{"login.parallel", c.Login.Parallel, 8},
 		{"login.restart_timeout", c.Login.RestartTimeout.Duration, 90 * time.Second},
+		{"restart.resume_choice", c.Restart.ResumeChoice, "summary"},
 		{"host.address (port added)", c.Hosts[0].Address, "10.0.0.7:22"},
 		{"host.known_hosts", c.Hosts[0].KnownHosts, filepath.Join(home, ".ssh/known_hosts")},
 		{"dashboard.listen", c.Dashboard.Listen, "127.0.0.1:8787"},

@@ -174,10 +174,11 @@ func TestParseErrors(t *testing.T) {
 		},
 		{
 			name: "unknown enum values",
-			src:  doc(`[claude]`, `failover = "aut"`, `[log]`, `level = "verbose"`),
+			src:  doc(`[claude]`, `failover = "aut"`, `[log]`, `level = "verbose"`, `[restart]`, `resume_choice = "compact"`),
 			want: []string{
 				`fw.toml:2: claude.failover: "aut" is not one of "auto", "ask", "off"; did you mean "auto"?`,
 				`fw.toml:4: log.level: "verbose" is not one of "debug", "info", "warn", "error"`,
+				`fw.toml:6: restart.resume_choice: "compact" is not one of "summary", "full"`,
 			},
 		},
 		{

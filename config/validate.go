@@ -174,6 +174,7 @@ func (k *checker) defaults(c *Config) {
 	k.str("login.restart", &c.Login.Restart, "failed")
 	k.num("login.parallel", &c.Login.Parallel, 8)
 	k.dur("login.restart_timeout", &c.Login.RestartTimeout, 90*time.Second)
+	k.str("restart.resume_choice", &c.Restart.ResumeChoice, "summary")
 
 	localUser := os.Getenv("USER")
 	if u, err := user.Current(); err == nil && u.Username != "" {
@@ -408,6 +409,7 @@ func (k *checker) validate(c *Config) {
 	k.oneOf("login.restart", c.Login.Restart, "failed", "all", "none")
 	k.between("login.parallel", c.Login.Parallel, 1, 1024)
 	k.positive("login.restart_timeout", c.Login.RestartTimeout)
+	k.oneOf("restart.resume_choice", c.Restart.ResumeChoice, "summary", "full")
 
 	for i := range c.Hosts {
 		h := &c.Hosts[i]

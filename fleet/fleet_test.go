@@ -655,6 +655,55 @@ func TestRestartAnswersTheAPIKeyDialog(t *testing.T) {
 	}
 }
 
+// After --resume of an old, long session the CLI may ask whether to resume
+// from a summary or in full; the restart answers as configured (the CLI's
+// recommended summary by default) and the agent comes back.
+func TestRestartAnswersTheResumeQuestion(t *testing.T) {
+	tests := []struct {
+		choice  string
+		summary bool // the answer was "Resume from summary" (its screen has a turn the other lacks)
+	}{
+		{"", true}, // Enter: the preselected "Resume from summary"
+		{claude.ResumeSummary, true},
+		{claude.ResumeFull, false},
+	}
+	for _, tt := range tests {
+		t.Run("choice="+tt.choice, func(t *testing.T) {
+			w := newWorld(t)
+			screens := t.TempDir()
+			for src, name := range map[string]string{
+				filepath.Join(testenv.ScreensDir(), "14-main-tui.txt"):                      "full.txt",
+				filepath.Join(testenv.ScreensDir(), "15-busy.txt"):                          "summary.txt",
+				filepath.Join(testenv.Root(), "claude/testdata/dialogs/resume-summary.txt"): "dialog.txt",
+			} {
+				if err := os.WriteFile(filepath.Join(screens, name), []byte(readFile(t, src)), 0o600); err != nil {
+					t.Fatal(err)
+				}
+			}
+			env := func(screen string) map[string]string {
+				e := w.env(screen)
+				e["FAKECLAUDE_SCREENS"], e["FAKECLAUDE_ENTER"], e["FAKECLAUDE_DOWN_ENTER"] = screens, "summary.txt", "full.txt"
+				return e
+			}
+			if _, err := w.tm.NewSession(t.Context(), "a", "main", tmux.SpawnOptions{Dir: w.dir, Env: env("summary.txt"), Command: w.claude}); err != nil {
+				t.Fatal(err)
+			}
+			f := w.fleet(Agent{Name: "a", Target: "a:main", Workdir: w.dir, Command: w.claude, Env: env("dialog.txt")})
+			w.waitState(f, map[string]claude.State{"a": claude.Idle})
+			res := f.Restart(t.Context(), []string{"a"}, RestartOptions{Timeout: 10 * time.Second, StopTimeout: 3 * time.Second,
+				Poll: 50 * time.Millisecond, ConfigDir: filepath.Join(w.dir, "claude"), ResumeChoice: tt.choice})
+			if r := res[0]; !r.OK || r.State != claude.Idle {
+				t.Fatalf("restart = %+v, want the agent back idle", r)
+			}
+			tmuxtest.WaitFor(t, 5*time.Second, func() (bool, string) {
+				text, err := w.tm.Capture(t.Context(), "a:main", 0)
+				return err == nil && !strings.Contains(text, "Resume from summary") &&
+					strings.Contains(text, "Worked for 0s") == tt.summary, "pane shows:\n" + text
+			})
+		})
+	}
+}
+
 // countingPanes counts the captures per pane.
 type countingPanes struct {
 	Panes

@@ -39,6 +39,10 @@ type RestartOptions struct {
 	Poll        time.Duration                            // how often the pane is looked at while waiting; default 200ms
 	ConfigDir   string                                   // Claude config dir holding sessions/, to resume the same session
 	Env         func(a Agent) (map[string]string, error) // credential environment for the agent
+	// ResumeChoice answers the CLI's "Resume from summary / Resume full
+	// session as-is" question after --resume: claude.ResumeSummary (default,
+	// the CLI's recommended option) or claude.ResumeFull.
+	ResumeChoice string
 }
 
 // RestartResult is the outcome for one agent.
@@ -298,6 +302,18 @@ func (f *Fleet) waitUp(ctx context.Context, src Controller, paneID, apiKey strin
 		if err == nil {
 			last = text
 			st = f.judgeRestarted(res.Agent, paneID, text)
+			resume := st.State == claude.NeedsInput && claude.AsksResumeChoice(text)
+			if resume && time.Since(answered) > 5*time.Second {
+				// Asked because this restart resumed the session: the
+				// configured answer (the CLI's recommended one by default).
+				answered = time.Now()
+				for i, k := range claude.ResumeKeys(o.ResumeChoice) {
+					if i > 0 {
+						pause(ctx, 200*time.Millisecond)
+					}
+					_ = src.SendKeys(ctx, paneID, k)
+				}
+			}
 			ours := st.State == claude.NeedsInput && claude.AsksToUseAPIKey(text, apiKey)
 			if ours && time.Since(answered) > 5*time.Second {
 				// The CLI asks whether to use the API key in its environment:
@@ -314,7 +330,7 @@ func (f *Fleet) waitUp(ctx context.Context, src Controller, paneID, apiKey strin
 				return res
 			}
 			switch {
-			case ours || (st.State != claude.NeedsInput && st.State != claude.LoggingIn):
+			case ours || resume || (st.State != claude.NeedsInput && st.State != claude.LoggingIn):
 				dialogSince = time.Time{}
 			case st.Evidence != dialog || dialogSince.IsZero():
 				dialog, dialogSince = st.Evidence, time.Now()

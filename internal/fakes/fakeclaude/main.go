@@ -14,7 +14,9 @@
 // SIGTERM, and so does the child it starts.
 //
 // With FAKECLAUDE_UP_ENTER=NAME, a line that starts with the Up arrow
-// (a dialog answered with Up, Enter) shows screen NAME.
+// (a dialog answered with Up, Enter) shows screen NAME; FAKECLAUDE_DOWN_ENTER
+// the same for Down, and FAKECLAUDE_ENTER for Enter alone (an empty line:
+// the preselected option).
 //
 // FAKECLAUDE_SESSION_ID replaces the session ID it writes into its session
 // file (as anything the agent runs could).
@@ -114,11 +116,11 @@ func tui(args []string) int {
 				bye()
 				return 0
 			case strings.HasPrefix(l, "\x1b[A") || strings.HasPrefix(l, "\x1bOA"):
-				if next := os.Getenv("FAKECLAUDE_UP_ENTER"); next != "" {
-					if err := show(dir, next); err != nil {
-						fmt.Println(err)
-					}
-				}
+				showIfSet(dir, "FAKECLAUDE_UP_ENTER")
+			case strings.HasPrefix(l, "\x1b[B") || strings.HasPrefix(l, "\x1bOB"):
+				showIfSet(dir, "FAKECLAUDE_DOWN_ENTER")
+			case l == "":
+				showIfSet(dir, "FAKECLAUDE_ENTER")
 			case strings.HasPrefix(l, ":screen "):
 				if err := show(dir, strings.TrimSpace(strings.TrimPrefix(l, ":screen "))); err != nil {
 					fmt.Println(err)
@@ -139,6 +141,15 @@ func tui(args []string) int {
 
 func bye() {
 	fmt.Printf("\r\nResume this session with:\r\nclaude --resume %s\r\n", sessionID)
+}
+
+// showIfSet shows the screen the environment variable names, if any.
+func showIfSet(dir, key string) {
+	if next := os.Getenv(key); next != "" {
+		if err := show(dir, next); err != nil {
+			fmt.Println(err)
+		}
+	}
 }
 
 // show clears the pane and prints a captured screen.
