@@ -405,8 +405,10 @@ func hashText(s string) uint64 {
 }
 
 // discover returns an agent for every local pane running Claude Code that no
-// configured agent already watches. Names are the session name when it holds
-// one such pane, else the pane's target.
+// configured agent already watches. Names are the window's name when no
+// other such pane has it ("builder", not "agents:0.0"), else the session
+// name when it holds one such pane, else the pane's target. A window tmux
+// named after its program ("claude", "node") names nothing.
 func discover(panes []tmux.Pane, configured []Agent) []Agent {
 	taken := map[string]bool{}
 	for _, a := range configured {
@@ -419,12 +421,14 @@ func discover(panes []tmux.Pane, configured []Agent) []Agent {
 	}
 	var found []tmux.Pane
 	perSession := map[string]int{}
+	perWindow := map[string]int{}
 	for _, p := range panes {
 		if taken[p.ID] || !claude.IsClaudeCommand(p.Command) {
 			continue
 		}
 		found = append(found, p)
 		perSession[p.Session]++
+		perWindow[p.WindowName]++
 	}
 	sort.Slice(found, func(i, j int) bool { return found[i].Target() < found[j].Target() })
 	names := map[string]bool{}
@@ -434,13 +438,34 @@ func discover(panes []tmux.Pane, configured []Agent) []Agent {
 	var out []Agent
 	for _, p := range found {
 		name := p.Target()
-		if perSession[p.Session] == 1 && !names[p.Session] {
+		switch w := p.WindowName; {
+		case perWindow[w] == 1 && !names[w] && windowNames(w, p.Command):
+			name = w
+		case perSession[p.Session] == 1 && !names[p.Session]:
 			name = p.Session
 		}
 		names[name] = true
 		out = append(out, Agent{Name: name, Target: p.Target(), Discovered: true})
 	}
 	return out
+}
+
+// windowNames reports whether a window's name can name an agent: one word
+// a person chose, not the program tmux renamed the window after.
+func windowNames(w, command string) bool {
+	if w == "" || strings.ContainsAny(w, " \t/") || strings.HasPrefix(w, "-") || w == "all" {
+		return false
+	}
+	if w == command || strings.EqualFold(w, "claude") || w == "node" || isShell(w) ||
+		(w[0] >= '0' && w[0] <= '9' && claude.IsClaudeCommand(w)) {
+		return false
+	}
+	for _, r := range w {
+		if r < 0x20 || r == 0x7f {
+			return false
+		}
+	}
+	return true
 }
 
 // Transition is one agent changing state between two scans.

@@ -21,6 +21,14 @@
 // FAKECLAUDE_SESSION_ID replaces the session ID it writes into its session
 // file (as anything the agent runs could).
 //
+// With FAKECLAUDE_DIALOG="1=NAME,2=NAME,esc=NAME" it reads keys one by one
+// (the terminal in non-canonical mode) like the real CLI: on a screen with
+// a numbered chooser, Up and Down move the ❯ cursor (the screen is redrawn),
+// Enter or a digit picks an option and shows the screen mapped to it, Esc
+// shows the one mapped to "esc". Any other typed line followed by Enter
+// shows FAKECLAUDE_ON_LINE, if set. FAKECLAUDE_TYPED names a file that gets
+// one line per typed line ("line TEXT") and per answer ("answer N", "answer esc").
+//
 // On SIGUSR1 it reads a screen name from the control file FAKECLAUDE_CONTROL
 // and shows that screen, so a test or the benchmark can switch state at a
 // known instant without typing into the pane.
@@ -85,13 +93,18 @@ func tui(args []string) int {
 	usr1 := make(chan os.Signal, 4)
 	signal.Notify(usr1, syscall.SIGUSR1)
 	lines := make(chan string)
-	go func() {
-		sc := bufio.NewScanner(os.Stdin)
-		for sc.Scan() {
-			lines <- sc.Text()
-		}
-		close(lines)
-	}()
+	dlg := newDialog(dir, screen)
+	if dlg != nil {
+		go readKeys(lines)
+	} else {
+		go func() {
+			sc := bufio.NewScanner(os.Stdin)
+			for sc.Scan() {
+				lines <- sc.Text()
+			}
+			close(lines)
+		}()
+	}
 	ctl := os.Getenv("FAKECLAUDE_CONTROL")
 	interrupts := 0
 	for {
@@ -110,6 +123,9 @@ func tui(args []string) int {
 			if !ok {
 				return 0
 			}
+			if dlg != nil && dlg.key(l) {
+				continue
+			}
 			l = strings.TrimSpace(l)
 			switch {
 			case l == ":exit" || l == "/exit":
@@ -122,8 +138,18 @@ func tui(args []string) int {
 			case l == "":
 				showIfSet(dir, "FAKECLAUDE_ENTER")
 			case strings.HasPrefix(l, ":screen "):
-				if err := show(dir, strings.TrimSpace(strings.TrimPrefix(l, ":screen "))); err != nil {
+				name := strings.TrimSpace(strings.TrimPrefix(l, ":screen "))
+				if err := show(dir, name); err != nil {
 					fmt.Println(err)
+				} else if dlg != nil {
+					dlg.load(name)
+				}
+			case dlg != nil && l != "":
+				dlg.typed("line " + l)
+				if next := os.Getenv("FAKECLAUDE_ON_LINE"); next != "" {
+					if err := show(dir, next); err == nil {
+						dlg.load(next)
+					}
 				}
 			}
 		case <-usr1:
@@ -132,8 +158,11 @@ func tui(args []string) int {
 				fmt.Println(err)
 				continue
 			}
-			if err := show(dir, strings.TrimSpace(string(b))); err != nil {
+			name := strings.TrimSpace(string(b))
+			if err := show(dir, name); err != nil {
 				fmt.Println(err)
+			} else if dlg != nil {
+				dlg.load(name)
 			}
 		}
 	}
