@@ -119,6 +119,7 @@ func newDaemon(rt *runtime, b *boot, withHandler func(*commands.Handler) *consol
 			}
 		},
 	})
+	commands.RegisterUnblock(h, rt.fleet, rt.fleet)
 	commands.RegisterSilence(h, silencer{d}, func() []string {
 		var names []string
 		for _, a := range rt.fleet.Agents() {

@@ -831,6 +831,10 @@ func (tl *timeline) command(r Record) {
 	if r.Message == "error" || r.Error != "" {
 		details = []string{"failed" + prefixed(": ", shorten(r.Error))}
 	}
+	if o := shorten(r.Fields["outcome"]); o != "" {
+		// What an /answer or /send typed into the agent, and how it went on.
+		details = append(details, o)
+	}
 	l := line{t: r.Time, text: text, details: details, key: "cmd " + r.Actor + " " + name}
 	// A confirmation answers the question the command asked: one line for
 	// both, where the command was.

@@ -392,3 +392,20 @@ func TestTimelineTransportLines(t *testing.T) {
 		t.Errorf("got\n%s\n\nwant\n%s", got, want)
 	}
 }
+
+// Answers and lines typed into agents from chat are told with what they did.
+func TestTimelineTellsAnswersAndSends(t *testing.T) {
+	loc := time.UTC
+	recs := []Record{
+		{Time: at(loc, 9, 0, 0), Kind: KindCommand, Actor: "telegram:222", Action: "/answer (button)", Message: "ok",
+			Fields: map[string]string{"role": "operator", "args": "builder 1", "outcome": "answered “1. Yes”; working now"}},
+		{Time: at(loc, 9, 5, 0), Kind: KindCommand, Actor: "discord:333", Action: "/send", Message: "ok",
+			Fields: map[string]string{"role": "operator", "args": "docs run the tests", "outcome": "typed into docs"}},
+	}
+	got := Timeline(recs, loc, at(loc, 10, 0, 0))
+	for _, want := range []string{"09:00 /answer builder 1 by", "answered “1. Yes”; working now", "09:05 /send docs run the tests by", "typed into docs"} {
+		if !strings.Contains(got, want) {
+			t.Errorf("timeline:\n%s\nwant %q", got, want)
+		}
+	}
+}

@@ -100,6 +100,9 @@ type Reply struct {
 	Text    string   // plain text; transports escape it
 	Pre     string   // preformatted block (pane text), shown after Text
 	Buttons []Button // one row
+	// Stacked lays the buttons out one per row: long labels (a dialog's
+	// options) stay readable.
+	Stacked bool
 	// Secret marks a reply carrying a login URL or a code prompt: transports
 	// send it only to a private chat.
 	Secret bool
@@ -183,6 +186,17 @@ type Call struct {
 	Out  Responder
 	h    *Handler
 	cmd  *Command
+
+	notes map[string]string // what the journal's record of the call adds
+}
+
+// Note adds a field to the journal's record of this call: what it did
+// ("outcome"), redacted.
+func (c *Call) Note(key, value string) {
+	if c.notes == nil {
+		c.notes = map[string]string{}
+	}
+	c.notes[key] = claude.Redact(value)
 }
 
 // Reply sends a plain reply.
@@ -236,6 +250,11 @@ type Handler struct {
 	mu      sync.Mutex
 	cmds    map[string]*Command
 	pending map[string]pending
+	offers  map[string]offer // buttons anyone with the command's role may press
+
+	// dialog, set by RegisterUnblock, returns the buttons that answer the
+	// dialog open on an agent's pane (none when there is none).
+	dialog func(ctx context.Context, agent string) (question string, buttons []Button)
 
 	// replyCode turns a reply to the login message into /code; set by RegisterRecovery.
 	replyCode func(Request) (string, bool)
@@ -292,7 +311,7 @@ type Options struct {
 // NewHandler returns a handler with /help registered.
 func NewHandler(o Options) *Handler {
 	h := &Handler{acl: o.ACL, audit: o.Audit, log: o.Log, now: o.Now,
-		cmds: map[string]*Command{}, pending: map[string]pending{}}
+		cmds: map[string]*Command{}, pending: map[string]pending{}, offers: map[string]offer{}}
 	if h.log == nil {
 		h.log = slog.New(slog.DiscardHandler)
 	}
@@ -421,17 +440,27 @@ func (h *Handler) finish(ctx context.Context, call *Call, action string, err err
 	r := audit.Record{Kind: audit.KindCommand, Actor: call.Req.Actor(), Action: action,
 		Message: result, Fields: map[string]string{"role": call.Role.String()}}
 	if !call.cmd.Private && len(call.Args) > 0 {
-		// Arguments of private commands may be secrets (login codes); never record them.
-		r.Fields["args"] = strings.Join(call.Args, " ")
+		// Arguments of private commands may be secrets (login codes); never
+		// record them. Others may hold one by mistake (a /send): redacted.
+		r.Fields["args"] = claude.Redact(strings.Join(call.Args, " "))
 	}
 	if err != nil {
 		r.Error = claude.Redact(err.Error())
+	}
+	for k, v := range call.notes {
+		if _, ok := r.Fields[k]; !ok {
+			r.Fields[k] = v
+		}
 	}
 	h.record(r)
 }
 
 func (h *Handler) callback(ctx context.Context, req Request, role Role, out Responder) {
 	verb, id, _ := strings.Cut(req.Callback, ":")
+	if verb == offerVerb {
+		h.pressed(ctx, req, role, out, id)
+		return
+	}
 	// The question's buttons are spent once its asker answered (or it
 	// expired): only then are they removed, so nobody else can strip an
 	// admin's confirmation by pressing it.
@@ -487,10 +516,15 @@ func (h *Handler) runAction(ctx context.Context, c *Call, action func(context.Co
 	return action(ctx, c)
 }
 
-func (h *Handler) addPending(p pending) string {
+// newID returns a random id for a button's data.
+func newID() string {
 	var b [6]byte
 	_, _ = rand.Read(b[:])
-	id := hex.EncodeToString(b[:])
+	return hex.EncodeToString(b[:])
+}
+
+func (h *Handler) addPending(p pending) string {
+	id := newID()
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	now := h.now()

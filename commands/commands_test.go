@@ -170,9 +170,21 @@ func TestHelpListsOnlyAllowed(t *testing.T) {
 
 func TestPeekUsageAndRedaction(t *testing.T) {
 	h, _ := newTestHandler(t)
-	for _, text := range []string{"/peek", "/peek builder lots", "/peek builder 0", "/peek a b c"} {
+	for _, text := range []string{"/peek builder lots", "/peek builder 0", "/peek a b c"} {
 		if got := ask(t, h, "1", true, text); !strings.Contains(got, "usage: /peek AGENT [lines]") {
 			t.Errorf("%q: got %q, want usage", text, got)
+		}
+	}
+	// Without an agent: one button per agent.
+	out := &recorder{}
+	h.Handle(t.Context(), Request{Platform: "telegram", UserID: "1", Private: true, Text: "/peek"}, out)
+	if len(out.replies) != 1 || len(out.replies[0].Buttons) != 2 || !strings.HasSuffix(out.replies[0].Buttons[0].Text, "builder") {
+		t.Errorf("/peek alone = %+v, want a button per agent", out.replies)
+	} else {
+		press := &recorder{}
+		h.Handle(t.Context(), Request{Platform: "telegram", UserID: "1", Private: true, Callback: out.replies[0].Buttons[0].Data}, press)
+		if got := press.text(); !strings.Contains(got, "builder, last 20 lines") {
+			t.Errorf("pressing builder's button: %q, want its pane", got)
 		}
 	}
 	if got := ask(t, h, "1", true, "/peek nobody"); !strings.Contains(got, `no agent named "nobody"`) {

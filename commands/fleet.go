@@ -95,7 +95,10 @@ func RegisterFleet(h *Handler, f FleetView, creds CredentialSource, switcher ...
 		}})
 	h.Register(Command{Name: "peek", Usage: "AGENT [lines]", Help: "last lines of an agent's pane", Role: RoleOperator,
 		Run: func(ctx context.Context, c *Call) error {
-			if len(c.Args) < 1 || len(c.Args) > 2 {
+			if len(c.Args) == 0 {
+				return pickAgent(ctx, c, f.Snapshot(), "peek", "Peek at which agent?", nil, "No agents.")
+			}
+			if len(c.Args) > 2 {
 				return Usagef("")
 			}
 			n := DefaultPeekLines
@@ -122,7 +125,12 @@ func RegisterFleet(h *Handler, f FleetView, creds CredentialSource, switcher ...
 			if strings.TrimSpace(text) == "" {
 				text = "(empty pane)"
 			}
-			return c.Send(ctx, Reply{Text: fmt.Sprintf("%s, last %d lines:", name, n), Pre: text})
+			rep := Reply{Text: fmt.Sprintf("%s, last %d lines:", name, n), Pre: text}
+			// A dialog on the pane: its options as buttons under it.
+			if _, bs := h.DialogButtons(ctx, name); len(bs) > 0 {
+				rep.Buttons, rep.Stacked = bs, true
+			}
+			return c.Send(ctx, rep)
 		}})
 }
 

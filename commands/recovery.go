@@ -302,7 +302,8 @@ func (rc *recovery) cmdRestart(ctx context.Context, c *Call) error {
 	case len(c.Args) == 0:
 		names = rc.down()
 		if len(names) == 0 {
-			return c.Reply(ctx, "Every agent is up. Name agents, or say /restart all.")
+			return pickAgent(ctx, c, snap, "restart", "Every agent is up. Restart which one? (or /restart all)", nil,
+				"Every agent is up. Name agents, or say /restart all.")
 		}
 	case len(c.Args) == 1 && c.Args[0] == "all":
 		for _, s := range snap {

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"time"
 
 	"github.com/fleetwarden/fleetwarden/claude"
@@ -178,9 +179,9 @@ func (f *Fleet) waitMovedOn(ctx context.Context, src Typist, name string, p tmux
 }
 
 // Type types text and Enter into an agent's pane, if the agent is still in
-// state want just before (an agent that opened a dialog meanwhile gets
-// nothing).
-func (f *Fleet) Type(ctx context.Context, name, text string, want claude.State) (Screen, error) {
+// one of the states want just before (an agent that opened a dialog
+// meanwhile gets nothing).
+func (f *Fleet) Type(ctx context.Context, name, text string, want ...claude.State) (Screen, error) {
 	src, p, err := f.pane(ctx, name)
 	if err != nil {
 		return Screen{}, err
@@ -189,7 +190,7 @@ func (f *Fleet) Type(ctx context.Context, name, text string, want claude.State) 
 	if err != nil {
 		return sc, err
 	}
-	if sc.Result.State != want {
+	if !slices.Contains(want, sc.Result.State) {
 		return sc, fmt.Errorf("agent %s: %w: it is %s now", name, ErrStateChanged, sc.Result.State)
 	}
 	if err := src.SendText(ctx, p.ID, text); err != nil {
