@@ -216,7 +216,9 @@ func (ub *unblock) cmdSend(ctx context.Context, c *Call) error {
 		return ub.send(ctx, c, agent, text, claude.Idle)
 	case claude.Working:
 		return c.Confirm(ctx, fmt.Sprintf("%s is working. Claude Code queues your line and reads it when the turn ends. Send it?", agent),
-			func(ctx context.Context, c *Call) error { return ub.send(ctx, c, agent, text, claude.Working, claude.Idle) })
+			func(ctx context.Context, c *Call) error {
+				return ub.send(ctx, c, agent, text, claude.Working, claude.Idle)
+			})
 	case claude.APIError:
 		return c.Confirm(ctx, fmt.Sprintf("%s's last turn failed (%s). Send your line anyway?", agent, describeState(sc.Result)),
 			func(ctx context.Context, c *Call) error {
