@@ -31,6 +31,9 @@ func cmdCheck(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 	offline := fs.Bool("offline", false, "validate only: probe no channel over the network")
 	cfg, code := parseConfig(fs, args, stderr)
 	if cfg == nil {
+		if code == 1 {
+			lastGoodInstead(fs.Lookup("config").Value.String(), stderr)
+		}
 		return code
 	}
 	name := cfg.Path

@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"os"
 	"path/filepath"
 	"strings"
@@ -167,4 +168,26 @@ func (d *daemon) journalNotes() {
 	for _, n := range d.boot.notes {
 		_ = d.tap.Append(audit.Record{Kind: audit.KindConfig, Actor: "fleetwarden", Action: "last_good_used", Message: n})
 	}
+}
+
+// lastGoodInstead tells, for a config file that does not load, what `run`
+// would start on instead.
+func lastGoodInstead(path string, w io.Writer) {
+	if path == "" {
+		path, _ = config.Find()
+	}
+	if path == "" {
+		return
+	}
+	dir := config.StateDirHint(path)
+	if dir == "" {
+		return
+	}
+	lg, meta, err := loadLastGood(dir)
+	if err != nil {
+		fmt.Fprintf(w, "fleetwarden run would exit: %v\n", err)
+		return
+	}
+	fmt.Fprintf(w, "fleetwarden run would start on the last good config from %s instead (%s)\n",
+		meta.at.In(location(lg.Schedule.Timezone)).Format("Mon 2 Jan 15:04"), filepath.Join(dir, lastGoodFile))
 }

@@ -161,6 +161,10 @@ func (d *daemon) tell(text string) {
 func (d *daemon) reloadNotice() {
 	r := d.boot.reload
 	text := fmt.Sprintf("✓ Config reloaded (applied by %s):\n%s", r.by, r.changes)
+	if r.failed != "" {
+		text = fmt.Sprintf("✗ The reloaded config did not start: %s\nRunning on the previous config again; fix the file and /reload.", r.failed)
+		_ = d.tap.Append(audit.Record{Kind: audit.KindConfig, Actor: r.by, Action: "reload_failed", Error: r.failed})
+	}
 	if n := d.notes(); len(n) > 0 {
 		text += "\n\n" + strings.Join(n, "\n")
 	}

@@ -179,11 +179,20 @@ func TestTypoAfterRestartRunsOnTheLastGoodConfig(t *testing.T) {
 		t.Fatalf("stop: exit %d", code)
 	}
 
+	// check compares a file with the last good config.
+	good := string(mustRead(t, l.cfg))
+	testenv.WriteFile(t, l.dir, "config.toml", strings.Replace(good, "interval = \"300ms\"", "interval = \"1s\"", 1))
+	if out, _, _ := runMain(t, "check", "--config", l.cfg, "--offline"); !strings.Contains(out, "differs from the last good config") ||
+		!strings.Contains(out, "~ watchdog.interval: 300ms → 1s") {
+		t.Errorf("check does not show the difference from the last good config:\n%s", out)
+	}
+
 	// 3 a.m.: a typo, then a restart.
-	cfgText := strings.Replace(string(mustRead(t, l.cfg)), "interval = \"300ms\"", "intervall = \"300ms\"", 1)
+	cfgText := strings.Replace(good, "interval = \"300ms\"", "intervall = \"300ms\"", 1)
 	testenv.WriteFile(t, l.dir, "config.toml", cfgText)
 	_, errOut, code := runMain(t, "check", "--config", l.cfg, "--offline")
-	if code == 0 || !strings.Contains(errOut, `config.toml:`) || !strings.Contains(errOut, "watchdog.intervall") {
+	if code == 0 || !strings.Contains(errOut, `config.toml:`) || !strings.Contains(errOut, "watchdog.intervall") ||
+		!strings.Contains(errOut, "fleetwarden run would start on the last good config from") {
 		t.Fatalf("check of the typo: exit %d, %s", code, errOut)
 	}
 	n := len(l.tg.Sent())
@@ -338,4 +347,20 @@ func TestRunSafeLeavesOutAChatThatFailsItsCheck(t *testing.T) {
 		}
 		return false, fmt.Sprintf("no safe-mode notice on the webhook; got %q", hook.summaries())
 	})
+}
+
+func TestReloadThatCannotStartKeepsThePreviousConfig(t *testing.T) {
+	l := newLiveFleet(t, map[string]string{"builder": "15-busy.txt"})
+	hook := newHookReceiver(t)
+	l.run(runOptions{})
+	l.waitSent(adminChat, 0, "fleetwarden started")
+	// Valid, but the alert manager cannot start with two routes that are
+	// both webhook:backup to it.
+	l.write(fmt.Sprintf("[[alerts.route]]\nname = \"webhook:backup\"\ntype = \"webhook\"\nurl = %q\n\n[[alerts.route]]\nname = \"backup\"\ntype = \"webhook\"\nurl = %q\n", hook.URL, hook.URL))
+	q := l.ask(tgAdmin, adminChat, "/reload", "+ alert route backup added", "Apply these changes?")
+	n := len(l.tg.Sent())
+	l.press(tgAdmin, adminChat, q, "Yes, do it", "Applying the new config")
+	l.waitSent(adminChat, n, "The reloaded config did not start", "two routes are named", "Running on the previous config again")
+	l.ask(tgAdmin, adminChat, "/status", "builder")
+	l.ask(tgAdmin, adminChat, "/timeline", "the reloaded config did not start")
 }

@@ -49,6 +49,7 @@ type boot struct {
 type reloadDone struct {
 	by      string
 	changes config.Changes
+	failed  string // the new config did not start, and why: the old one runs again
 }
 
 // runDaemon is `run`: it loads the config (or the last good one), decides
@@ -85,12 +86,22 @@ func runDaemon(ctx context.Context, o runOptions) (code int) {
 	var wg sync.WaitGroup
 	defer wg.Wait()
 	consoleStarted := false
+	var prev *boot // the generation before, to go back to
 	for {
 		rt := newRuntime(b.cfg, log)
 		d, err := newDaemon(rt, b, func(h *commands.Handler) *console.Console {
 			sw.set(h)
 			return cons
 		})
+		if err != nil && b.reload != nil && prev != nil {
+			// A reloaded config that cannot start must not end the watch:
+			// back to the config that ran, saying why.
+			log.Error("the reloaded config did not start; back on the previous one", "err", err)
+			back := *prev
+			back.reload = &reloadDone{by: b.reload.by, failed: err.Error()}
+			b, prev = &back, nil
+			continue
+		}
 		if err != nil {
 			fmt.Fprintf(o.stderr, "fleetwarden: %v\n", err)
 			recordCrash(b.cfg.State.Dir, "start: "+err.Error(), time.Now())
@@ -119,7 +130,7 @@ func runDaemon(ctx context.Context, o runOptions) (code int) {
 			return 0
 		}
 		log.Info("config reloaded", "file", next.cfg.Path, "safe_mode", next.safe != "")
-		b = next
+		b, prev = next, b
 	}
 }
 

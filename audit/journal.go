@@ -29,6 +29,7 @@
 //     Reason, and Fields["until"] (RFC 3339) or Message ("muted for 2h").
 //   - KindConfig: Action "reload" (applied) | "reload_waiting" (for an
 //     admin's button) | "reload_invalid" | "reload_unchanged" |
+//     "reload_failed" (the new config did not start; the old one runs) |
 //     "last_good_used" | "safe_mode", Actor, Message (the changes or the
 //     errors, one per line), Error.
 package audit

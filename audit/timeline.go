@@ -1022,7 +1022,7 @@ func (tl *timeline) config(r Record) {
 		"reload_waiting":   "config reload waits for an admin's confirmation",
 		"reload_invalid":   "config reload refused: the file does not load",
 		"reload_unchanged": "config reload: no changes",
-		"reload_cancelled": "config reload cancelled",
+		"reload_failed":    "the reloaded config did not start: back on the previous one",
 		"last_good_used":   "config did not load: running on the last good config",
 		"safe_mode":        "started in safe mode",
 	}[r.Action]
@@ -1032,9 +1032,14 @@ func (tl *timeline) config(r Record) {
 	if r.Actor != "" && r.Actor != "fleetwarden" {
 		text = join(text, by(r))
 	}
+	msg := r.Message
+	if r.Action == "last_good_used" {
+		msg, _, _ = strings.Cut(msg, " — ") // the errors; the text says the rest
+	}
 	var details []string
-	for _, l := range strings.Split(r.Message, "\n") {
-		if l = strings.TrimSpace(l); l != "" {
+	for _, l := range strings.Split(msg, "\n") {
+		// The changes, without their headings ("Applies at once:").
+		if l = strings.TrimSpace(l); l != "" && !strings.HasSuffix(l, ":") {
 			details = append(details, shorten(l))
 		}
 	}

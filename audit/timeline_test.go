@@ -176,6 +176,16 @@ func TestTimelineLines(t *testing.T) {
 			tr(1, "builder", "working", "idle"),
 			tr(2, "builder", "idle", "needs_input"),
 		}, "Nothing happened in this period."},
+		{"config", []Record{
+			{Time: at(loc, 9, 0, 0), Kind: KindConfig, Action: "last_good_used", Actor: "fleetwarden",
+				Message: "config.toml:12: agent[1].target: bad — running on the last good config from Tue 02:14; fix the file and /reload"},
+			{Time: at(loc, 9, 1, 0), Kind: KindConfig, Action: "reload_waiting", Actor: "telegram:111", Message: "Needs an admin's confirmation:\n  - agent docs removed"},
+			{Time: at(loc, 9, 2, 0), Kind: KindRefused, Action: "/reload (button)", Actor: "telegram:333", Message: "pressed the button of telegram:111"},
+			{Time: at(loc, 9, 3, 0), Kind: KindConfig, Action: "reload", Actor: "telegram:111", Message: "Needs an admin's confirmation:\n  - agent docs removed"},
+		}, "09:00 config did not load: running on the last good config (config.toml:12: agent[1].target: bad)\n" +
+			"09:01 config reload waits for an admin's confirmation by telegram:111 (- agent docs removed)\n" +
+			"09:02 refused /reload from telegram:333 (pressed the button of telegram:111)\n" +
+			"09:03 config reloaded by telegram:111 (- agent docs removed)"},
 		{"many agents", many(), "09:00 a0, a1, a2, a3, a4 and 4 more: Claude Code exited\nOutage ongoing: 3 m so far."},
 		{"partial restart", []Record{
 			tr(0, "a", "working", "auth_failed"), tr(0, "b", "working", "auth_failed"), tr(0, "c", "working", "auth_failed"),

@@ -561,3 +561,19 @@ func TestRunListenError(t *testing.T) {
 		t.Errorf("Run: got %T, want the *net.OpError wrapped", err)
 	}
 }
+
+func TestPageAndAPIShowNotes(t *testing.T) {
+	f := newFleet()
+	f.snap.Notes = []string{"Safe mode: started with --safe <b>. Leave it with /reload or a restart."}
+	s := newServer(t, f, nil)
+	body := get(t, s.Handler(), "/").Body.String()
+	if !strings.Contains(body, `<p class="note">⚠ Safe mode: started with --safe &lt;b&gt;.`) {
+		t.Errorf("page does not show the note:\n%s", body)
+	}
+	if api := get(t, s.Handler(), "/api/status").Body.String(); !strings.Contains(api, `"notes": [`) || !strings.Contains(api, `"Safe mode: started with --safe`) {
+		t.Errorf("/api/status does not carry the note: %s", api)
+	}
+	if body := get(t, newServer(t, newFleet(), nil).Handler(), "/").Body.String(); strings.Contains(body, `class="note"`) {
+		t.Errorf("a page with no notes shows one")
+	}
+}
