@@ -1,9 +1,11 @@
 package telegram
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"fmt"
+	"io"
 	"math/rand/v2"
 	"net/http"
 	"strings"
@@ -17,19 +19,29 @@ import (
 // exponentially with jitter and reports 401/409 as the transport being down.
 type poller struct {
 	b      *Bot
-	offset int
+	offset int // the next update id we want: everything before it was handed to a handler
+	// confirmed is the offset Telegram last acknowledged (a getUpdates with
+	// it answered): updates before it are gone from the server.
+	confirmed int
 }
 
-func (p *poller) Poll(tb *tele.Bot, updates chan tele.Update, stop chan struct{}) {
+func (p *poller) Poll(tb *tele.Bot, _ chan tele.Update, stop chan struct{}) {
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	go func() {
 		<-stop
 		cancel()
 	}()
+	// Updates handed to a handler are confirmed before we stop, or the next
+	// start would run them again.
+	defer p.confirm()
 	bo := newBackoff(p.b.o.BackoffMin, p.b.o.BackoffMax)
 	for ctx.Err() == nil {
+		asked := p.offset
 		ups, err := p.getUpdates(tb)
+		if err == nil {
+			p.confirmed = asked
+		}
 		if ctx.Err() != nil {
 			return
 		}
@@ -59,15 +71,46 @@ func (p *poller) Poll(tb *tele.Bot, updates chan tele.Update, stop chan struct{}
 			}
 		}
 		for _, u := range ups {
-			if u.ID >= p.offset {
-				p.offset = u.ID + 1
-			}
-			select {
-			case updates <- u:
-			case <-ctx.Done():
+			if ctx.Err() != nil {
 				return
 			}
+			if u.ID < p.offset {
+				continue // seen already (an offset the server did not take)
+			}
+			// Our handlers only sort updates into work lanes, so handing
+			// them over here is quick, and p.offset counts exactly what
+			// was handed over (telebot's own channel would hold some
+			// that a stop then loses).
+			tb.ProcessUpdate(u)
+			p.offset = u.ID + 1
 		}
+	}
+}
+
+// confirm tells Telegram the updates before p.offset were handled (a
+// getUpdates with that offset and no wait), when it does not know yet.
+func (p *poller) confirm() {
+	if p.offset == 0 || p.offset == p.confirmed {
+		return
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	body, _ := json.Marshal(map[string]any{"offset": p.offset, "timeout": 0, "limit": 1,
+		"allowed_updates": []string{"message", "callback_query"}})
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, p.b.o.APIURL+"/bot"+p.b.o.Token+"/getUpdates", bytes.NewReader(body))
+	if err != nil {
+		return
+	}
+	req.Header.Set("Content-Type", "application/json")
+	resp, err := p.b.o.HTTPClient.Do(req)
+	if err != nil {
+		p.b.log.Warn("confirming the last updates before stopping", "err", redactToken(err.Error(), p.b.o.Token))
+		return
+	}
+	_, _ = io.Copy(io.Discard, resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode == http.StatusOK {
+		p.confirmed = p.offset
 	}
 }
 

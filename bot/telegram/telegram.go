@@ -76,7 +76,7 @@ type Bot struct {
 	meReady chan struct{} // closed once getMe told us who we are (tb.Me)
 
 	notified notified.Memory // alert chats each notification reached, by its ID
-	ctx      context.Context
+	work     *lanes
 }
 
 var commandName = regexp.MustCompile(`^[a-z0-9_]{1,32}$`)
@@ -118,14 +118,15 @@ func New(o Options) (*Bot, error) {
 	client.Timeout = o.PollTimeout + 15*time.Second
 	b := &Bot{o: o, log: o.Log.With("transport", Platform), health: Health{State: "starting", Since: time.Now()},
 		meReady: make(chan struct{})}
-	tb, err := tele.NewBot(tele.Settings{
+	b.work = newLanes()
+	tb, err := tele.NewBot(synchronous(tele.Settings{
 		URL:     o.APIURL,
 		Token:   o.Token,
 		Offline: true, // getMe happens in Run, with backoff, not here
 		Client:  &client,
 		Poller:  &poller{b: b},
 		OnError: func(err error, _ tele.Context) { b.log.Warn("handler", "err", redactToken(err.Error(), o.Token)) },
-	})
+	}))
 	if err != nil {
 		return nil, fmt.Errorf("telegram: %w", err)
 	}
@@ -141,10 +142,8 @@ func (b *Bot) Name() string { return Platform }
 
 // Run polls for updates and sends until ctx is done.
 func (b *Bot) Run(ctx context.Context) error {
-	b.mu.Lock()
-	b.ctx = ctx
-	b.mu.Unlock()
 	go b.out.run(ctx)
+	b.runWorkers(ctx)
 	go b.setup(ctx)
 	done := make(chan struct{})
 	go func() {
@@ -154,6 +153,11 @@ func (b *Bot) Run(ctx context.Context) error {
 	<-ctx.Done()
 	b.tb.Stop()
 	<-done
+	if n := b.work.unstarted(); n > 0 {
+		// Confirmed to Telegram with the rest: a command queued before a
+		// stop must not fire at the next start, maybe hours later.
+		b.log.Warn("stopping with updates not handled", "count", n)
+	}
 	return nil
 }
 
@@ -244,15 +248,6 @@ func (b *Bot) setHealth(state string, err error) {
 	}
 }
 
-func (b *Bot) runCtx() context.Context {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	if b.ctx == nil {
-		return context.Background()
-	}
-	return b.ctx
-}
-
 func (b *Bot) onText(c tele.Context) error {
 	m := c.Message()
 	if m == nil || m.Sender == nil || m.Chat == nil {
@@ -275,7 +270,7 @@ func (b *Bot) onText(c tele.Context) error {
 	if m.ReplyTo != nil {
 		req.ReplyTo = m.ReplyTo.Text
 	}
-	b.o.Handler.Handle(b.runCtx(), req, &responder{b: b, chat: m.Chat, private: req.Private, msg: m})
+	b.dispatch(task{req: req, out: &responder{b: b, chat: m.Chat, private: req.Private, msg: m}})
 	return nil
 }
 
@@ -283,10 +278,6 @@ func (b *Bot) onCallback(c tele.Context) error {
 	cb := c.Callback()
 	if cb == nil || cb.Sender == nil {
 		return nil
-	}
-	// Always answer the callback, or the button spins on the user's phone.
-	if err := c.Respond(); err != nil {
-		b.log.Warn("answerCallbackQuery", "err", redactToken(err.Error(), b.o.Token))
 	}
 	chat := &tele.Chat{ID: cb.Sender.ID, Type: tele.ChatPrivate}
 	if cb.Message != nil && cb.Message.Chat != nil {
@@ -303,7 +294,12 @@ func (b *Bot) onCallback(c tele.Context) error {
 	// The command layer removes the question's buttons (RemoveButtons) once
 	// it knows the presser may answer it.
 	r := &responder{b: b, chat: chat, private: req.Private, pressed: cb.Message}
-	b.o.Handler.Handle(b.runCtx(), req, r)
+	b.dispatch(task{req: req, out: r, before: func() {
+		// Always answer the callback, or the button spins on the user's phone.
+		if err := c.Respond(); err != nil {
+			b.log.Warn("answerCallbackQuery", "err", redactToken(err.Error(), b.o.Token))
+		}
+	}})
 	return nil
 }
 
@@ -320,6 +316,11 @@ type responder struct {
 	private bool
 	msg     *tele.Message // the request, for deletion
 	pressed *tele.Message // the message whose button was pressed
+	prio    Priority      // High for operators and admins
+	// noWait queues replies without waiting for them to go out: a
+	// stranger's refusal must not hold a worker for the time a flood of
+	// them takes to drain.
+	noWait bool
 }
 
 // RemoveButtons takes the buttons off the message whose button was pressed:
@@ -362,7 +363,12 @@ func (r *responder) Reply(ctx context.Context, rep commands.Reply) error {
 	if rep.Text == "" && rep.Pre == "" {
 		return nil
 	}
-	return r.b.out.send(ctx, r.chat.ID, r.chat.Type != tele.ChatPrivate, Format(rep), markup(rep.Buttons))
+	group := r.chat.Type != tele.ChatPrivate
+	if r.noWait {
+		_, err := r.b.out.enqueue(ctx, r.chat.ID, group, r.prio, Format(rep), markup(rep.Buttons))
+		return err
+	}
+	return r.b.out.send(ctx, r.chat.ID, group, r.prio, Format(rep), markup(rep.Buttons))
 }
 
 func markup(bs []commands.Button) *tele.ReplyMarkup {
@@ -397,7 +403,7 @@ func (b *Bot) NotifyOnce(ctx context.Context, id, text string) error {
 		if id != "" && b.notified.Reached(id, chat) {
 			continue
 		}
-		if err := b.out.send(ctx, chatID, chatID < 0, Format(commands.Reply{Text: text}), nil); err != nil {
+		if err := b.out.send(ctx, chatID, chatID < 0, High, Format(commands.Reply{Text: text}), nil); err != nil {
 			errs = append(errs, fmt.Errorf("chat %d: %w", chatID, err))
 			continue
 		}

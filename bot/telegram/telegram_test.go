@@ -45,12 +45,14 @@ type env struct {
 	bot     *Bot
 	h       *commands.Handler
 	journal *memJournal
+	opts    Options
+	stop    func() // stops the running bot (once)
 
 	mu     sync.Mutex
 	health []Health
 }
 
-func start(t *testing.T, mod func(*Options)) *env {
+func start(t testing.TB, mod func(*Options)) *env {
 	t.Helper()
 	srv := fake.New(t, token)
 	srv.AddChat(adminDM) // the admin has talked to the bot before: alerts can reach them
@@ -77,7 +79,16 @@ func start(t *testing.T, mod func(*Options)) *env {
 	if mod != nil {
 		mod(&o)
 	}
-	b, err := New(o)
+	e.opts = o
+	e.launch(t)
+	t.Cleanup(func() { e.stop() })
+	return e
+}
+
+// launch runs a new Bot with the env's options.
+func (e *env) launch(t testing.TB) {
+	t.Helper()
+	b, err := New(e.opts)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -88,11 +99,11 @@ func start(t *testing.T, mod func(*Options)) *env {
 		_ = b.Run(ctx)
 		close(done)
 	}()
-	t.Cleanup(func() {
+	e.stop = func() {
 		cancel()
 		<-done
-	})
-	return e
+		e.stop = func() {}
+	}
 }
 
 // memJournal is an audit journal in memory.
