@@ -91,6 +91,7 @@ type Bot struct {
 	running  bool
 	closing  bool
 	inflight sync.WaitGroup // interaction handlers and command registration
+	others   chan struct{}  // a slot per running handler of a stranger's or viewer's interaction
 	healthQ  []Health       // changes not yet given to OnHealth
 	wake     chan struct{}
 }
@@ -153,7 +154,8 @@ func New(o Options) (*Bot, error) {
 		}
 	}
 	b := &Bot{o: o, log: o.Log.With("transport", Platform), dg: dg, cmds: cmds, dmCmds: dm, apiURL: api,
-		health: Health{State: "starting", Since: time.Now()}, wake: make(chan struct{}, 1)}
+		health: Health{State: "starting", Since: time.Now()}, wake: make(chan struct{}, 1),
+		others: make(chan struct{}, maxOthers)}
 	dg.Client = clientFor(o.HTTPClient, api)
 	dg.Dialer = gatewayDialer(b.isClosing)
 	dg.Identify.Intents = discordgo.IntentsNone // interactions arrive without any intent

@@ -61,6 +61,14 @@ func (r *recorder) Handle(ctx context.Context, req commands.Request, out command
 	r.h.Handle(ctx, req, out)
 }
 
+// RoleOf passes the handler's roles on, as commands.Handler does for the bot.
+func (r *recorder) RoleOf(req commands.Request) commands.Role {
+	if ro, ok := r.h.(Roler); ok {
+		return ro.RoleOf(req)
+	}
+	return commands.RoleAdmin
+}
+
 func (r *recorder) last() commands.Request {
 	r.mu.Lock()
 	defer r.mu.Unlock()

@@ -1,6 +1,9 @@
 package discord
 
 import (
+	"context"
+	"strings"
+	"sync/atomic"
 	"testing"
 
 	"github.com/bwmarrin/discordgo"
@@ -43,5 +46,66 @@ func TestOnlyTheBotsDMIsPrivate(t *testing.T) {
 		if got := isPrivate(&tc.in); got != tc.want {
 			t.Errorf("%s: private = %v, want %v", tc.name, got, tc.want)
 		}
+	}
+}
+
+// A stranger's flood of slash commands gets one refusal, and strangers' and
+// viewers' interactions run a bounded number at a time: an admin is
+// answered while they are stuck.
+func TestFloodOfInteractionsIsBounded(t *testing.T) {
+	t.Parallel()
+	var running, most atomic.Int32
+	release := make(chan struct{})
+	e := start(t, func(h *commands.Handler) {
+		h.Register(commands.Command{Name: "slow", Help: "waits", Role: commands.RoleViewer,
+			Run: func(ctx context.Context, c *commands.Call) error {
+				n := running.Add(1)
+				for {
+					m := most.Load()
+					if n <= m || most.CompareAndSwap(m, n) {
+						break
+					}
+				}
+				select {
+				case <-release:
+				case <-ctx.Done():
+				}
+				running.Add(-1)
+				return c.Reply(ctx, "slow done")
+			}})
+	}, nil)
+	t.Cleanup(func() { close(release) })
+	e.srv.WaitCommands(t, wait, "", "status", "slow")
+
+	dm := e.srv.DMChannel(stranger.ID)
+	var ids []string
+	for range 10 {
+		ids = append(ids, e.srv.SlashCommand(stranger, dm, "", "status", nil))
+	}
+	for _, id := range ids {
+		e.reply(t, id, nil) // the refusal, or "(no reply)"
+	}
+	waitFor(t, func() bool { return len(e.bot.others) == 0 }) // their handlers have returned
+
+	vdm := e.srv.DMChannel(viewer.ID)
+	for range maxOthers + 4 {
+		e.srv.SlashCommand(viewer, vdm, "", "slow", nil)
+	}
+	waitFor(t, func() bool { return running.Load() == maxOthers })
+	id := e.srv.SlashCommand(admin, e.srv.DMChannel(admin.ID), "", "status", nil)
+	if m := e.reply(t, id, nil); !strings.Contains(m.Content, "agents") {
+		t.Errorf("admin's /status while viewers' commands hang: %q", m.Content)
+	}
+	if n := most.Load(); n > maxOthers {
+		t.Errorf("%d viewers' commands ran at once, want at most %d", n, maxOthers)
+	}
+	refusals := 0
+	for _, m := range e.srv.Messages() {
+		if m.Content == commands.Refusal {
+			refusals++
+		}
+	}
+	if refusals != 1 {
+		t.Errorf("the stranger got %d refusals for 10 commands, want 1", refusals)
 	}
 }

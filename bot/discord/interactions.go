@@ -30,6 +30,17 @@ const (
 // to DMs only, whatever the command layer decided.
 var errSecretInGuild = errors.New("discord: refusing to send a secret (login link or code) to a guild channel; ask in a DM with the bot")
 
+// Roler tells the role of a requester; commands.Handler is one. With it,
+// strangers and viewers share a bounded number of handlers, so a flood of
+// their interactions cannot grow without bound or crowd out operators.
+type Roler interface {
+	RoleOf(commands.Request) commands.Role
+}
+
+// maxOthers bounds the interactions of strangers and viewers handled at
+// once; more are dropped (Discord tells the user the interaction failed).
+const maxOthers = 16
+
 // onInteraction runs in discordgo's gateway goroutine (SyncEvents): hand
 // the interaction to a goroutine of its own at once.
 func (b *Bot) onInteraction(ic *discordgo.InteractionCreate) {
@@ -37,7 +48,38 @@ func (b *Bot) onInteraction(ic *discordgo.InteractionCreate) {
 		return
 	}
 	in := ic.Interaction
+	if !b.operator(in) {
+		select {
+		case b.others <- struct{}{}:
+		default:
+			b.log.Warn("too many interactions from strangers or viewers at once; dropping one", "limit", maxOthers)
+			return
+		}
+		if !b.track(func() {
+			defer func() { <-b.others }()
+			b.handleInteraction(b.runCtx(), in)
+		}) {
+			<-b.others
+		}
+		return
+	}
 	b.track(func() { b.handleInteraction(b.runCtx(), in) })
+}
+
+// operator is true when the interaction comes from an operator or admin.
+func (b *Bot) operator(in *discordgo.Interaction) bool {
+	ro, ok := b.o.Handler.(Roler)
+	if !ok {
+		return true // no roles known: nothing to tell apart
+	}
+	user := in.User
+	if in.Member != nil && in.Member.User != nil {
+		user = in.Member.User
+	}
+	if user == nil {
+		return false
+	}
+	return ro.RoleOf(commands.Request{Platform: Platform, UserID: user.ID}) >= commands.RoleOperator
 }
 
 // handleInteraction acknowledges the interaction first (Discord allows 3 s
