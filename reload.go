@@ -309,13 +309,19 @@ func cmdReloadCLI(ctx context.Context, args []string, stdout, stderr interface{ 
 func (d *daemon) notes() []string {
 	out := append([]string(nil), d.boot.notes...)
 	if d.boot.safe != "" {
-		s := "Safe mode: " + d.boot.safe + ". Running only the tmux watch, the console, the dashboard and the alert routes that passed their check"
-		if len(d.leftOut) > 0 {
-			s += "; left out: " + strings.Join(d.leftOut, "; ")
-		}
-		out = append(out, s+". Leave it with /reload or a restart.")
+		out = append(out, d.safeNote())
 	}
 	return out
+}
+
+// safeNote says why safe mode runs and what it left out, first: an alert
+// carries 300 characters.
+func (d *daemon) safeNote() string {
+	s := "Safe mode: " + d.boot.safe + "."
+	if len(d.leftOut) > 0 {
+		s += " Left out: " + strings.Join(d.leftOut, "; ") + "."
+	}
+	return s + " Running only the tmux watch, the console, the dashboard and the alert routes that passed their check. Leave it with /reload or a restart."
 }
 
 // passes reports whether a chat transport starts: always, except in safe
@@ -346,11 +352,23 @@ func (d *daemon) routePasses(route alert.Route, r config.Route, taken map[string
 	return true
 }
 
-// noteAlerts carry the notes the way alerts go (to every route that works,
-// queued across restarts).
-func (d *daemon) noteAlerts() {
-	for _, n := range d.boot.notes {
-		d.alerts.Observe(alert.Event{Time: time.Now(), Kind: alert.KindInfo, Reason: "the config file does not load", Evidence: n, Active: true})
+// announce says something on every route that works: the chats the way
+// alerts go (queued, the fallback routes standing in when chat is down),
+// and every fallback route at once.
+func (d *daemon) announce(reason, text string) {
+	now := time.Now()
+	d.alerts.Observe(alert.Event{Time: now, Kind: alert.KindInfo, Reason: reason, Evidence: text, Active: true})
+	n := alert.Notification{ID: fmt.Sprintf("notice-%d", now.UnixNano()), AlertKey: "info/" + reason, Status: "firing",
+		Severity: alert.SeverityInfo, Kind: alert.KindInfo, Reason: reason, Summary: strings.ToUpper(reason[:1]) + reason[1:],
+		Evidence: claude.Redact(text), StartsAt: now, Time: now}
+	for _, r := range d.fallback {
+		go func() {
+			ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+			defer cancel()
+			if err := r.Deliver(ctx, n); err != nil {
+				d.log.Warn("notice not delivered", "route", r.Name(), "err", err)
+			}
+		}()
 	}
 }
 

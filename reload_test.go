@@ -162,6 +162,8 @@ func (l *liveFleet) press(from fake.User, chat fake.Chat, m fake.Message, label 
 
 func TestTypoAfterRestartRunsOnTheLastGoodConfig(t *testing.T) {
 	l := newLiveFleet(t, map[string]string{"builder": "15-busy.txt", "docs": "19-tui-401.txt"})
+	hook := newHookReceiver(t)
+	l.write(fmt.Sprintf("[[alerts.route]]\ntype = \"webhook\"\nurl = %q\n", hook.URL))
 	l.run(runOptions{goodAfter: time.Millisecond})
 	l.waitSent(adminChat, 0, "fleetwarden started")
 	lastGood := filepath.Join(l.dir, "state", lastGoodFile)
@@ -201,6 +203,8 @@ func TestTypoAfterRestartRunsOnTheLastGoodConfig(t *testing.T) {
 	if !strings.Contains(m.Plain, "config.toml:") {
 		t.Errorf("the notice does not name the file and line: %q", m.Plain)
 	}
+	// The other routes are told too.
+	hook.waitEvidence(t, "The config file does not load", "watchdog.intervall")
 	// The fleet is still watched, and /status says why it runs as it does.
 	st := l.ask(tgAdmin, adminChat, "/status", "running on the last good config", "docs")
 	if !strings.Contains(st.Plain, "auth_failed") {
@@ -319,7 +323,7 @@ func TestRepeatedCrashLandsInSafeMode(t *testing.T) {
 	n := len(l.tg.Sent())
 	l.run(runOptions{})
 	m := l.waitSent(adminChat, n, "Safe mode", "the same crash 3 times in 10 minutes", "two routes are named")
-	if !strings.Contains(m.Plain, "left out: alert route webhook:backup (another route has its name)") {
+	if !strings.Contains(m.Plain, "Left out: alert route webhook:backup (another route has its name)") {
 		t.Errorf("the notice does not name what was left out: %q", m.Plain)
 	}
 	l.ask(tgAdmin, adminChat, "/status", "Safe mode", "builder")
@@ -339,13 +343,25 @@ func TestRunSafeLeavesOutAChatThatFailsItsCheck(t *testing.T) {
 	l.write(fmt.Sprintf("[[alerts.route]]\ntype = \"webhook\"\nurl = %q\n", hook.URL))
 	l.tg.Down()
 	l.run(runOptions{safe: true})
+	hook.waitEvidence(t, "Safe mode", "Safe mode: started with --safe. Left out: telegram (")
+}
+
+// waitEvidence waits for a webhook alert whose summary has summary and
+// whose evidence has evidence.
+func (h *hookReceiver) waitEvidence(t *testing.T, summary, evidence string) {
+	t.Helper()
 	tmuxtest.WaitFor(t, 30*time.Second, func() (bool, string) {
-		for _, s := range hook.summaries() {
-			if strings.Contains(s, "safe mode") {
+		h.mu.Lock()
+		defer h.mu.Unlock()
+		var got []string
+		for _, m := range h.got {
+			s, e := fmt.Sprint(m["summary"]), fmt.Sprint(m["evidence"])
+			if strings.Contains(s, summary) && strings.Contains(e, evidence) {
 				return true, ""
 			}
+			got = append(got, s+" | "+e)
 		}
-		return false, fmt.Sprintf("no safe-mode notice on the webhook; got %q", hook.summaries())
+		return false, fmt.Sprintf("no webhook alert %q with evidence %q; got %q", summary, evidence, got)
 	})
 }
 
@@ -363,4 +379,23 @@ func TestReloadThatCannotStartKeepsThePreviousConfig(t *testing.T) {
 	l.waitSent(adminChat, n, "The reloaded config did not start", "two routes are named", "Running on the previous config again")
 	l.ask(tgAdmin, adminChat, "/status", "builder")
 	l.ask(tgAdmin, adminChat, "/timeline", "the reloaded config did not start")
+}
+
+func TestSighupReloadsTheRunningBinary(t *testing.T) {
+	c := newChatFleet(t, chatOpts{agents: map[string]string{"builder": "15-busy.txt"}})
+	c.waitReply(adminChat, 0, "fleetwarden started")
+	c.agent("extra", "15-busy.txt")
+	cfg := string(mustRead(t, c.cfg)) + "\n[[agent]]\nname = \"extra\"\ntarget = \"extra:main\"\n"
+	testenv.WriteFile(t, c.dir, "config.toml", cfg)
+	n := len(c.tg.Sent())
+	if err := c.cmd.Process.Signal(syscall.SIGHUP); err != nil {
+		t.Fatal(err)
+	}
+	m := c.waitReply(adminChat, n, "Config reloaded")
+	if !strings.Contains(m.Plain, "+ agent extra added") || !strings.Contains(m.Plain, "applied by SIGHUP") {
+		t.Errorf("reload notice = %q", m.Plain)
+	}
+	if st := c.say(tgAdmin, adminChat, "/status", "extra"); !strings.Contains(st.Plain, "builder") {
+		t.Errorf("/status after the reload = %q, want builder and extra", st.Plain)
+	}
 }

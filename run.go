@@ -68,6 +68,7 @@ type daemon struct {
 	synced      sync.Once // alerts told the first scan is in
 
 	boot      *boot            // what this generation started with
+	fallback  []alert.Route    // the fallback alert routes, for announce
 	leftOut   []string         // safe mode: what did not pass its check, and why
 	reloadc   chan *boot       // a reload to apply: this generation ends, the next starts
 	reloading sync.Mutex       // one reload at a time
@@ -186,6 +187,7 @@ func newDaemon(rt *runtime, b *boot, withHandler func(*commands.Handler) *consol
 		names[route.Name()] = true
 		fallback = append(fallback, route)
 	}
+	d.fallback = fallback
 	m, err := alert.New(alert.Options{
 		GroupWait:      orNow(cfg.Alerts.GroupWait.Duration),
 		RepeatInterval: cfg.Alerts.RepeatInterval.Duration,
@@ -412,10 +414,11 @@ func (d *daemon) startNotice(a away) {
 		reason = "fleetwarden started in safe mode"
 	}
 	d.alerts.Observe(alert.Event{Time: time.Now(), Kind: alert.KindInfo, Reason: reason, Evidence: detail, Active: true})
-	d.noteAlerts()
+	for _, n := range d.boot.notes {
+		d.announce("the config file does not load", n)
+	}
 	if d.boot.safe != "" {
-		// In full on the chats that run: an alert carries one line.
-		d.tell(strings.Join(d.notes(), "\n"))
+		d.announce("safe mode", d.safeNote())
 	}
 }
 
