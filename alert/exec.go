@@ -32,12 +32,13 @@ func NewExec(name string, argv []string, timeout time.Duration, hide ...string) 
 	return &execRoute{name: prefixed("exec", name), argv: append([]string(nil), argv...), timeout: timeout, hide: hide}
 }
 
-// environ is os.Environ without the secrets.
+// environ is os.Environ without the secrets. A secret read with env: is
+// trimmed, so a variable is compared trimmed too ("token\n" holds "token").
 func (e *execRoute) environ() []string {
 	var out []string
 	for _, kv := range os.Environ() {
 		_, v, _ := strings.Cut(kv, "=")
-		if v != "" && (slices.Contains(e.hide, v) || strings.Contains(v, "sk-ant-")) {
+		if v = strings.TrimSpace(v); v != "" && (slices.Contains(e.hide, v) || strings.Contains(v, "sk-ant-")) {
 			continue
 		}
 		out = append(out, kv)

@@ -69,16 +69,18 @@ func TestExecFailures(t *testing.T) {
 // business: the variables holding them are left out; the user's are kept.
 func TestExecDoesNotInheritSecrets(t *testing.T) {
 	t.Setenv("TELEGRAM_BOT_TOKEN", "123456789:AAbotbotbotbotbotbotbotbotbotbotbotb")
+	// env: trims what it reads: the variable holds more than the secret.
+	t.Setenv("SMTP_PASSWORD", "  smtp-password-of-fleetwarden\n")
 	t.Setenv("ANTHROPIC_API_KEY", "sk-ant-api03-keykeykeykeykeykey")
 	t.Setenv("PAGER_TOKEN", "pager-secret-the-script-needs")
 	out := filepath.Join(t.TempDir(), "env")
 	r := NewExec("page", []string{"sh", "-c", `cat >/dev/null; env > "$1"`, "sh", out}, 5*time.Second,
-		"123456789:AAbotbotbotbotbotbotbotbotbotbotbotb")
+		"123456789:AAbotbotbotbotbotbotbotbotbotbotbotb", "smtp-password-of-fleetwarden")
 	if err := r.Deliver(t.Context(), sample()); err != nil {
 		t.Fatal(err)
 	}
 	env := readFile(t, out)
-	for _, leaked := range []string{"TELEGRAM_BOT_TOKEN", "ANTHROPIC_API_KEY"} {
+	for _, leaked := range []string{"TELEGRAM_BOT_TOKEN", "SMTP_PASSWORD", "ANTHROPIC_API_KEY"} {
 		if strings.Contains(env, leaked+"=") {
 			t.Errorf("the command got %s", leaked)
 		}
