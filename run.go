@@ -89,7 +89,7 @@ func newDaemon(rt *runtime, b *boot, withHandler func(*commands.Handler) *consol
 	d := &daemon{rt: rt, log: rt.log, journal: j, started: time.Now(), metrics: dashboard.NewMetrics(version),
 		warnings: loadWarnings(cfg.State.Dir), boot: b, reloadc: make(chan *boot, 1)}
 	if cfg.Dashboard.Enabled() {
-		srv, err := dashboard.New(dashboard.Options{Listen: cfg.Dashboard.Listen, Token: cfg.Dashboard.Token.Value(),
+		srv, err := dashboard.New(dashboard.Options{Listen: cfg.Dashboard.Listen, Token: cfg.Dashboard.Token.Value(), Hosts: cfg.Dashboard.Hosts,
 			Snapshot: d.snapshot, Ready: d.ready, Metrics: d.metrics, Log: rt.log})
 		if err != nil {
 			j.Close()

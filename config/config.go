@@ -210,8 +210,9 @@ type Host struct {
 
 // Dashboard is the HTTP status page.
 type Dashboard struct {
-	Listen string `toml:"listen"` // default "127.0.0.1:8787"; "" when off
-	Token  Secret `toml:"token"`  // required unless Listen is a loopback address
+	Listen string   `toml:"listen"` // default "127.0.0.1:8787"; "" when off
+	Token  Secret   `toml:"token"`  // required unless Listen is a loopback address
+	Hosts  []string `toml:"hosts"`  // names the page answers to besides localhost and the listen address
 }
 
 // Enabled reports whether the dashboard listens at all.

@@ -313,6 +313,11 @@ func TestParseErrors(t *testing.T) {
 			want: []string{`fw.toml:2: dashboard.listen: ":8787" is reachable from other machines: set dashboard.token (e.g. "env:FLEETWARDEN_DASHBOARD_TOKEN") or listen on 127.0.0.1`},
 		},
 		{
+			name: "dashboard host with a scheme",
+			src:  doc(`[dashboard]`, `hosts = ["fleet.lan", "http://fleet.lan"]`),
+			want: []string{`fw.toml:2: dashboard.hosts[1]: "http://fleet.lan" is not a host name (e.g. "fleet.lan", no scheme or port)`},
+		},
+		{
 			name: "dashboard address",
 			src:  doc(`[dashboard]`, `listen = "8787"`),
 			want: []string{`fw.toml:2: dashboard.listen: "8787" is not host:port (e.g. "127.0.0.1:8787"; "off" disables)`},

@@ -522,6 +522,11 @@ func (k *checker) dashboard(d *Dashboard) {
 		k.add("dashboard.listen", "%q: port %q is not a number from 0 to 65535", d.Listen, port)
 		return
 	}
+	for i, h := range d.Hosts {
+		if h == "" || strings.ContainsAny(h, "/:@ ") {
+			k.add(joinIndex("dashboard.hosts", i), "%q is not a host name (e.g. \"fleet.lan\", no scheme or port)", h)
+		}
+	}
 	ip := net.ParseIP(host)
 	loopback := host == "localhost" || ip != nil && ip.IsLoopback()
 	if !loopback && !d.Token.IsSet() {

@@ -96,7 +96,12 @@ func newServer(t *testing.T, f *fleetState, mod func(*Options)) *Server {
 func get(t *testing.T, h http.Handler, target string, hdr ...string) *httptest.ResponseRecorder {
 	t.Helper()
 	r := httptest.NewRequest("GET", target, nil)
+	r.Host = "127.0.0.1:8787" // httptest's example.com is not the dashboard's
 	for i := 0; i+1 < len(hdr); i += 2 {
+		if hdr[i] == "Host" {
+			r.Host = hdr[i+1]
+			continue
+		}
 		r.Header.Set(hdr[i], hdr[i+1])
 	}
 	w := httptest.NewRecorder()
@@ -262,7 +267,9 @@ func TestFragmentHealthzAndRoutes(t *testing.T) {
 	}
 	for _, tt := range tests {
 		w := httptest.NewRecorder()
-		h.ServeHTTP(w, httptest.NewRequest(tt.method, tt.target, nil))
+		r := httptest.NewRequest(tt.method, tt.target, nil)
+		r.Host = "localhost:8787"
+		h.ServeHTTP(w, r)
 		if w.Code != tt.code || !strings.Contains(w.Body.String(), tt.body) {
 			t.Errorf("%s %s: got %d %q, want %d containing %q", tt.method, tt.target, w.Code, w.Body.String(), tt.code, tt.body)
 		}
@@ -575,5 +582,64 @@ func TestPageAndAPIShowNotes(t *testing.T) {
 	}
 	if body := get(t, newServer(t, newFleet(), nil).Handler(), "/").Body.String(); strings.Contains(body, `class="note"`) {
 		t.Errorf("a page with no notes shows one")
+	}
+}
+
+// TestHostCheck: a page elsewhere that points its own name at 127.0.0.1
+// (DNS rebinding) reads nothing; the names the dashboard is opened by work.
+func TestHostCheck(t *testing.T) {
+	s := newServer(t, newFleet(), func(o *Options) { o.Listen = "127.0.0.1:0"; o.Hosts = []string{"Fleet.LAN"} })
+	ctx, cancel := context.WithCancel(t.Context())
+	t.Cleanup(cancel)
+	ln, err := s.Listen(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	go s.Serve(ctx, ln)
+	_, port, _ := net.SplitHostPort(s.Addr())
+	fetch := func(host, path string) (int, string) {
+		req, err := http.NewRequestWithContext(t.Context(), "GET", "http://"+s.Addr()+path, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		req.Host = host
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		b, _ := io.ReadAll(resp.Body)
+		return resp.StatusCode, string(b)
+	}
+	for _, tc := range []struct {
+		host, path string
+		want       int
+	}{
+		{"attacker.example:" + port, "/api/status", http.StatusMisdirectedRequest},
+		{"attacker.example", "/", http.StatusMisdirectedRequest},
+		{"127.0.0.1.attacker.example:" + port, "/fragment", http.StatusMisdirectedRequest},
+		{"localhost.attacker.example", "/metrics", http.StatusMisdirectedRequest},
+		{"127.0.0.1:" + port, "/api/status", 200},
+		{"localhost:" + port, "/api/status", 200},
+		{"LOCALHOST.", "/api/status", 200},
+		{"[::1]:" + port, "/api/status", 200},
+		{"fleet.lan:" + port, "/api/status", 200},
+		{"attacker.example", "/healthz", 200},
+	} {
+		code, body := fetch(tc.host, tc.path)
+		if code != tc.want {
+			t.Errorf("Host %s %s: got %d, want %d (%s)", tc.host, tc.path, code, tc.want, body)
+		}
+		if code != 200 && strings.Contains(body, "agents") {
+			t.Errorf("Host %s: the refusal shows the status: %s", tc.host, body)
+		}
+	}
+	// With a token, the token guards the page, whatever the name.
+	tok := newServer(t, newFleet(), func(o *Options) { o.Token = "s3cret-dashboard-token" })
+	if w := get(t, tok.Handler(), "/api/status", "Host", "fleet.example.com", "Authorization", "Bearer s3cret-dashboard-token"); w.Code != 200 {
+		t.Errorf("token dashboard by another name: got %d, want 200", w.Code)
+	}
+	if w := get(t, tok.Handler(), "/api/status", "Host", "attacker.example"); w.Code != http.StatusUnauthorized {
+		t.Errorf("token dashboard without the token: got %d, want 401", w.Code)
 	}
 }

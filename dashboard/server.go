@@ -38,6 +38,7 @@ const (
 type Options struct {
 	Listen   string           // host:port; "" = DefaultListen
 	Token    string           // "" = no auth (only allowed on loopback)
+	Hosts    []string         // more names the page may be asked for by (Host header), besides localhost and Listen's host
 	Snapshot func() Snapshot  // called per request / per SSE push
 	Ready    func() []string  // reasons not ready; empty = ready; nil = always ready
 	Metrics  *Metrics         // nil = /metrics answers 404
@@ -121,8 +122,42 @@ func New(o Options) (*Server, error) {
 		fmt.Fprint(w, "ok")
 	})
 	mux.HandleFunc("GET /readyz", s.readyz)
-	s.handler = s.secure(s.auth(mux))
+	s.handler = s.secure(s.checkHost(s.auth(mux)))
 	return s, nil
+}
+
+// checkHost answers only requests for a host the dashboard knows as its own:
+// its listen address, localhost, a loopback address, or a name in
+// dashboard.hosts. Otherwise a web page anywhere could rename itself to
+// 127.0.0.1 in DNS (DNS rebinding) and read /api/status through a browser
+// on this machine. A dashboard with a token is guarded by the token: a page
+// elsewhere has neither the token nor the cookie, so it takes any name (a
+// reverse proxy's, say). /healthz tells nothing and answers every name.
+func (s *Server) checkHost(next http.Handler) http.Handler {
+	if s.o.Token != "" {
+		return next
+	}
+	own, _, _ := net.SplitHostPort(s.o.Listen)
+	allowed := map[string]bool{"localhost": true, strings.ToLower(own): true}
+	for _, h := range s.o.Hosts {
+		allowed[strings.ToLower(strings.TrimSuffix(h, "."))] = true
+	}
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		host := r.Host
+		if h, _, err := net.SplitHostPort(host); err == nil {
+			host = h
+		}
+		host = strings.ToLower(strings.TrimSuffix(strings.Trim(host, "[]"), "."))
+		ip := net.ParseIP(host)
+		if allowed[host] || ip != nil && ip.IsLoopback() || r.URL.Path == "/healthz" {
+			next.ServeHTTP(w, r)
+			return
+		}
+		s.log.Warn("dashboard: request for another host refused", "host", r.Host, "remote", r.RemoteAddr, "path", r.URL.Path)
+		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+		w.WriteHeader(http.StatusMisdirectedRequest)
+		fmt.Fprintf(w, "this dashboard does not answer for host %q: open it as http://localhost:PORT, or add the name to dashboard.hosts\n", r.Host)
+	})
 }
 
 // isLoopback reports whether host names only the loopback interface. An
