@@ -106,7 +106,9 @@ type chatOpts struct {
 	dashboard     string // dashboard.listen; "" = off
 	tmuxBin       string // tmux.bin; "" = tmux
 	env           []string
-	restartScreen string // the screen a restarted agent comes up on; "" = 15-busy.txt (idle)
+	restartScreen string            // the screen a restarted agent comes up on; "" = 15-busy.txt (idle)
+	agentEnv      map[string]string // more environment of every agent's fake CLI, from the start
+	telegramKeys  string            // more keys of [telegram]
 }
 
 func newChatFleet(t *testing.T, o chatOpts) *chatFleet {
@@ -127,7 +129,7 @@ func newChatFleet(t *testing.T, o chatOpts) *chatFleet {
 	}
 	b.WriteString(o.claudeKeys)
 	b.WriteString("\n")
-	fmt.Fprintf(&b, "[telegram]\ntoken = %q\napi_url = %q\nadmins = [111]\noperators = [222]\nalert_chats = [111]\n\n", botToken, c.tg.URL())
+	fmt.Fprintf(&b, "[telegram]\ntoken = %q\napi_url = %q\nadmins = [111]\noperators = [222]\nalert_chats = [111]\n%s\n", botToken, c.tg.URL(), o.telegramKeys)
 	listen := o.dashboard
 	if listen == "" {
 		listen = "off"
@@ -143,7 +145,7 @@ func newChatFleet(t *testing.T, o chatOpts) *chatFleet {
 		restartScreen = "15-busy.txt"
 	}
 	for name, screen := range o.agents {
-		e.agent(name, screen)
+		e.agentWith(name, screen, o.agentEnv)
 		fmt.Fprintf(&b, "[[agent]]\nname = %q\ntarget = \"%s:main\"\ncommand = %q\nworkdir = %q\n%s", name, name, e.claude, e.dir, o.agentKeys)
 		fmt.Fprintf(&b, "[agent.env]\nFAKECLAUDE_SCREENS = %q\nFAKECLAUDE_SCREEN = %q\n\n", testenv.ScreensDir(), restartScreen)
 	}

@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"maps"
 	"os"
 	"path/filepath"
 	"strings"
@@ -42,11 +43,16 @@ func newFleetEnv(t *testing.T) *fleetEnv {
 }
 
 // agent starts a session running the fake CLI on a captured screen.
-func (e *fleetEnv) agent(name, screen string) {
+func (e *fleetEnv) agent(name, screen string) { e.agentWith(name, screen, nil) }
+
+// agentWith is agent with more environment for the fake CLI.
+func (e *fleetEnv) agentWith(name, screen string, more map[string]string) {
 	e.t.Helper()
+	env := map[string]string{"FAKECLAUDE_SCREENS": testenv.ScreensDir(), "FAKECLAUDE_SCREEN": screen}
+	maps.Copy(env, more)
 	_, err := e.tm.NewSession(e.t.Context(), name, "main", tmux.SpawnOptions{
 		Dir:     e.dir,
-		Env:     map[string]string{"FAKECLAUDE_SCREENS": testenv.ScreensDir(), "FAKECLAUDE_SCREEN": screen},
+		Env:     env,
 		Command: e.claude,
 	})
 	if err != nil {

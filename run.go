@@ -147,7 +147,7 @@ func newDaemon(rt *runtime, b *boot, withHandler func(*commands.Handler) *consol
 	if t := cfg.Telegram; t != nil && d.passes(telegram.Platform) {
 		bot, err := telegram.New(telegram.Options{
 			Token: t.Token.Value(), APIURL: t.APIURL, AlertChats: t.AlertChats,
-			Handler: h, Commands: h.Commands(), Log: rt.log,
+			Handler: h, Commands: h.Commands(), Roles: telegramRoles(t), Log: rt.log,
 			OnHealth: func(hl telegram.Health) { d.transportHealth(telegram.Platform, hl.State, hl.LastError) },
 		})
 		if err != nil {

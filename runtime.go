@@ -97,6 +97,18 @@ func buildACL(cfg *config.Config) *commands.ACL {
 	return acl
 }
 
+// telegramRoles is each configured Telegram user's role (the highest
+// grant wins), for the per-user command menus.
+func telegramRoles(t *config.Telegram) map[int64]commands.Role {
+	roles := map[int64]commands.Role{}
+	for role, ids := range map[commands.Role][]int64{commands.RoleViewer: t.Viewers, commands.RoleOperator: t.Operators, commands.RoleAdmin: t.Admins} {
+		for _, id := range ids {
+			roles[id] = max(roles[id], role)
+		}
+	}
+	return roles
+}
+
 func ids64(ids []int64) []string {
 	out := make([]string, len(ids))
 	for i, id := range ids {

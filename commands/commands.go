@@ -175,7 +175,21 @@ type Command struct {
 	Help    string // one line
 	Role    Role   // least role that may run it
 	Private bool   // only in a private chat (secrets-bearing)
+	Hidden  bool   // left out of the chats' command menus (/start)
 	Run     func(ctx context.Context, c *Call) error
+}
+
+// MenuFor returns the commands a menu shows to role: those it may run,
+// without the private ones when the menu is for a group.
+func MenuFor(cmds []Command, role Role, private bool) []Command {
+	var out []Command
+	for _, c := range cmds {
+		if c.Hidden || c.Role > role || role == RoleNone || (c.Private && !private) {
+			continue
+		}
+		out = append(out, c)
+	}
+	return out
 }
 
 // Call is one invocation of a command.
@@ -322,6 +336,7 @@ func NewHandler(o Options) *Handler {
 		h.acl = NewACL()
 	}
 	h.Register(Command{Name: "help", Help: "list the commands you may run", Role: RoleViewer, Run: h.help})
+	h.Register(Command{Name: "start", Help: "what this bot is and what you may do", Role: RoleViewer, Hidden: true, Run: h.start})
 	return h
 }
 
@@ -553,7 +568,7 @@ func (h *Handler) help(ctx context.Context, c *Call) error {
 	var b strings.Builder
 	b.WriteString("Commands you may run:\n")
 	for _, cmd := range h.Commands() {
-		if cmd.Role > c.Role {
+		if cmd.Role > c.Role || cmd.Hidden {
 			continue
 		}
 		fmt.Fprintf(&b, "/%s", cmd.Name)
@@ -567,6 +582,22 @@ func (h *Handler) help(ctx context.Context, c *Call) error {
 		b.WriteString("\n")
 	}
 	return c.Reply(ctx, strings.TrimRight(b.String(), "\n"))
+}
+
+// start greets a user (Telegram sends /start when a chat with the bot
+// opens): what the bot is, who they are to it, what they may run.
+func (h *Handler) start(ctx context.Context, c *Call) error {
+	var names []string
+	for _, cmd := range MenuFor(h.Commands(), c.Role, true) {
+		names = append(names, "/"+cmd.Name)
+	}
+	text := "fleetwarden watches this fleet's Claude Code agents in tmux. It tells you when one stops — " +
+		"a login that expired, a dialog waiting for an answer, an API error — and lets you fix it from this chat.\n\n" +
+		fmt.Sprintf("You are %s here, so you may run: %s.\nSend /help for what each does.", c.Role, strings.Join(names, " "))
+	if c.Role >= RoleAdmin && !c.Req.Private {
+		text += " /login and /code work only in a private chat with the bot."
+	}
+	return c.Reply(ctx, text)
 }
 
 // parse splits "/cmd@botname a b" into its name and arguments.

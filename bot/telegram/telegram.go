@@ -12,6 +12,7 @@ import (
 	"log/slog"
 	"net/http"
 	"regexp"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -44,6 +45,11 @@ type Options struct {
 	AlertChats []int64
 	Handler    Handler
 	Commands   []commands.Command // the menu registered with setMyCommands
+	// Roles are the users the config names, by user ID: each one's private
+	// chat, and each group alert chat for them, gets a menu of what their
+	// role may run. Other groups show what viewers may run; everyone else
+	// (the default scope) no menu.
+	Roles map[int64]commands.Role
 	Log        *slog.Logger
 	HTTPClient *http.Client
 
@@ -198,8 +204,55 @@ func (b *Bot) setupOnce() error {
 	})
 	// The API answers and knows our token: up, until polling says otherwise.
 	b.setHealth("up", nil)
+	for _, m := range b.menus() {
+		var err error
+		if len(m.cmds) == 0 {
+			err = b.tb.DeleteCommands(m.scope)
+		} else {
+			err = b.tb.SetCommands(m.cmds, m.scope)
+		}
+		if err != nil {
+			return fmt.Errorf("setMyCommands (%s): %w", m.scope.Type, b.apiError(err))
+		}
+	}
+	return nil
+}
+
+// menu is the command menu of one BotCommandScope.
+type menu struct {
+	scope tele.CommandScope
+	cmds  []tele.Command
+}
+
+// menus are the command menus per scope: nobody sees a command they may
+// not run, and /login and /code show only in admins' private chats.
+func (b *Bot) menus() []menu {
+	out := []menu{
+		{scope: tele.CommandScope{Type: tele.CommandScopeDefault}},
+		{scope: tele.CommandScope{Type: tele.CommandScopeAllGroupChats}, cmds: teleCommands(commands.MenuFor(b.o.Commands, commands.RoleViewer, false))},
+	}
+	users := make([]int64, 0, len(b.o.Roles))
+	for id := range b.o.Roles {
+		users = append(users, id)
+	}
+	slices.Sort(users)
+	for _, id := range users {
+		role := b.o.Roles[id]
+		out = append(out, menu{scope: tele.CommandScope{Type: tele.CommandScopeChat, ChatID: id},
+			cmds: teleCommands(commands.MenuFor(b.o.Commands, role, true))})
+		for _, chat := range b.o.AlertChats {
+			if chat < 0 { // a group: this user's menu there
+				out = append(out, menu{scope: tele.CommandScope{Type: tele.CommandScopeChatMember, ChatID: chat, UserID: id},
+					cmds: teleCommands(commands.MenuFor(b.o.Commands, role, false))})
+			}
+		}
+	}
+	return out
+}
+
+func teleCommands(in []commands.Command) []tele.Command {
 	var cmds []tele.Command
-	for _, c := range b.o.Commands {
+	for _, c := range in {
 		desc := c.Help
 		if c.Usage != "" {
 			desc = c.Usage + " — " + desc
@@ -212,13 +265,7 @@ func (b *Bot) setupOnce() error {
 		}
 		cmds = append(cmds, tele.Command{Text: c.Name, Description: desc})
 	}
-	if len(cmds) == 0 {
-		return nil
-	}
-	if err := b.tb.SetCommands(cmds); err != nil {
-		return fmt.Errorf("setMyCommands: %w", b.apiError(err))
-	}
-	return nil
+	return cmds
 }
 
 // Health reports the transport's state.
@@ -365,16 +412,17 @@ func (r *responder) Reply(ctx context.Context, rep commands.Reply) error {
 	}
 	group := r.chat.Type != tele.ChatPrivate
 	if r.noWait {
-		_, err := r.b.out.enqueue(ctx, r.chat.ID, group, r.prio, Format(rep), markup(rep.Buttons))
+		_, err := r.b.out.enqueue(ctx, r.chat.ID, group, r.prio, Format(rep), markup(rep.Buttons, rep.Stacked))
 		return err
 	}
-	return r.b.out.send(ctx, r.chat.ID, group, r.prio, Format(rep), markup(rep.Buttons))
+	return r.b.out.send(ctx, r.chat.ID, group, r.prio, Format(rep), markup(rep.Buttons, rep.Stacked))
 }
 
-func markup(bs []commands.Button) *tele.ReplyMarkup {
+func markup(bs []commands.Button, stacked bool) *tele.ReplyMarkup {
 	if len(bs) == 0 {
 		return nil
 	}
+	var rows [][]tele.InlineButton
 	var row []tele.InlineButton
 	for _, b := range bs {
 		if b.URL != "" {
@@ -382,9 +430,21 @@ func markup(bs []commands.Button) *tele.ReplyMarkup {
 		} else {
 			row = append(row, tele.InlineButton{Text: b.Text, Data: b.Data})
 		}
+		// A dialog's options one per row; agents' names three to a row.
+		if stacked || len(row) == rowButtons {
+			rows = append(rows, row)
+			row = nil
+		}
 	}
-	return &tele.ReplyMarkup{InlineKeyboard: [][]tele.InlineButton{row}}
+	if len(row) > 0 {
+		rows = append(rows, row)
+	}
+	return &tele.ReplyMarkup{InlineKeyboard: rows}
 }
+
+// rowButtons is how many buttons a row holds before the next starts: more
+// get too narrow for their labels on a phone.
+const rowButtons = 3
 
 // Notify sends a text to every alert chat. It fails if any chat did not
 // get it.

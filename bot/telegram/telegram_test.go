@@ -158,8 +158,53 @@ func TestAdminGetsAnswersStrangerGetsRefusal(t *testing.T) {
 			t.Errorf("the group got a refusal for a stranger: %q", m.Text)
 		}
 	}
-	if cmds := e.srv.Commands(); len(cmds) < 4 {
-		t.Errorf("setMyCommands registered %d commands, want the menu (>= 4)", len(cmds))
+}
+
+// Each configured user's private chat gets the commands of their role,
+// groups what viewers may run (never /login or /code), and everyone else
+// no menu; /start says what the bot is and what the user may run.
+func TestMenusPerScopeAndStart(t *testing.T) {
+	e := start(t, func(o *Options) {
+		o.AlertChats = []int64{111, group.ID}
+		o.Roles = map[int64]commands.Role{111: commands.RoleAdmin, 222: commands.RoleOperator, 333: commands.RoleViewer}
+		h := o.Handler.(*commands.Handler)
+		commands.RegisterRecovery(h, commands.Recovery{})
+		o.Commands = h.Commands()
+	})
+	names := func(scope string) string {
+		var out []string
+		for _, c := range e.srv.CommandsIn(scope) {
+			out = append(out, c.Command)
+		}
+		return strings.Join(out, " ")
+	}
+	want := map[string]string{
+		"chat chat=111":                     "auth code help login peek restart status",
+		"chat chat=222":                     "auth help peek restart status",
+		"chat chat=333":                     "auth help status",
+		"chat_member chat=-100123 user=111": "auth help peek restart status",
+		"chat_member chat=-100123 user=333": "auth help status",
+		"all_group_chats":                   "auth help status",
+		"default":                           "",
+	}
+	deadline := time.Now().Add(10 * time.Second)
+	for scope, w := range want {
+		for names(scope) != w && time.Now().Before(deadline) {
+			time.Sleep(20 * time.Millisecond)
+		}
+		if got := names(scope); got != w {
+			t.Errorf("menu of %s = %q, want %q", scope, got, w)
+		}
+	}
+	e.srv.SendUserMessage(admin, adminDM, "/start")
+	got := e.srv.WaitSent(t, 10*time.Second, func(m fake.Message) bool { return m.ChatID == adminDM.ID })
+	for _, w := range []string{"fleetwarden watches", "You are admin here", "/login", "/peek"} {
+		if !strings.Contains(got.Plain, w) {
+			t.Errorf("/start = %q, want %q", got.Plain, w)
+		}
+	}
+	if strings.Contains(got.Plain, "Unknown command") {
+		t.Errorf("/start = %q", got.Plain)
 	}
 }
 

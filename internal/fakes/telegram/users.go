@@ -243,6 +243,15 @@ func (s *Server) Commands() []Command {
 	return append([]Command(nil), s.commands[s.lastCommands]...)
 }
 
+// CommandsIn returns the commands set for one scope, in the default
+// language, as a user there sees them: "default", "all_group_chats",
+// "chat chat=111", "chat_member chat=-100 user=111" (nil when none).
+func (s *Server) CommandsIn(scope string) []Command {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return append([]Command(nil), s.commands[scope+" lang="]...)
+}
+
 // Answered reports whether the bot answered callback query id.
 func (s *Server) Answered(callbackID string) bool {
 	_, ok := s.Answer(callbackID)

@@ -1,0 +1,141 @@
+package main
+
+import (
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/fleetwarden/fleetwarden/claude"
+	fake "github.com/fleetwarden/fleetwarden/internal/fakes/telegram"
+	"github.com/fleetwarden/fleetwarden/tmux/tmuxtest"
+)
+
+// dialogOpts starts agents whose fake CLIs answer their dialogs like the
+// real one: 1-3 go on working, 4 and Esc back to the prompt; a typed line
+// starts a turn. Everything the CLIs got lands in the returned file.
+func dialogOpts(t *testing.T, agents map[string]string) (chatOpts, string) {
+	typed := filepath.Join(t.TempDir(), "typed")
+	return chatOpts{agents: agents, telegramKeys: "viewers = [333]\n", agentEnv: map[string]string{
+		"FAKECLAUDE_DIALOG":  "1=17-busy-7s.txt,2=17-busy-7s.txt,3=17-busy-7s.txt,4=14-main-tui.txt,esc=14-main-tui.txt",
+		"FAKECLAUDE_TYPED":   typed,
+		"FAKECLAUDE_ON_LINE": "17-busy-7s.txt",
+	}}, typed
+}
+
+func (c *chatFleet) waitTyped(path, want string) {
+	c.t.Helper()
+	tmuxtest.WaitFor(c.t, 20*time.Second, func() (bool, string) {
+		b, _ := os.ReadFile(path)
+		return strings.Contains(string(b), want), "the CLIs got " + strings.TrimSpace(string(b))
+	})
+}
+
+// paneState classifies an agent's pane as it is now.
+func (c *chatFleet) paneState(agent string) (claude.State, string) {
+	c.t.Helper()
+	text, err := c.tm.Capture(c.t.Context(), agent+":main", 0)
+	if err != nil {
+		c.t.Fatal(err)
+	}
+	return claude.Classify(text).State, text
+}
+
+func (c *chatFleet) waitPane(agent string, want claude.State) {
+	c.t.Helper()
+	tmuxtest.WaitFor(c.t, 20*time.Second, func() (bool, string) {
+		st, text := c.paneState(agent)
+		return st == want, string(st) + ":\n" + text
+	})
+}
+
+// press presses the button labelled (a prefix of) label on m as user and
+// waits for a reply containing want.
+func (c *chatFleet) press(user fake.User, chat fake.Chat, m fake.Message, label, want string) fake.Message {
+	c.t.Helper()
+	for _, row := range m.ReplyMarkup {
+		for _, b := range row {
+			if strings.HasPrefix(b.Text, label) {
+				n := len(c.tg.Sent())
+				c.tg.PressButton(user, chat, m.MessageID, b.CallbackData)
+				return c.waitReply(chat, n, want)
+			}
+		}
+	}
+	c.t.Fatalf("no button %q on %s", label, m)
+	return fake.Message{}
+}
+
+// A permission prompt answered from a Telegram button: a viewer's press is
+// refused (and journaled), the operator's types the option, the dialog is
+// gone and the agent works; an option that widens permissions asks again.
+func TestDialogAnsweredFromTelegram(t *testing.T) {
+	o, typed := dialogOpts(t, map[string]string{"builder": "61-permission.txt"})
+	c := newChatFleet(t, o)
+	c.tg.AddChat(groupChat)
+	c.waitPane("builder", claude.NeedsInput)
+	peek := c.say(tgOperator, groupChat, "/peek builder", "builder, last 20 lines")
+	if _, ok := peek.Button("Esc"); !ok {
+		t.Fatalf("/peek of the dialog has no Esc button: %s", peek)
+	}
+	c.press(tgViewer, groupChat, peek, "1. Yes", "/answer needs the operator role; you are viewer.")
+	if b, _ := os.ReadFile(typed); len(b) != 0 {
+		t.Fatalf("a viewer's press typed %q", b)
+	}
+	if st, _ := c.paneState("builder"); st != claude.NeedsInput {
+		t.Fatalf("after the viewer's press the agent is %s", st)
+	}
+	c.press(tgOperator, groupChat, peek, "1. Yes", "builder: answered “1. Yes”. It is working now.")
+	c.waitTyped(typed, "answer 1")
+	if _, text := c.paneState("builder"); strings.Contains(text, "Do you want to proceed?") {
+		t.Errorf("the dialog is still on the pane:\n%s", text)
+	}
+	c.waitPane("builder", claude.Working)
+
+	// The next prompt: "don't ask again" asks once more before it is typed.
+	c.show("builder", "61-permission.txt")
+	c.waitPane("builder", claude.NeedsInput)
+	q := c.say(tgOperator, opChat, "/answer builder", "Do you want to proceed?")
+	ask := c.press(tgOperator, opChat, q, "⚠ 2. Yes, and don't ask again", "will not ask again")
+	if b, _ := os.ReadFile(typed); strings.Contains(string(b), "answer 2") {
+		t.Fatal("a widening option was typed before the second confirmation")
+	}
+	c.press(tgOperator, opChat, ask, "Yes, do it", "answered “2. Yes, and don't ask again")
+	c.waitTyped(typed, "answer 2")
+	c.waitPane("builder", claude.Working)
+
+	tl := c.say(tgAdmin, adminChat, "/timeline", "/answer builder 1")
+	for _, want := range []string{"/answer builder 2", "refused /answer from telegram:333"} {
+		if !strings.Contains(tl.Plain, want) {
+			t.Errorf("timeline = %q, want %q", tl.Plain, want)
+		}
+	}
+}
+
+// /send types into an idle agent, asks first while one works, and refuses
+// on a dialog; /send all reaches every idle agent after a confirmation.
+func TestSendFromTelegram(t *testing.T) {
+	o, typed := dialogOpts(t, map[string]string{"idle": "14-main-tui.txt", "busy": "17-busy-7s.txt", "asker": "61-permission.txt"})
+	c := newChatFleet(t, o)
+	c.waitPane("asker", claude.NeedsInput)
+	c.say(tgOperator, opChat, "/send idle run the tests please", "✓ Typed into idle.")
+	c.waitTyped(typed, "line run the tests please")
+	c.waitPane("idle", claude.Working)
+
+	q := c.say(tgOperator, opChat, "/send busy and then lint", "busy is working. Claude Code queues your line")
+	if b, _ := os.ReadFile(typed); strings.Contains(string(b), "and then lint") {
+		t.Fatal("typed into a working agent before the confirmation")
+	}
+	c.press(tgOperator, opChat, q, "Yes, do it", "✓ Typed into busy.")
+	c.waitTyped(typed, "line and then lint")
+
+	c.say(tgOperator, opChat, "/send asker yes", "Not sent: asker is waiting on a dialog")
+	c.say(tgViewer, viewerChat, "/send idle hi", "/send needs the operator role")
+	if b, _ := os.ReadFile(typed); strings.Contains(string(b), "line yes") || strings.Contains(string(b), "line hi") {
+		t.Errorf("refused lines were typed: %q", b)
+	}
+	if st, _ := c.paneState("asker"); st != claude.NeedsInput {
+		t.Errorf("the refused /send moved the dialog: %s", st)
+	}
+}
