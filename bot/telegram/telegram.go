@@ -49,7 +49,7 @@ type Options struct {
 	// chat, and each group alert chat for them, gets a menu of what their
 	// role may run. Other groups show what viewers may run; everyone else
 	// (the default scope) no menu.
-	Roles map[int64]commands.Role
+	Roles      map[int64]commands.Role
 	Log        *slog.Logger
 	HTTPClient *http.Client
 
