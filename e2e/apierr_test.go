@@ -24,15 +24,19 @@ func TestAPIErrors(t *testing.T) {
 		reason   claude.Reason
 		retrying string // what the retry status line says
 		final    string // what the CLI says when it gives up
+		// finalReason, when set, is the reason of that last word: a 429
+		// that is no usage limit ends as "Server is temporarily limiting
+		// requests (not your usage limit)", a short throttle.
+		finalReason claude.Reason
 	}{
 		{"529 overloaded", anthropic.Error(529, "overloaded_error", "Overloaded"), claude.ReasonOverloaded,
-			"529 Overloaded · retrying", "API Error: 529 Overloaded."},
+			"529 Overloaded · retrying", "API Error: 529 Overloaded.", ""},
 		{"500 server error", anthropic.Error(http.StatusInternalServerError, "api_error", "Internal server error"), claude.ReasonServer,
-			"500 Internal server error · retrying", "API Error: 500 Internal server error."},
+			"500 Internal server error · retrying", "API Error: 500 Internal server error.", ""},
 		{"429 rate limited", anthropic.Error(http.StatusTooManyRequests, "rate_limit_error", "Number of request tokens has exceeded your per-minute rate limit"),
-			claude.ReasonRateLimit, "429 Number of request tokens", "API Error: Server is temporarily limiting requests"},
+			claude.ReasonRateLimit, "429 Number of request tokens", "API Error: Server is temporarily limiting requests", claude.ReasonThrottled},
 		{"connection dropped", anthropic.Hangup(), claude.ReasonNetwork,
-			"Connection dropped (ECONNRESET) · retrying", "API Error: Connection dropped (ECONNRESET)."},
+			"Connection dropped (ECONNRESET) · retrying", "API Error: Connection dropped (ECONNRESET).", ""},
 	}
 	for _, c := range cases {
 		for _, rd := range renderers {
@@ -62,8 +66,12 @@ func TestAPIErrors(t *testing.T) {
 					e.seen("while retrying", *retry)
 				}
 				e.seen("after the prompt", r)
-				if r.State != claude.APIError || r.Reason != c.reason {
-					e.mismatch(fmt.Sprintf("classified %s, want %s/%s; the CLI said %q", describe(r), claude.APIError, c.reason, c.final), text)
+				want := c.reason
+				if c.finalReason != "" {
+					want = c.finalReason
+				}
+				if r.State != claude.APIError || r.Reason != want {
+					e.mismatch(fmt.Sprintf("classified %s, want %s/%s; the CLI said %q", describe(r), claude.APIError, want, c.final), text)
 				}
 			})
 		}
