@@ -52,7 +52,8 @@ func cmdCheck(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 		pctx, cancel := context.WithTimeout(ctx, 15*time.Second)
 		ok, err := p.run(pctx)
 		cancel()
-		if err != nil && p.warn {
+		var w warning
+		if err != nil && (p.warn || errors.As(err, &w)) {
 			fmt.Fprintf(stderr, "⚠ %s: %v\n", p.name, err)
 			continue
 		}
@@ -111,6 +112,7 @@ func checkProbes(rt *runtime, offline bool) []probe {
 		}})
 	}
 	ps = append(ps, configDirProbes(cfg)...)
+	ps = append(ps, cliProbes(rt)...)
 	for _, name := range rt.creds.Names() {
 		ps = append(ps, probe{name: "credential " + name, run: func(ctx context.Context) (string, error) {
 			h := rt.creds.Check(ctx, name, !offline)

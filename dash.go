@@ -26,6 +26,7 @@ type health struct {
 	scanErr    string
 	incidents  []dashboard.Incident
 	incAt      time.Time
+	clis       []dashboard.CLI // Claude Code on each host, as of the last auth check
 }
 
 func (h *health) setTransport(name, state, lastErr string) {
@@ -88,6 +89,7 @@ func (d *daemon) snapshot() dashboard.Snapshot {
 	for _, t := range d.health.transports {
 		s.Transports = append(s.Transports, t)
 	}
+	s.CLIs = d.health.clis
 	d.health.mu.Unlock()
 	for _, n := range d.alerts.Firing() {
 		s.Alerts = append(s.Alerts, dashboard.Alert{Summary: n.Summary, Severity: string(n.Severity), Kind: string(n.Kind),

@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"io"
 	"net"
@@ -289,4 +290,28 @@ func dashGet(addr, path string) (int, string) {
 	defer resp.Body.Close()
 	body, _ := io.ReadAll(resp.Body)
 	return resp.StatusCode, string(body)
+}
+
+// The dashboard shows the Claude Code found where the agents run, and
+// warns when it is newer than any release the real-CLI suite passed on.
+func TestDashboardShowsTheClaudeVersion(t *testing.T) {
+	addr := freeAddr(t)
+	newChatFleet(t, chatOpts{dashboard: addr, agents: map[string]string{"alpha": "15-busy.txt"},
+		env: []string{"FAKECLAUDE_VERSION=99.0.1"}})
+	tmuxtest.WaitFor(t, 20*time.Second, func() (bool, string) {
+		_, body := dashGet(addr, "/api/status")
+		var st struct {
+			CLIs []struct{ Host, Version, Warning string } `json:"claude_cli"`
+		}
+		if err := json.Unmarshal([]byte(body), &st); err != nil {
+			return false, err.Error() + ": " + body
+		}
+		ok := len(st.CLIs) == 1 && st.CLIs[0].Host == "" && st.CLIs[0].Version == "99.0.1" &&
+			strings.Contains(st.CLIs[0].Warning, "newer than any release")
+		return ok, fmt.Sprintf("claude_cli = %+v", st.CLIs)
+	})
+	_, page := dashGet(addr, "/")
+	if !strings.Contains(page, `<tr data-host="local">`) || !strings.Contains(page, "⚠ Claude Code 99.0.1 is newer") {
+		t.Errorf("the page does not show the CLI version with its warning:\n%s", grepLines(page, "claude|Claude"))
+	}
 }

@@ -52,6 +52,7 @@ func (d *daemon) schedule() (*scheduler.Scheduler, error) {
 // the CLI never gives in tmux. Both go the way alerts go (queued, with the
 // fallback routes), once each, across restarts too.
 func (d *daemon) authCheck(ctx context.Context) {
+	d.checkCLIs(ctx)
 	now := time.Now()
 	for _, h := range d.rt.creds.CheckAll(ctx, true) {
 		for _, tok := range []struct {
@@ -320,4 +321,26 @@ func (d *daemon) authUse(ctx context.Context, agents []string, cred, by string) 
 	}
 	d.watchdog.ScanOnce(ctx)
 	return fmt.Sprintf("Switched %d agent(s) to %s.\n%s", len(agents), cred, commands.RestartReport(res, time.Since(start))), nil
+}
+
+// checkCLIs asks each host's Claude Code for its version, for the dashboard;
+// a CLI newer than the suite has passed on is logged when first seen.
+func (d *daemon) checkCLIs(ctx context.Context) {
+	var vs []cliVersion
+	for _, host := range d.rt.cliHosts() {
+		vs = append(vs, d.rt.cliVersion(ctx, host))
+	}
+	clis := dashboardCLIs(vs)
+	d.health.mu.Lock()
+	old := d.health.clis
+	d.health.clis = clis
+	d.health.mu.Unlock()
+	for i, c := range clis {
+		if c.Warning != "" && (i >= len(old) || old[i].Warning != c.Warning) {
+			d.log.Warn("claude CLI", "where", vs[i].where(), "warning", c.Warning)
+		}
+	}
+	if d.dash != nil {
+		d.dash.Changed()
+	}
 }

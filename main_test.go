@@ -267,7 +267,8 @@ func TestCheckExampleConfig(t *testing.T) {
 		if !strings.HasPrefix(l, "✗ ") {
 			continue
 		}
-		if !strings.HasPrefix(l, "✗ tmux") && !strings.HasPrefix(l, "✗ credential") && !strings.HasPrefix(l, "✗ host") && !strings.HasPrefix(l, "✗ agent") {
+		if !strings.HasPrefix(l, "✗ tmux") && !strings.HasPrefix(l, "✗ credential") && !strings.HasPrefix(l, "✗ host") &&
+			!strings.HasPrefix(l, "✗ agent") && !strings.HasPrefix(l, "✗ claude CLI") {
 			t.Errorf("check finds a problem with the example itself: %s", l)
 		}
 	}
@@ -341,6 +342,53 @@ host = "gpu-box"
 	out, errOut, code := runMain(t, "check", "--offline", "--config", cfg)
 	if !strings.Contains(out, "host gpu-box: ") {
 		t.Errorf("check (exit %d) does not probe the host:\n%s\n%s", code, out, errOut)
+	}
+}
+
+// check shows the Claude Code version on this machine and on each host (over
+// its SSH connection), and warns — without failing — when it is newer than
+// any release the real-CLI suite has passed on.
+func TestCheckShowsTheClaudeVersions(t *testing.T) {
+	dir := t.TempDir()
+	sshd := fakesshd.New(t)
+	cfg := testenv.WriteFile(t, dir, "cli.toml", fmt.Sprintf(`[state]
+dir = %q
+
+[claude]
+bin = %q
+
+[[host]]
+name = "gpu-box"
+address = %q
+user = %q
+key_file = %q
+known_hosts = %q
+`, filepath.Join(dir, "state"), testenv.FakeClaude(t), sshd.Addr(), sshd.User(), sshd.KeyFile(), sshd.KnownHosts()))
+	newest := claude.LatestTested()
+	for _, tt := range []struct {
+		version string
+		want    []string
+	}{
+		{newest, []string{"✓ claude CLI: " + newest, "✓ claude CLI on gpu-box: " + newest}},
+		{"99.1.0", []string{"⚠ claude CLI: Claude Code 99.1.0 is newer than any release", "⚠ claude CLI on gpu-box: Claude Code 99.1.0 is newer", "CLAUDE_CODE_VERSION=99.1.0"}},
+	} {
+		t.Setenv("FAKECLAUDE_VERSION", tt.version)
+		out, errOut, _ := runMain(t, "check", "--offline", "--config", cfg)
+		for _, w := range tt.want {
+			if !strings.Contains(out+errOut, w) {
+				t.Errorf("%s: check output lacks %q:\n%s\n%s", tt.version, w, out, errOut)
+			}
+		}
+		if strings.Contains(errOut, "✗ claude CLI") {
+			t.Errorf("%s: a CLI version is not a failure:\n%s", tt.version, errOut)
+		}
+	}
+	// No CLI where agents run: a problem.
+	t.Setenv("FAKECLAUDE_VERSION", "")
+	missing := testenv.WriteFile(t, dir, "missing.toml", fmt.Sprintf("[state]\ndir = %q\n[claude]\nbin = %q\n", filepath.Join(dir, "state"), filepath.Join(dir, "no-claude")))
+	_, errOut, code := runMain(t, "check", "--offline", "--config", missing)
+	if code != 1 || !strings.Contains(errOut, "✗ claude CLI: ") || !strings.Contains(errOut, "no-claude --version") {
+		t.Errorf("no CLI: exit %d, want 1 and a ✗ claude CLI line:\n%s", code, errOut)
 	}
 }
 

@@ -25,6 +25,7 @@ type runtime struct {
 	tmux     *tmux.Client
 	sources  map[string]fleet.Panes
 	remote   map[string]*tmux.Client // tmux on other hosts, over SSH
+	hostSSH  map[string]*tmux.SSH    // the SSH connections under them, for other programs (claude --version)
 	hostErr  map[string]error        // hosts whose SSH could not be set up, and why
 	fleet    *fleet.Fleet
 	acl      *commands.ACL
@@ -36,6 +37,7 @@ func newRuntime(cfg *config.Config, log *slog.Logger) *runtime {
 	local := tmux.New(cfg.Tmux.Socket, tmux.Exec{Bin: cfg.Tmux.Bin})
 	sources := map[string]fleet.Panes{"": local}
 	remote := map[string]*tmux.Client{}
+	hostSSH := map[string]*tmux.SSH{}
 	hostErr := map[string]error{}
 	for _, h := range cfg.Hosts {
 		ssh, err := tmux.NewSSH(tmux.SSHConfig{Address: h.Address, User: h.User, KeyFile: h.KeyFile, KnownHosts: h.KnownHosts})
@@ -48,6 +50,7 @@ func newRuntime(cfg *config.Config, log *slog.Logger) *runtime {
 		c := tmux.New(h.Socket, ssh)
 		sources[h.Name] = c
 		remote[h.Name] = c
+		hostSSH[h.Name] = ssh
 	}
 	var agents []fleet.Agent
 	for _, a := range cfg.Agents {
@@ -69,7 +72,7 @@ func newRuntime(cfg *config.Config, log *slog.Logger) *runtime {
 		Log:         log,
 	})
 	creds := credentials.New(credentials.Options{Credentials: cfg.Credentials, DefaultConfigDir: cfg.Claude.ConfigDir, Log: log})
-	rt := &runtime{cfg: cfg, log: log, tmux: local, sources: sources, remote: remote, hostErr: hostErr, fleet: f, acl: buildACL(cfg), creds: creds}
+	rt := &runtime{cfg: cfg, log: log, tmux: local, sources: sources, remote: remote, hostSSH: hostSSH, hostErr: hostErr, fleet: f, acl: buildACL(cfg), creds: creds}
 	if len(cfg.Credentials) > 0 {
 		fo, err := credentials.NewFailover(cfg.Agents, creds.Names(), cfg.Claude.Failover, filepath.Join(cfg.State.Dir, "failover.json"))
 		if err != nil {

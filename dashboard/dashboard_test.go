@@ -64,6 +64,11 @@ func newFleet() *fleetState {
 			{Name: "default", Kind: "oauth", AccessExpires: t0.Add(2*time.Hour + 5*time.Minute), RefreshExpires: t0.Add(29 * 24 * time.Hour), Healthy: true},
 			{Name: "team", Kind: "oauth", AccessExpires: t0.Add(-3 * time.Minute), Healthy: false, Detail: "refresh failed: 400 invalid_grant"},
 		},
+		CLIs: []CLI{
+			{Version: "2.1.332"},
+			{Host: "gpu-box", Version: "2.1.999", Warning: "Claude Code 2.1.999 is newer than any release fleetwarden's real-CLI suite has passed on"},
+			{Host: "old-box", Error: "claude --version: exec: not found"},
+		},
 		Transports: []Transport{
 			{Name: "telegram", State: "up", Since: t0.Add(-26 * time.Hour)},
 			{Name: "discord", State: "down", LastError: "dial tcp: i/o timeout (Authorization: Bearer abcdefghijklmnopqrstuvwxyz012345)", Since: t0.Add(-5 * time.Minute)},
@@ -159,6 +164,8 @@ func TestPage(t *testing.T) {
 		`maintenance`, `ends in 1h00m`, // silence
 		`<tr data-credential="default">`, `2h05m`, `29d0h`, `expired 3m ago`, `unhealthy`, `invalid_grant`,
 		`<tr data-transport="discord">`, `tp-down`, `tp-up`,
+		// The Claude Code CLI on each host, a newer one than the suite saw marked.
+		`<tr data-host="local">`, `2.1.332`, `<tr data-host="gpu-box">`, `⚠ Claude Code 2.1.999 is newer`, `claude --version: exec: not found`,
 		`OAuth token expired`, `ongoing`, `1m so far`,
 		`version v1.2.3`, `up 1d2h`,
 		`&lt;script&gt;x&lt;/script&gt;`, `&lt;b&gt;1. Yes&lt;/b&gt;`,
@@ -217,6 +224,7 @@ func TestAPIStatus(t *testing.T) {
 			Healthy       bool      `json:"healthy"`
 		} `json:"credentials"`
 		Counts map[string]int `json:"counts"`
+		CLIs   []CLI          `json:"claude_cli"`
 	}
 	if err := json.Unmarshal(w.Body.Bytes(), &got); err != nil {
 		t.Fatalf("decode: %v\n%s", err, raw)
@@ -236,6 +244,9 @@ func TestAPIStatus(t *testing.T) {
 	}
 	if c := got.Credentials[0]; c.Name != "default" || !c.AccessExpires.Equal(t0.Add(125*time.Minute)) || !c.Healthy {
 		t.Errorf("credential: got %+v", c)
+	}
+	if len(got.CLIs) != 3 || got.CLIs[1].Host != "gpu-box" || got.CLIs[1].Version != "2.1.999" || !strings.Contains(got.CLIs[1].Warning, "newer") {
+		t.Errorf("claude_cli: got %+v, want each host's version with the warning", got.CLIs)
 	}
 	wantCounts := map[string]int{"working": 1, "idle": 1, "needs_input": 1, "logging_in": 0, "auth_failed": 1, "api_error": 0, "exited": 0, "unknown": 0}
 	for k, v := range wantCounts {

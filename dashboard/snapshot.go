@@ -20,10 +20,12 @@ type Snapshot struct {
 	Notes       []string     `json:"notes,omitempty"`
 	Agents      []Agent      `json:"agents"`
 	Credentials []Credential `json:"credentials"`
-	Transports  []Transport  `json:"transports"`
-	Alerts      []Alert      `json:"alerts"`
-	Silences    []Silence    `json:"silences"`
-	Incidents   []Incident   `json:"incidents"`
+	// CLIs are the Claude Code CLIs found on this machine and each host.
+	CLIs       []CLI       `json:"claude_cli,omitempty"`
+	Transports []Transport `json:"transports"`
+	Alerts     []Alert     `json:"alerts"`
+	Silences   []Silence   `json:"silences"`
+	Incidents  []Incident  `json:"incidents"`
 }
 
 // Agent is one watched Claude Code pane.
@@ -45,6 +47,15 @@ type Credential struct {
 	RefreshExpires time.Time `json:"refresh_expires,omitzero"`
 	Healthy        bool      `json:"healthy"`
 	Detail         string    `json:"detail,omitempty"`
+}
+
+// CLI is the Claude Code CLI on one host, as `claude --version` says.
+type CLI struct {
+	Host    string `json:"host"`              // "" = the machine fleetwarden runs on
+	Version string `json:"version,omitempty"` // "" when none was found
+	// Warning: newer than any release the real-CLI suite passed on.
+	Warning string `json:"warning,omitempty"`
+	Error   string `json:"error,omitempty"` // why no version was found
 }
 
 // Transport is one chat channel or alert route.
@@ -145,6 +156,11 @@ func sanitized(snap Snapshot, now time.Time, red func(string) string) Snapshot {
 	for _, c := range snap.Credentials {
 		c.Name, c.Kind, c.Detail = red(c.Name), red(c.Kind), red(c.Detail)
 		out.Credentials = append(out.Credentials, c)
+	}
+	out.CLIs = nil
+	for _, c := range snap.CLIs {
+		c.Host, c.Version, c.Warning, c.Error = red(c.Host), red(c.Version), red(c.Warning), red(c.Error)
+		out.CLIs = append(out.CLIs, c)
 	}
 	out.Transports = make([]Transport, 0, len(snap.Transports))
 	for _, t := range snap.Transports {

@@ -28,6 +28,7 @@ type view struct {
 	Counts      []stateCount
 	Agents      []agentRow
 	Credentials []credRow
+	CLIs        []cliRow
 	Transports  []transportRow
 	Alerts      []alertRow
 	Silences    []silenceRow
@@ -58,6 +59,10 @@ type credRow struct {
 	Healthy                   bool
 	Detail                    string
 	AccessTitle, RefreshTitle string
+}
+
+type cliRow struct {
+	Host, Version, Warning, Error string
 }
 
 type transportRow struct {
@@ -112,6 +117,13 @@ func (s *Server) view() view {
 		r.Access, r.AccessClass = expiresIn(now, c.AccessExpires)
 		r.Refresh, r.RefreshClass = expiresIn(now, c.RefreshExpires)
 		v.Credentials = append(v.Credentials, r)
+	}
+	for _, c := range snap.CLIs {
+		host := c.Host
+		if host == "" {
+			host = "local"
+		}
+		v.CLIs = append(v.CLIs, cliRow{Host: host, Version: c.Version, Warning: c.Warning, Error: c.Error})
 	}
 	for _, t := range snap.Transports {
 		v.Transports = append(v.Transports, transportRow{

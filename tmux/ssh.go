@@ -201,6 +201,59 @@ func (s *SSH) Run(ctx context.Context, stdin []byte, args ...string) ([]byte, er
 	return stdout.Bytes(), nil
 }
 
+// Command runs a program other than tmux on the host (`claude --version`),
+// in the user's login shell so that it finds what an agent's pane finds on
+// its PATH, and returns its standard output. A leading "~/" in argv[0] is
+// the remote home.
+func (s *SSH) Command(ctx context.Context, argv ...string) ([]byte, error) {
+	if len(argv) == 0 {
+		return nil, errors.New("command: no program")
+	}
+	var b strings.Builder
+	for i, a := range argv {
+		if strings.ContainsRune(a, 0) {
+			return nil, fmt.Errorf("%s on %s: argument %d contains a NUL byte", argv[0], s.target, i)
+		}
+		if i > 0 {
+			b.WriteByte(' ')
+		}
+		if rest, ok := strings.CutPrefix(a, "~/"); ok && i == 0 {
+			b.WriteString("~/" + shellQuote(rest))
+		} else {
+			b.WriteString(shellQuote(a))
+		}
+	}
+	line := `exec "${SHELL:-/bin/sh}" -lc ` + shellQuote(b.String())
+	sess, c, err := s.open(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("%s on %s: %w", argv[0], s.target, err)
+	}
+	defer s.release(c)
+	defer sess.Close()
+	var stdout, stderr bytes.Buffer
+	sess.Stdout, sess.Stderr = &stdout, &stderr
+	exited := make(chan struct{})
+	var runErr error
+	go func() {
+		runErr = sess.Run(line)
+		close(exited)
+	}()
+	select {
+	case <-exited:
+	case <-ctx.Done():
+		s.abandon(sess, c, exited)
+		<-exited
+		runErr = fmt.Errorf("%w (%w)", ctx.Err(), runErr)
+	}
+	if runErr != nil {
+		if msg := strings.TrimSpace(stderr.String()); msg != "" {
+			return stdout.Bytes(), fmt.Errorf("%s on %s: %s: %w", argv[0], s.target, msg, runErr)
+		}
+		return stdout.Bytes(), fmt.Errorf("%s on %s: %w", argv[0], s.target, runErr)
+	}
+	return stdout.Bytes(), nil
+}
+
 // Stream implements Streamer: it starts tmux args on the host and returns
 // its stdout. Its stdin stays open until the command ends, since a control
 // client exits when stdin closes. Cancelling ctx, or closing out, closes the

@@ -674,3 +674,21 @@ func TestSSHClose(t *testing.T) {
 		t.Errorf("%d connections, want 1: a closed runner must not redial", n)
 	}
 }
+
+func TestSSHCommandRunsAProgramOnTheHost(t *testing.T) {
+	srv := sshd.New(t)
+	r := newSSH(t, sshConfig(srv))
+	ctx := t.Context()
+	got, err := r.Command(ctx, "printf", "%s|", `it's`, `$HOME $(id)`, "a b")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := `it's|$HOME $(id)|a b|`; string(got) != want {
+		t.Errorf("got %q, want %q: arguments must arrive as given", got, want)
+	}
+	_, err = r.Command(ctx, "/nonexistent/claude", "--version")
+	wantErrContaining(t, err, "/nonexistent/claude on ", "No such file")
+	if _, err := r.Command(ctx); err == nil {
+		t.Error("no program: want an error")
+	}
+}

@@ -18,6 +18,8 @@
 // the same for Down, and FAKECLAUDE_ENTER for Enter alone (an empty line:
 // the preselected option).
 //
+// `--version` says FAKECLAUDE_VERSION (default 2.1.328).
+//
 // FAKECLAUDE_SESSION_ID replaces the session ID it writes into its session
 // file (as anything the agent runs could).
 //
@@ -54,7 +56,11 @@ func main() {
 		os.Exit(setupToken())
 	}
 	if len(os.Args) >= 2 && (os.Args[1] == "--version" || os.Args[1] == "-v") {
-		fmt.Println("2.1.328 (Claude Code)")
+		v := os.Getenv("FAKECLAUDE_VERSION")
+		if v == "" {
+			v = "2.1.328"
+		}
+		fmt.Println(v + " (Claude Code)")
 		return
 	}
 	os.Exit(tui(os.Args[1:]))
