@@ -175,3 +175,19 @@ func TestSilenceAllAndAuthUseAllAskFirst(t *testing.T) {
 		}
 	}
 }
+
+// The timeline tells a window's count in plain words.
+func TestRefusalCountInTheTimeline(t *testing.T) {
+	h, a := newTestHandler(t)
+	var r recorder
+	for range 3 {
+		h.Handle(t.Context(), Request{Platform: "telegram", UserID: "99", ChatID: "99", Private: true, Text: "/restart all"}, &r)
+	}
+	h.Close()
+	for i := range a.recs {
+		a.recs[i].Time = now
+	}
+	if got := audit.Timeline(a.recs, time.UTC, now.Add(time.Hour)); !strings.Contains(got, "refused /restart from telegram:99") || !strings.Contains(got, "2 more attempt(s) within 10m of the first, not answered") {
+		t.Errorf("timeline:\n%s", got)
+	}
+}

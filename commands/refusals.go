@@ -69,7 +69,7 @@ func (rs *refusals) closeLocked(actor string, w *refusalWindow) *audit.Record {
 	}
 	n := w.count - 1
 	return &audit.Record{Kind: audit.KindRefused, Actor: actor, Action: w.action,
-		Message: fmt.Sprintf("%d more attempt(s) within %s of the first, not answered", n, RefusalWindow),
+		Message: fmt.Sprintf("%d more attempt(s) within %s of the first, not answered", n, Ago(RefusalWindow)),
 		Fields: map[string]string{"count": strconv.Itoa(n), "since": w.start.UTC().Format(time.RFC3339),
 			"user": w.name, "chat": w.chat}}
 }
