@@ -7,6 +7,7 @@ import (
 	"io"
 	"net/http"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -120,5 +121,57 @@ func TestFailedHandlerIsNotRerun(t *testing.T) {
 	tmuxWait(t, 10*time.Second, func() bool { return countSent(e.srv, "1 agents") == 2 })
 	if n := p.booms.Load(); n != 1 {
 		t.Errorf("the failing update was handled %d times, want once", n)
+	}
+}
+
+// replayOnce answers the getUpdates after the first one that brought
+// updates with that same answer again, once: a server (or proxy) that did
+// not take the offset.
+type replayOnce struct {
+	mu     sync.Mutex
+	body   []byte
+	header http.Header
+	done   bool
+}
+
+func (r *replayOnce) RoundTrip(req *http.Request) (*http.Response, error) {
+	isPoll := strings.HasSuffix(req.URL.Path, "/getUpdates")
+	r.mu.Lock()
+	if isPoll && r.body != nil && !r.done {
+		r.done = true
+		body, header := r.body, r.header.Clone()
+		r.mu.Unlock()
+		return &http.Response{StatusCode: http.StatusOK, Header: header, Body: io.NopCloser(bytes.NewReader(body)), Request: req}, nil
+	}
+	r.mu.Unlock()
+	resp, err := http.DefaultTransport.RoundTrip(req)
+	if err != nil || !isPoll {
+		return resp, err
+	}
+	body, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	resp.Body = io.NopCloser(bytes.NewReader(body))
+	r.mu.Lock()
+	if r.body == nil && strings.Contains(string(body), `"update_id"`) {
+		r.body, r.header = body, resp.Header
+	}
+	r.mu.Unlock()
+	return resp, nil
+}
+
+// An update that comes twice (its offset not taken) is handled once.
+func TestUpdateSeenTwiceIsHandledOnce(t *testing.T) {
+	replay := &replayOnce{}
+	e := start(t, func(o *Options) { o.HTTPClient = &http.Client{Transport: replay} })
+	e.srv.SendUserMessage(admin, adminDM, "/status")
+	tmuxWait(t, 10*time.Second, func() bool {
+		replay.mu.Lock()
+		defer replay.mu.Unlock()
+		return replay.done
+	})
+	e.srv.SendUserMessage(admin, adminDM, "/help")
+	e.srv.WaitSent(t, 10*time.Second, func(m fake.Message) bool { return strings.HasPrefix(m.Text, "Commands you may run") })
+	if n := countSent(e.srv, "1 agents"); n != 1 {
+		t.Errorf("/status, received twice, was answered %d times", n)
 	}
 }
