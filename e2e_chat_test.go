@@ -274,6 +274,13 @@ func TestLoginRelaysEitherLinkForm(t *testing.T) {
 				t.Fatal(err)
 			}
 			n := len(c.tg.Sent())
+			if tt.env != nil {
+				// A code from another login: the CLI refuses it and waits for
+				// the right one; the phone is told what that means.
+				c.tg.SendUserMessage(tgAdmin, adminChat, "/code good#not-this-login")
+				c.waitReply(adminChat, n, "That code belongs to another login link")
+				n = len(c.tg.Sent())
+			}
 			c.tg.SendUserMessage(tgAdmin, adminChat, "/code good#"+string(state))
 			c.waitReply(adminChat, n, "Login verified")
 		})
@@ -436,6 +443,10 @@ func TestLoginProcessDiesWithItsReason(t *testing.T) {
 	msg := c.waitReply(adminChat, 0, "The login process ended before a code came")
 	if !strings.Contains(msg.Plain, "getaddrinfo EAI_AGAIN platform.claude.com") || strings.Contains(msg.Plain, "oauth/authorize") {
 		t.Errorf("end message %q: want the CLI's reason and no login link", msg.Plain)
+	}
+	// and what it means, in plain words
+	if !strings.Contains(msg.Plain, "The host could not reach Anthropic. Check its network") {
+		t.Errorf("end message %q: want the reason in plain words", msg.Plain)
 	}
 	c.noLoginLeft()
 }

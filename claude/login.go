@@ -204,12 +204,12 @@ func (l *Login) Submit(ctx context.Context, code string) (LoginOutcome, error) {
 	}
 	err := l.waitFor(ctx, func(out string) bool {
 		tail := out[mark:]
-		for _, v := range []string{"Login successful", "Couldn't log in", "OAuth error", "doesn't look like the full code"} {
+		for _, v := range []string{"Login successful", "Couldn't log in", "OAuth error", "Login interrupted"} {
 			if strings.Contains(tail, v) {
 				return true
 			}
 		}
-		return false
+		return refusedLocally(tail)
 	})
 	if err != nil && !errors.Is(err, ErrLoginExited) {
 		return LoginOutcome{}, err
@@ -226,7 +226,7 @@ func (l *Login) Submit(ctx context.Context, code string) (LoginOutcome, error) {
 		case <-ctx.Done():
 		}
 		return LoginOutcome{OK: true, Message: "Login successful."}, nil
-	case strings.Contains(verdict, "doesn't look like the full code"):
+	case refusedLocally(verdict) && !strings.Contains(verdict, "Couldn't log in"):
 		return LoginOutcome{Retry: true, Message: loginTail(verdict, 2), Advice: LoginAdvice(verdict)}, nil
 	default:
 		if verdict == "" {
@@ -236,11 +236,40 @@ func (l *Login) Submit(ctx context.Context, code string) (LoginOutcome, error) {
 	}
 }
 
+// localRefusals are what the CLI says when it refuses a pasted code
+// without asking Anthropic, and waits for another.
+var localRefusals = []string{
+	"doesn't look like the full code",
+	"That code is not from this sign-in",
+	"That's a web address, not the code",
+	"That looks like a verification code",
+	"That address only works in a browser on this machine",
+}
+
+func refusedLocally(out string) bool {
+	for _, v := range localRefusals {
+		if strings.Contains(out, v) {
+			return true
+		}
+	}
+	return false
+}
+
 // ValidateCode checks the shape of a pasted code#state before it is typed.
 func ValidateCode(code string) error {
+	digits := strings.Map(func(r rune) rune {
+		if r == ' ' || r == '-' {
+			return -1
+		}
+		return r
+	}, code)
 	switch {
 	case code == "":
 		return errors.New("the code is empty: paste the whole code shown after you log in")
+	case strings.HasPrefix(code, "http://") || strings.HasPrefix(code, "https://"):
+		return errors.New("that is a web address, not the code: open the login link, log in, and send the code the last page shows")
+	case len(digits) >= 4 && len(digits) <= 10 && strings.Trim(digits, "0123456789") == "":
+		return errors.New("that looks like the e-mail verification code: type it into the login page; send the longer code the page shows after it")
 	case strings.IndexFunc(code, unicode.IsSpace) >= 0:
 		return errors.New("the code has spaces in it: paste it exactly as shown, in one piece")
 	case !strings.Contains(code, "#"):
@@ -253,17 +282,40 @@ func ValidateCode(code string) error {
 	return nil
 }
 
-// LoginAdvice turns the CLI's refusal texts into what to do next.
+// LoginAdvice says in plain words what the CLI's login texts mean and what
+// to do next: refusals, "OAuth error: …", "Login interrupted".
 func LoginAdvice(out string) string {
 	low := strings.ToLower(out)
+	has := func(s ...string) bool {
+		for _, x := range s {
+			if strings.Contains(low, x) {
+				return true
+			}
+		}
+		return false
+	}
 	switch {
-	case strings.Contains(low, "wasn't accepted") || strings.Contains(low, "invalid_grant"):
+	case has("is on hold"):
+		return "The account is on hold: a new login will not help. The CLI's message links to the details and the appeal."
+	case has("wasn't accepted", "invalid_grant", "invalid 'code'", "invalid code"):
 		return "The code was refused: it may be incomplete, already used, or from an older login. Send /login again and use the new link."
-	case strings.Contains(low, "doesn't look like the full code"):
+	case has("doesn't look like the full code"):
 		return "Copy the whole code, including the # in the middle, and send /code again."
-	case strings.Contains(low, "expired"):
+	case has("not from this sign-in"):
+		return "That code belongs to another login link: open the link of this login, log in, and send the code it shows with /code."
+	case has("that's a web address, not the code", "only works in a browser on this machine"):
+		return "That is a link, not the code: open the login link, log in, and send the code the last page shows with /code."
+	case has("looks like a verification code"):
+		return "That is the e-mail verification code: type it into the login page, then send the longer code the page shows with /code."
+	case has("timeout", "timed out"):
+		return "The sign-in timed out: the host waited too long for Anthropic (or for the code). Check the host's network, then send /login again and send the code within a few minutes."
+	case has("login interrupted", "sign-in was interrupted"):
+		return "The login was interrupted before it finished (cancelled, or the CLI was stopped). Send /login to start again."
+	case has("oauth error"):
+		return "The login page refused the sign-in (the CLI's words are above). Send /login to try again; if it repeats, log in to claude.ai in the browser first."
+	case has("expired"):
 		return "The code expired. Send /login again and paste the new code within a few minutes."
-	case strings.Contains(low, "unable to connect") || strings.Contains(low, "econnrefused") || strings.Contains(low, "network"):
+	case has("unable to connect", "econnrefused", "econnreset", "enotfound", "eai_again", "getaddrinfo", "fetch failed", "network"):
 		return "The host could not reach Anthropic. Check its network, then send /login again."
 	}
 	return "Send /login to try again."

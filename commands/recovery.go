@@ -155,7 +155,7 @@ func (rc *recovery) watch(ctx context.Context, st *loginState) {
 	if e, ok := st.session.(interface{ EndReason() string }); ok {
 		if why := e.EndReason(); why != "" {
 			rc.h.record(audit.Record{Kind: audit.KindLogin, Actor: "fleetwarden", Action: "failed", Error: why})
-			_ = st.out.Reply(ctx, Reply{Text: "The login process ended before a code came: " + why + "\nSend /login to start again."})
+			_ = st.out.Reply(ctx, Reply{Text: "The login process ended before a code came: " + why + "\n" + claude.LoginAdvice(why)})
 			return
 		}
 	}

@@ -70,6 +70,12 @@ func authLogin(_ []string) int {
 			fmt.Println("That doesn't look like the full code. Copy all of it, including the # in the middle.")
 			continue
 		}
+		if _, s, _ := strings.Cut(code, "#"); os.Getenv("CLAUDE_CODE_FULL_SIGN_IN_LINK") != "" && s != state {
+			// The full link carries the state, and the CLI checks it (the
+			// short link has none to check).
+			fmt.Println("That code is not from this sign-in. Paste the code shown after opening the address above.")
+			continue
+		}
 		fmt.Println("Signing in…")
 		if !goodCode(code, state) {
 			fmt.Fprintln(os.Stderr, "Couldn't log in: That code wasn't accepted. It may be incomplete, expired, already used, or from an earlier sign-in attempt. Sign in again to get a new code.")
