@@ -61,6 +61,12 @@ func (d *daemon) prepareReload(path string) (*config.Config, config.Changes, err
 		return nil, nil, err
 	}
 	ch := config.Diff(d.rt.cfg, cfg)
+	for i, c := range ch {
+		if strings.HasPrefix(c.Text, "~ console.") {
+			// The console reads the terminal for the life of the process.
+			ch[i].Text += " (at the next start)"
+		}
+	}
 	if len(d.boot.notes) > 0 {
 		ch = append(ch, config.Change{Text: "~ the file loads again: the last good config steps down"})
 	}

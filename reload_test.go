@@ -243,6 +243,20 @@ func TestReloadRemovingAnAgentWaitsForTheAdminsButton(t *testing.T) {
 	l.waitSent(adminChat, 0, "fleetwarden started")
 	l.ask(tgAdmin, adminChat, "/status", "builder", "docs")
 
+	// /reload is in the admin's menu and /help, not in a viewer's.
+	tmuxtest.WaitFor(t, 30*time.Second, func() (bool, string) {
+		for _, c := range l.tg.CommandsIn("chat chat=111") {
+			if c.Command == "reload" {
+				return true, ""
+			}
+		}
+		return false, fmt.Sprintf("no /reload in the admin's Telegram menu: %v", l.tg.CommandsIn("chat chat=111"))
+	})
+	l.ask(tgAdmin, adminChat, "/help", "/reload — read the config file again")
+	if h := l.ask(tgViewer, viewerChat, "/help", "/status"); strings.Contains(h.Plain, "/reload") {
+		t.Errorf("a viewer's /help lists /reload: %q", h.Plain)
+	}
+
 	delete(l.agents, "docs")
 	l.write("")
 	// A viewer may not reload.
