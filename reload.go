@@ -85,7 +85,7 @@ func (d *daemon) refused(by string, err error) error {
 }
 
 func reloadHead(cfg *config.Config, ch config.Changes) string {
-	return fmt.Sprintf("Config reload of %s:\n%s", cfg.Path, ch)
+	return claude.Redact(fmt.Sprintf("Config reload of %s:\n%s", cfg.Path, ch))
 }
 
 // apply hands the new config to the next generation.
@@ -154,7 +154,7 @@ func (d *daemon) reloadFrom(path string, yes bool, by string) (string, error) {
 	if err := d.apply(cfg, ch, by); err != nil {
 		return "", err
 	}
-	return head + "\n\nApplied.", nil
+	return head + "\n\nApplying now; the chats hear when the new config runs (or why it could not start).", nil
 }
 
 // tell sends a notice to the console and every chat transport now, in

@@ -306,7 +306,7 @@ func TestReloadAddingAnAlertChatAsksFirst(t *testing.T) {
 	}
 	// With --yes it applies, and the new chat hears of it.
 	out, errOut, code = runMain(t, "reload", "--config", l.cfg, "--yes")
-	if code != 0 || !strings.Contains(out, "Applied") {
+	if code != 0 || !strings.Contains(out, "Applying now") {
 		t.Fatalf("reload --yes: exit %d\n%s%s", code, out, errOut)
 	}
 	l.waitSent(groupChat, 0, "Config reloaded", "applied by command line")
