@@ -12,6 +12,7 @@ import (
 	"testing"
 	"time"
 
+	fakediscord "github.com/fleetwarden/fleetwarden/internal/fakes/discord"
 	fake "github.com/fleetwarden/fleetwarden/internal/fakes/telegram"
 	"github.com/fleetwarden/fleetwarden/internal/testenv"
 	"github.com/fleetwarden/fleetwarden/tmux/tmuxtest"
@@ -411,5 +412,33 @@ func TestSighupReloadsTheRunningBinary(t *testing.T) {
 	}
 	if st := c.say(tgAdmin, adminChat, "/status", "extra"); !strings.Contains(st.Plain, "builder") {
 		t.Errorf("/status after the reload = %q, want builder and extra", st.Plain)
+	}
+}
+
+func TestReloadBringsDiscordBackUp(t *testing.T) {
+	const (
+		dcToken   = "MTAw.fake.bot-token"
+		dcApp     = "100000000000000001"
+		dcChannel = "300000000000000010"
+	)
+	dc := fakediscord.New(t, dcToken, dcApp)
+	l := newLiveFleet(t, map[string]string{"builder": "15-busy.txt"})
+	section := fmt.Sprintf("[discord]\ntoken = %q\napi_url = %q\nadmins = [\"200000000000000001\"]\nalert_channels = [%q]\n\n",
+		dcToken, dc.URL()+"/api/v9", dcChannel)
+	l.write(section)
+	l.run(runOptions{})
+	dc.WaitMessage(t, 30*time.Second, func(m fakediscord.Message) bool {
+		return m.ChannelID == dcChannel && strings.Contains(m.Content, "fleetwarden started")
+	})
+	// An agent added applies at once; the new Discord connection tells it.
+	l.agent("extra", "15-busy.txt")
+	l.agents["extra"] = "15-busy.txt"
+	l.write(section)
+	l.ask(tgAdmin, adminChat, "/reload", "+ agent extra added", "Applying now")
+	dc.WaitMessage(t, 30*time.Second, func(m fakediscord.Message) bool {
+		return m.ChannelID == dcChannel && strings.Contains(m.Content, "Config reloaded") && strings.Contains(m.Content, "+ agent extra added")
+	})
+	if n := dc.Identifies(); n != 2 {
+		t.Errorf("Discord identified %d times, want 2 (one per generation)", n)
 	}
 }
