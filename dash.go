@@ -182,6 +182,7 @@ func (d *daemon) onScan(sts []fleet.Status, took time.Duration) {
 	if d.alerts != nil {
 		d.synced.Do(d.alerts.Synced)
 	}
+	d.footerExpiry(sts)
 }
 
 // notifySystemd tells systemd we are ready, then pings its watchdog while

@@ -549,3 +549,24 @@ func TestSetupTokenLoginOverTelegram(t *testing.T) {
 	})
 	c.noLoginLeft()
 }
+
+// Claude Code's footer says "Your login expires in 1 day" when the login's
+// refresh token has a day left: one expiry warning per login goes out, naming
+// the agents that show it, though they keep showing it scan after scan.
+func TestLoginExpiryFromTheFooter(t *testing.T) {
+	c := newChatFleet(t, chatOpts{agents: map[string]string{"alpha": "16-login-expires-footer.txt", "beta": "16-login-expires-footer.txt", "gamma": "15-busy.txt"}})
+	msg := c.waitReply(adminChat, 0, "runs out within 1 day")
+	if !strings.Contains(msg.Plain, "The login of default runs out within 1 day") || !strings.Contains(msg.Plain, "/login") {
+		t.Errorf("warning %q: want the login, the time left and the remedy", msg.Plain)
+	}
+	c.say(tgAdmin, adminChat, "/status", "3 idle") // more scans have run since
+	n := 0
+	for _, m := range c.tg.Sent() {
+		if strings.Contains(m.Plain, "runs out within 1 day") {
+			n++
+		}
+	}
+	if n != 1 {
+		t.Errorf("%d expiry warnings from the footer, want 1", n)
+	}
+}

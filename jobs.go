@@ -14,6 +14,7 @@ import (
 	"github.com/fleetwarden/fleetwarden/audit"
 	"github.com/fleetwarden/fleetwarden/commands"
 	"github.com/fleetwarden/fleetwarden/credentials"
+	"github.com/fleetwarden/fleetwarden/fleet"
 	"github.com/fleetwarden/fleetwarden/scheduler"
 )
 
@@ -342,5 +343,56 @@ func (d *daemon) checkCLIs(ctx context.Context) {
 	}
 	if d.dash != nil {
 		d.dash.Changed()
+	}
+}
+
+// footerExpiry turns Claude Code's own footer warning ("Your login expires
+// in 1 day · run /login to renew", shown when the refresh token has a day
+// left) into an expiry warning, once per login and day count: the footer is
+// the only sign of it for a login fleetwarden cannot read (another host, a
+// config directory it is not told of).
+func (d *daemon) footerExpiry(sts []fleet.Status) {
+	if d.alerts == nil || d.warnings == nil {
+		return
+	}
+	type login struct {
+		cred string
+		days int
+	}
+	agents := map[login][]string{}
+	for _, s := range sts {
+		if s.LoginExpiresInDays <= 0 {
+			continue
+		}
+		cred := s.Name // a discovered pane: its own
+		if a, ok := d.rt.fleet.Agent(s.Name); ok {
+			cred = a.Credential
+			if cred == "" {
+				cred = "default"
+			}
+		}
+		k := login{cred, s.LoginExpiresInDays}
+		agents[k] = append(agents[k], s.Name)
+	}
+	now := time.Now()
+	for k, names := range agents {
+		at := now.Add(time.Duration(k.days) * 24 * time.Hour)
+		fresh, err := d.warnings.once(fmt.Sprintf("footer/%s/%d", k.cred, k.days), at)
+		if err != nil {
+			d.log.Warn("login expiry from the footer", "err", err)
+		}
+		if !fresh {
+			continue
+		}
+		slices.Sort(names)
+		days := "1 day"
+		if k.days != 1 {
+			days = fmt.Sprintf("%d days", k.days)
+		}
+		what := fmt.Sprintf("The login of %s runs out within %s (Claude Code says so on %s)", k.cred, days, strings.Join(names, ", "))
+		d.alerts.Observe(alert.Event{Time: now, Kind: alert.KindInfo, Reason: what,
+			Evidence: "Your login expires in " + days + ". Log in again before then: /login.", Active: true})
+		_ = d.tap.Append(audit.Record{Kind: audit.KindCredential, Actor: "fleetwarden", Action: "expiry_warning",
+			Agents: names, Message: "⏳ " + what + ". Log in again before then: /login."})
 	}
 }

@@ -117,3 +117,15 @@ func (w *warnings) due(now time.Time, thresholds []time.Duration, expiring func(
 	}
 	return out, nil
 }
+
+// once reports whether the warning key is new, and marks it sent: it is
+// forgotten a day after at, the moment it warns of.
+func (w *warnings) once(key string, at time.Time) (bool, error) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if _, done := w.Sent[key]; done {
+		return false, nil
+	}
+	w.Sent[key] = at
+	return true, w.saveLocked()
+}

@@ -103,3 +103,22 @@ func TestHideURL(t *testing.T) {
 		t.Errorf("hideURL = %q, want the host without the key", got)
 	}
 }
+
+func TestWarningOnce(t *testing.T) {
+	dir := t.TempDir()
+	at := time.Now().Add(24 * time.Hour)
+	w := loadWarnings(dir)
+	if first, err := w.once("footer/default/1", at); !first || err != nil {
+		t.Fatalf("first: %v %v, want true", first, err)
+	}
+	if again, _ := w.once("footer/default/1", at); again {
+		t.Error("the same warning twice")
+	}
+	// Remembered across a restart of fleetwarden.
+	if again, _ := loadWarnings(dir).once("footer/default/1", at); again {
+		t.Error("the same warning again after a restart")
+	}
+	if other, _ := w.once("footer/team/1", at); !other {
+		t.Error("another login's warning was taken for this one")
+	}
+}

@@ -253,6 +253,33 @@ func (sc *screen) failResult(f failure, s, e int) Result {
 }
 
 func (sc *screen) withInput(user, inp int) Result {
+	r := sc.withInputState(user, inp)
+	r.LoginExpiresInDays = sc.loginExpiry(inp)
+	return r
+}
+
+// loginExpiry reads the footer's "Your login expires in N day(s)" under
+// the input line.
+func (sc *screen) loginExpiry(inp int) int {
+	for i := inp + 1; i <= sc.last && i <= inp+8; i++ {
+		s := sc.lines[i].s
+		k := strings.Index(s, "Your login expires in ")
+		if k < 0 {
+			continue
+		}
+		n := 0
+		for _, c := range s[k+len("Your login expires in "):] {
+			if c < '0' || c > '9' {
+				break
+			}
+			n = n*10 + int(c-'0')
+		}
+		return n
+	}
+	return 0
+}
+
+func (sc *screen) withInputState(user, inp int) Result {
 	lo := sc.afterUser(user)
 	hi := inp - 1
 	for hi >= lo && sc.lines[hi].kind == kRule {

@@ -32,6 +32,8 @@ func TestClassifyFixtures(t *testing.T) {
 		{"03-login-url.txt", LoggingIn, "", true, "Paste code here"},
 		{"14-main-tui.txt", Idle, "", false, "❯"},
 		{"15-busy.txt", Idle, "", false, "Worked for 0s"},
+		// 2.1.332's footer warning: the turn is fine, the agent idle.
+		{"16-login-expires-footer.txt", Idle, "", false, "Worked for 0s"},
 		{"17-busy-7s.txt", Working, "", false, "Propagating…"},
 		{"19-tui-401.txt", AuthFailed, ReasonExpired, false, "Login expired · Please run /login"},
 		{"21-slash-login.txt", LoggingIn, "", false, "Select login method"},
@@ -507,5 +509,21 @@ func TestDialogName(t *testing.T) {
 		if got := DialogName(Result{State: NeedsInput, Evidence: ev}); got != want {
 			t.Errorf("DialogName(%q) = %q, want %q", ev, got, want)
 		}
+	}
+}
+
+func TestLoginExpiryInFooter(t *testing.T) {
+	if got := Classify(readScreen(t, "16-login-expires-footer.txt")).LoginExpiresInDays; got != 1 {
+		t.Errorf("footer 'Your login expires in 1 day': got %d days, want 1", got)
+	}
+	for _, name := range []string{"15-busy.txt", "19-tui-401.txt"} {
+		if got := Classify(readScreen(t, name)).LoginExpiresInDays; got != 0 {
+			t.Errorf("%s: got %d days, want 0", name, got)
+		}
+	}
+	// In the conversation, not the footer: nothing.
+	said := tui("❯ what does the footer say?\n\n● It says Your login expires in 3 days.\n", "", autoFooter)
+	if got := Classify(said).LoginExpiresInDays; got != 0 {
+		t.Errorf("a turn quoting it: got %d days, want 0", got)
 	}
 }

@@ -122,4 +122,8 @@ type Result struct {
 	// after a failure (`claude --resume`, classic renderer) looks exactly so;
 	// only a caller that knows it resumed the pane can call the error history.
 	Unconfirmed bool `json:"-"`
+	// LoginExpiresInDays is what the footer says when the login's refresh
+	// token runs out soon ("Your login expires in 1 day · run /login to
+	// renew"); 0 when it says nothing of the kind.
+	LoginExpiresInDays int `json:"-"`
 }

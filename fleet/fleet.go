@@ -66,6 +66,9 @@ type Status struct {
 	Command  string    `json:"-"` // the pane's current command
 	Changed  time.Time `json:"-"` // last time the pane's text changed
 	Working  bool      `json:"-"` // was working before it left a healthy state (mid-task)
+	// LoginExpiresInDays: the pane's footer says the login runs out in this
+	// many days ("Your login expires in 1 day"); 0 when it does not.
+	LoginExpiresInDays int `json:"-"`
 
 	unconfirmed bool // a failure without the CLI's "Once fixed" placeholder
 }
@@ -328,6 +331,7 @@ func judge(st Status, text string) Status {
 	r := claude.Classify(text)
 	st.State, st.Reason, st.Evidence, st.LoginURL = r.State, r.Reason, r.Evidence, r.LoginURL
 	st.unconfirmed = r.Unconfirmed
+	st.LoginExpiresInDays = r.LoginExpiresInDays
 	return st
 }
 
