@@ -1,6 +1,7 @@
 package main
 
 import (
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
@@ -8,6 +9,7 @@ import (
 	"time"
 
 	"github.com/fleetwarden/fleetwarden/claude"
+	dfake "github.com/fleetwarden/fleetwarden/internal/fakes/discord"
 	fake "github.com/fleetwarden/fleetwarden/internal/fakes/telegram"
 	"github.com/fleetwarden/fleetwarden/tmux/tmuxtest"
 )
@@ -137,5 +139,59 @@ func TestSendFromTelegram(t *testing.T) {
 	}
 	if st, _ := c.paneState("asker"); st != claude.NeedsInput {
 		t.Errorf("the refused /send moved the dialog: %s", st)
+	}
+}
+
+const dcToken = "MTIzNDU2Nzg5MDEyMzQ1Njc4.e2e-token.e2etokene2etokene2etokene2e"
+
+var (
+	dcOperator = dfake.User{ID: "400000000000000222", Username: "otto"}
+	dcViewer   = dfake.User{ID: "400000000000000333", Username: "vera"}
+)
+
+// A permission prompt answered from Discord: typed slash-command options,
+// the agent completed from the fleet, a button per option; the viewer may
+// not answer.
+func TestDialogAnsweredFromDiscord(t *testing.T) {
+	dc := dfake.New(t, dcToken, "300000000000000777")
+	o, typed := dialogOpts(t, map[string]string{"builder": "61-permission.txt"})
+	o.extra = fmt.Sprintf("[discord]\ntoken = %q\napi_url = %q\noperators = [%q]\nviewers = [%q]\n", dcToken, dc.URL()+"/api/v9", dcOperator.ID, dcViewer.ID)
+	c := newChatFleet(t, o)
+	dc.WaitCommands(t, 30*time.Second, "", "peek", "answer", "send")
+	c.waitPane("builder", claude.NeedsInput)
+	dm := dc.DMChannel(dcOperator.ID)
+
+	sug, ok := dc.Suggestions(dc.Autocomplete(dcOperator, dm, "", "answer", nil, "agent", "bui"), 20*time.Second)
+	if !ok || len(sug) != 1 || sug[0] != "builder" {
+		t.Errorf("autocomplete of bui = %v (answered %v), want [builder]", sug, ok)
+	}
+
+	vdm := dc.DMChannel(dcViewer.ID)
+	id := dc.SlashCommand(dcViewer, vdm, "", "answer", map[string]string{"agent": "builder", "option": "1"})
+	dc.WaitMessage(t, 20*time.Second, func(m dfake.Message) bool {
+		return m.InteractionID == id && strings.Contains(m.Content, "/answer needs the operator role")
+	})
+
+	id = dc.SlashCommand(dcOperator, dm, "", "peek", map[string]string{"agent": "builder", "lines": "30"})
+	peek := dc.WaitMessage(t, 20*time.Second, func(m dfake.Message) bool {
+		return m.InteractionID == id && len(m.Components) > 0
+	})
+	var yes string
+	for _, b := range peek.Components {
+		if strings.HasPrefix(b.Label, "1. Yes") {
+			yes = b.CustomID
+		}
+	}
+	if yes == "" {
+		t.Fatalf("/peek of the dialog has no \"1. Yes\" button: %+v", peek.Components)
+	}
+	press := dc.PressButton(dcOperator, dm, "", peek.ID, yes)
+	dc.WaitMessage(t, 20*time.Second, func(m dfake.Message) bool {
+		return m.InteractionID == press && strings.Contains(m.Content, "builder: answered “1. Yes”. It is working now.")
+	})
+	c.waitTyped(typed, "answer 1")
+	c.waitPane("builder", claude.Working)
+	if b, _ := os.ReadFile(typed); strings.Count(string(b), "answer") != 1 {
+		t.Errorf("the CLI got %q, want the operator's answer only", b)
 	}
 }

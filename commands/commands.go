@@ -176,7 +176,10 @@ type Command struct {
 	Role    Role   // least role that may run it
 	Private bool   // only in a private chat (secrets-bearing)
 	Hidden  bool   // left out of the chats' command menus (/start)
-	Run     func(ctx context.Context, c *Call) error
+	// Params are the arguments, typed, for chats that show options
+	// (Discord); none: the arguments are free text as Usage says.
+	Params []Param
+	Run    func(ctx context.Context, c *Call) error
 }
 
 // MenuFor returns the commands a menu shows to role: those it may run,
@@ -269,6 +272,8 @@ type Handler struct {
 	// dialog, set by RegisterUnblock, returns the buttons that answer the
 	// dialog open on an agent's pane (none when there is none).
 	dialog func(ctx context.Context, agent string) (question string, buttons []Button)
+
+	agentNames func() []string // for completing agent parameters; set by RegisterFleet
 
 	// replyCode turns a reply to the login message into /code; set by RegisterRecovery.
 	replyCode func(Request) (string, bool)

@@ -93,7 +93,15 @@ func RegisterFleet(h *Handler, f FleetView, creds CredentialSource, switcher ...
 			}
 			return c.Reply(ctx, AuthText(f.Snapshot(), cs))
 		}})
+	h.SetAgents(func() []string {
+		var names []string
+		for _, s := range f.Snapshot() {
+			names = append(names, s.Name)
+		}
+		return names
+	})
 	h.Register(Command{Name: "peek", Usage: "AGENT [lines]", Help: "last lines of an agent's pane", Role: RoleOperator,
+		Params: []Param{{Name: "agent", Help: "the agent", Kind: ParamAgent, Required: false}, {Name: "lines", Help: "how many lines (default 20)", Kind: ParamInt, Min: 1, Max: MaxPeekLines}},
 		Run: func(ctx context.Context, c *Call) error {
 			if len(c.Args) == 0 {
 				return pickAgent(ctx, c, f.Snapshot(), "peek", "Peek at which agent?", nil, "No agents.")

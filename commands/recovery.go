@@ -73,8 +73,10 @@ func RegisterRecovery(h *Handler, r Recovery) {
 		rc.AfterLogin = "failed"
 	}
 	h.Register(Command{Name: "login", Help: "log Claude in again: sends you the login link", Role: RoleAdmin, Private: true, Run: rc.cmdLogin})
-	h.Register(Command{Name: "code", Usage: "CODE#STATE", Help: "finish a login with the code from the login page", Role: RoleAdmin, Private: true, Run: rc.cmdCode})
-	h.Register(Command{Name: "restart", Usage: "[AGENT…|all]", Help: "restart agents (default: the ones that are down)", Role: RoleOperator, Run: rc.cmdRestart})
+	h.Register(Command{Name: "code", Usage: "CODE#STATE", Help: "finish a login with the code from the login page", Role: RoleAdmin, Private: true,
+		Params: []Param{{Name: "code", Help: "the code the login page shows (CODE#STATE)", Required: true}}, Run: rc.cmdCode})
+	h.Register(Command{Name: "restart", Usage: "[AGENT…|all]", Help: "restart agents (default: the ones that are down)", Role: RoleOperator,
+		Params: []Param{{Name: "agent", Help: "the agent, or all (default: the ones that are down)", Kind: ParamAgent, Required: false, Also: []string{"all"}}}, Run: rc.cmdRestart})
 	h.replyCode = rc.replyCode
 	h.mu.Lock()
 	h.closers = append(h.closers, rc.close)

@@ -39,6 +39,7 @@ func RegisterHistory(h *Handler, history History, loc *time.Location, report fun
 		loc = time.Local
 	}
 	h.Register(Command{Name: "timeline", Usage: "[since, e.g. 24h]", Help: "what happened, in plain words", Role: RoleViewer,
+		Params: []Param{{Name: "since", Help: "how far back (default 24h)", Kind: ParamDuration, Choices: []string{"1h", "6h", "24h", "3d", "7d"}}},
 		Run: func(ctx context.Context, c *Call) error {
 			since := 24 * time.Hour
 			if len(c.Args) > 1 {

@@ -23,6 +23,9 @@ const MaxSilence = 7 * 24 * time.Hour
 // RegisterSilence adds /silence.
 func RegisterSilence(h *Handler, s Silencer, agents func() []string) {
 	h.Register(Command{Name: "silence", Usage: "AGENT|all DURATION [reason] | list | clear", Help: "mute alerts for a while", Role: RoleOperator,
+		Params: []Param{{Name: "agent", Help: "the agent, all, or list / clear", Kind: ParamAgent, Required: true, Also: []string{"all", "list", "clear"}},
+			{Name: "duration", Help: "for how long", Kind: ParamDuration, Choices: Durations},
+			{Name: "reason", Help: "why (shown with the silence)", Rest: true}},
 		Run: func(ctx context.Context, c *Call) error {
 			if len(c.Args) == 0 {
 				return Usagef("")

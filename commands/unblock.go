@@ -36,8 +36,14 @@ type unblock struct {
 // alerts the buttons that answer a dialog.
 func RegisterUnblock(h *Handler, f FleetView, u Unblocker) {
 	ub := &unblock{h: h, f: f, u: u}
-	h.Register(Command{Name: "answer", Usage: "AGENT N|esc", Help: "answer the dialog an agent waits on (option N, or Esc)", Role: RoleOperator, Run: ub.cmdAnswer})
-	h.Register(Command{Name: "send", Usage: "AGENT|all TEXT", Help: "type a line into an agent waiting at its prompt", Role: RoleOperator, Run: ub.cmdSend})
+	h.Register(Command{Name: "answer", Usage: "AGENT N|esc", Help: "answer the dialog an agent waits on (option N, or Esc)", Role: RoleOperator,
+		Params: []Param{{Name: "agent", Help: "the agent waiting on a dialog", Kind: ParamAgent, Required: false},
+			{Name: "option", Help: "the option's number as the dialog lists it, or esc", Choices: []string{"1", "2", "3", "4", "5", "6", "7", "8", "9", "esc"}}},
+		Run: ub.cmdAnswer})
+	h.Register(Command{Name: "send", Usage: "AGENT|all TEXT", Help: "type a line into an agent waiting at its prompt", Role: RoleOperator,
+		Params: []Param{{Name: "agent", Help: "the agent, or all idle agents", Kind: ParamAgent, Required: true, Also: []string{"all"}},
+			{Name: "text", Help: "what to type; Enter follows", Required: true, Rest: true}},
+		Run: ub.cmdSend})
 	h.mu.Lock()
 	h.dialog = ub.dialogButtons
 	h.mu.Unlock()

@@ -193,13 +193,52 @@ func appCommands(in []commands.Command) ([]*discordgo.ApplicationCommand, error)
 		}
 		seen[c.Name] = true
 		ac := &discordgo.ApplicationCommand{Name: c.Name, Type: discordgo.ChatApplicationCommand, Description: description(c.Help, "/"+c.Name)}
-		if c.Usage != "" {
+		if len(c.Params) > 0 {
+			opts, err := typedOptions(c)
+			if err != nil {
+				return nil, err
+			}
+			ac.Options = opts
+		} else if c.Usage != "" {
 			ac.Options = []*discordgo.ApplicationCommandOption{{
 				Type: discordgo.ApplicationCommandOptionString, Name: argsOption,
 				Description: description(c.Usage, "arguments"),
 			}}
 		}
 		out = append(out, ac)
+	}
+	return out, nil
+}
+
+// typedOptions are a command's parameters as slash-command options: an
+// agent is a string completed from the fleet, a number an integer with its
+// range, a duration a string with the usual choices.
+func typedOptions(c commands.Command) ([]*discordgo.ApplicationCommandOption, error) {
+	var out []*discordgo.ApplicationCommandOption
+	for _, p := range c.Params {
+		if !commandName.MatchString(p.Name) {
+			return nil, fmt.Errorf("discord: /%s: option %q is not a valid option name ([-_a-z0-9], 1-32)", c.Name, p.Name)
+		}
+		o := &discordgo.ApplicationCommandOption{Type: discordgo.ApplicationCommandOptionString, Name: p.Name,
+			Description: description(p.Help, p.Name), Required: p.Required}
+		switch {
+		case p.Kind == commands.ParamInt:
+			o.Type = discordgo.ApplicationCommandOptionInteger
+			if p.Max > p.Min {
+				lo := float64(p.Min)
+				o.MinValue, o.MaxValue = &lo, float64(p.Max)
+			}
+		case p.Kind == commands.ParamAgent:
+			o.Autocomplete = true
+		case len(p.Choices) > 0:
+			if len(p.Choices) > 25 {
+				return nil, fmt.Errorf("discord: /%s: option %q has %d choices, Discord allows 25", c.Name, p.Name, len(p.Choices))
+			}
+			for _, ch := range p.Choices {
+				o.Choices = append(o.Choices, &discordgo.ApplicationCommandOptionChoice{Name: ch, Value: ch})
+			}
+		}
+		out = append(out, o)
 	}
 	return out, nil
 }

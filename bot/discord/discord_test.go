@@ -61,6 +61,14 @@ func (r *recorder) Handle(ctx context.Context, req commands.Request, out command
 	r.h.Handle(ctx, req, out)
 }
 
+// Complete passes suggestions on, as commands.Handler gives them.
+func (r *recorder) Complete(ctx context.Context, req commands.Request, cmd, opt, partial string) []string {
+	if c, ok := r.h.(Completer); ok {
+		return c.Complete(ctx, req, cmd, opt, partial)
+	}
+	return nil
+}
+
 // RoleOf passes the handler's roles on, as commands.Handler does for the bot.
 func (r *recorder) RoleOf(req commands.Request) commands.Role {
 	if ro, ok := r.h.(Roler); ok {
@@ -190,10 +198,13 @@ func TestGuildCommandsRegisteredAndAnswered(t *testing.T) {
 	if got := byName["status"]; got.Description != "state of every agent" || len(got.Options) != 0 {
 		t.Errorf("status registered as %+v, want its help and no options", got)
 	}
+	// Typed options: the agent a string completed from the fleet, lines an
+	// integer with its range.
 	peek := byName["peek"]
-	if len(peek.Options) != 1 || peek.Options[0].Name != "args" || peek.Options[0].Type != 3 ||
-		peek.Options[0].Required || peek.Options[0].Description != "AGENT [lines]" {
-		t.Errorf("peek options %+v, want one optional string \"args\" described by the usage", peek.Options)
+	if len(peek.Options) != 2 || peek.Options[0].Name != "agent" || peek.Options[0].Type != 3 || !peek.Options[0].Autocomplete ||
+		peek.Options[1].Name != "lines" || peek.Options[1].Type != 4 || peek.Options[1].Min == nil || *peek.Options[1].Min != 1 ||
+		*peek.Options[1].Max != commands.MaxPeekLines {
+		t.Errorf("peek options %+v, want an agent that autocompletes and an integer number of lines", peek.Options)
 	}
 
 	id := e.srv.SlashCommand(admin, channel, guild, "status", nil)
@@ -211,7 +222,7 @@ func TestGuildCommandsRegisteredAndAnswered(t *testing.T) {
 		t.Errorf("request = %+v, want %+v", got, want)
 	}
 
-	id = e.srv.SlashCommand(admin, channel, guild, "peek", map[string]string{"args": "builder 3"})
+	id = e.srv.SlashCommand(admin, channel, guild, "peek", map[string]string{"agent": "builder", "lines": "3"})
 	m = e.reply(t, id, nil)
 	if got := e.rec.last().Text; got != "/peek builder 3" {
 		t.Errorf("peek text = %q, want %q", got, "/peek builder 3")
@@ -281,7 +292,7 @@ func TestLongPeekArrivesInOrderedChunks(t *testing.T) {
 	t.Parallel()
 	e := start(t, nil, nil)
 	e.srv.WaitCommands(t, wait, "", "peek")
-	id := e.srv.SlashCommand(admin, e.srv.DMChannel(admin.ID), "", "peek", map[string]string{"args": "builder 5000"})
+	id := e.srv.SlashCommand(admin, e.srv.DMChannel(admin.ID), "", "peek", map[string]string{"agent": "builder", "lines": "5000"})
 	e.reply(t, id, func(m fake.Message) bool { return strings.Contains(m.Content, "line 5000") })
 	msgs := e.replies(id)
 	if len(msgs) < 10 {
@@ -640,5 +651,29 @@ func TestPrivateCommandsAlsoGlobalWithGuild(t *testing.T) {
 	e.srv.WaitCommands(t, wait, "", "login")
 	if g := e.srv.Commands(""); len(g) != 1 {
 		t.Errorf("global commands %v, want only login", g)
+	}
+}
+
+// While a user types an agent, Discord asks for suggestions: the fleet's
+// agents that match, for users who may run the command; nothing for others.
+func TestAgentAutocomplete(t *testing.T) {
+	t.Parallel()
+	e := start(t, nil, nil)
+	e.srv.WaitCommands(t, wait, "", "peek")
+	dm := e.srv.DMChannel(admin.ID)
+	id := e.srv.Autocomplete(admin, dm, "", "peek", nil, "agent", "bu")
+	if got, ok := e.srv.Suggestions(id, wait); !ok || !slices.Equal(got, []string{"builder"}) {
+		t.Errorf("admin typing bu: suggestions %v (answered %v), want [builder]", got, ok)
+	}
+	id = e.srv.Autocomplete(admin, dm, "", "peek", map[string]string{"lines": "5"}, "agent", "zz")
+	if got, ok := e.srv.Suggestions(id, wait); !ok || len(got) != 0 {
+		t.Errorf("no match: suggestions %v (answered %v), want none", got, ok)
+	}
+	// /peek is an operator's: a viewer and a stranger learn no names.
+	for _, u := range []fake.User{viewer, stranger} {
+		id = e.srv.Autocomplete(u, e.srv.DMChannel(u.ID), "", "peek", nil, "agent", "")
+		if got, ok := e.srv.Suggestions(id, wait); !ok || len(got) != 0 {
+			t.Errorf("%s: suggestions %v (answered %v), want none", u.Username, got, ok)
+		}
 	}
 }

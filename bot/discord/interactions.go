@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strconv"
 	"strings"
 	"sync"
 	"unicode/utf8"
@@ -117,6 +118,8 @@ func (b *Bot) handleInteraction(ctx context.Context, in *discordgo.Interaction) 
 		}
 		b.o.Handler.Handle(ctx, req, r)
 		r.finish(ctx)
+	case discordgo.InteractionApplicationCommandAutocomplete:
+		b.autocomplete(ctx, in, req)
 	case discordgo.InteractionMessageComponent:
 		data := in.MessageComponentData()
 		req.Callback = data.CustomID
@@ -165,17 +168,68 @@ func (b *Bot) ack(ctx context.Context, in *discordgo.Interaction, typ discordgo.
 	return true
 }
 
-// commandText rebuilds "/name args" for the command layer.
+// commandText rebuilds "/name args" for the command layer: the free-text
+// "args", or the typed options in the order the command declared them
+// (Discord sends them in that order).
 func commandText(d discordgo.ApplicationCommandInteractionData) string {
 	text := "/" + d.Name
 	for _, o := range d.Options {
-		if o.Name == argsOption && o.Type == discordgo.ApplicationCommandOptionString {
-			if a := strings.TrimSpace(o.StringValue()); a != "" {
-				text += " " + a
-			}
+		var v string
+		switch o.Type {
+		case discordgo.ApplicationCommandOptionString:
+			v = strings.TrimSpace(o.StringValue())
+		case discordgo.ApplicationCommandOptionInteger:
+			v = strconv.FormatInt(o.IntValue(), 10)
+		default:
+			continue
+		}
+		if v != "" {
+			text += " " + v
 		}
 	}
 	return text
+}
+
+// Completer suggests values for an option while the user types it.
+// commands.Handler is one; it suggests only to users who may run the
+// command.
+type Completer interface {
+	Complete(ctx context.Context, req commands.Request, command, option, partial string) []string
+}
+
+// autocomplete answers an autocomplete interaction with suggestions for the
+// option being typed (Discord shows at most 25).
+func (b *Bot) autocomplete(ctx context.Context, in *discordgo.Interaction, req commands.Request) {
+	data := in.ApplicationCommandData()
+	var focused *discordgo.ApplicationCommandInteractionDataOption
+	for _, o := range data.Options {
+		if o.Focused {
+			focused = o
+		}
+	}
+	choices := []*discordgo.ApplicationCommandOptionChoice{}
+	if c, ok := b.o.Handler.(Completer); ok && focused != nil {
+		partial := ""
+		if s, ok := focused.Value.(string); ok {
+			partial = s
+		}
+		for _, v := range c.Complete(ctx, req, data.Name, focused.Name, partial) {
+			if len(choices) == 25 {
+				break
+			}
+			choices = append(choices, &discordgo.ApplicationCommandOptionChoice{Name: truncate(v, 100), Value: truncate(v, 100)})
+		}
+	}
+	// Sent as our own body: discordgo leaves an empty choices list out
+	// (omitempty), and Discord requires the field, empty or not.
+	endpoint := discordgo.EndpointInteractionResponse(in.ID, in.Token)
+	body := map[string]any{"type": discordgo.InteractionApplicationCommandAutocompleteResult, "data": map[string]any{"choices": choices}}
+	_, err := b.dg.RequestWithBucketID("POST", endpoint, body, endpoint, discordgo.WithContext(ctx))
+	if err != nil {
+		err = b.describe(err)
+		b.setHealthOnSend(err)
+		b.log.Warn("answering an autocomplete", "command", data.Name, "err", err)
+	}
 }
 
 // responder sends the replies to one interaction: the first one of a

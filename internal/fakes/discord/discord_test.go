@@ -801,3 +801,93 @@ func TestRefusesImpossibleUserActions(t *testing.T) {
 		})
 	}
 }
+
+// Options are validated as Discord does: autocomplete only on string and
+// number options and never with choices, ranges only on numbers, choices
+// of the option's type.
+func TestOptionValidation(t *testing.T) {
+	t.Parallel()
+	srv := New(t, testToken, testApp)
+	dg := newSession(t, srv, testToken)
+	one, ten := 1.0, 10.0
+	str := discordgo.ApplicationCommandOptionString
+	tests := []struct {
+		name string
+		opt  discordgo.ApplicationCommandOption
+		ok   bool
+	}{
+		{"autocomplete string", discordgo.ApplicationCommandOption{Type: str, Name: "agent", Description: "d", Autocomplete: true}, true},
+		{"integer range", discordgo.ApplicationCommandOption{Type: discordgo.ApplicationCommandOptionInteger, Name: "n", Description: "d", MinValue: &one, MaxValue: ten}, true},
+		{"autocomplete with choices", discordgo.ApplicationCommandOption{Type: str, Name: "agent", Description: "d", Autocomplete: true,
+			Choices: []*discordgo.ApplicationCommandOptionChoice{{Name: "a", Value: "a"}}}, false},
+		{"autocomplete boolean", discordgo.ApplicationCommandOption{Type: discordgo.ApplicationCommandOptionBoolean, Name: "b", Description: "d", Autocomplete: true}, false},
+		{"range on a string", discordgo.ApplicationCommandOption{Type: str, Name: "s", Description: "d", MinValue: &one}, false},
+		{"integer choice on a string", discordgo.ApplicationCommandOption{Type: str, Name: "s", Description: "d",
+			Choices: []*discordgo.ApplicationCommandOptionChoice{{Name: "a", Value: 3}}}, false},
+	}
+	for _, tt := range tests {
+		opt := tt.opt
+		_, err := dg.ApplicationCommandBulkOverwrite(testApp, testGuild, []*discordgo.ApplicationCommand{{Name: "cmd", Description: "d",
+			Options: []*discordgo.ApplicationCommandOption{&opt}}})
+		if tt.ok && err != nil {
+			t.Errorf("%s: %v", tt.name, err)
+		}
+		if !tt.ok {
+			if err == nil {
+				t.Errorf("%s: accepted", tt.name)
+				continue
+			}
+			wantREST(t, err, http.StatusBadRequest, 50035)
+		}
+	}
+}
+
+// An autocomplete interaction carries the focused option as typed so far;
+// it takes only an autocomplete answer (type 8), once, with valid choices.
+func TestAutocompleteInteraction(t *testing.T) {
+	t.Parallel()
+	srv := New(t, testToken, testApp)
+	got := make(chan *discordgo.Interaction, 4)
+	dg := openBot(t, srv, func(_ *discordgo.Session, ic *discordgo.InteractionCreate) { got <- ic.Interaction })
+	registerCommands(t, dg, testGuild, &discordgo.ApplicationCommand{Name: "peek", Description: "d", Options: []*discordgo.ApplicationCommandOption{
+		{Type: discordgo.ApplicationCommandOptionString, Name: "agent", Description: "d", Autocomplete: true, Required: true},
+		{Type: discordgo.ApplicationCommandOptionInteger, Name: "lines", Description: "d"},
+	}})
+	user := User{ID: "500000000000000001"}
+	id := srv.Autocomplete(user, "600000000000000001", testGuild, "peek", map[string]string{"lines": "5"}, "agent", "bu")
+	in := <-got
+	if in.Type != discordgo.InteractionApplicationCommandAutocomplete || in.ID != id {
+		t.Fatalf("interaction %+v, want autocomplete %s", in, id)
+	}
+	var focused *discordgo.ApplicationCommandInteractionDataOption
+	for _, o := range in.ApplicationCommandData().Options {
+		if o.Focused {
+			focused = o
+		}
+	}
+	if focused == nil || focused.Name != "agent" || focused.StringValue() != "bu" {
+		t.Fatalf("focused option %+v, want agent = bu", focused)
+	}
+	// A message is not an answer to an autocomplete.
+	err := dg.InteractionRespond(in, &discordgo.InteractionResponse{Type: discordgo.InteractionResponseChannelMessageWithSource,
+		Data: &discordgo.InteractionResponseData{Content: "hi"}})
+	wantREST(t, err, http.StatusBadRequest, 50035)
+	// 26 choices are too many.
+	var many []*discordgo.ApplicationCommandOptionChoice
+	for i := range 26 {
+		many = append(many, &discordgo.ApplicationCommandOptionChoice{Name: fmt.Sprint(i), Value: fmt.Sprint(i)})
+	}
+	err = dg.InteractionRespond(in, &discordgo.InteractionResponse{Type: discordgo.InteractionApplicationCommandAutocompleteResult,
+		Data: &discordgo.InteractionResponseData{Choices: many}})
+	wantREST(t, err, http.StatusBadRequest, 50035)
+	if err := dg.InteractionRespond(in, &discordgo.InteractionResponse{Type: discordgo.InteractionApplicationCommandAutocompleteResult,
+		Data: &discordgo.InteractionResponseData{Choices: []*discordgo.ApplicationCommandOptionChoice{{Name: "builder", Value: "builder"}}}}); err != nil {
+		t.Fatal(err)
+	}
+	if values, ok := srv.Suggestions(id, wait); !ok || !slices.Equal(values, []string{"builder"}) {
+		t.Errorf("suggestions = %v, %v; want [builder]", values, ok)
+	}
+	err = dg.InteractionRespond(in, &discordgo.InteractionResponse{Type: discordgo.InteractionApplicationCommandAutocompleteResult,
+		Data: &discordgo.InteractionResponseData{Choices: []*discordgo.ApplicationCommandOptionChoice{}}})
+	wantREST(t, err, http.StatusBadRequest, 40060)
+}

@@ -21,6 +21,7 @@ type interaction struct {
 	channelID, guildID string
 	created            time.Time
 	acked              bool
+	suggested          []string // an autocomplete's answer (choice values), once acked
 	original           string // @original: the response (commands) or the button's message (components)
 	followups          map[string]bool
 }
@@ -61,6 +62,76 @@ func (s *Server) SlashCommand(user User, channelID, guildID, name string, option
 	}
 	s.t.Errorf("discord fake: SlashCommand /%s: %v", name, err)
 	return ""
+}
+
+// Autocomplete has user type partial into option focused of /name (the
+// other options as given so far) and dispatches INTERACTION_CREATE type 4,
+// as a Discord client does while the user types into an option that has
+// autocomplete. The option must exist and autocomplete; otherwise the test
+// fails and "" is returned. Suggestions returns the bot's answer.
+func (s *Server) Autocomplete(user User, channelID, guildID, name string, options map[string]string, focused, partial string) string {
+	s.t.Helper()
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	user, err := s.checkActorLocked(user, channelID, guildID)
+	if err == nil {
+		cmd := s.findCommandLocked(guildID, name, true)
+		switch {
+		case cmd == nil:
+			err = fmt.Errorf("no command /%s usable here", name)
+		default:
+			i := slices.IndexFunc(cmd.Options, func(o CommandOption) bool { return o.Name == focused })
+			if i < 0 {
+				err = fmt.Errorf("command has no option %q", focused)
+			} else if !cmd.Options[i].Autocomplete {
+				err = fmt.Errorf("option %q does not autocomplete", focused)
+			} else {
+				given := map[string]string{}
+				for k, v := range options {
+					if k != focused {
+						given[k] = v
+					}
+				}
+				var opts []map[string]any
+				if opts, err = buildOptions(optionalAll(cmd.Options), given); err == nil {
+					// The focused option arrives as typed so far: always a string.
+					opts = append(opts, map[string]any{"name": focused, "type": cmd.Options[i].Type, "value": partial, "focused": true})
+					it := s.newInteractionLocked(4, user, channelID, guildID)
+					data := map[string]any{"id": cmd.ID, "name": cmd.Name, "type": 1, "options": opts}
+					if cmd.GuildID != "" {
+						data["guild_id"] = cmd.GuildID
+					}
+					s.dispatchLocked(s.active, "INTERACTION_CREATE", s.interactionJSON(it, data, nil))
+					return it.id
+				}
+			}
+		}
+	}
+	s.t.Errorf("discord fake: Autocomplete /%s %s: %v", name, focused, err)
+	return ""
+}
+
+// optionalAll is defs with nothing required: an autocomplete comes while
+// the user is still filling the options in.
+func optionalAll(defs []CommandOption) []CommandOption {
+	out := slices.Clone(defs)
+	for i := range out {
+		out[i].Required = false
+	}
+	return out
+}
+
+// Suggestions waits up to timeout for the bot's answer to autocomplete id
+// and returns the values it suggested; ok is false when it did not answer.
+func (s *Server) Suggestions(id string, timeout time.Duration) (values []string, ok bool) {
+	s.waitFor(timeout, func() bool {
+		it := s.interactions[id]
+		if it != nil && it.acked {
+			values, ok = slices.Clone(it.suggested), true
+		}
+		return ok
+	})
+	return values, ok
 }
 
 // PressButton has user press the button with customID on a message the bot
@@ -191,7 +262,12 @@ func buildOptions(defs []CommandOption, given map[string]string) ([]map[string]a
 		case 3:
 			val = v
 		case 4:
-			val, err = strconv.ParseInt(v, 10, 64)
+			var n int64
+			n, err = strconv.ParseInt(v, 10, 64)
+			if err == nil && (d.Min != nil && float64(n) < *d.Min || d.Max != nil && float64(n) > *d.Max) {
+				err = fmt.Errorf("out of the option's range")
+			}
+			val = n
 		case 5:
 			val, err = strconv.ParseBool(v)
 		case 10:
@@ -269,6 +345,17 @@ func (s *Server) handleCallback(w http.ResponseWriter, r *http.Request) {
 		writeErr(w, e)
 		return
 	}
+	if in.Type == 8 {
+		s.mu.Lock()
+		e = s.suggestLocked(r.PathValue("id"), r.PathValue("token"), in.Data)
+		s.mu.Unlock()
+		if e != nil {
+			writeErr(w, e)
+			return
+		}
+		w.WriteHeader(http.StatusNoContent)
+		return
+	}
 	f, e := parseMsgFields(in.Data, files)
 	if e == nil {
 		e = f.validate([]string{"data"})
@@ -287,6 +374,43 @@ func (s *Server) handleCallback(w http.ResponseWriter, r *http.Request) {
 	w.WriteHeader(http.StatusNoContent)
 }
 
+// suggestLocked takes the answer (callback type 8) to an autocomplete
+// interaction: only those take it, once, within 3 s, with valid choices
+// of the focused option's type.
+func (s *Server) suggestLocked(id, token string, raw json.RawMessage) *apiError {
+	it := s.interactions[id]
+	if it == nil || it.token != token || s.now().Sub(it.created) > s.cfg.deadline {
+		return errCode(http.StatusNotFound, 10062, "Unknown interaction")
+	}
+	if it.typ != 4 {
+		return formErr([]string{"type"}, "INTERACTION_CALLBACK_TYPE_INVALID", "Callback type 8 is only valid for autocomplete interactions")
+	}
+	if it.acked {
+		return errCode(http.StatusBadRequest, 40060, "Interaction has already been acknowledged.")
+	}
+	var data struct {
+		Choices []choiceIn `json:"choices"`
+	}
+	if e := decodeJSON(raw, &data); e != nil {
+		return e
+	}
+	if data.Choices == nil {
+		return formErr([]string{"data", "choices"}, "BASE_TYPE_REQUIRED", "This field is required")
+	}
+	if e := validateChoices([]string{"data", "choices"}, 3, data.Choices); e != nil {
+		return e
+	}
+	it.suggested = []string{}
+	for _, ch := range data.Choices {
+		var v string
+		_ = json.Unmarshal(ch.Value, &v)
+		it.suggested = append(it.suggested, v)
+	}
+	it.acked = true
+	s.notifyLocked()
+	return nil
+}
+
 func (s *Server) callbackLocked(id, token string, typ int, f msgFields) *apiError {
 	it := s.interactions[id]
 	if it == nil || it.token != token || s.now().Sub(it.created) > s.cfg.deadline {
@@ -294,6 +418,9 @@ func (s *Server) callbackLocked(id, token string, typ int, f msgFields) *apiErro
 	}
 	if it.acked {
 		return errCode(http.StatusBadRequest, 40060, "Interaction has already been acknowledged.")
+	}
+	if it.typ == 4 {
+		return formErr([]string{"type"}, "INTERACTION_CALLBACK_TYPE_INVALID", "An autocomplete interaction takes only callback type 8")
 	}
 	keep := flagEphemeral | 1<<2 | 1<<12 // ephemeral, suppress embeds, suppress notifications
 	switch typ {

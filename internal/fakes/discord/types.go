@@ -96,6 +96,10 @@ type CommandOption struct {
 	Required    bool
 	Choices     []string // choice values, as strings
 	Options     []CommandOption
+	// Autocomplete: the client asks the bot for suggestions while the
+	// user types (Autocomplete).
+	Autocomplete bool
+	Min, Max     *float64 // an integer's or number's range
 }
 
 // Request is one HTTP request the fake answered (REST only, not the websocket).

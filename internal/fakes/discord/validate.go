@@ -332,15 +332,56 @@ type commandIn struct {
 }
 
 type optionIn struct {
-	Type        int        `json:"type"`
-	Name        string     `json:"name"`
-	Description string     `json:"description"`
-	Required    bool       `json:"required"`
-	Options     []optionIn `json:"options"`
-	Choices     []struct {
-		Name  string          `json:"name"`
-		Value json.RawMessage `json:"value"`
-	} `json:"choices"`
+	Type         int        `json:"type"`
+	Name         string     `json:"name"`
+	Description  string     `json:"description"`
+	Required     bool       `json:"required"`
+	Autocomplete bool       `json:"autocomplete"`
+	MinValue     *float64   `json:"min_value"`
+	MaxValue     *float64   `json:"max_value"`
+	Options      []optionIn `json:"options"`
+	Choices      []choiceIn `json:"choices"`
+}
+
+type choiceIn struct {
+	Name  string          `json:"name"`
+	Value json.RawMessage `json:"value"`
+}
+
+// validateChoices checks choices (of an option, or an autocomplete answer)
+// as Discord does: at most 25, names 1-100 characters, values of the
+// option's type (strings up to 100 characters for a string option).
+func validateChoices(path []string, typ int, choices []choiceIn) *apiError {
+	if len(choices) > maxChoices {
+		return tooLong(path, maxChoices)
+	}
+	for j, ch := range choices {
+		cp := at(path, strconv.Itoa(j))
+		if n := utf8.RuneCountInString(ch.Name); n < 1 || n > 100 {
+			return formErr(at(cp, "name"), "BASE_TYPE_BAD_LENGTH", "Must be between 1 and 100 in length.")
+		}
+		switch typ {
+		case 3:
+			var v string
+			if json.Unmarshal(ch.Value, &v) != nil {
+				return formErr(at(cp, "value"), "BASE_TYPE_STRING", "Must be a string.")
+			}
+			if utf8.RuneCountInString(v) > 100 {
+				return tooLong(at(cp, "value"), 100)
+			}
+		case 4:
+			var v int64
+			if json.Unmarshal(ch.Value, &v) != nil {
+				return formErr(at(cp, "value"), "NUMBER_TYPE_COERCE", "Value is not int.")
+			}
+		case 10:
+			var v float64
+			if json.Unmarshal(ch.Value, &v) != nil {
+				return formErr(at(cp, "value"), "NUMBER_TYPE_COERCE", "Value is not a valid number.")
+			}
+		}
+	}
+	return nil
 }
 
 func validateCommands(cmds []commandIn) *apiError {
@@ -425,8 +466,23 @@ func validateOptions(path []string, opts []optionIn) *apiError {
 		if !o.Required {
 			optionalSeen = true
 		}
-		if len(o.Choices) > maxChoices {
-			return tooLong(at(p, "choices"), maxChoices)
+		if len(o.Choices) > 0 && o.Type != 3 && o.Type != 4 && o.Type != 10 {
+			return formErr(at(p, "choices"), "APPLICATION_COMMAND_OPTION_CHOICES_NOT_ALLOWED", "Only string, integer and number options can have choices")
+		}
+		if e := validateChoices(at(p, "choices"), o.Type, o.Choices); e != nil {
+			return e
+		}
+		if o.Autocomplete && o.Type != 3 && o.Type != 4 && o.Type != 10 {
+			return formErr(at(p, "autocomplete"), "APPLICATION_COMMAND_OPTION_AUTOCOMPLETE_NOT_ALLOWED", "Only string, integer and number options can autocomplete")
+		}
+		if o.Autocomplete && len(o.Choices) > 0 {
+			return formErr(at(p, "autocomplete"), "APPLICATION_COMMAND_AUTOCOMPLETE_CHOICES", "Autocomplete cannot be set with choices")
+		}
+		if (o.MinValue != nil || o.MaxValue != nil) && o.Type != 4 && o.Type != 10 {
+			return formErr(at(p, "min_value"), "APPLICATION_COMMAND_OPTION_MIN_MAX_NOT_ALLOWED", "Only integer and number options have a range")
+		}
+		if o.MinValue != nil && o.MaxValue != nil && *o.MinValue > *o.MaxValue {
+			return formErr(at(p, "min_value"), "APPLICATION_COMMAND_OPTION_MIN_MAX_INVALID", "min_value must not exceed max_value")
 		}
 		if e := validateOptions(at(p, "options"), o.Options); e != nil {
 			return e
@@ -438,7 +494,8 @@ func validateOptions(path []string, opts []optionIn) *apiError {
 func publicOptions(in []optionIn) []CommandOption {
 	var out []CommandOption
 	for _, o := range in {
-		co := CommandOption{Type: o.Type, Name: o.Name, Description: o.Description, Required: o.Required, Options: publicOptions(o.Options)}
+		co := CommandOption{Type: o.Type, Name: o.Name, Description: o.Description, Required: o.Required, Options: publicOptions(o.Options),
+			Autocomplete: o.Autocomplete, Min: o.MinValue, Max: o.MaxValue}
 		for _, ch := range o.Choices {
 			var s string
 			if json.Unmarshal(ch.Value, &s) != nil {
