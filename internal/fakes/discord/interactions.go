@@ -22,7 +22,7 @@ type interaction struct {
 	created            time.Time
 	acked              bool
 	suggested          []string // an autocomplete's answer (choice values), once acked
-	original           string // @original: the response (commands) or the button's message (components)
+	original           string   // @original: the response (commands) or the button's message (components)
 	followups          map[string]bool
 }
 
