@@ -365,3 +365,44 @@ func TestResumeAfterFailure(t *testing.T) {
 		})
 	}
 }
+
+// Since 2.1.330 the CLI prints a short sign-in link (no fields to read);
+// CLAUDE_CODE_FULL_SIGN_IN_LINK=1 brings the full one back. A login works
+// with either: fleetwarden relays the link as printed.
+func TestLoginWithEitherLinkForm(t *testing.T) {
+	t.Parallel()
+	for _, tt := range []struct {
+		name string
+		env  []string
+	}{
+		{"as printed", nil},
+		{"full link", []string{"CLAUDE_CODE_FULL_SIGN_IN_LINK=1"}},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			e := newEnv(t)
+			ctx, cancel := context.WithTimeout(t.Context(), 2*time.Minute)
+			defer cancel()
+			l, err := claude.StartLogin(ctx, claude.LoginOptions{Bin: e.bin, ConfigDir: e.configDir,
+				Env: append(e.environ(), tt.env...), Timeout: time.Minute})
+			if err != nil {
+				t.Fatalf("start login: %v", err)
+			}
+			form := "short"
+			if strings.Contains(l.URL(), "state=") {
+				form = "full"
+			}
+			t.Logf("%s link: %s", form, cutURL(l.URL()))
+			if tt.env != nil && form != "full" {
+				t.Errorf("CLAUDE_CODE_FULL_SIGN_IN_LINK=1 printed %s", cutURL(l.URL()))
+			}
+			code, err := e.api.Authorize(l.URL())
+			if err != nil {
+				t.Fatalf("authorize %s: %v", cutURL(l.URL()), err)
+			}
+			out, err := l.Submit(ctx, code)
+			if err != nil || !out.OK {
+				t.Fatalf("login with the %s link: ok=%v %q %v; CLI said:\n%s", form, out.OK, out.Message, err, l.Output())
+			}
+		})
+	}
+}
