@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"maps"
 	"os"
@@ -29,7 +30,7 @@ var (
 type liveFleet struct {
 	*chatFleet
 	agents map[string]string
-	extra  string // appended to the config
+	dash   string // dashboard.listen; "" = off
 	out    *syncBuffer
 	cancel context.CancelFunc
 	done   chan int
@@ -63,7 +64,11 @@ func (l *liveFleet) write(more string) {
 	var b strings.Builder
 	fmt.Fprintf(&b, "[tmux]\nsocket = %q\n\n[claude]\nbin = %q\n\n", l.tm.Socket(), l.claude)
 	fmt.Fprintf(&b, "[telegram]\ntoken = %q\napi_url = %q\nadmins = [111]\nviewers = [333]\nalert_chats = [111]\n\n", botToken, l.tg.URL())
-	fmt.Fprintf(&b, "[state]\ndir = %q\n\n[watchdog]\ninterval = \"300ms\"\n\n[dashboard]\nlisten = \"off\"\n\n", filepath.Join(l.dir, "state"))
+	dash := l.dash
+	if dash == "" {
+		dash = "off"
+	}
+	fmt.Fprintf(&b, "[state]\ndir = %q\n\n[watchdog]\ninterval = \"300ms\"\n\n[dashboard]\nlisten = %q\n\n", filepath.Join(l.dir, "state"), dash)
 	b.WriteString("[alerts]\ngroup_wait = \"300ms\"\n\n")
 	for _, name := range slices.Sorted(maps.Keys(l.agents)) {
 		fmt.Fprintf(&b, "[[agent]]\nname = %q\ntarget = \"%s:main\"\n\n", name, name)
@@ -240,8 +245,26 @@ func TestNoLastGoodConfigExitsAsBefore(t *testing.T) {
 func TestReloadRemovingAnAgentWaitsForTheAdminsButton(t *testing.T) {
 	l := newLiveFleet(t, map[string]string{"builder": "15-busy.txt", "docs": "15-busy.txt"})
 	l.tg.AddChat(viewerChat)
+	l.dash = freeAddr(t)
+	l.write("")
 	l.run(runOptions{})
 	l.waitSent(adminChat, 0, "fleetwarden started")
+	startedAt := func() string {
+		var got string
+		tmuxtest.WaitFor(t, 30*time.Second, func() (bool, string) {
+			code, body := dashGet(l.dash, "/api/status")
+			var st struct {
+				StartedAt string `json:"started_at"`
+			}
+			if code != 200 || json.Unmarshal([]byte(body), &st) != nil || st.StartedAt == "" {
+				return false, fmt.Sprintf("/api/status: %d %s", code, body)
+			}
+			got = st.StartedAt
+			return true, ""
+		})
+		return got
+	}
+	before := startedAt()
 	l.ask(tgAdmin, adminChat, "/status", "builder", "docs")
 
 	// /reload is in the admin's menu and /help, not in a viewer's.
@@ -273,6 +296,10 @@ func TestReloadRemovingAnAgentWaitsForTheAdminsButton(t *testing.T) {
 	l.waitSent(adminChat, n, "Config reloaded", "- agent docs removed")
 	if st := l.ask(tgAdmin, adminChat, "/status", "builder"); strings.Contains(st.Plain, "docs") {
 		t.Errorf("docs is still watched after the reload: %q", st.Plain)
+	}
+	// The dashboard is back on the new config, and uptime goes on.
+	if after := startedAt(); after != before {
+		t.Errorf("dashboard started_at went from %s to %s across a reload", before, after)
 	}
 	tl := l.ask(tgAdmin, adminChat, "/timeline", "config reloaded")
 	for _, want := range []string{"config reload waits for an admin", "refused", "agent docs removed"} {

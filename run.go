@@ -86,7 +86,11 @@ func newDaemon(rt *runtime, b *boot, withHandler func(*commands.Handler) *consol
 	if err != nil {
 		return nil, fmt.Errorf("opening the journal: %w", err)
 	}
-	d := &daemon{rt: rt, log: rt.log, journal: j, started: time.Now(), metrics: dashboard.NewMetrics(version),
+	started, metrics := b.started, b.metrics
+	if metrics == nil {
+		started, metrics = time.Now(), dashboard.NewMetrics(version)
+	}
+	d := &daemon{rt: rt, log: rt.log, journal: j, started: started, metrics: metrics,
 		warnings: loadWarnings(cfg.State.Dir), boot: b, reloadc: make(chan *boot, 1)}
 	if cfg.Dashboard.Enabled() {
 		srv, err := dashboard.New(dashboard.Options{Listen: cfg.Dashboard.Listen, Token: cfg.Dashboard.Token.Value(), Hosts: cfg.Dashboard.Hosts,

@@ -16,6 +16,7 @@ import (
 	"github.com/fleetwarden/fleetwarden/bot/console"
 	"github.com/fleetwarden/fleetwarden/commands"
 	"github.com/fleetwarden/fleetwarden/config"
+	"github.com/fleetwarden/fleetwarden/dashboard"
 )
 
 // runOptions are `run`'s flags and what tests shorten.
@@ -43,6 +44,10 @@ type boot struct {
 	// reload is the reload that started this generation: its text (the
 	// changes) and who applied it. nil for a start of the process.
 	reload *reloadDone
+	// started and metrics are the process's: uptime and counters go on
+	// across reloads.
+	started time.Time
+	metrics *dashboard.Metrics
 }
 
 // reloadDone is a reload being applied.
@@ -130,6 +135,7 @@ func runDaemon(ctx context.Context, o runOptions) (code int) {
 			return 0
 		}
 		log.Info("config reloaded", "file", next.cfg.Path, "safe_mode", next.safe != "")
+		next.started, next.metrics = b.started, b.metrics
 		b, prev = next, b
 	}
 }
@@ -170,7 +176,7 @@ func firstBoot(o runOptions) (*boot, *slog.Logger, int) {
 	} else {
 		log.Info("config loaded", "file", cfg.Path)
 	}
-	b := &boot{cfg: cfg, notes: notes}
+	b := &boot{cfg: cfg, notes: notes, started: time.Now(), metrics: dashboard.NewMetrics(version)}
 	switch why := repeatedCrash(cfg.State.Dir, time.Now()); {
 	case o.safe:
 		b.safe = "started with --safe"
