@@ -63,12 +63,16 @@ func TestClassifyFixtures(t *testing.T) {
 		{"76-account-on-hold.txt", AuthFailed, ReasonAccountDisabled, false, "Your account is on hold"},
 		{"77-usage-allocation-disabled.txt", AuthFailed, ReasonAccountDisabled, false, "usage allocation has been disabled"},
 		{"78-gateway-signin-ended.txt", AuthFailed, ReasonGatewayEnded, false, "sign-in to your organization has ended"},
-		{"79-prompt-too-long.txt", APIError, ReasonPromptTooLong, false, "Prompt is too long"},
+		// Captured from 2.1.332 (a 400 "prompt is too long" from the fake API).
+		{"79-prompt-too-long.txt", APIError, ReasonPromptTooLong, false, "Prompt is too long · the request is ~215000 tokens"},
 		{"80-autocompact-failed.txt", APIError, ReasonPromptTooLong, false, "automatic compaction failed"},
 		{"81-high-load.txt", APIError, ReasonOverloaded, false, "experiencing high load"},
 		{"82-throttled.txt", APIError, ReasonThrottled, false, "temporarily limiting requests"},
 		{"83-api-error-401.txt", AuthFailed, ReasonInvalidAPIKey, false, "API Error: 401"},
 		{"84-api-error-403.txt", AuthFailed, ReasonForbidden, false, "API Error: 403"},
+		// Captured from 2.1.332 against the fake API (401 and 403 to an OAuth login).
+		{"85-oauth-api-error-401.txt", AuthFailed, ReasonExpired, false, "API Error: 401 Invalid bearer token"},
+		{"86-oauth-api-error-403.txt", AuthFailed, ReasonForbidden, false, "API Error: 403 Request not allowed"},
 	}
 	seen := map[string]bool{}
 	for _, tt := range tests {
