@@ -195,3 +195,32 @@ func TestDialogAnsweredFromDiscord(t *testing.T) {
 		t.Errorf("the CLI got %q, want the operator's answer only", b)
 	}
 }
+
+// The needs_input alert carries the dialog's options: one tap answers it.
+func TestNeedsInputAlertAnswersTheDialog(t *testing.T) {
+	o, typed := dialogOpts(t, map[string]string{"builder": "61-permission.txt"})
+	c := newChatFleet(t, o)
+	var alert fake.Message
+	tmuxtest.WaitFor(t, 30*time.Second, func() (bool, string) {
+		for _, m := range c.tg.Sent() {
+			if _, ok := m.Button("Esc"); ok && m.ChatID == adminChat.ID && strings.Contains(m.Plain, "builder") {
+				alert = m
+				return true, ""
+			}
+		}
+		return false, fmt.Sprintf("no alert with the dialog's buttons; sent %v", c.tg.Sent())
+	})
+	var labels []string
+	for _, row := range alert.ReplyMarkup {
+		for _, b := range row {
+			labels = append(labels, b.Text)
+		}
+	}
+	want := []string{"1. Yes", "⚠ 2. Yes, and don't ask again for curl -s http://example.com/…", "⚠ 3. Yes, and switch to auto mode · auto mode handles these p…", "4. No", "Esc"}
+	if strings.Join(labels, "|") != strings.Join(want, "|") || len(alert.ReplyMarkup) != len(want) {
+		t.Errorf("alert buttons = %q (%d rows), want %q one per row", labels, len(alert.ReplyMarkup), want)
+	}
+	c.press(tgAdmin, adminChat, alert, "4. No", "builder: answered “4. No”. It is idle now.")
+	c.waitTyped(typed, "answer 4")
+	c.waitPane("builder", claude.Idle)
+}

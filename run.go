@@ -159,7 +159,7 @@ func newDaemon(rt *runtime, b *boot, withHandler func(*commands.Handler) *consol
 			return nil, err
 		}
 		d.transports = append(d.transports, bot)
-		primary = append(primary, chatRoute{bot})
+		primary = append(primary, chatRoute{t: bot, h: h})
 	}
 	if dc := cfg.Discord; dc != nil && d.passes(discord.Platform) {
 		bot, err := discord.New(discord.Options{
@@ -172,7 +172,7 @@ func newDaemon(rt *runtime, b *boot, withHandler func(*commands.Handler) *consol
 			return nil, err
 		}
 		d.transports = append(d.transports, bot)
-		primary = append(primary, chatRoute{bot})
+		primary = append(primary, chatRoute{t: bot, h: h})
 	}
 	var fallback []alert.Route
 	names := map[string]bool{}
@@ -477,10 +477,25 @@ func (s silencer) Silences() []alert.Silence { return s.d.alerts.Silences() }
 func (s silencer) ClearSilences() int        { return s.d.alerts.ClearSilences() }
 
 // chatRoute delivers alerts through a chat transport.
-type chatRoute struct{ t transport }
+type chatRoute struct {
+	t transport
+	h *commands.Handler // the buttons of a needs_input alert; nil: none
+}
+
+// buttonNotifier is a transport that can put buttons under an alert.
+type buttonNotifier interface {
+	NotifyWithButtons(ctx context.Context, id, text string, buttons []commands.Button) error
+}
 
 func (c chatRoute) Name() string { return c.t.Name() }
 func (c chatRoute) Deliver(ctx context.Context, n alert.Notification) error {
+	// An agent waiting on a dialog: the alert carries its options (or, for
+	// several agents, their names), so one tap answers it.
+	if bn, ok := c.t.(buttonNotifier); ok && c.h != nil && n.Kind == alert.KindNeedsInput && n.Status != "resolved" && len(n.Agents) > 0 {
+		if bs := c.h.AlertButtons(ctx, n.Agents); len(bs) > 0 {
+			return bn.NotifyWithButtons(ctx, n.ID, n.Text(), bs)
+		}
+	}
 	return c.t.NotifyOnce(ctx, n.ID, n.Text())
 }
 

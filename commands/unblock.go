@@ -62,6 +62,25 @@ func (h *Handler) DialogButtons(ctx context.Context, agent string) (string, []Bu
 	return d(ctx, agent)
 }
 
+// AlertButtons are the buttons a needs_input alert about agents carries:
+// the dialog's options for one agent, the agents to pick for several.
+func (h *Handler) AlertButtons(ctx context.Context, agents []string) []Button {
+	if len(agents) == 1 {
+		_, bs := h.DialogButtons(ctx, agents[0])
+		return bs
+	}
+	var out []Button
+	for _, a := range agents {
+		if len(out) == 24 {
+			break
+		}
+		if b, err := h.Offer("answer", Icon(claude.NeedsInput)+" "+a, []string{a}, nil); err == nil {
+			out = append(out, b)
+		}
+	}
+	return out
+}
+
 func (ub *unblock) dialogButtons(ctx context.Context, agent string) (string, []Button) {
 	sc, err := ub.u.Look(ctx, agent)
 	if err != nil || !sc.HasDlg {

@@ -538,6 +538,16 @@ func (b *Bot) Notify(ctx context.Context, text string) error { return b.NotifyOn
 // and retry, and a retry with the same id goes only to the channels that
 // missed it.
 func (b *Bot) NotifyOnce(ctx context.Context, id, text string) error {
+	return b.NotifyWithButtons(ctx, id, text, nil)
+}
+
+// NotifyWithButtons is NotifyOnce with buttons under the last part of the
+// text (a dialog's options on a needs_input alert).
+func (b *Bot) NotifyWithButtons(ctx context.Context, id, text string, buttons []commands.Button) error {
+	comps, err := components(buttons)
+	if err != nil {
+		return err
+	}
 	if len(b.o.AlertChannels) == 0 {
 		return errors.New("discord: no alert_channels configured")
 	}
@@ -551,10 +561,12 @@ func (b *Bot) NotifyOnce(ctx context.Context, id, text string) error {
 			continue // a retry: this channel has it
 		}
 		ok := true
-		for _, c := range chunks {
-			_, err := b.dg.ChannelMessageSendComplex(ch, &discordgo.MessageSend{
-				Content: c, AllowedMentions: noMentions(), Flags: discordgo.MessageFlagsSuppressEmbeds,
-			}, discordgo.WithContext(ctx))
+		for i, c := range chunks {
+			ms := &discordgo.MessageSend{Content: c, AllowedMentions: noMentions(), Flags: discordgo.MessageFlagsSuppressEmbeds}
+			if i == len(chunks)-1 {
+				ms.Components = comps
+			}
+			_, err := b.dg.ChannelMessageSendComplex(ch, ms, discordgo.WithContext(ctx))
 			if err != nil {
 				err = b.describe(err)
 				b.setHealthOnSend(err)

@@ -454,6 +454,12 @@ func (b *Bot) Notify(ctx context.Context, text string) error { return b.NotifyOn
 // if any chat did not get it, so the alert manager can fall back and retry,
 // and a retry with the same id goes only to the chats that missed it.
 func (b *Bot) NotifyOnce(ctx context.Context, id, text string) error {
+	return b.NotifyWithButtons(ctx, id, text, nil)
+}
+
+// NotifyWithButtons is NotifyOnce with buttons under the text, one per row
+// (a dialog's options on a needs_input alert).
+func (b *Bot) NotifyWithButtons(ctx context.Context, id, text string, buttons []commands.Button) error {
 	if len(b.o.AlertChats) == 0 {
 		return errors.New("telegram: no alert_chats configured")
 	}
@@ -463,7 +469,7 @@ func (b *Bot) NotifyOnce(ctx context.Context, id, text string) error {
 		if id != "" && b.notified.Reached(id, chat) {
 			continue
 		}
-		if err := b.out.send(ctx, chatID, chatID < 0, High, Format(commands.Reply{Text: text}), nil); err != nil {
+		if err := b.out.send(ctx, chatID, chatID < 0, High, Format(commands.Reply{Text: text}), markup(buttons, true)); err != nil {
 			errs = append(errs, fmt.Errorf("chat %d: %w", chatID, err))
 			continue
 		}
