@@ -465,7 +465,9 @@ func TestReloadBringsDiscordBackUp(t *testing.T) {
 	dc.WaitMessage(t, 30*time.Second, func(m fakediscord.Message) bool {
 		return m.ChannelID == dcChannel && strings.Contains(m.Content, "Config reloaded") && strings.Contains(m.Content, "+ agent extra added")
 	})
-	if n := dc.Identifies(); n != 2 {
-		t.Errorf("Discord identified %d times, want 2 (one per generation)", n)
-	}
+	// The new generation's gateway connection (REST carried the notice).
+	tmuxtest.WaitFor(t, 30*time.Second, func() (bool, string) {
+		n := dc.Identifies()
+		return n == 2, fmt.Sprintf("Discord identified %d times, want 2 (one per generation)", n)
+	})
 }
