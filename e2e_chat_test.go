@@ -106,9 +106,10 @@ type chatOpts struct {
 	dashboard     string // dashboard.listen; "" = off
 	tmuxBin       string // tmux.bin; "" = tmux
 	env           []string
-	restartScreen string            // the screen a restarted agent comes up on; "" = 15-busy.txt (idle)
-	agentEnv      map[string]string // more environment of every agent's fake CLI, from the start
-	telegramKeys  string            // more keys of [telegram]
+	restartScreen string                 // the screen a restarted agent comes up on; "" = 15-busy.txt (idle)
+	agentEnv      map[string]string      // more environment of every agent's fake CLI, from the start
+	telegramKeys  string                 // more keys of [telegram]
+	extraFn       func(*fleetEnv) string // more config, knowing the tmux server
 }
 
 func newChatFleet(t *testing.T, o chatOpts) *chatFleet {
@@ -140,6 +141,9 @@ func newChatFleet(t *testing.T, o chatOpts) *chatFleet {
 		fmt.Fprintf(&b, "fallback_after = %q\n", o.fallbackAfter)
 	}
 	b.WriteString("\n" + o.extra + "\n")
+	if o.extraFn != nil {
+		b.WriteString(o.extraFn(e) + "\n")
+	}
 	restartScreen := o.restartScreen
 	if restartScreen == "" {
 		restartScreen = "15-busy.txt"

@@ -10,6 +10,7 @@ import (
 
 	"github.com/fleetwarden/fleetwarden/claude"
 	dfake "github.com/fleetwarden/fleetwarden/internal/fakes/discord"
+	fakesshd "github.com/fleetwarden/fleetwarden/internal/fakes/sshd"
 	fake "github.com/fleetwarden/fleetwarden/internal/fakes/telegram"
 	"github.com/fleetwarden/fleetwarden/tmux/tmuxtest"
 )
@@ -223,4 +224,25 @@ func TestNeedsInputAlertAnswersTheDialog(t *testing.T) {
 	c.press(tgAdmin, adminChat, alert, "4. No", "builder: answered “4. No”. It is idle now.")
 	c.waitTyped(typed, "answer 4")
 	c.waitPane("builder", claude.Idle)
+}
+
+// An agent on another host is answered and typed into over SSH, through
+// the same tmux commands.
+func TestDialogAnsweredOnAnotherHost(t *testing.T) {
+	o, typed := dialogOpts(t, map[string]string{"builder": "61-permission.txt"})
+	sshd := fakesshd.New(t)
+	// The fake sshd runs tmux here; the agents' server is the test's.
+	o.agentKeys = "host = \"gpu-box\"\n"
+	o.extraFn = func(e *fleetEnv) string {
+		return fmt.Sprintf("[[host]]\nname = \"gpu-box\"\naddress = %q\nuser = %q\nkey_file = %q\nknown_hosts = %q\nsocket = %q\n",
+			sshd.Addr(), sshd.User(), sshd.KeyFile(), sshd.KnownHosts(), e.tm.Socket())
+	}
+	c := newChatFleet(t, o)
+	c.waitPane("builder", claude.NeedsInput)
+	c.say(tgOperator, opChat, "/answer builder 1", "builder: answered “1. Yes”. It is working now.")
+	c.waitTyped(typed, "answer 1")
+	c.say(tgOperator, opChat, "/send builder now the docs", "builder is working. Claude Code queues your line")
+	if sshd.SendKeys() == 0 {
+		t.Error("the answer was not typed over SSH")
+	}
 }

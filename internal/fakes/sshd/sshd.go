@@ -55,6 +55,7 @@ type Server struct {
 	closed      bool
 	maxSessions int
 	execs       int
+	sendKeys    int // exec requests that typed into a pane (tmux send-keys)
 	accepted    int
 	running     int
 }
@@ -134,6 +135,13 @@ func (s *Server) Execs() int {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	return s.execs
+}
+
+// SendKeys counts the exec requests that typed into a pane (tmux send-keys).
+func (s *Server) SendKeys() int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.sendKeys
 }
 
 // Connections counts the connections that completed the handshake and
@@ -345,6 +353,9 @@ func (s *Server) start(ch ssh.Channel, command string, exited chan<- struct{}, r
 	}
 	s.mu.Lock()
 	s.execs++
+	if strings.Contains(command, "send-keys") {
+		s.sendKeys++
+	}
 	s.running++
 	s.mu.Unlock()
 	s.wg.Add(2)
