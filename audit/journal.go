@@ -326,7 +326,8 @@ func (j *Journal) Append(r Record) error {
 	return rotateErr
 }
 
-// rotate renames the current file to journal-<UTC time>.jsonl, starts a new
+// rotate renames the current file to journal-<UTC time>.jsonl (a time after
+// every other rotated file's), starts a new
 // one and drops the oldest rotated files beyond Keep.
 func (j *Journal) rotate() error {
 	name := j.rotatedName()
@@ -348,8 +349,16 @@ func (j *Journal) rotate() error {
 	return j.prune()
 }
 
+// rotatedName names the file by the time of rotation, but always after
+// the newest rotated file: with a clock stepped back, a wall-clock name would
+// sort the newest records first and prune them first.
 func (j *Journal) rotatedName() string {
 	t := j.now().UTC()
+	if files, err := rotatedFiles(j.dir); err == nil && len(files) > 0 {
+		if newest := files[len(files)-1].at; !t.After(newest) {
+			t = newest.Add(time.Nanosecond)
+		}
+	}
 	for {
 		name := filepath.Join(j.dir, rotatedPrefix+t.Format(rotatedTimeFmt)+rotatedSuffix)
 		if _, err := os.Lstat(name); errors.Is(err, os.ErrNotExist) {

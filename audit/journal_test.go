@@ -552,3 +552,66 @@ func BenchmarkAppend(b *testing.B) {
 		}
 	}
 }
+
+// steppedClock is a wall clock a test can set back, as NTP or a user does.
+type steppedClock struct {
+	mu sync.Mutex
+	t  time.Time
+}
+
+func (c *steppedClock) Now() time.Time {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.t = c.t.Add(time.Second)
+	return c.t
+}
+
+func (c *steppedClock) back(d time.Duration) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.t = c.t.Add(-d)
+}
+
+// TestRotationAfterClockStepsBack: rotated files are pruned oldest first by
+// their names; a clock set back a day must not make the newest file look
+// oldest and lose it.
+func TestRotationAfterClockStepsBack(t *testing.T) {
+	dir := t.TempDir()
+	clock := &steppedClock{t: time.Date(2025, 3, 4, 10, 0, 0, 0, time.UTC)}
+	j := openT(t, dir, Options{MaxBytes: 1000, Keep: 2, Now: clock.Now})
+	pad := map[string]string{"pad": strings.Repeat("p", 100)}
+	n := 0
+	for range 30 {
+		appendT(t, j, Record{Kind: KindReport, Message: fmt.Sprintf("%03d", n), Fields: pad})
+		n++
+	}
+	clock.back(24 * time.Hour)
+	for range 15 {
+		appendT(t, j, Record{Kind: KindReport, Message: fmt.Sprintf("%03d", n), Fields: pad})
+		n++
+	}
+	got := messages(readAllByFile(t, dir))
+	if len(got) == 0 {
+		t.Fatal("nothing left")
+	}
+	first := atoi(t, got[0])
+	for k, m := range got {
+		if want := fmt.Sprintf("%03d", first+k); m != want {
+			t.Fatalf("record %d is %s, want %s: the newest rotated records were pruned (got %v)", k, m, want, got)
+		}
+	}
+	if got[len(got)-1] != fmt.Sprintf("%03d", n-1) || len(got) < 10 {
+		t.Errorf("got %v, want the newest records", got)
+	}
+}
+
+// readAllByFile reads every record in the order of the files (oldest rotated
+// file first, as ReadAll does), without sorting by record time.
+func readAllByFile(t *testing.T, dir string) []Record {
+	t.Helper()
+	recs, err := ReadAll(dir, time.Time{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return recs
+}
