@@ -364,8 +364,12 @@ func (d *daemon) routePasses(route alert.Route, r config.Route, taken map[string
 func (d *daemon) announce(reason, text string) {
 	now := time.Now()
 	d.alerts.Observe(alert.Event{Time: now, Kind: alert.KindInfo, Reason: reason, Evidence: text, Active: true})
+	summary := reason
+	if first, _, _ := strings.Cut(reason, " "); !strings.Contains(first, ".") { // a config key keeps its case
+		summary = strings.ToUpper(reason[:1]) + reason[1:]
+	}
 	n := alert.Notification{ID: fmt.Sprintf("notice-%d", now.UnixNano()), AlertKey: "info/" + reason, Status: "firing",
-		Severity: alert.SeverityInfo, Kind: alert.KindInfo, Reason: reason, Summary: strings.ToUpper(reason[:1]) + reason[1:],
+		Severity: alert.SeverityInfo, Kind: alert.KindInfo, Reason: reason, Summary: summary,
 		Evidence: claude.Redact(text), StartsAt: now, Time: now}
 	for _, r := range d.fallback {
 		go func() {

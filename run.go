@@ -22,6 +22,7 @@ import (
 	"github.com/fleetwarden/fleetwarden/credentials"
 	"github.com/fleetwarden/fleetwarden/dashboard"
 	"github.com/fleetwarden/fleetwarden/fleet"
+	"github.com/fleetwarden/fleetwarden/internal/atomicfile"
 	"github.com/fleetwarden/fleetwarden/scheduler"
 	"golang.org/x/sys/unix"
 )
@@ -52,6 +53,7 @@ type daemon struct {
 	rt          *runtime
 	log         *slog.Logger
 	journal     *audit.Journal
+	disk        *stateDisk // how writes to state.dir go
 	handler     *commands.Handler
 	console     *console.Console
 	watchdog    *fleet.Watchdog
@@ -79,9 +81,11 @@ type daemon struct {
 func newDaemon(rt *runtime, b *boot, withHandler func(*commands.Handler) *console.Console) (*daemon, error) {
 	cfg := rt.cfg
 	safe := b.safe != ""
+	disk := newStateDisk(cfg.State.Dir, rt.log)
 	j, err := audit.Open(cfg.State.Dir, audit.Options{
 		MaxBytes: int64(cfg.State.JournalMaxMB) << 20,
 		Keep:     cfg.State.JournalKeep,
+		OnError:  func(err error) { disk.report("journal", err) },
 	})
 	if err != nil {
 		return nil, fmt.Errorf("opening the journal: %w", err)
@@ -91,7 +95,8 @@ func newDaemon(rt *runtime, b *boot, withHandler func(*commands.Handler) *consol
 		started, metrics = time.Now(), dashboard.NewMetrics(version)
 	}
 	d := &daemon{rt: rt, log: rt.log, journal: j, started: started, metrics: metrics,
-		warnings: loadWarnings(cfg.State.Dir), boot: b, reloadc: make(chan *boot, 1)}
+		warnings: loadWarnings(cfg.State.Dir), boot: b, reloadc: make(chan *boot, 1), disk: disk}
+	d.warnings.report = disk.report
 	if cfg.Dashboard.Enabled() {
 		srv, err := dashboard.New(dashboard.Options{Listen: cfg.Dashboard.Listen, Token: cfg.Dashboard.Token.Value(), Hosts: cfg.Dashboard.Hosts,
 			Snapshot: d.snapshot, Ready: d.ready, Metrics: d.metrics, Log: rt.log})
@@ -336,6 +341,7 @@ func (d *daemon) run(ctx context.Context) (*boot, error) {
 	} else {
 		d.startNotice(gap)
 	}
+	d.disk.setNotify(d.announce) // a full state.dir is told from here on
 	d.watchdog.Run(ctx)
 	next := <-nextc
 	if next == nil {
@@ -358,6 +364,9 @@ func (d *daemon) run(ctx context.Context) (*boot, error) {
 // aliveFile is touched while fleetwarden runs, so that after a crash or a
 // kill -9 the next start knows when it stopped watching (to a minute).
 const aliveFile = "alive"
+
+// aliveEvery is how often the alive file is touched.
+const aliveEvery = 30 * time.Second
 
 // away is how long fleetwarden was not watching before this start.
 type away struct {
@@ -382,15 +391,15 @@ func (d *daemon) lastSeen() away {
 	return a
 }
 
-// keepAlive touches the alive file every 30 s until ctx ends.
+// keepAlive touches the alive file every 30 s until ctx ends. A write that
+// fails (a full disk) is reported and tried again at the next tick: the
+// loop outlives the failure.
 func (d *daemon) keepAlive(ctx context.Context) error {
 	path := filepath.Join(d.rt.cfg.State.Dir, aliveFile)
-	t := time.NewTicker(30 * time.Second)
+	t := time.NewTicker(aliveEvery)
 	defer t.Stop()
 	for {
-		if err := os.WriteFile(path, []byte(time.Now().UTC().Format(time.RFC3339)+"\n"), 0o600); err != nil {
-			return fmt.Errorf("marking fleetwarden alive: %w", err)
-		}
+		d.disk.report(aliveFile, atomicfile.Write(path, []byte(time.Now().UTC().Format(time.RFC3339)+"\n"), 0o600))
 		select {
 		case <-ctx.Done():
 			return nil

@@ -16,6 +16,7 @@ import (
 	"github.com/fleetwarden/fleetwarden/bot/telegram"
 	"github.com/fleetwarden/fleetwarden/claude"
 	"github.com/fleetwarden/fleetwarden/config"
+	"github.com/fleetwarden/fleetwarden/internal/atomicfile"
 )
 
 // crashesFile, in state.dir, remembers recent crashes: the same one three
@@ -59,7 +60,7 @@ func recordCrash(dir, what string, now time.Time) {
 	if err := os.MkdirAll(dir, 0o700); err != nil {
 		return
 	}
-	_ = os.WriteFile(filepath.Join(dir, crashesFile), data, 0o600)
+	_ = atomicfile.Write(filepath.Join(dir, crashesFile), data, 0o600)
 }
 
 // repeatedCrash says why to start in safe mode: the same crash three times

@@ -2,7 +2,6 @@ package main
 
 import (
 	"encoding/json"
-	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -11,13 +10,15 @@ import (
 	"time"
 
 	"github.com/fleetwarden/fleetwarden/credentials"
+	"github.com/fleetwarden/fleetwarden/internal/atomicfile"
 )
 
 // warnings remembers, on disk, which expiry warnings went out and how each
 // credential was at its last check, so that neither a later check nor a
 // restart of fleetwarden says the same thing twice.
 type warnings struct {
-	path string
+	path   string
+	report func(what string, err error) // hears every save; nil: nobody
 
 	mu      sync.Mutex
 	Sent    map[string]time.Time `json:"sent"`    // warning key → the expiry it warned of
@@ -47,12 +48,12 @@ func (w *warnings) saveLocked() error {
 	if err != nil {
 		return err
 	}
-	tmp := w.path + ".tmp"
-	if err := os.WriteFile(tmp, b, 0o600); err != nil {
-		return fmt.Errorf("saving %s: %w", warningsFile, err)
+	err = atomicfile.Write(w.path, b, 0o600)
+	if w.report != nil {
+		w.report(warningsFile, err)
 	}
-	if err := os.Rename(tmp, w.path); err != nil {
-		return errors.Join(fmt.Errorf("saving %s: %w", warningsFile, err), os.Remove(tmp))
+	if err != nil {
+		return fmt.Errorf("saving %s: %w", warningsFile, err)
 	}
 	return nil
 }

@@ -277,8 +277,8 @@ func causeText(k Kind, reason string) string {
 			return "Notice"
 		}
 		w := words(reason)
-		if strings.HasPrefix(w, "fleetwarden") {
-			return w // a name keeps its case
+		if first, _, _ := strings.Cut(w, " "); strings.HasPrefix(w, "fleetwarden") || strings.Contains(first, ".") {
+			return w // a name (fleetwarden, a config key such as state.dir) keeps its case
 		}
 		return strings.ToUpper(w[:1]) + w[1:]
 	}

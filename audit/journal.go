@@ -89,6 +89,11 @@ type Options struct {
 	MaxBytes int64            // rotate when the current file would exceed it; default 10 MiB
 	Keep     int              // rotated files kept; default 5, negative keeps none
 	Now      func() time.Time // default time.Now
+	// OnError, when set, hears every failed Append (a full disk, say) and,
+	// with nil, the first one that works again: a caller that drops
+	// Append's error still has its failures reported. It runs after the
+	// journal's lock is released and may append.
+	OnError func(error)
 }
 
 const (
@@ -114,12 +119,15 @@ type Journal struct {
 	keep int
 	now  func() time.Time
 
-	mu     sync.Mutex
-	dirf   *os.File // the directory: held locked, fsync'd after creates and renames
-	f      *os.File
-	size   int64
-	dirty  bool // a failed write may have left a partial line at the end
-	closed bool
+	onError func(error)
+
+	mu      sync.Mutex
+	failing bool     // the last Append failed
+	dirf    *os.File // the directory: held locked, fsync'd after creates and renames
+	f       *os.File
+	size    int64
+	dirty   bool // a failed write may have left a partial line at the end
+	closed  bool
 }
 
 // Open opens (creating if needed) the journal in dir. A partial last line
@@ -152,7 +160,7 @@ func Open(dir string, o Options) (*Journal, error) {
 		dirf.Close()
 		return nil, fmt.Errorf("audit: lock journal in %s: %w", dir, err)
 	}
-	j := &Journal{dir: dir, path: filepath.Join(dir, currentName), max: o.MaxBytes, keep: o.Keep, now: o.Now, dirf: dirf}
+	j := &Journal{dir: dir, path: filepath.Join(dir, currentName), max: o.MaxBytes, keep: o.Keep, now: o.Now, dirf: dirf, onError: o.OnError}
 	if err := j.openCurrent(); err != nil {
 		unlockFile(dirf)
 		dirf.Close()
@@ -285,7 +293,17 @@ func (j *Journal) Path() string { return j.path }
 func (j *Journal) Append(r Record) error {
 	r = redactRecord(r)
 	j.mu.Lock()
-	defer j.mu.Unlock()
+	err := j.appendLocked(r)
+	tell := j.onError != nil && !errors.Is(err, os.ErrClosed) && (err != nil || j.failing)
+	j.failing = err != nil
+	j.mu.Unlock()
+	if tell {
+		j.onError(err)
+	}
+	return err
+}
+
+func (j *Journal) appendLocked(r Record) error {
 	if j.closed {
 		return fmt.Errorf("audit: append: %w", os.ErrClosed)
 	}

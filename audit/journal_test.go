@@ -615,3 +615,49 @@ func readAllByFile(t *testing.T, dir string) []Record {
 	}
 	return recs
 }
+
+// TestAppendFailuresAreReported: on a full disk (/dev/full) every failed
+// Append reaches OnError, even when the caller drops the error; the first
+// one that works again is reported as nil.
+func TestAppendFailuresAreReported(t *testing.T) {
+	if _, err := os.Stat("/dev/full"); err != nil {
+		t.Skip("no /dev/full")
+	}
+	dir := t.TempDir()
+	if err := os.Symlink("/dev/full", filepath.Join(dir, "journal.jsonl")); err != nil {
+		t.Fatal(err)
+	}
+	var mu sync.Mutex
+	var got []error
+	j := openT(t, dir, Options{MaxBytes: 300, OnError: func(err error) {
+		mu.Lock()
+		defer mu.Unlock()
+		got = append(got, err)
+	}})
+	_ = j.Append(Record{Kind: KindReport, Message: "lost"})
+	_ = j.Append(Record{Kind: KindReport, Message: "lost too"})
+	mu.Lock()
+	if len(got) != 2 || !errors.Is(got[0], syscall.ENOSPC) {
+		t.Fatalf("OnError heard %v, want two ENOSPC", got)
+	}
+	mu.Unlock()
+	// The disk has room again (here: a real file takes the device's place).
+	if err := os.Remove(filepath.Join(dir, "journal.jsonl")); err != nil {
+		t.Fatal(err)
+	}
+	j.mu.Lock()
+	full := j.f
+	err := j.openCurrent()
+	j.mu.Unlock()
+	if err != nil {
+		t.Fatal(err)
+	}
+	full.Close()
+	appendT(t, j, Record{Kind: KindReport, Message: "kept"})
+	appendT(t, j, Record{Kind: KindReport, Message: "kept too"})
+	mu.Lock()
+	defer mu.Unlock()
+	if len(got) != 3 || got[2] != nil {
+		t.Errorf("OnError heard %v, want a nil once the journal works again", got)
+	}
+}

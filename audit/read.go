@@ -79,6 +79,13 @@ func readFile(path string, since time.Time) ([]Record, error) {
 		return nil, err
 	}
 	defer f.Close()
+	// Read what the file held when opened: a reader does not chase a file
+	// that grows meanwhile, and something that is not a regular file (a
+	// device in the journal's place) reads as empty rather than forever.
+	fi, err := f.Stat()
+	if err != nil {
+		return nil, err
+	}
 	var (
 		out       []Record
 		bad       int
@@ -86,7 +93,7 @@ func readFile(path string, since time.Time) ([]Record, error) {
 		pendingNo int   // line number of a bad line that may yet turn out to be the last
 		pending   error // its error
 	)
-	br := bufio.NewReaderSize(f, 64<<10)
+	br := bufio.NewReaderSize(io.LimitReader(f, fi.Size()), 64<<10)
 	for lineNo := 1; ; lineNo++ {
 		line, rerr := br.ReadBytes('\n')
 		if rerr != nil && !errors.Is(rerr, io.EOF) {
