@@ -226,6 +226,11 @@ func (ub *unblock) cmdSend(ctx context.Context, c *Call) error {
 	if utf8.RuneCountInString(text) > maxSend {
 		return Usagef("the text is longer than %d characters", maxSend)
 	}
+	// Escape sequences and carriage returns would be keys (arrows, an early
+	// Enter), not text: refuse them. Line breaks stay line breaks.
+	if strings.ContainsFunc(text, func(r rune) bool { return (r < 0x20 && r != '\n' && r != '\t') || r == 0x7f }) {
+		return Usagef("the text has control characters; send plain text")
+	}
 	if agent == "all" {
 		return ub.sendAll(ctx, c, text)
 	}

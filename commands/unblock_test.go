@@ -260,6 +260,9 @@ func TestSend(t *testing.T) {
 	if n := len(u.got()); n != 2 {
 		t.Errorf("typed %v", u.got())
 	}
+	if got := send(t, h, "2", "/send idle up\x1b[A\r").text(); !strings.Contains(got, "control characters") {
+		t.Errorf("escape sequence: %q", got)
+	}
 	if got := send(t, h, "3", "/send idle hi").text(); !strings.Contains(got, "needs the operator role") {
 		t.Errorf("viewer: %q", got)
 	}

@@ -1,0 +1,71 @@
+//go:build claude_e2e
+
+package e2e
+
+import (
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/fleetwarden/fleetwarden/claude"
+	"github.com/fleetwarden/fleetwarden/internal/fakes/anthropic"
+)
+
+// fleetwarden reads the real permission prompt's options and answers it as
+// a chat button does: the cursor moved to the option, checked, then Enter.
+// "No" (the last option) leaves the tool unrun; "Yes" runs it.
+func TestPermissionPromptAnsweredByFleet(t *testing.T) {
+	t.Parallel()
+	for _, tc := range []struct {
+		name string
+		pick func(d claude.Dialog) int
+		ran  bool
+	}{
+		{"no, the last option", func(d claude.Dialog) int { return len(d.Options) }, false},
+		{"yes", func(claude.Dialog) int { return 1 }, true},
+	} {
+		for _, rd := range renderers {
+			t.Run(tc.name+"/"+rd.String(), func(t *testing.T) {
+				t.Parallel()
+				e := newEnv(t)
+				e.use(rd)
+				e.login()
+				pane := e.startAgent("agent", "--permission-mode", "default")
+				e.waitReady(pane)
+				marker := filepath.Join(e.workdir, "marker")
+				e.api.Script(anthropic.ToolUse("Bash", map[string]any{"command": "touch " + marker, "description": "Create a marker file"}))
+				e.prompt(pane, "make the marker")
+				e.waitFor(pane, turnTimeout, "the permission prompt", func(_ claude.Result, s string) bool {
+					return strings.Contains(s, "Do you want to proceed?")
+				})
+				f := e.fleet(pane)
+				e.scan(f)
+				sc, err := f.Look(t.Context(), pane)
+				if err != nil || !sc.HasDlg {
+					t.Fatalf("Look = %+v, %v; want the dialog\n%s", sc.Result, err, sc.Text)
+				}
+				d := sc.Dialog
+				if d.Question != "Do you want to proceed?" || len(d.Options) < 3 || d.Options[0].Label != "Yes" || d.Cursor != 1 ||
+					!strings.HasPrefix(d.Options[len(d.Options)-1].Label, "No") || !d.Options[1].Widens {
+					t.Errorf("dialog = %+v, want Yes, a widening option, …, No", d)
+				}
+				n := tc.pick(d)
+				after, err := f.Answer(t.Context(), pane, d.ID, n)
+				if err != nil {
+					t.Fatalf("Answer %d: %v\n%s", n, err, e.capture(pane))
+				}
+				if after.HasDlg && after.Dialog.ID == d.ID {
+					t.Errorf("the dialog is still open after the answer")
+				}
+				want := claude.Idle
+				r, _ := e.waitFor(pane, turnTimeout, "the turn to end", func(r claude.Result, _ string) bool { return r.State == want })
+				e.seen("answered", r)
+				_, err = os.Stat(marker)
+				if ran := err == nil; ran != tc.ran {
+					t.Errorf("the tool ran: %v, want %v", ran, tc.ran)
+				}
+			})
+		}
+	}
+}
