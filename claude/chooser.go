@@ -80,7 +80,8 @@ func ParseDialog(text string) (d Dialog, ok bool) {
 		return Dialog{}, false
 	}
 	d = Dialog{Options: opts, Cursor: cursor}
-	// The question: the nearest text above the options. The ID covers the
+	// The question: the nearest text above the options that asks (has a
+	// "?"), else the nearest text. The ID covers the
 	// dialog's body up to a rule or box top (at most 15 lines), which holds
 	// the command or file the question is about.
 	h := fnv.New64a()
@@ -97,7 +98,8 @@ func ParseDialog(text string) (d Dialog, ok bool) {
 		if r, col := leadRune(lines[i]); r == '❯' && col == 0 {
 			break // a user turn: the dialog starts below it
 		}
-		if d.Question == "" && !isRule(s) {
+		if !isRule(s) && (d.Question == "" || strings.Contains(s, "?") && !strings.Contains(d.Question, "?")) {
+			// The nearest line that asks, else the nearest line.
 			d.Question = s
 		}
 		h.Write([]byte(s))

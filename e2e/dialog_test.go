@@ -85,4 +85,23 @@ func TestTrustDialog(t *testing.T) {
 	if r.State != claude.NeedsInput {
 		t.Errorf("the trust dialog classified %s, want needs_input", describe(r))
 	}
+	// Answered as a chat button does: "Yes, I trust this folder" (2.1.328
+	// lists it second, unnumbered, under "No, exit").
+	f := e.fleet(p.ID)
+	e.scan(f)
+	sc, err := f.Look(t.Context(), p.ID)
+	yes := 0
+	for _, o := range sc.Dialog.Options {
+		if strings.Contains(o.Label, "I trust") {
+			yes = o.N
+		}
+	}
+	if err != nil || !sc.HasDlg || yes == 0 || !strings.Contains(sc.Dialog.Question, "trust?") {
+		t.Fatalf("Look = %+v, %v; want the trust dialog's options\n%s", sc.Dialog, err, sc.Text)
+	}
+	if _, err := f.Answer(t.Context(), p.ID, sc.Dialog.ID, yes); err != nil {
+		t.Fatalf("answering the trust dialog: %v\n%s", err, e.capture(p.ID))
+	}
+	r, _ = e.waitFor(p.ID, startTimeout, "the prompt after the trust", func(r claude.Result, _ string) bool { return r.State == claude.Idle })
+	e.seen("trusted", r)
 }
