@@ -167,6 +167,15 @@ func TestDialogAnsweredFromDiscord(t *testing.T) {
 		t.Errorf("autocomplete of bui = %v (answered %v), want [builder]", sug, ok)
 	}
 
+	// The option completes from the dialog open on the agent named.
+	opts, ok := dc.Suggestions(dc.Autocomplete(dcOperator, dm, "", "answer", map[string]string{"agent": "builder"}, "option", ""), 20*time.Second)
+	if want := []string{"1", "2", "3", "4", "esc"}; !ok || strings.Join(opts, ",") != strings.Join(want, ",") {
+		t.Errorf("options suggested = %v (answered %v), want %v", opts, ok, want)
+	}
+	if opts, _ := dc.Suggestions(dc.Autocomplete(dcViewer, dc.DMChannel(dcViewer.ID), "", "answer", map[string]string{"agent": "builder"}, "option", ""), 20*time.Second); len(opts) != 0 {
+		t.Errorf("a viewer was offered the dialog's options: %v", opts)
+	}
+
 	vdm := dc.DMChannel(dcViewer.ID)
 	id := dc.SlashCommand(dcViewer, vdm, "", "answer", map[string]string{"agent": "builder", "option": "1"})
 	dc.WaitMessage(t, 20*time.Second, func(m dfake.Message) bool {

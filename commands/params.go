@@ -29,7 +29,15 @@ type Param struct {
 	// ("all", "list").
 	Also []string
 	Rest bool // takes the rest of the line, spaces and all
+	// Suggest offers values while the user types, knowing the values of
+	// the other parameters given so far (a dialog's options for the agent
+	// named).
+	Suggest func(ctx context.Context, given map[string]string) []Suggestion
 }
+
+// Suggestion is one value offered while typing: Name is shown, Value is
+// what the command gets.
+type Suggestion struct{ Name, Value string }
 
 // Durations are the periods offered for a duration parameter.
 var Durations = []string{"15m", "30m", "1h", "2h", "4h", "8h", "24h"}
@@ -46,9 +54,10 @@ func (h *Handler) SetAgents(names func() []string) {
 const maxSuggestions = 25
 
 // Complete suggests values for parameter param of command name as the
-// user types partial: agents' names whose start (then any part) matches,
-// for users who may run the command; nothing for anyone else.
-func (h *Handler) Complete(_ context.Context, req Request, name, param, partial string) []string {
+// user types partial (given: the other parameters so far): agents' names,
+// a parameter's own suggestions or choices, those whose start (then any
+// part) matches first; only for users who may run the command.
+func (h *Handler) Complete(ctx context.Context, req Request, name, param, partial string, given map[string]string) []Suggestion {
 	h.mu.Lock()
 	cmd := h.cmds[name]
 	agents := h.agentNames
@@ -66,17 +75,25 @@ func (h *Handler) Complete(_ context.Context, req Request, name, param, partial 
 	if p == nil {
 		return nil
 	}
-	var all []string
+	var all []Suggestion
+	plain := func(vs []string) {
+		for _, v := range vs {
+			all = append(all, Suggestion{Name: v, Value: v})
+		}
+	}
 	switch {
+	case p.Suggest != nil:
+		all = p.Suggest(ctx, given)
 	case p.Kind == ParamAgent && agents != nil:
-		all = append(append(all, agents()...), p.Also...)
+		plain(agents())
+		plain(p.Also)
 	case len(p.Choices) > 0:
-		all = p.Choices
+		plain(p.Choices)
 	}
 	partial = strings.ToLower(strings.TrimSpace(partial))
-	var first, rest []string
+	var first, rest []Suggestion
 	for _, v := range all {
-		lv := strings.ToLower(v)
+		lv := strings.ToLower(v.Name)
 		switch {
 		case strings.HasPrefix(lv, partial):
 			first = append(first, v)

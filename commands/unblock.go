@@ -38,7 +38,7 @@ func RegisterUnblock(h *Handler, f FleetView, u Unblocker) {
 	ub := &unblock{h: h, f: f, u: u}
 	h.Register(Command{Name: "answer", Usage: "AGENT N|esc", Help: "answer the dialog an agent waits on (option N, or Esc)", Role: RoleOperator,
 		Params: []Param{{Name: "agent", Help: "the agent waiting on a dialog", Kind: ParamAgent, Required: false},
-			{Name: "option", Help: "the option's number as the dialog lists it, or esc", Choices: []string{"1", "2", "3", "4", "5", "6", "7", "8", "9", "esc"}}},
+			{Name: "option", Help: "the option as the dialog lists it, or esc", Suggest: ub.suggestOptions}},
 		Run: ub.cmdAnswer})
 	h.Register(Command{Name: "send", Usage: "AGENT|all TEXT", Help: "type a line into an agent waiting at its prompt", Role: RoleOperator,
 		Params: []Param{{Name: "agent", Help: "the agent, or all idle agents", Kind: ParamAgent, Required: true, Also: []string{"all"}},
@@ -47,6 +47,28 @@ func RegisterUnblock(h *Handler, f FleetView, u Unblocker) {
 	h.mu.Lock()
 	h.dialog = ub.dialogButtons
 	h.mu.Unlock()
+}
+
+// suggestOptions offers the options of the dialog open on the agent named
+// so far, as the CLI lists them, and Esc.
+func (ub *unblock) suggestOptions(ctx context.Context, given map[string]string) []Suggestion {
+	agent := given["agent"]
+	if agent == "" || !hasAgent(ub.f.Snapshot(), agent) {
+		return nil
+	}
+	sc, err := ub.u.Look(ctx, agent)
+	if err != nil || !sc.HasDlg {
+		return nil
+	}
+	var out []Suggestion
+	for _, o := range sc.Dialog.Options {
+		name := o.Title()
+		if o.Widens {
+			name = "⚠ " + name
+		}
+		out = append(out, Suggestion{Name: clip(name, 100), Value: strconv.Itoa(o.N)})
+	}
+	return append(out, Suggestion{Name: "Esc", Value: "esc"})
 }
 
 // DialogButtons returns the buttons that answer the dialog open on agent's

@@ -228,7 +228,7 @@ func typedOptions(c commands.Command) ([]*discordgo.ApplicationCommandOption, er
 				lo := float64(p.Min)
 				o.MinValue, o.MaxValue = &lo, float64(p.Max)
 			}
-		case p.Kind == commands.ParamAgent:
+		case p.Kind == commands.ParamAgent || p.Suggest != nil:
 			o.Autocomplete = true
 		case len(p.Choices) > 0:
 			if len(p.Choices) > 25 {

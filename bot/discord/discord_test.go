@@ -62,9 +62,9 @@ func (r *recorder) Handle(ctx context.Context, req commands.Request, out command
 }
 
 // Complete passes suggestions on, as commands.Handler gives them.
-func (r *recorder) Complete(ctx context.Context, req commands.Request, cmd, opt, partial string) []string {
+func (r *recorder) Complete(ctx context.Context, req commands.Request, cmd, opt, partial string, given map[string]string) []commands.Suggestion {
 	if c, ok := r.h.(Completer); ok {
-		return c.Complete(ctx, req, cmd, opt, partial)
+		return c.Complete(ctx, req, cmd, opt, partial, given)
 	}
 	return nil
 }

@@ -194,7 +194,7 @@ func commandText(d discordgo.ApplicationCommandInteractionData) string {
 // commands.Handler is one; it suggests only to users who may run the
 // command.
 type Completer interface {
-	Complete(ctx context.Context, req commands.Request, command, option, partial string) []string
+	Complete(ctx context.Context, req commands.Request, command, option, partial string, given map[string]string) []commands.Suggestion
 }
 
 // autocomplete answers an autocomplete interaction with suggestions for the
@@ -202,9 +202,15 @@ type Completer interface {
 func (b *Bot) autocomplete(ctx context.Context, in *discordgo.Interaction, req commands.Request) {
 	data := in.ApplicationCommandData()
 	var focused *discordgo.ApplicationCommandInteractionDataOption
+	given := map[string]string{}
 	for _, o := range data.Options {
-		if o.Focused {
+		switch {
+		case o.Focused:
 			focused = o
+		case o.Type == discordgo.ApplicationCommandOptionString:
+			given[o.Name] = o.StringValue()
+		case o.Type == discordgo.ApplicationCommandOptionInteger:
+			given[o.Name] = strconv.FormatInt(o.IntValue(), 10)
 		}
 	}
 	choices := []*discordgo.ApplicationCommandOptionChoice{}
@@ -213,11 +219,11 @@ func (b *Bot) autocomplete(ctx context.Context, in *discordgo.Interaction, req c
 		if s, ok := focused.Value.(string); ok {
 			partial = s
 		}
-		for _, v := range c.Complete(ctx, req, data.Name, focused.Name, partial) {
+		for _, v := range c.Complete(ctx, req, data.Name, focused.Name, partial, given) {
 			if len(choices) == 25 {
 				break
 			}
-			choices = append(choices, &discordgo.ApplicationCommandOptionChoice{Name: truncate(v, 100), Value: truncate(v, 100)})
+			choices = append(choices, &discordgo.ApplicationCommandOptionChoice{Name: truncate(v.Name, 100), Value: truncate(v.Value, 100)})
 		}
 	}
 	// Sent as our own body: discordgo leaves an empty choices list out
