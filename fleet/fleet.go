@@ -107,6 +107,8 @@ type Fleet struct {
 	rsMu       sync.Mutex
 	restarting map[string]*restarting // by agent
 
+	typing sync.Map // agent → *sync.Mutex: one answer or line at a time per pane
+
 	mu      sync.Mutex
 	tmuxErr map[string]error // by host, as of the last scan; tmux.ErrNoServer when none runs
 	agents  []Agent          // configured plus discovered, as of the last scan

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"slices"
+	"sync"
 	"time"
 
 	"github.com/fleetwarden/fleetwarden/claude"
@@ -73,6 +74,16 @@ func (f *Fleet) look(ctx context.Context, src Typist, name string, p tmux.Pane) 
 	return sc, nil
 }
 
+// typingLock serializes what is typed into one agent's pane: two people
+// pressing two buttons of one dialog at once must not both answer it (the
+// second finds the dialog gone once the first is through).
+func (f *Fleet) typingLock(name string) func() {
+	m, _ := f.typing.LoadOrStore(name, &sync.Mutex{})
+	mu := m.(*sync.Mutex)
+	mu.Lock()
+	return mu.Unlock
+}
+
 // pane finds an agent's pane and a tmux server that can type into it.
 func (f *Fleet) pane(ctx context.Context, name string) (Typist, tmux.Pane, error) {
 	a, ok := f.Agent(name)
@@ -103,6 +114,7 @@ func (f *Fleet) pane(ctx context.Context, name string) (Typist, tmux.Pane, error
 // still open (a stale button must not answer a newer dialog), then waits up
 // to MoveOn for the pane to move on and returns what it shows then.
 func (f *Fleet) Answer(ctx context.Context, name, dialogID string, n int) (Screen, error) {
+	defer f.typingLock(name)()
 	src, p, err := f.pane(ctx, name)
 	if err != nil {
 		return Screen{}, err
@@ -182,6 +194,7 @@ func (f *Fleet) waitMovedOn(ctx context.Context, src Typist, name string, p tmux
 // one of the states want just before (an agent that opened a dialog
 // meanwhile gets nothing).
 func (f *Fleet) Type(ctx context.Context, name, text string, want ...claude.State) (Screen, error) {
+	defer f.typingLock(name)()
 	src, p, err := f.pane(ctx, name)
 	if err != nil {
 		return Screen{}, err

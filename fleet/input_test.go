@@ -147,3 +147,41 @@ func TestDiscoverNamesAfterTheWindow(t *testing.T) {
 		t.Errorf("discovered %v, want %v", got, want)
 	}
 }
+
+// Two answers to one dialog at once (two people, two buttons): one is
+// typed, the other finds the dialog gone.
+func TestConcurrentAnswersTypeOne(t *testing.T) {
+	w := newWorld(t)
+	typed := w.startDialog("a", "61-permission.txt")
+	f := w.fleet(Agent{Name: "a", Target: "a:main"})
+	w.waitState(f, map[string]claude.State{"a": claude.NeedsInput})
+	sc, err := f.Look(t.Context(), "a")
+	if err != nil || !sc.HasDlg {
+		t.Fatalf("Look: %v", err)
+	}
+	errs := make(chan error, 2)
+	for _, n := range []int{3, 4} {
+		go func() {
+			_, err := f.Answer(t.Context(), "a", sc.Dialog.ID, n)
+			errs <- err
+		}()
+	}
+	var ok, stale int
+	for range 2 {
+		switch err := <-errs; {
+		case err == nil:
+			ok++
+		case errors.Is(err, ErrDialogChanged) || errors.Is(err, ErrNoDialog):
+			stale++
+		default:
+			t.Errorf("Answer: %v", err)
+		}
+	}
+	if ok != 1 || stale != 1 {
+		t.Errorf("%d answered, %d found the dialog gone; want 1 and 1", ok, stale)
+	}
+	waitTyped(t, typed, "answer")
+	if b, _ := os.ReadFile(typed); strings.Count(string(b), "answer") != 1 {
+		t.Errorf("the CLI got %q, want one answer", b)
+	}
+}
