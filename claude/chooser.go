@@ -73,7 +73,7 @@ func ParseDialog(text string) (d Dialog, ok bool) {
 		}
 	}
 	if cur < 0 {
-		return Dialog{}, false
+		return pressEnter(lines, lo, end)
 	}
 	first, opts, cursor := optionBlock(lines, cur, end)
 	if len(opts) < 2 || cursor == 0 {
@@ -117,6 +117,43 @@ func ParseDialog(text string) (d Dialog, ok bool) {
 	for _, o := range opts {
 		h.Write([]byte(o.Label))
 		h.Write([]byte{'\n'})
+	}
+	d.ID = strconv.FormatUint(h.Sum64(), 36)
+	return d, true
+}
+
+// pressEnter finds a screen that waits only for Enter ("Security notes: …
+// Press Enter to continue"): a dialog of one option, Continue, with the
+// cursor on it.
+func pressEnter(lines []string, lo, end int) (Dialog, bool) {
+	at := -1
+	for i := end; i >= lo && i >= end-2; i-- {
+		if strings.Contains(string(squeezeAppend(nil, lines[i])), "pressentertocontinue") {
+			at = i
+			break
+		}
+	}
+	if at < 0 {
+		return Dialog{}, false
+	}
+	d := Dialog{Options: []Option{{N: 1, Label: "Continue"}}, Cursor: 1}
+	h := fnv.New64a()
+	for i, n := at, 0; i >= 0 && n < 15; i, n = i-1, n+1 {
+		s := strings.TrimSpace(lines[i])
+		if s == "" {
+			continue
+		}
+		if r, col := leadRune(lines[i]); r == '❯' && col == 0 || isRule(s) {
+			break
+		}
+		if d.Question == "" && strings.HasSuffix(s, ":") {
+			d.Question = s // the heading: "Security notes:"
+		}
+		h.Write([]byte(s))
+		h.Write([]byte{'\n'})
+	}
+	if d.Question == "" {
+		d.Question = strings.TrimSpace(lines[at])
 	}
 	d.ID = strconv.FormatUint(h.Sum64(), 36)
 	return d, true

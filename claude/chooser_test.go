@@ -77,6 +77,18 @@ func TestParseDialog(t *testing.T) {
 	}
 }
 
+// A screen that waits only for Enter is a dialog of one option.
+func TestParseDialogPressEnter(t *testing.T) {
+	text := " Security notes:\n\n 1. Claude can make mistakes.\n    You're responsible for Claude's actions\n\n 2. Due to prompt injection risks, only use it with code you trust\n\n Press Enter to continue\n"
+	d, ok := ParseDialog(text)
+	if !ok || d.Question != "Security notes:" || len(d.Options) != 1 || d.Options[0].Label != "Continue" || d.Cursor != 1 || d.ID == "" {
+		t.Errorf("ParseDialog = %+v, %v; want Security notes: with one option, Continue", d, ok)
+	}
+	if _, ok := ParseDialog("❯ tell me about \"Press Enter to continue\"\n\n● It is a prompt.\n\nmore text\nand more\nand more\n"); ok {
+		t.Error("a conversation quoting the words is a dialog")
+	}
+}
+
 func TestParseDialogNone(t *testing.T) {
 	for _, name := range []string{"14-main-tui.txt", "15-busy.txt", "19-tui-401.txt", "17-busy-7s.txt"} {
 		if d, ok := ParseDialog(readScreen(t, name)); ok {

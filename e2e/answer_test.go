@@ -3,6 +3,7 @@
 package e2e
 
 import (
+	"encoding/json"
 	"os"
 	"path/filepath"
 	"strings"
@@ -68,4 +69,53 @@ func TestPermissionPromptAnsweredByFleet(t *testing.T) {
 			})
 		}
 	}
+}
+
+// The first-run theme chooser (unnumbered, "❯ ✔ Auto" first) answered as a
+// chat button does: the CLI goes on past it.
+func TestThemeChooserAnsweredByFleet(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	e.login()
+	first, _ := json.Marshal(map[string]any{"hasCompletedOnboarding": false,
+		"projects": map[string]any{e.workdir: map[string]any{"hasTrustDialogAccepted": true}}})
+	for _, p := range []string{filepath.Join(e.configDir, ".claude.json"), filepath.Join(e.home, ".claude.json")} {
+		if err := os.WriteFile(p, first, 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+	pane := e.startAgent("agent")
+	e.waitFor(pane, startTimeout, "the theme chooser", func(_ claude.Result, s string) bool {
+		return strings.Contains(s, "Choose the text style")
+	})
+	f := e.fleet(pane)
+	e.scan(f)
+	sc, err := f.Look(t.Context(), pane)
+	if err != nil || !sc.HasDlg {
+		t.Fatalf("Look = %+v, %v; want the theme chooser\n%s", sc.Result, err, sc.Text)
+	}
+	d := sc.Dialog
+	if len(d.Options) < 3 || !strings.HasPrefix(d.Options[0].Label, "Auto") || d.Options[1].Label != "Dark mode" || d.Options[0].Numbered {
+		t.Fatalf("dialog = %+v, want Auto, Dark mode, … unnumbered", d)
+	}
+	after, err := f.Answer(t.Context(), pane, d.ID, 2)
+	if err != nil {
+		t.Fatalf("Answer: %v\n%s", err, e.capture(pane))
+	}
+	if strings.Contains(after.Text, "Choose the text style") {
+		t.Errorf("still on the theme chooser:\n%s", after.Text)
+	}
+	e.seen("after the theme", after.Result)
+	// The rest of the onboarding ("Security notes: … Press Enter to
+	// continue", …) is answered the same way, up to the prompt.
+	for i := 0; after.Result.State == claude.NeedsInput; i++ {
+		if !after.HasDlg || i == 5 {
+			t.Fatalf("onboarding screen %d without a dialog to answer:\n%s", i, after.Text)
+		}
+		if after, err = f.Answer(t.Context(), pane, after.Dialog.ID, 1); err != nil {
+			t.Fatalf("Answer %q: %v\n%s", after.Dialog.Question, err, e.capture(pane))
+		}
+		e.seen("answered", after.Result)
+	}
+	e.waitState(pane, claude.Idle, "", startTimeout)
 }
