@@ -211,7 +211,13 @@ func (b *Bot) setupOnce() error {
 		} else {
 			err = b.tb.SetCommands(m.cmds, m.scope)
 		}
-		if err != nil {
+		switch {
+		case err == nil:
+		case m.scope.ChatID != 0 && apiCode(err) == http.StatusBadRequest:
+			// One user's or chat's menu (a user who never joined the group,
+			// a chat the bot is not in): the others still get theirs.
+			b.log.Warn("setMyCommands", "scope", m.scope.Type, "chat", m.scope.ChatID, "user", m.scope.UserID, "err", b.apiError(err))
+		default:
 			return fmt.Errorf("setMyCommands (%s): %w", m.scope.Type, b.apiError(err))
 		}
 	}
