@@ -393,9 +393,9 @@ func remedy(k Kind, reason, evidence string, agents []string, reloginFixes bool)
 		return "/peek <agent> to look (e.g. /peek " + first + "), /restart <agent> if it is hung."
 	case KindNeedsInput, KindSilent:
 		if one || len(agents) == 0 {
-			return "Answer the prompt in the pane (/peek " + first + " to see it)."
+			return "Answer it with /answer " + first + " N (/peek " + first + " to see it)."
 		}
-		return "Answer the prompts in the panes (/peek <agent> to see one, e.g. /peek " + first + ")."
+		return "Answer them with /answer <agent> N (/peek <agent> to see one, e.g. /peek " + first + ")."
 	case KindTransport:
 		e := strings.ToLower(reason + " " + evidence)
 		switch {

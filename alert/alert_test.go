@@ -88,7 +88,7 @@ func TestRemedies(t *testing.T) {
 		{KindExited, "pane_dead", "", []string{"a"}, false, "Send /restart a to start it again."},
 		{KindExited, "", "", []string{"a", "b"}, false, "Send /restart a b to start them again."},
 		{KindStuck, "", "", []string{"a", "b"}, false, "/peek <agent> to look (e.g. /peek a), /restart <agent> if it is hung."},
-		{KindSilent, "", "", []string{"a"}, false, "Answer the prompt in the pane (/peek a to see it)."},
+		{KindSilent, "", "", []string{"a"}, false, "Answer it with /answer a N (/peek a to see it)."},
 		{KindTransport, "telegram", "409 Conflict: terminated by other getUpdates request", nil, false, "same bot token"},
 		{KindTransport, "discord", "401 Unauthorized", nil, false, "check the token"},
 		{KindTransport, "telegram", "dial tcp: i/o timeout", nil, false, "Check the host's network"},

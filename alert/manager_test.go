@@ -151,7 +151,7 @@ func TestEachCauseHasItsOwnMessageAndRemedy(t *testing.T) {
 			"auth_failed/subscription": {"Subscription refused (403) on b", "Re-login will not help — renew billing or switch the agent to an API-key credential"},
 			"api_error/overloaded":     {"API overloaded on c", "Usually passes; nothing to do unless it lasts"},
 			"stuck":                    {"Stuck, no progress on d", "/peek d to look, /restart d if it is hung"},
-			"needs_input/permission":   {"Waiting for an answer (permission) on e", "Answer the prompt in the pane (/peek e to see it)"},
+			"needs_input/permission":   {"Waiting for an answer (permission) on e", "Answer it with /answer e N (/peek e to see it)"},
 		}
 		if len(got) != len(want) {
 			t.Fatalf("got %v, want one per cause", brief(got))
