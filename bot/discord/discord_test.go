@@ -677,3 +677,34 @@ func TestAgentAutocomplete(t *testing.T) {
 		}
 	}
 }
+
+// An alert can carry buttons (a dialog's options): they go under the alert
+// in every alert channel, and a press there reaches the command layer,
+// which checks the presser's role.
+func TestNotifyWithButtons(t *testing.T) {
+	t.Parallel()
+	e := start(t, nil, nil)
+	e.srv.WaitCommands(t, wait, "", "status")
+	waitFor(t, func() bool { return e.bot.Health().State == "up" })
+	b, err := e.h.Offer("peek", "builder", []string{"builder"}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := e.bot.NotifyWithButtons(t.Context(), "n1", "Waiting for an answer on builder", []commands.Button{b}); err != nil {
+		t.Fatal(err)
+	}
+	alert := e.srv.WaitMessage(t, wait, func(m fake.Message) bool {
+		return m.ChannelID == alertA && m.Kind == fake.KindChannel && len(m.Components) == 1
+	})
+	if c := alert.Components[0]; c.Label != "builder" || c.CustomID != b.Data {
+		t.Fatalf("alert button = %+v, want builder carrying %q", c, b.Data)
+	}
+	id := e.srv.PressButton(viewer, alertA, guild, alert.ID, b.Data)
+	e.srv.WaitMessage(t, wait, func(m fake.Message) bool {
+		return m.InteractionID == id && strings.Contains(m.Content, "/peek needs the operator role; you are viewer.")
+	})
+	id = e.srv.PressButton(admin, alertA, guild, alert.ID, b.Data)
+	e.srv.WaitMessage(t, wait, func(m fake.Message) bool {
+		return m.InteractionID == id && strings.Contains(m.Content, "builder, last 20 lines")
+	})
+}
