@@ -20,6 +20,7 @@ import (
 	"net/http"
 	"net/url"
 	"regexp"
+	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -129,6 +130,8 @@ func New(o Options) (*Bot, error) {
 			return nil, fmt.Errorf("discord: alert channel %q is not a channel ID (digits only; enable Developer Mode and use Copy Channel ID)", ch)
 		}
 	}
+	// Hidden commands (/start, Telegram's greeting) are no slash commands.
+	o.Commands = slices.DeleteFunc(slices.Clone(o.Commands), func(c commands.Command) bool { return c.Hidden })
 	cmds, err := appCommands(o.Commands)
 	var dm []*discordgo.ApplicationCommand
 	if err != nil {

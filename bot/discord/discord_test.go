@@ -708,3 +708,15 @@ func TestNotifyWithButtons(t *testing.T) {
 		return m.InteractionID == id && strings.Contains(m.Content, "builder, last 20 lines")
 	})
 }
+
+// /start is Telegram's greeting, not a slash command.
+func TestHiddenCommandsAreNotRegistered(t *testing.T) {
+	t.Parallel()
+	e := start(t, nil, nil)
+	e.srv.WaitCommands(t, wait, "", "status", "help")
+	for _, c := range e.srv.Commands("") {
+		if c.Name == "start" {
+			t.Errorf("/start registered as a slash command")
+		}
+	}
+}
