@@ -381,12 +381,3 @@ func (d *daemon) announce(reason, text string) {
 		}()
 	}
 }
-
-// guard records a panic in a daemon goroutine as a crash before it kills
-// the process.
-func (d *daemon) guard(name string) {
-	if p := recover(); p != nil {
-		recordCrash(d.rt.cfg.State.Dir, fmt.Sprintf("panic in %s: %v", name, p), time.Now())
-		panic(p)
-	}
-}

@@ -34,7 +34,7 @@ func cmdRun(ctx context.Context, args []string, stdin io.Reader, stdout, stderr 
 	if err := fs.Parse(args); err != nil {
 		return 2
 	}
-	return runDaemon(ctx, runOptions{config: *path, safe: *safe, stdin: stdin, stdout: stdout, stderr: stderr})
+	return runDaemon(ctx, runOptions{config: *path, safe: *safe, stdin: stdin, stdout: stdout, stderr: stderr, captureCrashes: true})
 }
 
 // transport is a chat channel: it answers commands and carries alerts.
@@ -290,7 +290,6 @@ func (d *daemon) run(ctx context.Context) (*boot, error) {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			defer d.guard(name)
 			if err := f(ctx); err != nil && ctx.Err() == nil {
 				d.log.Error(name, "err", err)
 			}
@@ -329,7 +328,6 @@ func (d *daemon) run(ctx context.Context) (*boot, error) {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			defer d.guard(t.Name())
 			if err := t.Run(tctx); err != nil && tctx.Err() == nil {
 				d.log.Error(t.Name(), "err", err)
 			}

@@ -4,11 +4,13 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"io"
 	"net"
 	"net/url"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"runtime/debug"
 	"strings"
 	"time"
 
@@ -61,6 +63,52 @@ func recordCrash(dir, what string, now time.Time) {
 		return
 	}
 	_ = atomicfile.Write(filepath.Join(dir, crashesFile), data, 0o600)
+}
+
+// crashOutFile, in state.dir, receives the runtime's report of a fatal
+// panic in any goroutine (debug.SetCrashOutput); the next start counts it.
+const crashOutFile = "crash.out"
+
+// captureCrashes makes the runtime write a fatal panic to state.dir as well
+// as to stderr. The caller closes the returned file when done with it.
+func captureCrashes(dir string) (io.Closer, error) {
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return nil, err
+	}
+	f, err := os.OpenFile(filepath.Join(dir, crashOutFile), os.O_CREATE|os.O_TRUNC|os.O_WRONLY, 0o600)
+	if err != nil {
+		return nil, err
+	}
+	if err := debug.SetCrashOutput(f, debug.CrashOptions{}); err != nil {
+		f.Close()
+		return nil, err
+	}
+	// SetCrashOutput keeps its own descriptor.
+	return f, nil
+}
+
+// collectCrashOutput counts a crash the previous run's runtime reported:
+// its "panic: …" or "fatal error: …" line.
+func collectCrashOutput(dir string) {
+	path := filepath.Join(dir, crashOutFile)
+	data, err := os.ReadFile(path)
+	if err != nil || len(strings.TrimSpace(string(data))) == 0 {
+		return
+	}
+	fi, err := os.Stat(path)
+	at := time.Now()
+	if err == nil {
+		at = fi.ModTime()
+	}
+	what := strings.SplitN(strings.TrimSpace(string(data)), "\n", 2)[0]
+	for _, l := range strings.Split(string(data), "\n") {
+		if strings.HasPrefix(l, "panic: ") || strings.HasPrefix(l, "fatal error: ") {
+			what = strings.TrimSuffix(l, " [recovered]")
+			break
+		}
+	}
+	recordCrash(dir, what, at)
+	_ = os.Remove(path)
 }
 
 // repeatedCrash says why to start in safe mode: the same crash three times

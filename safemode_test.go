@@ -1,6 +1,8 @@
 package main
 
 import (
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -49,5 +51,34 @@ func TestRecordCrashKeepsOneLineWithoutSecrets(t *testing.T) {
 	clearCrashes(dir)
 	if got := repeatedCrash(dir, now); got != "" {
 		t.Errorf("after clearCrashes: %q", got)
+	}
+}
+
+func TestCrashOutputOfThreeRunsIsARepeatedCrash(t *testing.T) {
+	dir := t.TempDir()
+	out := "panic: runtime error: invalid memory address or nil pointer dereference\n" +
+		"[signal SIGSEGV: segmentation violation code=0x1 addr=0x0 pc=0x4a2b1c]\n\ngoroutine 42 [running]:\nmain.(*daemon).event(...)\n"
+	for i := range 3 {
+		if got := repeatedCrash(dir, time.Now()); got != "" {
+			t.Fatalf("after %d crashes: %q", i, got)
+		}
+		if err := os.WriteFile(filepath.Join(dir, crashOutFile), []byte(out), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		collectCrashOutput(dir)
+		if _, err := os.Stat(filepath.Join(dir, crashOutFile)); err == nil {
+			t.Fatalf("the crash output was not taken")
+		}
+	}
+	want := "the same crash 3 times in 10 minutes: panic: runtime error: invalid memory address or nil pointer dereference"
+	if got := repeatedCrash(dir, time.Now()); got != want {
+		t.Errorf("got %q, want %q", got, want)
+	}
+	// An empty crash output (a clean run) counts nothing.
+	clearCrashes(dir)
+	_ = os.WriteFile(filepath.Join(dir, crashOutFile), nil, 0o600)
+	collectCrashOutput(dir)
+	if cs := readCrashes(dir, time.Now()); len(cs) != 0 {
+		t.Errorf("a clean run counted as a crash: %+v", cs)
 	}
 }

@@ -26,6 +26,9 @@ type runOptions struct {
 	// goodAfter is how long a config runs before it is kept as the last
 	// good one.
 	goodAfter time.Duration
+	// captureCrashes has the runtime write a fatal panic to state.dir, for
+	// the next start to count (process-wide: the binary only, not tests).
+	captureCrashes bool
 	// hup receives SIGHUP; nil = listen for it.
 	hup    <-chan os.Signal
 	stdin  io.Reader
@@ -64,14 +67,14 @@ func runDaemon(ctx context.Context, o runOptions) (code int) {
 	if b == nil {
 		return code
 	}
-	stateDir := b.cfg.State.Dir
-	// A panic here is a crash the next start must know of.
-	defer func() {
-		if p := recover(); p != nil {
-			recordCrash(stateDir, fmt.Sprintf("panic: %v", p), time.Now())
-			panic(p)
+	if o.captureCrashes {
+		// A panic in any goroutine is a crash the next start must know of.
+		if f, err := captureCrashes(b.cfg.State.Dir); err != nil {
+			log.Warn("crashes will not be remembered", "err", err)
+		} else {
+			defer f.Close()
 		}
-	}()
+	}
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	hup := o.hup
@@ -177,6 +180,7 @@ func firstBoot(o runOptions) (*boot, *slog.Logger, int) {
 		log.Info("config loaded", "file", cfg.Path)
 	}
 	b := &boot{cfg: cfg, notes: notes, started: time.Now(), metrics: dashboard.NewMetrics(version)}
+	collectCrashOutput(cfg.State.Dir)
 	switch why := repeatedCrash(cfg.State.Dir, time.Now()); {
 	case o.safe:
 		b.safe = "started with --safe"
