@@ -26,6 +26,9 @@ var authRules = []failRule{
 	{pat: "authenticationerror·thismaybeatemporarynetworkissue", reason: ReasonNetwork, state: APIError},
 	// Texts that name their cause, before the words they share with others
 	// ("/login", "authentication", "api key", "limit").
+	// The organization's gateway, not this login, failed upstream.
+	{pat: "authenticationerror·thegatewaycouldnotauthenticate", reason: ReasonServer, state: APIError},
+	{pat: "authenticationrequired·signinagain", reason: ReasonNotLoggedIn},
 	{pat: "couldnotrefreshyourloginbecauseanother", reason: ReasonRefreshRace},
 	{pat: "couldnotrefreshyourlogin:thedisk", reason: ReasonDiskFull},
 	{pat: "disabledapikeyauthentication", reason: ReasonForbidden},
@@ -109,7 +112,7 @@ var claudeMarkers = []string{
 	"overloaded_error", "rate_limit_error", "retryingin", "hityourlimit", "usagelimit",
 	// Messages the CLI prints bare, without any of the words above.
 	"invalidauthtoken", "usageallocationhasbeendisabled", "promptistoolong", "experiencinghighload",
-	"temporarynetworkissue",
+	"temporarynetworkissue", "gatewaycouldnotauthenticate", "authenticationrequired",
 }
 
 // cliLeads are how Claude Code's error messages begin when the deciding

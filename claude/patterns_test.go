@@ -63,7 +63,9 @@ var ruleExamples = map[string]patExample{
 	"failedtoauthenticate":                                r("$ claude -p hi\nFailed to authenticate: the server said no\n"),
 	"authentication_error":                                s(`● API Error: {"type":"error","error":{"type":"authentication_error"}}`),
 	"authenticationfailed":                                s("● API Error: authentication failed"),
-	"authenticationerror":                                 p("● Authentication error · The gateway could not authenticate with its upstream provider — contact your gateway administrator"),
+	"authenticationerror":                                 p("● Authentication error"),
+	"authenticationerror·thegatewaycouldnotauthenticate":  s("● Authentication error · The gateway could not authenticate with its upstream provider — contact your gateway administrator"),
+	"authenticationrequired·signinagain":                  s("● Authentication required · Sign in again to continue"),
 	// limitRules
 	"promptistoolong":             s("● Prompt is too long"),
 	"temporarilylimitingrequests": s("● API Error: Server is temporarily limiting requests (not your usage limit) · this may be a temporary capacity issue."),
@@ -206,6 +208,8 @@ var phraseExamples = map[string]map[string]patExample{
 		"promptistoolong":                s("● Prompt is too long"),
 		"experiencinghighload":           s("● Opus is experiencing high load, please use /model to switch to Sonnet"),
 		"temporarynetworkissue":          s("● Authentication error · This may be a temporary network issue, please try again"),
+		"gatewaycouldnotauthenticate":    s("● Authentication error · The gateway could not authenticate with its upstream provider — contact your gateway administrator"),
+		"authenticationrequired":         s("● Authentication required · Sign in again to continue"),
 	},
 	"cliLeads": {
 		"apierror":                 s("● API Error: the server said the token has expired"),
