@@ -457,6 +457,7 @@ func TestReloadBringsDiscordBackUp(t *testing.T) {
 	dc.WaitMessage(t, 30*time.Second, func(m fakediscord.Message) bool {
 		return m.ChannelID == dcChannel && strings.Contains(m.Content, "fleetwarden started")
 	})
+	dc.WaitCommands(t, 30*time.Second, "", "reload") // the slash command
 	// An agent added applies at once; the new Discord connection tells it.
 	l.agent("extra", "15-busy.txt")
 	l.agents["extra"] = "15-busy.txt"
