@@ -364,6 +364,10 @@ user = %q
 key_file = %q
 known_hosts = %q
 `, filepath.Join(dir, "state"), testenv.FakeClaude(t), sshd.Addr(), sshd.User(), sshd.KeyFile(), sshd.KnownHosts()))
+	// The host runs `claude --version` in the user's login shell: keep this
+	// machine's profile (pyenv, nvm … in ~/.bashrc) out of the test.
+	t.Setenv("SHELL", "/bin/sh")
+	t.Setenv("HOME", t.TempDir())
 	newest := claude.LatestTested()
 	for _, tt := range []struct {
 		version string

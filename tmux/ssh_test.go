@@ -676,6 +676,9 @@ func TestSSHClose(t *testing.T) {
 }
 
 func TestSSHCommandRunsAProgramOnTheHost(t *testing.T) {
+	// A login shell runs the command: keep this machine's profile out.
+	t.Setenv("SHELL", "/bin/sh")
+	t.Setenv("HOME", t.TempDir())
 	srv := sshd.New(t)
 	r := newSSH(t, sshConfig(srv))
 	ctx := t.Context()
