@@ -690,7 +690,7 @@ func TestSSHCommandRunsAProgramOnTheHost(t *testing.T) {
 		t.Errorf("got %q, want %q: arguments must arrive as given", got, want)
 	}
 	_, err = r.Command(ctx, "/nonexistent/claude", "--version")
-	wantErrContaining(t, err, "/nonexistent/claude on ", "No such file")
+	wantErrContaining(t, err, "/nonexistent/claude on ", "not found", "status 127")
 	if _, err := r.Command(ctx); err == nil {
 		t.Error("no program: want an error")
 	}
