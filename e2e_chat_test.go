@@ -110,6 +110,7 @@ type chatOpts struct {
 	agentEnv      map[string]string      // more environment of every agent's fake CLI, from the start
 	telegramKeys  string                 // more keys of [telegram]
 	extraFn       func(*fleetEnv) string // more config, knowing the tmux server
+	telegramToken string                 // telegram.token as written; "" = the bot token itself
 }
 
 func newChatFleet(t *testing.T, o chatOpts) *chatFleet {
@@ -130,7 +131,11 @@ func newChatFleet(t *testing.T, o chatOpts) *chatFleet {
 	}
 	b.WriteString(o.claudeKeys)
 	b.WriteString("\n")
-	fmt.Fprintf(&b, "[telegram]\ntoken = %q\napi_url = %q\nadmins = [111]\noperators = [222]\nalert_chats = [111]\n%s\n", botToken, c.tg.URL(), o.telegramKeys)
+	token := o.telegramToken
+	if token == "" {
+		token = botToken
+	}
+	fmt.Fprintf(&b, "[telegram]\ntoken = %q\napi_url = %q\nadmins = [111]\noperators = [222]\nalert_chats = [111]\n%s\n", token, c.tg.URL(), o.telegramKeys)
 	listen := o.dashboard
 	if listen == "" {
 		listen = "off"

@@ -554,6 +554,7 @@ func (rt *runtime) startLogin(ctx context.Context) (commands.LoginSession, error
 	return claude.StartLogin(ctx, claude.LoginOptions{
 		Bin:       rt.cfg.Claude.Bin,
 		ConfigDir: claude.ConfigDirEnv(rt.cfg.Claude.ConfigDir, userHome()),
+		Environ:   rt.environ,
 		Timeout:   rt.cfg.Claude.LoginTimeout.Duration,
 	})
 }

@@ -31,10 +31,12 @@ type runtime struct {
 	acl      *commands.ACL
 	creds    *credentials.Checker
 	failover *credentials.Failover // nil without [[credential]]s
+	environ  []string              // for what fleetwarden starts: the user's, without secrets
 }
 
 func newRuntime(cfg *config.Config, log *slog.Logger) *runtime {
-	local := tmux.New(cfg.Tmux.Socket, tmux.Exec{Bin: cfg.Tmux.Bin})
+	environ := userEnviron(cfg)
+	local := tmux.New(cfg.Tmux.Socket, tmux.Exec{Bin: cfg.Tmux.Bin, Env: environ})
 	sources := map[string]fleet.Panes{"": local}
 	remote := map[string]*tmux.Client{}
 	hostSSH := map[string]*tmux.SSH{}
@@ -72,7 +74,8 @@ func newRuntime(cfg *config.Config, log *slog.Logger) *runtime {
 		Log:         log,
 	})
 	creds := credentials.New(credentials.Options{Credentials: cfg.Credentials, DefaultConfigDir: cfg.Claude.ConfigDir, Log: log})
-	rt := &runtime{cfg: cfg, log: log, tmux: local, sources: sources, remote: remote, hostSSH: hostSSH, hostErr: hostErr, fleet: f, acl: buildACL(cfg), creds: creds}
+	rt := &runtime{cfg: cfg, log: log, tmux: local, sources: sources, remote: remote, hostSSH: hostSSH, hostErr: hostErr, fleet: f, acl: buildACL(cfg), creds: creds,
+		environ: environ}
 	if len(cfg.Credentials) > 0 {
 		fo, err := credentials.NewFailover(cfg.Agents, creds.Names(), cfg.Claude.Failover, filepath.Join(cfg.State.Dir, "failover.json"))
 		if err != nil {

@@ -8,6 +8,7 @@ import (
 	"io"
 	"os"
 	"os/exec"
+	"slices"
 	"strings"
 	"sync"
 	"syscall"
@@ -20,6 +21,7 @@ type LoginOptions struct {
 	Bin       string   // the claude executable; default "claude"
 	Args      []string // default: auth login
 	ConfigDir string   // CLAUDE_CONFIG_DIR for the login; "" = the CLI's default (see ConfigDirEnv)
+	Environ   []string // the base environment (KEY=VALUE); nil = this process's
 	Env       []string // extra environment (KEY=VALUE)
 	Timeout   time.Duration
 }
@@ -61,7 +63,11 @@ func StartLogin(ctx context.Context, o LoginOptions) (*Login, error) {
 	// The login lives at most Timeout, independent of the request that began it.
 	lctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), o.Timeout)
 	cmd := exec.CommandContext(lctx, o.Bin, o.Args...)
-	cmd.Env = append(os.Environ(), o.Env...)
+	base := o.Environ
+	if base == nil {
+		base = os.Environ()
+	}
+	cmd.Env = append(slices.Clone(base), o.Env...)
 	cmd.Env = append(cmd.Env, "BROWSER=true") // never open a browser on the host
 	if o.ConfigDir != "" {
 		cmd.Env = append(cmd.Env, "CLAUDE_CONFIG_DIR="+o.ConfigDir)

@@ -9,6 +9,8 @@ package tmux
 
 import (
 	"context"
+	"crypto/rand"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"maps"
@@ -87,10 +89,18 @@ func (c *Client) fullArgs(args ...string) []string {
 		full = append(full, "-L", c.socket)
 	}
 	for _, a := range args {
+		if a == cmdSep {
+			full = append(full, ";")
+			continue
+		}
 		full = append(full, escapeArg(a))
 	}
 	return full
 }
+
+// cmdSep in an argument list separates two tmux commands run by one
+// invocation (a bare ";" in tmux's argv); any other ";" is escaped.
+const cmdSep = "\x00;"
 
 // escapeArg protects an argument ending in ";": tmux's argv parser takes a
 // trailing ";" as a command separator and drops it, and turns a trailing
@@ -219,39 +229,129 @@ func (c *Client) SendLine(ctx context.Context, target, text string, gap time.Dur
 // SpawnOptions describe the program started in a new or respawned pane.
 type SpawnOptions struct {
 	Dir     string            // working directory; "" = tmux's default
-	Env     map[string]string // extra environment variables
+	Env     map[string]string // extra environment variables (names: letters, digits, _)
 	Command string            // shell command; "" = the default shell (Respawn: the pane's previous command)
 	Width   int               // NewSession only; 0 = DefaultWidth
 	Height  int               // NewSession only; 0 = DefaultHeight
 }
 
-// args returns the -c/-e flags, followed by the command if any.
-func (o SpawnOptions) args() ([]string, error) {
-	var args []string
-	if o.Dir != "" {
-		args = append(args, "-c", o.Dir)
-	}
-	for _, k := range slices.Sorted(maps.Keys(o.Env)) {
-		if k == "" || strings.ContainsAny(k, "=\x00") {
-			return nil, fmt.Errorf("invalid environment variable name %q", k)
-		}
-		args = append(args, "-e", k+"="+o.Env[k])
-	}
-	if o.Command != "" {
-		args = append(args, o.Command)
-	}
-	return args, nil
+// spawn is how a pane's program gets started: the flags and command for
+// new-session, new-window or respawn-pane, and the environment that goes
+// with it.
+//
+// The environment never goes on a command line (tmux -e KEY=VALUE would
+// show a credential to every local user in ps): it is loaded into a named
+// paste buffer from stdin by the same tmux invocation, and the pane's
+// command reads it, deletes the buffer and execs the configured command in
+// the user's shell. Commands a user runs never see the buffer: the buffer
+// commands' default is the newest automatically named one.
+type spawn struct {
+	args   []string // -c DIR and the command
+	buffer string   // the env buffer's name; "" without env
+	script []byte   // what goes into it
 }
+
+func (c *Client) spawnOf(o SpawnOptions) (spawn, error) {
+	var sp spawn
+	if o.Dir != "" {
+		sp.args = append(sp.args, "-c", o.Dir)
+	}
+	if len(o.Env) == 0 {
+		if o.Command != "" {
+			sp.args = append(sp.args, o.Command)
+		}
+		return sp, nil
+	}
+	var b strings.Builder
+	for _, k := range slices.Sorted(maps.Keys(o.Env)) {
+		if !validEnvName(k) {
+			return spawn{}, fmt.Errorf("invalid environment variable name %q", k)
+		}
+		if strings.ContainsRune(o.Env[k], 0) {
+			return spawn{}, fmt.Errorf("environment variable %s holds a NUL byte", k)
+		}
+		b.WriteString("export " + k + "=" + shQuote(o.Env[k]) + "\n")
+	}
+	var rnd [8]byte
+	_, _ = rand.Read(rnd[:])
+	sp.buffer = "fleetwarden-env-" + hex.EncodeToString(rnd[:])
+	sp.script = []byte(b.String())
+	tm := shQuote(c.bin())
+	get := fmt.Sprintf(`e=$(%s show-buffer -b %s) && %s delete-buffer -b %s && eval "$e" && unset e || { echo "fleetwarden: the environment for this pane is missing" >&2; exit 1; }; `,
+		tm, sp.buffer, tm, sp.buffer)
+	run := `if [ -n "$1" ]; then exec "${SHELL:-/bin/sh}" -c "$1"; else exec "${SHELL:-/bin/sh}"; fi`
+	sp.args = append(sp.args, "exec /bin/sh -c "+shQuote(get+run)+" fleetwarden-env "+shQuote(o.Command))
+	return sp, nil
+}
+
+// prefix is what runs before the spawning command in the same invocation:
+// the env buffer loaded from stdin (after start-server when the command may
+// start the server).
+func (sp spawn) prefix(startServer bool) (args []string, stdin []byte) {
+	if sp.buffer == "" {
+		return nil, nil
+	}
+	if startServer {
+		args = append(args, "start-server", cmdSep)
+	}
+	return append(args, "load-buffer", "-b", sp.buffer, "-", cmdSep), sp.script
+}
+
+// cleanup deletes the env buffer after a failed spawn, which may have left
+// it loaded.
+func (c *Client) cleanup(sp spawn) {
+	if sp.buffer == "" {
+		return
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	_, _ = c.run(ctx, nil, "delete-buffer", "-b", sp.buffer)
+}
+
+// bin is the tmux program the pane's command calls to read its environment.
+func (c *Client) bin() string {
+	switch r := c.runner.(type) {
+	case Exec:
+		if r.Bin != "" {
+			return r.Bin
+		}
+	case *SSH:
+		if r.cfg.Bin != "" {
+			return r.cfg.Bin
+		}
+	}
+	return "tmux"
+}
+
+func validEnvName(k string) bool {
+	if k == "" || k[0] >= '0' && k[0] <= '9' {
+		return false
+	}
+	for i := 0; i < len(k); i++ {
+		c := k[i]
+		if !(c == '_' || c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9') {
+			return false
+		}
+	}
+	return true
+}
+
+// shQuote quotes s as one word for sh.
+func shQuote(s string) string { return "'" + strings.ReplaceAll(s, "'", `'\''`) + "'" }
 
 // Respawn kills the program in target and starts o.Command there (respawn-pane
 // -k). The pane keeps its ID and place.
 func (c *Client) Respawn(ctx context.Context, target string, o SpawnOptions) error {
-	spawn, err := o.args()
+	sp, err := c.spawnOf(o)
 	if err != nil {
 		return fmt.Errorf("tmux respawn %q: %w", target, err)
 	}
-	args := append([]string{"respawn-pane", "-k", "-t", target}, spawn...)
-	_, err = c.run(ctx, nil, args...)
+	args, stdin := sp.prefix(false)
+	args = append(args, "respawn-pane", "-k", "-t", target)
+	_, err = c.run(ctx, stdin, append(args, sp.args...)...)
+	if err != nil {
+		c.cleanup(sp)
+	}
 	return err
 }
 
@@ -272,16 +372,17 @@ func (c *Client) NewSession(ctx context.Context, name, window string, o SpawnOpt
 	if w < 0 || h < 0 {
 		return Pane{}, fmt.Errorf("tmux new-session %q: invalid size %dx%d", name, w, h)
 	}
-	spawn, err := o.args()
+	sp, err := c.spawnOf(o)
 	if err != nil {
 		return Pane{}, fmt.Errorf("tmux new-session %q: %w", name, err)
 	}
-	args := []string{"new-session", "-d", "-s", name}
+	args, stdin := sp.prefix(true)
+	args = append(args, "new-session", "-d", "-s", name)
 	if window != "" {
 		args = append(args, "-n", window)
 	}
 	args = append(args, "-x", strconv.Itoa(w), "-y", strconv.Itoa(h), "-P", "-F", paneFormat)
-	return c.newPane(ctx, append(args, spawn...))
+	return c.newPane(ctx, sp, stdin, append(args, sp.args...))
 }
 
 // NewWindow adds a window to session without making it the current window,
@@ -290,22 +391,24 @@ func (c *Client) NewWindow(ctx context.Context, session, window string, o SpawnO
 	if err := validSessionName(session); err != nil {
 		return Pane{}, fmt.Errorf("tmux new-window: %w", err)
 	}
-	spawn, err := o.args()
+	sp, err := c.spawnOf(o)
 	if err != nil {
 		return Pane{}, fmt.Errorf("tmux new-window in %q: %w", session, err)
 	}
 	// "=name:" is exactly this session (no prefix match), next free index.
-	args := []string{"new-window", "-d", "-t", "=" + session + ":"}
+	args, stdin := sp.prefix(false)
+	args = append(args, "new-window", "-d", "-t", "="+session+":")
 	if window != "" {
 		args = append(args, "-n", window)
 	}
 	args = append(args, "-P", "-F", paneFormat)
-	return c.newPane(ctx, append(args, spawn...))
+	return c.newPane(ctx, sp, stdin, append(args, sp.args...))
 }
 
-func (c *Client) newPane(ctx context.Context, args []string) (Pane, error) {
-	out, err := c.run(ctx, nil, args...)
+func (c *Client) newPane(ctx context.Context, sp spawn, stdin []byte, args []string) (Pane, error) {
+	out, err := c.run(ctx, stdin, args...)
 	if err != nil {
+		c.cleanup(sp)
 		return Pane{}, err
 	}
 	panes, err := parsePanes(string(out))

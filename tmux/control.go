@@ -25,6 +25,7 @@ func (e Exec) Stream(ctx context.Context, args ...string) (io.ReadCloser, func()
 		bin = "tmux"
 	}
 	cmd := exec.CommandContext(ctx, bin, args...)
+	cmd.Env = e.Env
 	cmd.WaitDelay = 2 * time.Second
 	// A control client exits when its stdin closes: hold it open until ctx ends.
 	stdin, err := cmd.StdinPipe()

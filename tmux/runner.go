@@ -20,6 +20,10 @@ type Runner interface {
 // Exec runs tmux on this machine.
 type Exec struct {
 	Bin string // "" means "tmux" from $PATH
+	// Env is the environment of the tmux commands, and so of a server one of
+	// them starts (its global environment, which every pane inherits); nil
+	// = this process's.
+	Env []string
 }
 
 // Run implements Runner.
@@ -29,6 +33,7 @@ func (e Exec) Run(ctx context.Context, stdin []byte, args ...string) ([]byte, er
 		bin = "tmux"
 	}
 	cmd := exec.CommandContext(ctx, bin, args...)
+	cmd.Env = e.Env
 	// A pane process that inherited our pipes must not hold Run open forever.
 	cmd.WaitDelay = 2 * time.Second
 	if stdin != nil {
@@ -53,6 +58,12 @@ func (e Exec) Run(ctx context.Context, stdin []byte, args ...string) ([]byte, er
 // CommandName returns the tmux command in args (e.g. "list-panes"), skipping
 // the global flags that precede it, so runners can name the failed command.
 func CommandName(args []string) string {
+	// Of several commands in one invocation, the last is the one that matters.
+	for i := len(args) - 1; i >= 0; i-- {
+		if args[i] == ";" {
+			return CommandName(args[i+1:])
+		}
+	}
 	for i := 0; i < len(args); i++ {
 		a := args[i]
 		switch {
