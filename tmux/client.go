@@ -382,7 +382,23 @@ func (c *Client) NewSession(ctx context.Context, name, window string, o SpawnOpt
 		args = append(args, "-n", window)
 	}
 	args = append(args, "-x", strconv.Itoa(w), "-y", strconv.Itoa(h), "-P", "-F", paneFormat)
-	return c.newPane(ctx, sp, stdin, append(args, sp.args...))
+	args = append(args, sp.args...)
+	// new-session starts a server when there is none, but one that is
+	// exiting (its last session just closed) takes the command and dies
+	// under it: "server exited unexpectedly". A new server then starts.
+	for try := 1; ; try++ {
+		p, err := c.newPane(ctx, sp, stdin, args)
+		if err == nil || !errors.Is(err, ErrNoServer) || try == 3 {
+			return p, err
+		}
+		t := time.NewTimer(50 * time.Millisecond)
+		select {
+		case <-ctx.Done():
+			t.Stop()
+			return p, err
+		case <-t.C:
+		}
+	}
 }
 
 // NewWindow adds a window to session without making it the current window,

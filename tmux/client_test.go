@@ -476,3 +476,18 @@ func BenchmarkListPanes100(b *testing.B) {
 		}
 	}
 }
+
+// A session made just as the server exits (its last session closed) is
+// made by a new server, not refused with "server exited unexpectedly".
+func TestNewSessionWhileTheServerExits(t *testing.T) {
+	c := tmuxtest.Server(t)
+	ctx := t.Context()
+	for i := range 30 {
+		if _, err := c.NewSession(ctx, "s", "w", tmux.SpawnOptions{Command: "cat"}); err != nil {
+			t.Fatalf("round %d: %v", i, err)
+		}
+		if err := c.KillSession(ctx, "s"); err != nil {
+			t.Fatalf("round %d: kill: %v", i, err)
+		}
+	}
+}
