@@ -82,7 +82,14 @@ func (e *env) runDaemon(bot *tg.Server, names ...string) *lockedBuffer {
 	dir := e.t.TempDir()
 	var b strings.Builder
 	fmt.Fprintf(&b, "[tmux]\nsocket = %q\n\n", e.tm.Socket())
-	fmt.Fprintf(&b, "[claude]\nbin = %q\nconfig_dir = %q\nlogin_timeout = \"2m\"\n%s\n", e.bin, e.configDir, e.claudeKeys)
+	fmt.Fprintf(&b, "[claude]\nbin = %q\nlogin_timeout = \"2m\"\n%s\n", e.bin, e.claudeKeys)
+	switch {
+	case e.configDirKey == nil:
+		fmt.Fprintf(&b, "config_dir = %q\n", e.configDir)
+	case *e.configDirKey != "":
+		fmt.Fprintf(&b, "config_dir = %q\n", *e.configDirKey)
+	}
+	b.WriteString("\n")
 	fmt.Fprintf(&b, "[telegram]\ntoken = %q\napi_url = %q\nadmins = [%d]\nalert_chats = [%d]\n\n", botToken, bot.URL(), admin.ID, adminChat.ID)
 	fmt.Fprintf(&b, "[console]\nenabled = false\n\n[state]\ndir = %q\n\n", filepath.Join(dir, "state"))
 	b.WriteString("[watchdog]\ninterval = \"500ms\"\n\n[alerts]\ngroup_wait = \"500ms\"\n\n[dashboard]\nlisten = \"off\"\n\n")

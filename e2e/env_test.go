@@ -53,9 +53,22 @@ type env struct {
 	size  [2]int            // pane width and height for new agents; zero: tmux's default here
 	// claudeKeys are more keys of the [claude] section of runDaemon's config.
 	claudeKeys string
+	// noConfigDirEnv: the CLI processes run without CLAUDE_CONFIG_DIR, as a
+	// user's do who never set it (configDir is then ~/.claude).
+	noConfigDirEnv bool
+	// configDirKey is claude.config_dir as runDaemon writes it: nil =
+	// configDir, "" = the key left out.
+	configDirKey *string
 }
 
 func newEnv(t *testing.T) *env {
+	t.Helper()
+	return newEnvWith(t, true)
+}
+
+// newEnvWith makes the env; handMade writes the .claude.json that skips
+// the CLI's onboarding and trust dialog (else the CLI must write its own).
+func newEnvWith(t *testing.T, handMade bool) *env {
 	t.Helper()
 	bin := claudeBin(t)
 	root := t.TempDir()
@@ -87,6 +100,9 @@ func newEnv(t *testing.T) *env {
 		"projects":               map[string]any{e.workdir: map[string]any{"hasTrustDialogAccepted": true}},
 	})
 	for _, p := range []string{filepath.Join(e.configDir, ".claude.json"), filepath.Join(e.home, ".claude.json")} {
+		if !handMade {
+			break
+		}
 		if err := os.WriteFile(p, cfg, 0o600); err != nil {
 			t.Fatal(err)
 		}
@@ -157,7 +173,9 @@ func (e *env) use(r renderer) { e.extra["CLAUDE_CODE_NO_FLICKER"] = string(r) }
 func (e *env) vars() map[string]string {
 	v := e.api.Env()
 	v["HOME"] = e.home
-	v["CLAUDE_CONFIG_DIR"] = e.configDir
+	if !e.noConfigDirEnv {
+		v["CLAUDE_CONFIG_DIR"] = e.configDir
+	}
 	v["CLAUDE_CODE_DISABLE_NONESSENTIAL_TRAFFIC"] = "1"
 	// Pin the renderer: by default the CLI picks fullscreen, but falls back
 	// to classic on its own after a launch it thinks crashed, and the two
