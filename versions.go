@@ -65,7 +65,9 @@ func (rt *runtime) cliVersion(ctx context.Context, host string) cliVersion {
 	var out []byte
 	var err error
 	if host == "" {
-		out, err = exec.CommandContext(ctx, bin, "--version").Output()
+		cmd := exec.CommandContext(ctx, bin, "--version")
+		cmd.Env = rt.environ // the user's, without fleetwarden's secrets
+		out, err = cmd.Output()
 		var ee *exec.ExitError
 		if errors.As(err, &ee) && len(ee.Stderr) > 0 {
 			err = fmt.Errorf("%w: %s", err, strings.TrimSpace(string(ee.Stderr)))
