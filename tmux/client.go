@@ -277,8 +277,10 @@ func (c *Client) spawnOf(o SpawnOptions) (spawn, error) {
 	sp.buffer = "fleetwarden-env-" + hex.EncodeToString(rnd[:])
 	sp.script = []byte(b.String())
 	tm := shQuote(c.bin())
-	get := fmt.Sprintf(`e=$(%s show-buffer -b %s) && %s delete-buffer -b %s && eval "$e" && unset e || { echo "fleetwarden: the environment for this pane is missing" >&2; exit 1; }; `,
-		tm, sp.buffer, tm, sp.buffer)
+	// One tmux call reads and deletes the buffer: the pane shows a shell
+	// until the command runs, which a scan reads as "not running".
+	get := fmt.Sprintf(`e=$(%s show-buffer -b %s \; delete-buffer -b %s) && eval "$e" && unset e || { echo "fleetwarden: the environment for this pane is missing" >&2; exit 1; }; `,
+		tm, sp.buffer, sp.buffer)
 	run := `if [ -n "$1" ]; then exec "${SHELL:-/bin/sh}" -c "$1"; else exec "${SHELL:-/bin/sh}"; fi`
 	sp.args = append(sp.args, "exec /bin/sh -c "+shQuote(get+run)+" fleetwarden-env "+shQuote(o.Command))
 	return sp, nil
