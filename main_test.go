@@ -50,7 +50,7 @@ func (e *fleetEnv) agentWith(name, screen string, more map[string]string) {
 	e.t.Helper()
 	env := map[string]string{"FAKECLAUDE_SCREENS": testenv.ScreensDir(), "FAKECLAUDE_SCREEN": screen}
 	maps.Copy(env, more)
-	_, err := e.tm.NewSession(e.t.Context(), name, "main", tmux.SpawnOptions{
+	p, err := e.tm.NewSession(e.t.Context(), name, "main", tmux.SpawnOptions{
 		Dir:     e.dir,
 		Env:     env,
 		Command: e.claude,
@@ -58,6 +58,17 @@ func (e *fleetEnv) agentWith(name, screen string, more map[string]string) {
 	if err != nil {
 		e.t.Fatalf("starting agent %s: %v", name, err)
 	}
+	// Started, as a user's agents are before fleetwarden looks: the pane
+	// runs the CLI, no longer the shell that reads its environment.
+	tmuxtest.WaitFor(e.t, 15*time.Second, func() (bool, string) {
+		panes, err := e.tm.ListPanes(e.t.Context())
+		for _, q := range panes {
+			if q.ID == p.ID {
+				return filepath.Base(q.Command) == "claude" || q.Dead, "agent " + name + " runs " + q.Command
+			}
+		}
+		return false, fmt.Sprintf("agent %s: no pane %s (%v)", name, p.ID, err)
+	})
 }
 
 func (e *fleetEnv) shell(name string) {
