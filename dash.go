@@ -79,7 +79,7 @@ func (d *daemon) snapshot() dashboard.Snapshot {
 	s := dashboard.Snapshot{Time: time.Now(), Version: version, StartedAt: d.started, Notes: d.notes()}
 	for _, a := range d.rt.fleet.Snapshot() {
 		s.Agents = append(s.Agents, dashboard.Agent{Name: a.Name, Host: a.Host, Target: a.Target, State: string(a.State),
-			Reason: string(a.Reason), Since: a.Since, Evidence: claude.Redact(a.Evidence)})
+			Reason: string(a.Reason), Since: a.Since, Evidence: claude.Redact(a.Evidence), ResetsAt: a.ResetsAt})
 	}
 	for _, c := range d.rt.creds.Last() {
 		s.Credentials = append(s.Credentials, dashboard.Credential{Name: c.Name, Kind: c.Kind, AccessExpires: c.AccessExpires,

@@ -207,7 +207,15 @@ func cmdClassify(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 		fmt.Fprintf(stderr, "fleetwarden: reading pane: %v\n", err)
 		return 1
 	}
-	r := claude.Classify(string(data))
+	// A limit's reset time on screen is read against when the pane was
+	// captured: the file's modification time, or now for stdin.
+	at := time.Now()
+	if f, ok := in.(*os.File); ok && f != stdin {
+		if fi, err := f.Stat(); err == nil {
+			at = fi.ModTime()
+		}
+	}
+	r := claude.ClassifyAt(string(data), at, nil)
 	if *asJSON {
 		if err := json.NewEncoder(stdout).Encode(r); err != nil {
 			return 1
@@ -223,6 +231,9 @@ func cmdClassify(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 	}
 	if r.LoginURL != "" {
 		fmt.Fprintf(stdout, "login:    %s\n", r.LoginURL)
+	}
+	if r.ResetsAt != "" {
+		fmt.Fprintf(stdout, "resets:   %s\n", r.ResetsAt)
 	}
 	return 0
 }

@@ -319,6 +319,13 @@ func (sc *screen) withInputState(user, inp int) Result {
 		return Result{State: f.state, Reason: f.reason, Evidence: ev}
 	}
 	working := t.spinner >= 0 || t.toolRunning || sc.contains(footer, "esctointerrupt")
+	// A usage limit: the CLI waits for the reset and goes on by itself
+	// (its footer says so), unless a spinner shows it already has.
+	if t.spinner < 0 && !t.toolRunning {
+		if r, ok := sc.limited(lo, hi, fs); ok {
+			return r
+		}
+	}
 	// A "✻ Worked for 9s" line under the message means the turn completed;
 	// without the placeholder, its last message is an answer, not an error.
 	if t.msg >= 0 && !t.tool && (placeholder || (!working && t.done < 0)) {

@@ -73,6 +73,16 @@ func TestClassifyFixtures(t *testing.T) {
 		// Captured from 2.1.332 against the fake API (401 and 403 to an OAuth login).
 		{"85-oauth-api-error-401.txt", AuthFailed, ReasonExpired, false, "API Error: 401 Invalid bearer token"},
 		{"86-oauth-api-error-403.txt", AuthFailed, ReasonForbidden, false, "API Error: 403 Request not allowed"},
+		// Usage limits, captured from 2.1.328 against the fake API's 429
+		// (unified-status rejected): the CLI waits and goes on by itself.
+		{"90-limit-5h-classic.txt", Limited, ReasonUsageLimit, false, "You've hit your 5-hour limit"},
+		{"91-limit-5h-fullscreen.txt", Limited, ReasonUsageLimit, false, "You've hit your 5-hour limit"},
+		{"92-limit-weekly-classic.txt", Limited, ReasonWeeklyLimit, false, "You've hit your weekly limit"},
+		{"93-limit-weekly-fullscreen.txt", Limited, ReasonWeeklyLimit, false, "You've hit your weekly limit"},
+		{"94-limit-after-reset-waiting.txt", Limited, ReasonUsageLimit, false, "resets 11:24am"},
+		{"95-limit-continued.txt", Idle, "", false, "done 11:33 AM"},
+		{"96-limit-continue-cancelled.txt", Limited, ReasonUsageLimit, false, "Automatic continue cancelled"},
+		{"97-limit-relaunched.txt", Limited, ReasonUsageLimit, false, "Automatic continue cancelled"},
 	}
 	seen := map[string]bool{}
 	for _, tt := range tests {
@@ -310,7 +320,7 @@ func TestClassifyCases(t *testing.T) {
 		{"overloaded", tui("❯ hello\n\n● API Error: 529 {\"type\":\"error\",\"error\":{\"type\":\"overloaded_error\",\"message\":\"Overloaded\"}}\n", "Once fixed, resend your message", autoFooter),
 			APIError, ReasonOverloaded, "API Error: 529"},
 		{"rate limit", tui("❯ hello\n\n● API Error: 429 Too many requests\n", "", autoFooter), APIError, ReasonRateLimit, "429"},
-		{"usage limit", tui("❯ hello\n\n● You've hit your limit · resets 3pm (Europe/Berlin)\n", "", autoFooter), APIError, ReasonRateLimit, "hit your limit"},
+		{"usage limit", tui("❯ hello\n\n● You've hit your limit · resets 3pm (Europe/Berlin)\n", "", autoFooter), Limited, ReasonUsageLimit, "hit your limit"},
 		{"connection refused", tui("❯ hello\n\n  ⎿  API Error: Connection refused (ECONNREFUSED 127.0.0.1:443)\n", "Once fixed, resend your message", autoFooter),
 			APIError, ReasonNetwork, "Connection refused"},
 		{"fetch failed", tui("❯ hello\n\n● API Error: fetch failed\n", "", autoFooter), APIError, ReasonNetwork, "fetch failed"},

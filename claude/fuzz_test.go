@@ -14,6 +14,7 @@ var validReasons = map[State]map[Reason]bool{
 		ReasonRefreshRace: true, ReasonDiskFull: true, ReasonAccountDisabled: true, ReasonGatewayEnded: true},
 	APIError: {"": true, ReasonRateLimit: true, ReasonOverloaded: true, ReasonNetwork: true, ReasonServer: true,
 		ReasonThrottled: true, ReasonPromptTooLong: true},
+	Limited: {ReasonUsageLimit: true, ReasonWeeklyLimit: true, ReasonSpendLimit: true},
 }
 
 func init() {
@@ -46,7 +47,7 @@ func FuzzClassify(f *testing.F) {
 			if r.Reason != "" {
 				t.Errorf("state %s with reason %q", r.State, r.Reason)
 			}
-		case AuthFailed, APIError, Exited:
+		case AuthFailed, APIError, Exited, Limited:
 			if !validReasons[r.State][r.Reason] {
 				t.Errorf("state %s with reason %q", r.State, r.Reason)
 			}

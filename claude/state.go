@@ -15,6 +15,7 @@ const (
 	LoggingIn  State = "logging_in"  // a login chooser, URL or code prompt is open
 	AuthFailed State = "auth_failed" // the latest turn (or the footer) says the login is not usable
 	APIError   State = "api_error"   // the latest turn failed for a non-auth reason
+	Limited    State = "limited"     // a subscription usage limit: the CLI waits for the reset
 	Exited     State = "exited"      // Claude Code is no longer running in the pane
 	Unknown    State = "unknown"     // empty pane or text that is not Claude Code's
 )
@@ -41,6 +42,12 @@ const (
 	// The organization gateway sign-in of this session ended: only a new
 	// session sends requests again.
 	ReasonGatewayEnded Reason = "gateway_ended"
+
+	// limited reasons: the 5-hour (session) window, the weekly one, or a
+	// monthly spend limit / extra usage used up.
+	ReasonUsageLimit  Reason = "usage_limit"
+	ReasonWeeklyLimit Reason = "weekly_limit"
+	ReasonSpendLimit  Reason = "spend_limit"
 
 	// api_error reasons.
 	ReasonRateLimit  Reason = "rate_limit"
@@ -94,8 +101,14 @@ func (r Reason) Describe() string {
 		return "account on hold or usage disabled by an admin"
 	case ReasonGatewayEnded:
 		return "organization gateway sign-in ended"
+	case ReasonUsageLimit:
+		return "5-hour usage limit reached"
+	case ReasonWeeklyLimit:
+		return "weekly usage limit reached"
+	case ReasonSpendLimit:
+		return "spend limit or extra usage used up"
 	case ReasonRateLimit:
-		return "rate or usage limit reached"
+		return "rate limit reached"
 	case ReasonOverloaded:
 		return "API overloaded"
 	case ReasonNetwork:
@@ -126,4 +139,13 @@ type Result struct {
 	// token runs out soon ("Your login expires in 1 day · run /login to
 	// renew"); 0 when it says nothing of the kind.
 	LoginExpiresInDays int `json:"-"`
+	// ResetText is when a limited pane's limit resets, as the screen says
+	// it ("11:24am (UTC)", "Sep 15 at 7pm"); ResetsAt is that instant (RFC
+	// 3339), filled by Resolve / ClassifyAt, which know the capture time.
+	ResetText string `json:"-"`
+	// NoResume: the limited CLI says it will not continue by itself after
+	// the reset (its automatic continue was cancelled, it was relaunched
+	// during the wait, …): a prompt after the reset is needed.
+	NoResume bool   `json:"-"`
+	ResetsAt string `json:"resets_at"`
 }

@@ -166,6 +166,8 @@ func Icon(s claude.State) string {
 		return "🔴"
 	case claude.APIError:
 		return "🟠"
+	case claude.Limited:
+		return "⏳"
 	case claude.Exited:
 		return "⚫"
 	}
@@ -182,7 +184,7 @@ func StatusText(ss []fleet.Status, now time.Time) string {
 		counts[s.State]++
 	}
 	var parts []string
-	for _, st := range []claude.State{claude.Working, claude.Idle, claude.NeedsInput, claude.LoggingIn, claude.AuthFailed, claude.APIError, claude.Exited, claude.Unknown} {
+	for _, st := range []claude.State{claude.Working, claude.Idle, claude.NeedsInput, claude.LoggingIn, claude.AuthFailed, claude.APIError, claude.Limited, claude.Exited, claude.Unknown} {
 		if counts[st] > 0 {
 			parts = append(parts, fmt.Sprintf("%d %s", counts[st], st))
 		}
@@ -193,6 +195,19 @@ func StatusText(ss []fleet.Status, now time.Time) string {
 	sort.SliceStable(sorted, func(i, j int) bool { return rank(sorted[i].State) < rank(sorted[j].State) })
 	for _, s := range sorted {
 		fmt.Fprintf(&b, "%s %s — %s", Icon(s.State), s.Name, s.State)
+		if s.State == claude.Limited {
+			// "limited until 14:00 (continues by itself)": what the operator
+			// needs is when, and that nothing is to be done.
+			if t, err := time.Parse(time.RFC3339, s.ResetsAt); err == nil {
+				fmt.Fprintf(&b, " until %s", LimitClock(t, now))
+			}
+			b.WriteString(" (continues by itself)")
+			if s.Reason != "" {
+				fmt.Fprintf(&b, " · %s", s.Reason.Describe())
+			}
+			b.WriteString("\n")
+			continue
+		}
 		if s.Reason != "" {
 			fmt.Fprintf(&b, " (%s)", s.Reason)
 		}
@@ -205,6 +220,19 @@ func StatusText(ss []fleet.Status, now time.Time) string {
 		b.WriteString("\n")
 	}
 	return strings.TrimRight(b.String(), "\n")
+}
+
+// LimitClock shows a reset time: "14:00" today, "Mon 14:00" within a week,
+// "Sep 15 14:00" beyond, in t's own zone (the CLI's, as on screen).
+func LimitClock(t, now time.Time) string {
+	n := now.In(t.Location())
+	switch d := t.Sub(now); {
+	case t.YearDay() == n.YearDay() && t.Year() == n.Year():
+		return t.Format("15:04")
+	case d > 0 && d < 6*24*time.Hour:
+		return t.Format("Mon 15:04")
+	}
+	return t.Format("Jan 2 15:04")
 }
 
 // rank puts the agents that need a human first.
@@ -222,10 +250,12 @@ func rank(s claude.State) int {
 		return 4
 	case claude.Unknown:
 		return 5
-	case claude.Working:
+	case claude.Limited:
 		return 6
+	case claude.Working:
+		return 7
 	}
-	return 7
+	return 8
 }
 
 // AuthText renders /auth: agents' login state, then credentials.

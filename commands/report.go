@@ -103,7 +103,7 @@ func Report(in ReportInput) string {
 		}
 	}
 	var parts []string
-	for _, st := range []claude.State{claude.Working, claude.Idle, claude.NeedsInput, claude.LoggingIn, claude.AuthFailed, claude.APIError, claude.Exited, claude.Unknown} {
+	for _, st := range []claude.State{claude.Working, claude.Idle, claude.NeedsInput, claude.LoggingIn, claude.AuthFailed, claude.APIError, claude.Limited, claude.Exited, claude.Unknown} {
 		if counts[st] > 0 {
 			parts = append(parts, fmt.Sprintf("%d %s", counts[st], st))
 		}

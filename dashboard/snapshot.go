@@ -37,6 +37,8 @@ type Agent struct {
 	Reason   string    `json:"reason,omitempty"`
 	Since    time.Time `json:"since,omitzero"`
 	Evidence string    `json:"evidence,omitempty"`
+	// ResetsAt: when a limited agent's usage limit resets (RFC 3339).
+	ResetsAt string `json:"resets_at,omitempty"`
 }
 
 // Credential is one login the fleet depends on.
@@ -93,7 +95,7 @@ type Incident struct {
 }
 
 // agentStates lists the agent states of DESIGN.md in the order the page shows them.
-var agentStates = []string{"working", "idle", "needs_input", "logging_in", "auth_failed", "api_error", "exited", "unknown"}
+var agentStates = []string{"working", "idle", "needs_input", "logging_in", "auth_failed", "api_error", "limited", "exited", "unknown"}
 
 // Redact removes token-like strings and control characters from free text
 // before it is shown or served.

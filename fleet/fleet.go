@@ -57,6 +57,9 @@ type Status struct {
 	Reason   claude.Reason `json:"reason"`
 	Since    time.Time     `json:"since"`
 	Evidence string        `json:"evidence"`
+	// ResetsAt is when a limited agent's usage limit resets (RFC 3339),
+	// resolved from the time on screen; "" when unknown or not limited.
+	ResetsAt string `json:"resets_at"`
 
 	Host     string    `json:"-"`
 	Session  string    `json:"-"` // tmux session holding the pane
@@ -70,7 +73,8 @@ type Status struct {
 	// many days ("Your login expires in 1 day"); 0 when it does not.
 	LoginExpiresInDays int `json:"-"`
 
-	unconfirmed bool // a failure without the CLI's "Once fixed" placeholder
+	unconfirmed bool   // a failure without the CLI's "Once fixed" placeholder
+	resetText   string // a limited pane's reset time as on screen
 }
 
 // Healthy reports whether the agent is doing its job or ready for one.
@@ -274,6 +278,7 @@ func (f *Fleet) ScanDirty(ctx context.Context, dirty map[string]bool) ([]Status,
 			}
 			texts[i] = text
 			results[i] = judge(results[i], text)
+			results[i].resolveReset(now)
 			f.remember(a.Name, p, text, results[i], now)
 		}()
 	}
@@ -320,6 +325,16 @@ func (f *Fleet) ScanDirty(ctx context.Context, dirty map[string]bool) ([]Status,
 	return results, nil
 }
 
+// resolveReset fills ResetsAt of a limited agent from its screen, read at now.
+func (st *Status) resolveReset(now time.Time) {
+	if st.State != claude.Limited {
+		return
+	}
+	r := claude.Result{State: claude.Limited, ResetText: st.resetText}
+	r.Resolve(now, nil)
+	st.ResetsAt = r.ResetsAt
+}
+
 // judge decides the state of a live pane from its command and text.
 func judge(st Status, text string) Status {
 	if isShell(st.Command) {
@@ -334,6 +349,7 @@ func judge(st Status, text string) Status {
 	st.State, st.Reason, st.Evidence, st.LoginURL = r.State, r.Reason, r.Evidence, r.LoginURL
 	st.unconfirmed = r.Unconfirmed
 	st.LoginExpiresInDays = r.LoginExpiresInDays
+	st.resetText = r.ResetText
 	return st
 }
 

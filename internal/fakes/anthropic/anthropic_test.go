@@ -13,6 +13,7 @@ import (
 	"net/http"
 	"net/url"
 	"os"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -627,5 +628,45 @@ func TestAuthorizeShortLink(t *testing.T) {
 		if _, err := s.Authorize(bad); err == nil {
 			t.Errorf("Authorize(%q) accepted a cut link", bad)
 		}
+	}
+}
+
+// A usage limit answers 429 with the unified rate-limit headers the CLI
+// reads, until it resets or the test ends it.
+func TestMessagesUsageLimit(t *testing.T) {
+	s := New(t)
+	tok := s.Login()
+	body := map[string]any{"model": "m", "messages": []map[string]any{{"role": "user", "content": "hi"}}}
+	ask := func() (*http.Response, []byte) {
+		return do(t, s.Client(), http.MethodPost, "https://"+APIHost+"/v1/messages", tok.Access, body)
+	}
+	reset := time.Now().Add(2 * time.Hour).Truncate(time.Second)
+	for _, claim := range []string{ClaimFiveHour, ClaimSevenDay} {
+		s.Script(UsageLimit(claim, reset))
+		resp, b := ask()
+		h := resp.Header
+		win := map[string]string{ClaimFiveHour: "5h", ClaimSevenDay: "7d"}[claim]
+		if resp.StatusCode != http.StatusTooManyRequests || !strings.Contains(string(b), "rate_limit_error") ||
+			h.Get("anthropic-ratelimit-unified-status") != "rejected" ||
+			h.Get("anthropic-ratelimit-unified-reset") != strconv.FormatInt(reset.Unix(), 10) ||
+			h.Get("anthropic-ratelimit-unified-representative-claim") != claim ||
+			h.Get("anthropic-ratelimit-unified-"+win+"-status") != "rejected" ||
+			h.Get("anthropic-ratelimit-unified-"+win+"-reset") != strconv.FormatInt(reset.Unix(), 10) {
+			t.Errorf("%s: got %d %s, headers %v; want 429 rejected until %d", claim, resp.StatusCode, b, h, reset.Unix())
+		}
+	}
+	s.EndLimit()
+	if resp, b := ask(); resp.StatusCode != http.StatusOK {
+		t.Errorf("after EndLimit: %d %s, want the answer", resp.StatusCode, b)
+	}
+	// A reset already passed (by the server's clock) ends the limit by itself.
+	s.Script(UsageLimit(ClaimFiveHour, time.Now().Add(-time.Second)))
+	if resp, b := ask(); resp.StatusCode != http.StatusOK {
+		t.Errorf("after the reset: %d %s, want the answer", resp.StatusCode, b)
+	}
+	// A dead login still gets its 401, limit or not.
+	s.Script(UsageLimit(ClaimFiveHour, reset))
+	if resp, _ := do(t, s.Client(), http.MethodPost, "https://"+APIHost+"/v1/messages", "sk-ant-oat01-unknown", body); resp.StatusCode != http.StatusUnauthorized {
+		t.Errorf("unknown token under a limit: %d, want 401", resp.StatusCode)
 	}
 }

@@ -157,6 +157,9 @@ func (s *Server) serveMessages(w http.ResponseWriter, r *http.Request, rec *Requ
 	rec.Stream = req.Stream
 
 	s.mu.Lock()
+	if l := s.messages.limit; l != nil && !s.now().Before(l.resetAt) {
+		s.messages = Answer(DefaultAnswer) // the window reset
+	}
 	reply := s.messages
 	if reply.status == 0 {
 		switch tok, key := bearer(r), r.Header.Get("X-Api-Key"); {
@@ -189,6 +192,11 @@ func (s *Server) serveMessages(w http.ResponseWriter, r *http.Request, rec *Requ
 	}
 	if reply.status != 0 {
 		apiError(w, reply.status, reply.errType, reply.message)
+		return
+	}
+	if reply.limit != nil {
+		limitHeaders(w.Header(), *reply.limit, s.now())
+		apiError(w, http.StatusTooManyRequests, "rate_limit_error", "This request would exceed your account's rate limit. Please try again later.")
 		return
 	}
 	model := req.Model
@@ -270,6 +278,35 @@ func (s *Server) stream(w http.ResponseWriter, r *http.Request, id, model string
 		"delta": map[string]any{"stop_reason": "end_turn", "stop_sequence": nil},
 		"usage": map[string]int{"output_tokens": len(words) + 1}})
 	event("message_stop", map[string]string{"type": "message_stop"})
+}
+
+// limitHeaders sets the unified rate-limit headers of a rejected request:
+// the exhausted window says rejected with its reset, the other one is
+// allowed and resets later (5 hours or 7 days from now).
+func limitHeaders(h http.Header, l usageLimit, now time.Time) {
+	epoch := func(t time.Time) string { return strconv.FormatInt(t.Unix(), 10) }
+	h.Set("anthropic-ratelimit-unified-status", "rejected")
+	h.Set("anthropic-ratelimit-unified-reset", epoch(l.resetAt))
+	h.Set("anthropic-ratelimit-unified-representative-claim", l.claim)
+	h.Set("anthropic-ratelimit-unified-fallback-percentage", "0.5")
+	h.Set("anthropic-ratelimit-unified-overage-status", "rejected")
+	h.Set("anthropic-ratelimit-unified-overage-disabled-reason", "org_level_disabled")
+	win := map[string]struct {
+		claim string
+		next  time.Duration
+	}{"5h": {ClaimFiveHour, 5 * time.Hour}, "7d": {ClaimSevenDay, 7 * 24 * time.Hour}}
+	for k, w := range win {
+		p := "anthropic-ratelimit-unified-" + k + "-"
+		if w.claim == l.claim {
+			h.Set(p+"status", "rejected")
+			h.Set(p+"reset", epoch(l.resetAt))
+			h.Set(p+"utilization", "1.0")
+			continue
+		}
+		h.Set(p+"status", "allowed")
+		h.Set(p+"reset", epoch(now.Add(w.next)))
+		h.Set(p+"utilization", "0.42")
+	}
 }
 
 // readTokenRequest accepts JSON (what the CLI sends) or a form.

@@ -1,6 +1,9 @@
 package anthropic
 
-import "net/http"
+import (
+	"net/http"
+	"time"
+)
 
 // DefaultAnswer is what /v1/messages answers until a test scripts otherwise.
 const DefaultAnswer = "Hello from fake API."
@@ -26,7 +29,21 @@ type Reply struct {
 	tool      string         // a tool_use block instead of text
 	toolInput map[string]any // its input
 	once      bool           // the answer after it is the default one again
+
+	limit *usageLimit // a subscription usage limit (429) until it resets
 }
+
+// usageLimit is what a subscription at its usage limit gets.
+type usageLimit struct {
+	claim   string    // "five_hour" or "seven_day": the window that is exhausted
+	resetAt time.Time // when it resets; from then on the fake answers again
+}
+
+// Claims of the unified rate limit: which window a usage limit is about.
+const (
+	ClaimFiveHour = "five_hour"
+	ClaimSevenDay = "seven_day"
+)
 
 // Answer streams text as the assistant's reply, for a request with a live
 // token or a known API key; a dead one gets the error the API would send
@@ -72,6 +89,28 @@ func Error(status int, errType, message string) Reply {
 // or asks permission first, and sends the result back.
 func ToolUse(name string, input map[string]any) Reply {
 	return Reply{tool: name, toolInput: input, once: true}
+}
+
+// UsageLimit answers every request with a live login as the API does once
+// a subscription has used up a window: 429 rate_limit_error with
+// anthropic-ratelimit-unified-status: rejected, -reset: the epoch of
+// resetAt, -representative-claim: claim (ClaimFiveHour, ClaimSevenDay),
+// and the per-window headers (-5h-*, -7d-*). At resetAt by the server's
+// clock the limit ends by itself and the default answer comes back, as a
+// real reset would; EndLimit ends it sooner. A dead login still gets its
+// 401/403.
+func UsageLimit(claim string, resetAt time.Time) Reply {
+	return Reply{limit: &usageLimit{claim: claim, resetAt: resetAt}}
+}
+
+// EndLimit ends a scripted usage limit now: the following requests are
+// answered with the default answer (any other script stays).
+func (s *Server) EndLimit() {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.messages.limit != nil {
+		s.messages = Answer(DefaultAnswer)
+	}
 }
 
 // Hangup drops the connection without an answer, as a network failure
