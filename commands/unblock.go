@@ -286,6 +286,10 @@ func (ub *unblock) cmdSend(ctx context.Context, c *Call) error {
 		return c.Reply(ctx, fmt.Sprintf("Not sent: a login screen is open on %s; /login finishes logins.", agent))
 	case claude.AuthFailed:
 		return c.Reply(ctx, fmt.Sprintf("Not sent: %s's login failed (%s); /login first.", agent, sc.Result.Reason))
+	case claude.Limited:
+		// Typing into a CLI that waits out a usage limit can cancel its
+		// automatic continue: leave it be.
+		return c.Reply(ctx, fmt.Sprintf("Not sent: %s is at a usage limit (%s) and continues by itself after the reset; send it then.", agent, sc.Result.Reason))
 	}
 	return c.Reply(ctx, fmt.Sprintf("Not sent: %s is %s, not at its prompt.", agent, describeState(sc.Result)))
 }

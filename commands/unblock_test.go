@@ -90,9 +90,11 @@ func newUnblockHandler(t *testing.T) (*Handler, *memAudit, *paneUnblocker) {
 		"asker":   screenFile(t, "61-permission.txt"),
 		"idle":    screenFile(t, "14-main-tui.txt"),
 		"working": screenFile(t, "17-busy-7s.txt"),
+		"limited": screenFile(t, "90-limit-5h-classic.txt"),
 	}}
 	f := &fakeFleet{sts: []fleet.Status{
 		{Name: "asker", State: claude.NeedsInput}, {Name: "idle", State: claude.Idle}, {Name: "working", State: claude.Working},
+		{Name: "limited", State: claude.Limited},
 	}, pane: screenFile(t, "61-permission.txt")}
 	RegisterUnblock(h, f, u)
 	return h, a, u
@@ -262,6 +264,9 @@ func TestSend(t *testing.T) {
 	}
 	if got := send(t, h, "2", "/send idle up\x1b[A\r").text(); !strings.Contains(got, "control characters") {
 		t.Errorf("escape sequence: %q", got)
+	}
+	if got := send(t, h, "2", "/send limited continue").text(); !strings.Contains(got, "Not sent: limited is at a usage limit") {
+		t.Errorf("limited: %q", got)
 	}
 	if got := send(t, h, "3", "/send idle hi").text(); !strings.Contains(got, "needs the operator role") {
 		t.Errorf("viewer: %q", got)
