@@ -1,6 +1,7 @@
 // Package commands is the chat-agnostic command layer: who may run what,
-// parsing, confirmations, and the handlers of /status, /auth, /peek, /help and
-// the commands later packages register. Transports (bot/telegram, bot/discord,
+// parsing, confirmations, and the handlers (/status, /auth, /peek, /login,
+// /code, /restart, /answer, /send, /silence, /timeline, /report, /help; the
+// daemon registers /reload). Transports (bot/telegram, bot/discord,
 // bot/console) turn chat messages into Requests and Replies into messages.
 package commands
 

@@ -1,6 +1,7 @@
-// Package fleet knows the agents: the registry built from the config, one
-// scan that finds each agent's pane and classifies it, and the state each agent
-// is in since when.
+// Package fleet knows the agents: the registry built from the config, the
+// scan that finds each agent's pane and classifies it (the Watchdog runs it
+// on a ticker or on tmux control-mode output), the state each agent is in
+// since when, restarts, and typing answers into a pane.
 package fleet
 
 import (

@@ -1,5 +1,7 @@
-// Package scheduler runs the periodic jobs (auth checks, expiry warnings, the
-// morning report, the heartbeat) on cron specs, over robfig/cron/v3.
+// Package scheduler runs periodic jobs on cron specs, over robfig/cron/v3.
+// It runs what it is given (today the daemon's auth check, which sends the
+// expiry warnings, and the morning report); the jobs live with their owners,
+// and the heartbeat is not a cron job but its own ticker in the daemon.
 //
 // Every job runs behind cron.SkipIfStillRunning then cron.Recover: a slow run
 // is never overlapped, and a panic is logged and the job fires again next

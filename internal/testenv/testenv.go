@@ -1,5 +1,6 @@
 // Package testenv gives tests the outside world they need: the fake Claude
-// CLI built once per test process, the captured screens, and config files.
+// CLI built once per test process, the captured screens, config files, and
+// a real SMTP server to deliver mail to.
 package testenv
 
 import (
