@@ -15,8 +15,10 @@ import (
 
 // Config is the whole configuration. See config.toml.example for every key.
 type Config struct {
-	Path        string       `toml:"-"` // file it came from, "" for the embedded default
-	Raw         []byte       `toml:"-"` // the file's bytes as loaded (kept as the last good config)
+	Path string `toml:"-"` // file it came from, "" for the embedded default
+	Raw  []byte `toml:"-"` // the file's bytes as loaded (kept as the last good config)
+
+	refSecrets  []string     // values read by env: or file: into plain strings (webhook URL and headers)
 	Tmux        Tmux         `toml:"tmux"`
 	Claude      Claude       `toml:"claude"`
 	Agents      []Agent      `toml:"agent"`

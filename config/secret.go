@@ -234,7 +234,8 @@ func expandPath(p, dir string) (string, error) {
 }
 
 // Secrets returns the values of every secret in the config (tokens,
-// passwords; the heartbeat URL, whose path is its key), for code that must
+// passwords; the heartbeat URL, whose path is its key; webhook URLs and
+// headers given as env: or file:), for code that must
 // keep them away from what it hands on: a command's environment, logs.
 func (c *Config) Secrets() []string {
 	var out []string
@@ -257,5 +258,8 @@ func (c *Config) Secrets() []string {
 		add(r.Password.Value())
 	}
 	add(c.Heartbeat.URL)
+	for _, v := range c.refSecrets {
+		add(v)
+	}
 	return out
 }

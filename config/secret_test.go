@@ -180,3 +180,52 @@ func TestDuration(t *testing.T) {
 		}
 	}
 }
+
+// A webhook's URL and headers and the heartbeat URL carry keys (Slack's
+// path, an API key header): they may come from env: or file: like tokens,
+// and count as secrets once read.
+func TestURLAndHeaderSecrets(t *testing.T) {
+	dir := t.TempDir()
+	hookURL := "https://hooks.slack.com/services/T000/B000/XXXXSECRETPATH"
+	urlFile := writeSecret(t, dir, "hook-url", hookURL+"\n", 0o600)
+	t.Setenv("FW_TEST_HEARTBEAT", "https://hc-ping.com/SECRET-UUID-PING")
+	t.Setenv("FW_TEST_APIKEY", "Bearer SECRET-API-KEY")
+	t.Setenv("FW_TEST_BADURL", "not a url SECRETBAD")
+	src := doc(`[[alerts.route]]`, `type = "webhook"`, fmt.Sprintf("url = %q", "file:"+urlFile),
+		`headers = { Authorization = "env:FW_TEST_APIKEY", X-Plain = "kept" }`,
+		``, `[heartbeat]`, `url = "env:FW_TEST_HEARTBEAT"`)
+	c, err := Parse("fw.toml", []byte(src))
+	if err != nil {
+		t.Fatalf("Parse: %v", err)
+	}
+	r := c.Alerts.Routes[0]
+	if r.URL != hookURL || r.Headers["Authorization"] != "Bearer SECRET-API-KEY" || r.Headers["X-Plain"] != "kept" {
+		t.Errorf("route = %q %q, want the values read", r.URL, r.Headers)
+	}
+	if c.Heartbeat.URL != "https://hc-ping.com/SECRET-UUID-PING" {
+		t.Errorf("heartbeat.url = %q", c.Heartbeat.URL)
+	}
+	secrets := strings.Join(c.Secrets(), "\n")
+	for _, v := range []string{hookURL, "Bearer SECRET-API-KEY", "https://hc-ping.com/SECRET-UUID-PING"} {
+		if !strings.Contains(secrets, v) {
+			t.Errorf("Secrets() lacks %q", v)
+		}
+	}
+	if strings.Contains(secrets, "kept") {
+		t.Errorf("Secrets() holds a plain header value")
+	}
+
+	for _, tc := range []struct{ src, want string }{
+		{doc(`[heartbeat]`, `url = "env:FW_TEST_UNSET_HB"`), "fw.toml:2: heartbeat.url: env:FW_TEST_UNSET_HB: environment variable FW_TEST_UNSET_HB is not set"},
+		{doc(`[heartbeat]`, `url = "env:FW_TEST_BADURL"`), "fw.toml:2: heartbeat.url: the value read by env: or file: is not an http:// or https:// URL"},
+		{doc(`[[alerts.route]]`, `type = "webhook"`, `url = "file:`+dir+`/nope"`), "fw.toml:3: alerts.route[0].url: file:" + dir + "/nope: no such file or directory"},
+	} {
+		_, err := Parse("fw.toml", []byte(tc.src))
+		if err == nil || err.Error() != tc.want {
+			t.Errorf("got %v, want %q", err, tc.want)
+		}
+		if err != nil && strings.Contains(err.Error(), "SECRET") {
+			t.Errorf("error %q reveals the secret", err)
+		}
+	}
+}

@@ -58,6 +58,9 @@ type checker struct {
 	has map[string]bool // key paths written in the file
 	bad map[string]bool // key paths that did not decode
 	dir string
+	// refs are values read by env: or file: into plain strings: never
+	// quoted in a message.
+	refs map[string]bool
 }
 
 // add reports a problem unless key (or a table holding it) already failed
@@ -253,6 +256,41 @@ func (k *checker) secrets(c *Config) {
 		resolve(joinIndex("alerts.route", i)+".password", &c.Alerts.Routes[i].Password)
 	}
 	resolve("dashboard.token", &c.Dashboard.Token)
+	// Strings that carry a key (a webhook's URL or headers, the heartbeat
+	// URL) may come from env: or file: too; they are resolved in place.
+	str := func(key string, v *string) {
+		if !isEnvRef(*v) && !isFileRef(*v) {
+			return
+		}
+		s := Secret{ref: *v}
+		if err := s.resolve(k.dir); err != nil {
+			k.add(key, "%v", err)
+			if k.bad == nil {
+				k.bad = map[string]bool{}
+			}
+			k.bad[key] = true // one message for it, not a second about the URL
+			return
+		}
+		*v = s.Value()
+		c.refSecrets = append(c.refSecrets, *v)
+		if k.refs == nil {
+			k.refs = map[string]bool{}
+		}
+		k.refs[*v] = true
+	}
+	for i := range c.Alerts.Routes {
+		r := &c.Alerts.Routes[i]
+		if r.Type != RouteWebhook {
+			continue
+		}
+		p := joinIndex("alerts.route", i)
+		str(p+".url", &r.URL)
+		for name, v := range r.Headers {
+			str(joinKey(p+".headers", name), &v)
+			r.Headers[name] = v
+		}
+	}
+	str("heartbeat.url", &c.Heartbeat.URL)
 }
 
 // tokenFileToCome reports whether s is file:claude.token_file and that file
@@ -621,6 +659,10 @@ func (k *checker) between(key string, n, lo, hi int) {
 func (k *checker) httpURL(key, v string) {
 	u, err := url.Parse(v)
 	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+		if k.refs[v] {
+			k.add(key, "the value read by env: or file: is not an http:// or https:// URL")
+			return
+		}
 		k.add(key, "%q is not an http:// or https:// URL", v)
 	}
 }
