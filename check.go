@@ -41,6 +41,9 @@ func cmdCheck(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 		name = "embedded default"
 	}
 	fmt.Fprintf(stdout, "✓ config %s is valid (%d agents)\n", name, len(cfg.Agents))
+	if w := openSecrets(cfg); w != "" {
+		fmt.Fprintf(stderr, "⚠ config: %s\n", w)
+	}
 	if cfg.Path != "" {
 		if lg := checkLastGood(cfg.State.Dir, cfg); lg != "" {
 			fmt.Fprintf(stdout, "  %s\n", strings.ReplaceAll(lg, "\n", "\n  "))
@@ -263,4 +266,41 @@ func users(admins, operators, viewers, alertTo int, alertNoun string) string {
 		where = fmt.Sprintf("%d %ss", alertTo, alertNoun)
 	}
 	return "; " + strings.Join(who, ", ") + "; " + where
+}
+
+// openSecrets warns when the config file holds a secret written inline and
+// other users may read the file (group or other mode bits): they would read
+// the bot token with it. "" when that is not so.
+func openSecrets(cfg *config.Config) string {
+	if cfg.Path == "" {
+		return ""
+	}
+	var inline []string
+	lit := func(key string, s config.Secret) {
+		if s.Ref() == "literal" {
+			inline = append(inline, key)
+		}
+	}
+	if cfg.Telegram != nil {
+		lit("telegram.token", cfg.Telegram.Token)
+	}
+	if cfg.Discord != nil {
+		lit("discord.token", cfg.Discord.Token)
+	}
+	lit("dashboard.token", cfg.Dashboard.Token)
+	for i, c := range cfg.Credentials {
+		lit(fmt.Sprintf("credential[%d].token", i), c.Token)
+	}
+	for i, r := range cfg.Alerts.Routes {
+		lit(fmt.Sprintf("alerts.route[%d].password", i), r.Password)
+	}
+	if len(inline) == 0 {
+		return ""
+	}
+	fi, err := os.Stat(cfg.Path)
+	if err != nil || fi.Mode().Perm()&0o077 == 0 {
+		return ""
+	}
+	return fmt.Sprintf("%s holds %s inline and other users can read it (mode %04o): chmod 600 %s, or give the secret as env:NAME or file:PATH",
+		cfg.Path, strings.Join(inline, ", "), fi.Mode().Perm(), cfg.Path)
 }

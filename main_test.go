@@ -553,3 +553,37 @@ func TestCheckSaysWhoTheBotAnswers(t *testing.T) {
 		}
 	}
 }
+
+// TestCheckWarnsOfAnOpenConfigWithSecrets: a bot token written inline in a
+// config file other users can read is said; chmod 600 or env: silences it.
+func TestCheckWarnsOfAnOpenConfigWithSecrets(t *testing.T) {
+	dir := t.TempDir()
+	body := "[tmux]\nsocket = \"fw-check-open-none\"\n\n[state]\ndir = \"" + filepath.Join(dir, "state") + "\"\n\n" +
+		"[telegram]\ntoken = \"123456789:AAinlineinlineinlineinlineinlineinl\"\nadmins = [1]\n"
+	cfg := testenv.WriteFile(t, dir, "config.toml", body)
+	for _, tc := range []struct {
+		mode os.FileMode
+		warn bool
+	}{{0o644, true}, {0o640, true}, {0o600, false}} {
+		if err := os.Chmod(cfg, tc.mode); err != nil {
+			t.Fatal(err)
+		}
+		_, errOut, _ := runMain(t, "check", "--offline", "--config", cfg)
+		got := strings.Contains(errOut, "⚠ config: "+cfg+" holds telegram.token inline and other users can read it")
+		if got != tc.warn {
+			t.Errorf("mode %04o: warned %v, want %v:\n%s", tc.mode, got, tc.warn, errOut)
+		}
+		if strings.Contains(errOut, "AAinline") {
+			t.Errorf("the warning shows the token: %s", errOut)
+		}
+	}
+	// The same file with the token from the environment says nothing.
+	t.Setenv("FW_TEST_TG", "123456789:AAinlineinlineinlineinlineinlineinl")
+	cfg = testenv.WriteFile(t, dir, "config.toml", strings.Replace(body, `"123456789:AAinlineinlineinlineinlineinlineinl"`, `"env:FW_TEST_TG"`, 1))
+	if err := os.Chmod(cfg, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if _, errOut, _ := runMain(t, "check", "--offline", "--config", cfg); strings.Contains(errOut, "⚠ config:") {
+		t.Errorf("warned about a config without inline secrets:\n%s", errOut)
+	}
+}
