@@ -5,6 +5,7 @@
 # detector, then the conformance suite against the real CLI.
 #
 #   FLEETWARDEN_SKIP_CLAUDE_E2E=1  skip the real-CLI suite (it needs npm)
+#   FLEETWARDEN_FUZZTIME=5s        how long each fuzz target runs
 #   CLAUDE_CODE_VERSION=2.1.332    run the real-CLI suite on that release instead of
 #                                  the pinned one; "latest" = what npm has now
 set -euo pipefail
@@ -30,6 +31,25 @@ go vet ./...
 go vet -tags claude_e2e ./e2e/...
 echo "== go test -race"
 go test -race -count=1 -timeout 20m ./...
+
+# Each fuzz target for a few seconds (one target per go test): the parsers of
+# what comes from outside (tmux control mode, chat commands, config, panes),
+# the chat formatters and the redactor. A crasher is written under the
+# package's testdata/fuzz; commit it, and it stays a regression test.
+echo "== fuzzing, ${FLEETWARDEN_FUZZTIME:=5s} per target"
+for target in \
+  ./tmux:FuzzReadControl \
+  ./commands:FuzzParse \
+  ./bot/telegram:FuzzFormat \
+  ./bot/discord:FuzzFormat \
+  ./internal/redact:FuzzWrappedToken \
+  ./claude:FuzzClassify \
+  ./config:FuzzParse \
+  ./internal/cronspec:FuzzValidate; do
+  go test -run '^$' -fuzz "^${target#*:}\$" -fuzztime "$FLEETWARDEN_FUZZTIME" "${target%%:*}" >/dev/null ||
+    { echo "test.sh: fuzz target ${target#*:} in ${target%%:*} failed; the crasher is in its testdata/fuzz" >&2
+      go test -run "^${target#*:}\$" "${target%%:*}" >&2; exit 1; }
+done
 
 if [ "${FLEETWARDEN_SKIP_CLAUDE_E2E:-}" != "1" ]; then
   echo "== conformance suite against the real Claude Code CLI ${CLAUDE_CODE_VERSION:-(pinned)}"

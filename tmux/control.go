@@ -130,8 +130,9 @@ func outputPane(line []byte) (string, bool) {
 		return "", false
 	}
 	id, _, _ := strings.Cut(rest, " ")
-	if !strings.HasPrefix(id, "%") || len(id) < 2 {
-		return "", false
+	id = strings.TrimRight(id, "\r\n")
+	if !strings.HasPrefix(id, "%") || len(id) < 2 || strings.Trim(id[1:], "0123456789") != "" {
+		return "", false // a pane ID is % and digits: "%output %" or "%\r0" is no pane
 	}
-	return strings.TrimRight(id, "\r\n"), true
+	return id, true
 }
