@@ -176,6 +176,13 @@ func (d *daemon) onScan(sts []fleet.Status, took time.Duration) {
 	if d.metrics != nil {
 		d.metrics.ObserveScan(took)
 		d.metrics.SetAgentStates(counts)
+		resets := map[string]dashboard.LimitReset{}
+		for _, s := range sts {
+			if t, err := time.Parse(time.RFC3339, s.ResetsAt); err == nil && s.State == claude.Limited {
+				resets[s.Name] = dashboard.LimitReset{Reason: string(s.Reason), At: t}
+			}
+		}
+		d.metrics.SetLimitResets(resets)
 	}
 	// The first scan's events are in: alerts restored from before a
 	// restart can now tell "still firing" from "cleared meanwhile".
@@ -183,6 +190,7 @@ func (d *daemon) onScan(sts []fleet.Status, took time.Duration) {
 		d.synced.Do(d.alerts.Synced)
 	}
 	d.footerExpiry(sts)
+	d.limitPolicy(sts)
 }
 
 // notifySystemd tells systemd we are ready, then pings its watchdog while

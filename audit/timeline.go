@@ -17,6 +17,32 @@ func isOutage(state string) bool {
 	return state == "auth_failed" || state == "api_error" || state == "exited"
 }
 
+// LimitedTime sums, per agent, the time spent limited by a usage limit in
+// records (transitions in time order); a limit still on counts until now.
+func LimitedTime(records []Record, now time.Time) map[string]time.Duration {
+	since := map[string]time.Time{}
+	out := map[string]time.Duration{}
+	for _, r := range records {
+		if r.Kind != KindTransition || r.To == "" {
+			continue
+		}
+		for _, a := range r.Agents {
+			t, on := since[a]
+			switch {
+			case r.To == "limited" && !on:
+				since[a] = r.Time
+			case r.To != "limited" && on:
+				out[a] += r.Time.Sub(t)
+				delete(since, a)
+			}
+		}
+	}
+	for a, t := range since {
+		out[a] += now.Sub(t)
+	}
+	return out
+}
+
 // Incident is one outage: from the first agent falling into auth_failed,
 // api_error or exited until every agent that fell is working or idle again.
 type Incident struct {
@@ -66,7 +92,7 @@ func incidents(recs []Record) []Incident {
 				if !slices.Contains(cur.Agents, a) {
 					cur.Agents = append(cur.Agents, a)
 				}
-			case isHealthy(r.To) && down[a]:
+			case (isHealthy(r.To) || r.To == "limited") && down[a]: // a CLI waiting for its limit runs again
 				delete(down, a)
 				if len(down) == 0 {
 					cur.End = r.Time
@@ -119,6 +145,14 @@ func FormatDuration(d time.Duration) string {
 // stateText says in plain words what an agent's state means.
 func stateText(state, reason string) string {
 	switch state {
+	case "limited":
+		switch reason {
+		case "weekly_limit":
+			return "weekly usage limit (continues after the reset)"
+		case "spend_limit":
+			return "spend limit reached (continues after the reset)"
+		}
+		return "usage limit (continues after the reset)"
 	case "auth_failed":
 		switch reason {
 		case "expired":
@@ -651,6 +685,14 @@ func (tl *timeline) transition(i int, r Record) {
 			text = stateText(r.To, r.Reason)
 			if tl.lastText[a] == text {
 				continue // same trouble, new evidence
+			}
+			tl.lastText[a] = text
+		case r.To == "limited":
+			// Not an outage (the CLI continues by itself), but hours lost.
+			tl.down[a] = true
+			text = stateText(r.To, r.Reason)
+			if tl.lastText[a] == text {
+				continue
 			}
 			tl.lastText[a] = text
 		case isHealthy(r.To):

@@ -287,7 +287,9 @@ func (rc *recovery) afterLoginAgents() []string {
 func (rc *recovery) down() []string {
 	var out []string
 	for _, s := range rc.Fleet.Snapshot() {
-		if !s.Healthy() && s.State != claude.NeedsInput && s.State != claude.LoggingIn {
+		// A limited agent continues by itself after the reset: a restart
+		// would lose that, so it is never restarted unasked.
+		if !s.Healthy() && s.State != claude.NeedsInput && s.State != claude.LoggingIn && s.State != claude.Limited {
 			out = append(out, s.Name)
 		}
 	}
@@ -324,7 +326,18 @@ func (rc *recovery) cmdRestart(ctx context.Context, c *Call) error {
 	if len(names) == 0 {
 		return c.Reply(ctx, "No agents.")
 	}
-	return c.Confirm(ctx, fmt.Sprintf("Restart %d agent(s): %s?", len(names), joinNames(names, 10)),
+	question := fmt.Sprintf("Restart %d agent(s): %s?", len(names), joinNames(names, 10))
+	var limited []string
+	for _, s := range snap {
+		if s.State == claude.Limited && slices.Contains(names, s.Name) {
+			limited = append(limited, s.Name)
+		}
+	}
+	if len(limited) > 0 {
+		question = fmt.Sprintf("⚠ %s %s at a usage limit and will continue by itself after the reset; a restart loses that automatic continue (it then needs a prompt after the reset).\n%s",
+			joinNames(limited, 10), map[bool]string{true: "is", false: "are"}[len(limited) == 1], question)
+	}
+	return c.Confirm(ctx, question,
 		func(ctx context.Context, c *Call) error { return rc.restart(ctx, c, names) })
 }
 

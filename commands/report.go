@@ -163,6 +163,29 @@ func Report(in ReportInput) string {
 			fmt.Fprintf(&b, "  %s %s on %s (%s)\n", inc.Start.In(loc).Format("15:04"), inc.Cause, nameList(inc.Agents, 4), state)
 		}
 	}
+	if lost := audit.LimitedTime(in.Records, in.Now); len(lost) > 0 {
+		names := make([]string, 0, len(lost))
+		var total time.Duration
+		for a, d := range lost {
+			names = append(names, a)
+			total += d
+		}
+		sort.Slice(names, func(i, j int) bool {
+			if lost[names[i]] != lost[names[j]] {
+				return lost[names[i]] > lost[names[j]]
+			}
+			return names[i] < names[j]
+		})
+		var per []string
+		for i, a := range names {
+			if i == 6 {
+				per = append(per, fmt.Sprintf("… %d more", len(names)-i))
+				break
+			}
+			per = append(per, fmt.Sprintf("%s %s", a, audit.FormatDuration(lost[a])))
+		}
+		fmt.Fprintf(&b, "Usage limits: %s lost — %s\n", audit.FormatDuration(total), strings.Join(per, ", "))
+	}
 	restarts, failed := 0, 0
 	alerts := 0
 	routes := map[string]int{}

@@ -32,6 +32,7 @@ type Config struct {
 	Heartbeat   Heartbeat    `toml:"heartbeat"`
 	Login       Login        `toml:"login"`
 	Restart     Restart      `toml:"restart"`
+	Limits      Limits       `toml:"limits"`
 	Hosts       []Host       `toml:"host"`
 	Dashboard   Dashboard    `toml:"dashboard"`
 	State       State        `toml:"state"`
@@ -198,6 +199,19 @@ type Restart struct {
 	// old, long session: "summary" (default, the CLI's recommended "Resume
 	// from summary") or "full" ("Resume full session as-is").
 	ResumeChoice string `toml:"resume_choice"`
+}
+
+// Limits is what fleetwarden does about subscription usage limits: the
+// CLI waits for the reset and continues by itself; fleetwarden checks it did.
+type Limits struct {
+	// AutoResume types ResumePrompt, once per reset, into an agent that
+	// did not go on by itself (it was relaunched during the wait, or its
+	// CLI says the task will not resume). Default true.
+	AutoResume   *bool  `toml:"auto_resume"`
+	ResumePrompt string `toml:"resume_prompt"` // default "continue"
+	// Grace is how long after the reset agents get to go on by themselves
+	// before they are reported as still waiting (or prompted). Default 2m.
+	Grace Duration `toml:"grace"`
 }
 
 // Host is a machine reached over SSH whose tmux runs agents.

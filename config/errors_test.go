@@ -182,6 +182,15 @@ func TestParseErrors(t *testing.T) {
 			},
 		},
 		{
+			name: "limits",
+			src:  doc(`[limits]`, `resume_prompt = "go on\nnow"`, `grace = "-1m"`, `auto_resume = "yes"`),
+			want: []string{
+				`fw.toml:2: limits.resume_prompt: must be one line (it is typed into the pane and sent with Enter)`,
+				`fw.toml:3: limits.grace: "-1m" is negative`,
+				`fw.toml:4: limits.auto_resume: "yes" is a string; want true or false`,
+			},
+		},
+		{
 			name: "routes missing required fields",
 			src: doc(
 				`[alerts]`,

@@ -178,6 +178,9 @@ func (k *checker) defaults(c *Config) {
 	k.num("login.parallel", &c.Login.Parallel, 8)
 	k.dur("login.restart_timeout", &c.Login.RestartTimeout, 90*time.Second)
 	k.str("restart.resume_choice", &c.Restart.ResumeChoice, "summary")
+	k.flag(&c.Limits.AutoResume, true)
+	k.str("limits.resume_prompt", &c.Limits.ResumePrompt, "continue")
+	k.dur("limits.grace", &c.Limits.Grace, 2*time.Minute)
 
 	localUser := os.Getenv("USER")
 	if u, err := user.Current(); err == nil && u.Username != "" {
@@ -448,6 +451,10 @@ func (k *checker) validate(c *Config) {
 	k.between("login.parallel", c.Login.Parallel, 1, 1024)
 	k.positive("login.restart_timeout", c.Login.RestartTimeout)
 	k.oneOf("restart.resume_choice", c.Restart.ResumeChoice, "summary", "full")
+	k.notEmpty("limits.resume_prompt", c.Limits.ResumePrompt)
+	if strings.ContainsAny(c.Limits.ResumePrompt, "\n\r") {
+		k.add("limits.resume_prompt", "must be one line (it is typed into the pane and sent with Enter)")
+	}
 
 	for i := range c.Hosts {
 		h := &c.Hosts[i]

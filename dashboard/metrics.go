@@ -23,6 +23,7 @@ type Metrics struct {
 	reg *prometheus.Registry
 
 	agents       *prometheus.GaugeVec
+	limitResets  *prometheus.GaugeVec
 	authFailures *prometheus.CounterVec
 	credExpiry   *expiryCollector
 	alertsFired  *prometheus.CounterVec
@@ -44,6 +45,10 @@ func NewMetrics(version string) *Metrics {
 			Name: "fleetwarden_agents",
 			Help: "Agents by state at the last scan.",
 		}, []string{"state"}),
+		limitResets: prometheus.NewGaugeVec(prometheus.GaugeOpts{
+			Name: "fleetwarden_limit_resets_timestamp_seconds",
+			Help: "When a limited agent's usage limit resets (Unix time), as its screen says; present only while it is limited.",
+		}, []string{"agent", "reason"}),
 		authFailures: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "fleetwarden_auth_failures_total",
 			Help: "Agents seen entering auth_failed, by reason.",
@@ -85,7 +90,7 @@ func NewMetrics(version string) *Metrics {
 	buildInfo.WithLabelValues(version, runtime.Version()).Set(1)
 
 	m.reg.MustRegister(
-		m.agents, m.authFailures, m.credExpiry, m.alertsFired, m.deliveries,
+		m.agents, m.limitResets, m.authFailures, m.credExpiry, m.alertsFired, m.deliveries,
 		m.restarts, m.scan, m.transportUp, buildInfo,
 		collectors.NewGoCollector(),
 		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
@@ -142,6 +147,24 @@ func (m *Metrics) SetAgentStates(counts map[string]int) {
 	for s := range m.seenStates {
 		m.agents.WithLabelValues(s).Set(float64(counts[s]))
 	}
+}
+
+// SetLimitResets sets fleetwarden_limit_resets_timestamp_seconds to the
+// limited agents' reset times (agent → reason and time); others drop out.
+func (m *Metrics) SetLimitResets(resets map[string]LimitReset) {
+	if m == nil {
+		return
+	}
+	m.limitResets.Reset()
+	for agent, r := range resets {
+		m.limitResets.WithLabelValues(agent, r.Reason).Set(float64(r.At.Unix()))
+	}
+}
+
+// LimitReset is one limited agent's limit: its reason and reset time.
+type LimitReset struct {
+	Reason string
+	At     time.Time
 }
 
 // AuthFailure counts one agent entering auth_failed with reason.

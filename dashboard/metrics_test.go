@@ -94,8 +94,13 @@ func TestMetrics(t *testing.T) {
 	m.ObserveScan(3 * time.Second)
 	m.SetTransportUp("telegram", false)
 	m.SetTransportUp("discord", true)
+	m.SetLimitResets(map[string]LimitReset{"gone": {Reason: "usage_limit", At: now}})
+	m.SetLimitResets(map[string]LimitReset{"builder": {Reason: "weekly_limit", At: now.Add(time.Hour)}}) // gone drops out
 
 	fams = scrape(t, s)
+	if _, ok := value(t, fams, "fleetwarden_limit_resets_timestamp_seconds", map[string]string{"agent": "gone", "reason": "usage_limit"}); ok {
+		t.Errorf("an agent no longer limited still has a reset time")
+	}
 	tests := []struct {
 		name   string
 		labels map[string]string
@@ -106,6 +111,8 @@ func TestMetrics(t *testing.T) {
 		{"fleetwarden_agents", map[string]string{"state": "auth_failed"}, 0},
 		{"fleetwarden_agents", map[string]string{"state": "logging_in"}, 0},
 		{"fleetwarden_agents", map[string]string{"state": "bogus"}, 0},
+		{"fleetwarden_agents", map[string]string{"state": "limited"}, 0},
+		{"fleetwarden_limit_resets_timestamp_seconds", map[string]string{"agent": "builder", "reason": "weekly_limit"}, float64(now.Add(time.Hour).Unix())},
 		{"fleetwarden_auth_failures_total", map[string]string{"reason": "expired"}, 2},
 		{"fleetwarden_auth_failures_total", map[string]string{"reason": "subscription"}, 1},
 		{"fleetwarden_auth_failures_total", map[string]string{"reason": "revoked"}, 0},

@@ -61,6 +61,9 @@ type Status struct {
 	// ResetsAt is when a limited agent's usage limit resets (RFC 3339),
 	// resolved from the time on screen; "" when unknown or not limited.
 	ResetsAt string `json:"resets_at"`
+	// NoResume: a limited agent's CLI says it will not go on by itself
+	// after the reset (relaunched during the wait, continue cancelled).
+	NoResume bool `json:"-"`
 
 	Host     string    `json:"-"`
 	Session  string    `json:"-"` // tmux session holding the pane
@@ -351,6 +354,7 @@ func judge(st Status, text string) Status {
 	st.unconfirmed = r.Unconfirmed
 	st.LoginExpiresInDays = r.LoginExpiresInDays
 	st.resetText = r.ResetText
+	st.NoResume = r.NoResume
 	return st
 }
 

@@ -67,7 +67,7 @@ func (f *Fleet) look(ctx context.Context, src Typist, name string, p tmux.Pane) 
 	}
 	sc.Text = text
 	st := judge(Status{Name: name, Command: p.Command}, text)
-	sc.Result = claude.Result{State: st.State, Reason: st.Reason, Evidence: st.Evidence}
+	sc.Result = claude.Result{State: st.State, Reason: st.Reason, Evidence: st.Evidence, NoResume: st.NoResume}
 	if st.State == claude.NeedsInput {
 		sc.Dialog, sc.HasDlg = claude.ParseDialog(text)
 	}
