@@ -325,7 +325,9 @@ func (f *Fleet) waitUp(ctx context.Context, src Controller, paneID, apiKey strin
 				pause(ctx, 200*time.Millisecond)
 				_ = src.SendKeys(ctx, paneID, "Enter")
 			}
-			if st.State == claude.Idle || st.State == claude.Working {
+			// A CLI back at its usage limit runs: it waits for the reset,
+			// which no restart can bring forward.
+			if st.State == claude.Idle || st.State == claude.Working || st.State == claude.Limited {
 				res.OK, res.State = true, st.State
 				return res
 			}
