@@ -105,7 +105,10 @@ func (l *Limits) Observe(sts []Status, now time.Time) []LimitAction {
 		if ep.resetsAt.IsZero() && !at.IsZero() {
 			ep.resetsAt = at
 		}
-		if ep.resetsAt.IsZero() || now.Before(ep.resetsAt.Add(l.o.Grace)) {
+		// The CLI shows the reset to the minute ("resets 11:50am"), cut
+		// down: the real reset may come up to a minute after that. Typing
+		// before it would meet the limit again.
+		if ep.resetsAt.IsZero() || now.Before(ep.resetsAt.Add(time.Minute+l.o.Grace)) {
 			continue
 		}
 		// Past the reset and the grace, and still limited.

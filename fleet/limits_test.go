@@ -38,6 +38,9 @@ func TestLimitsCycle(t *testing.T) {
 		// At the reset, within the grace: nothing is typed yet.
 		{reset.Add(time.Minute), []Status{working("a"), limited("b", true), limited("c", false)},
 			[]LimitAction{{Kind: LimitBack, Agents: []string{"a"}, Lost: reset.Add(time.Minute).Sub(t0)}}},
+		// Past the time shown plus the grace, but the screen shows minutes:
+		// the real reset may still be up to a minute away. Nothing yet.
+		{reset.Add(2*time.Minute + 30*time.Second), []Status{idle("a"), limited("b", true), limited("c", false)}, nil},
 		// After the grace: b gets the prompt once; c, still waiting, is told of.
 		{reset.Add(3 * time.Minute), []Status{idle("a"), limited("b", true), limited("c", false)},
 			[]LimitAction{
