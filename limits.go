@@ -22,34 +22,41 @@ func (d *daemon) limitPolicy(sts []fleet.Status) {
 	}
 	now := time.Now()
 	for _, a := range d.limits.Observe(sts, now) {
-		var title, text string
-		switch a.Kind {
-		case fleet.LimitNotice:
-			title = limitTitle(a.Reason)
-			text = fmt.Sprintf("%s on %s · %s · they continue by themselves", title, agentsCount(a.Agents), resetsPhrase(a.ResetsAt, now))
-			if len(a.Agents) == 1 {
-				text = strings.Replace(text, "they continue by themselves", "it continues by itself", 1)
-			}
-		case fleet.LimitBack:
-			title = "Back after the usage limit"
-			text = fmt.Sprintf("%s went on after the limit (%s lost at most)", strings.Join(a.Agents, ", "), roundLost(a.Lost))
-		case fleet.LimitWaiting:
-			title = "Still waiting after the limit reset"
-			text = fmt.Sprintf("%s still limited after the reset (%s): %s", agentsCount(a.Agents), resetsPhrase(a.ResetsAt, now), strings.Join(a.Agents, ", "))
-			if len(a.Agents) == 1 {
-				text = fmt.Sprintf("%s is still limited after the reset (%s). /peek it; /send %s continue", a.Agents[0], resetsPhrase(a.ResetsAt, now), a.Agents[0])
-			}
-		case fleet.LimitResume:
+		if a.Kind == fleet.LimitResume {
 			go d.resumeAfterLimit(a.Agents[0], a.ResetsAt)
 			continue
 		}
-		if len(a.Agents) <= 12 && a.Kind == fleet.LimitNotice {
-			text += ": " + strings.Join(a.Agents, ", ")
-		}
+		title, text := limitText(a, now)
 		d.alerts.Observe(alert.Event{Time: now, Kind: alert.KindInfo, Reason: title, Evidence: text, Active: true})
 		_ = d.tap.Append(audit.Record{Kind: audit.KindTransition, Actor: "fleetwarden", Action: string(a.Kind),
 			Agents: a.Agents, Reason: string(a.Reason), Message: text})
 	}
+}
+
+// limitText is what the notice of a limit action says: a title and one line.
+func limitText(a fleet.LimitAction, now time.Time) (title, text string) {
+	switch a.Kind {
+	case fleet.LimitNotice:
+		title = limitTitle(a.Reason)
+		who := "they continue by themselves"
+		if len(a.Agents) == 1 {
+			who = "it continues by itself"
+		}
+		text = fmt.Sprintf("%s on %s · %s · %s", title, agentsCount(a.Agents), resetsPhrase(a.ResetsAt, now), who)
+		if len(a.Agents) <= 12 {
+			text += ": " + strings.Join(a.Agents, ", ")
+		}
+	case fleet.LimitBack:
+		title = "Back after the usage limit"
+		text = fmt.Sprintf("%s went on after the limit (%s lost at most)", strings.Join(a.Agents, ", "), roundLost(a.Lost))
+	case fleet.LimitWaiting:
+		title = "Still waiting after the limit reset"
+		text = fmt.Sprintf("%s still limited after the reset (%s): %s", agentsCount(a.Agents), resetsPhrase(a.ResetsAt, now), strings.Join(a.Agents, ", "))
+		if len(a.Agents) == 1 {
+			text = fmt.Sprintf("%s is still limited after the reset (%s). /peek it; /send %s continue", a.Agents[0], resetsPhrase(a.ResetsAt, now), a.Agents[0])
+		}
+	}
+	return title, text
 }
 
 // resumeAfterLimit types the resume prompt into an agent whose CLI will
@@ -106,5 +113,5 @@ func roundLost(d time.Duration) string {
 	if d < time.Minute {
 		return "under a minute"
 	}
-	return d.Round(time.Minute).String()
+	return strings.TrimSuffix(d.Round(time.Minute).String(), "0s")
 }
