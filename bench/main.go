@@ -9,19 +9,33 @@
 // accepted by the fake Telegram server, control mode), poll_detection_p99_ms
 // (the same with control mode off, polling every 2 s as the anchors do),
 // poll_vs_event_p99_ratio, idle_cpu_s_per_min and peak_rss_mb (fleetwarden
-// watching N idle agents), restart_s (/restart all until every agent is back),
-// status_ms (/status received → reply sent).
+// watching N idle agents), tmux_idle_cpu_s_per_min (the tmux server during
+// the same windows: what being watched costs the fleet), restart_s
+// (/restart all until every agent is back), status_ms (/status received →
+// reply sent).
 //
-// Usage: go run ./bench [-n 10,100,500] [-trials 20] [-restart 20,100] [-idle 30s]
+// Idle CPU is measured only once fleetwarden has settled (ready, two scans
+// done since, no chat message for 10 s), over -windows windows of -idle
+// each; the figure is their median, with min and max.
+//
+// Usage: go run ./bench [-n 10,100,500] [-trials 20] [-restart 20,100] [-idle 60s]
+// [-windows 3] [-json FILE] [-cpuprofile FILE]
+//
+//	go run ./bench -compare old.json new.json
 package main
 
 import (
+	"bufio"
 	"context"
 	"encoding/json"
+	"errors"
 	"flag"
 	"fmt"
+	"io"
 	"log"
 	"math"
+	"net"
+	"net/http"
 	"os"
 	"os/exec"
 	"os/signal"
@@ -31,6 +45,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"time"
 
@@ -45,19 +60,53 @@ var (
 	adminChat = fake.Chat{ID: 111, Type: "private"}
 )
 
+// figure is one measured value; Min, Max and Samples give its spread
+// when it summarises several samples.
 type figure struct {
-	Figure string  `json:"figure"`
-	N      int     `json:"n"`
-	Value  float64 `json:"value"`
+	Figure  string  `json:"figure"`
+	N       int     `json:"n"`
+	Value   float64 `json:"value"`
+	Min     float64 `json:"min,omitempty"`
+	Max     float64 `json:"max,omitempty"`
+	Samples int     `json:"samples,omitempty"`
+}
+
+// spread summarises samples as value (their median or percentile p), min and max.
+func spread(name string, n int, v []float64, p float64) figure {
+	return figure{Figure: name, N: n, Value: percentile(v, p), Min: slices.Min(v), Max: slices.Max(v), Samples: len(v)}
+}
+
+// report is what -json writes: every figure of one run and where it ran.
+type report struct {
+	Command string   `json:"command"`
+	Date    string   `json:"date"`
+	Machine string   `json:"machine"`
+	Figures []figure `json:"figures"`
 }
 
 func main() {
 	ns := flag.String("n", "10,100,500", "fleet sizes")
 	trials := flag.Int("trials", 20, "detection trials per fleet size")
 	restartNs := flag.String("restart", "20,100", "fleet sizes whose restart is timed")
-	idle := flag.Duration("idle", 30*time.Second, "how long idle CPU is measured")
+	idle := flag.Duration("idle", 60*time.Second, "length of one idle CPU window")
+	windows := flag.Int("windows", 3, "idle CPU windows per fleet size (min/median/max)")
 	poll := flag.Bool("poll", true, "also measure with control mode off (polling every 2 s)")
+	jsonOut := flag.String("json", "", "also write every figure, with its spread, to this file")
+	cpuprofile := flag.String("cpuprofile", "", "write a CPU profile of fleetwarden during the first idle window of the largest -n to this file")
+	compare := flag.Bool("compare", false, "compare two -json files: bench -compare old.json new.json")
 	flag.Parse()
+	if *compare {
+		if flag.NArg() != 2 {
+			log.Fatal("usage: bench -compare old.json new.json")
+		}
+		if err := compareFiles(os.Stdout, flag.Arg(0), flag.Arg(1)); err != nil {
+			log.Fatal(err)
+		}
+		return
+	}
+	if *windows < 1 {
+		*windows = 1
+	}
 
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
@@ -67,16 +116,30 @@ func main() {
 	}
 	defer b.cleanup()
 	enc := json.NewEncoder(os.Stdout)
+	rep := report{Command: strings.Join(append([]string{"go run ./bench"}, os.Args[1:]...), " "),
+		Date: time.Now().UTC().Format(time.RFC3339), Machine: machine()}
 	emit := func(f figure) {
-		f.Value = math.Round(f.Value*10) / 10
+		f.Value, f.Min, f.Max = round1(f.Value), round1(f.Min), round1(f.Max)
 		_ = enc.Encode(f)
+		rep.Figures = append(rep.Figures, f)
+		if *jsonOut != "" {
+			// Written after every figure: an interrupted run keeps what it measured.
+			b, _ := json.MarshalIndent(rep, "", "  ")
+			if err := os.WriteFile(*jsonOut, append(b, '\n'), 0o644); err != nil {
+				log.Printf("-json: %v", err)
+			}
+		}
+	}
+	b.idle, b.windows = *idle, *windows
+	if *cpuprofile != "" {
+		b.profileN, b.profile = slices.Max(parseInts(*ns)), *cpuprofile
 	}
 	restartSet := map[int]bool{}
 	for _, n := range parseInts(*restartNs) {
 		restartSet[n] = true
 	}
 	for _, n := range parseInts(*ns) {
-		if err := b.runSize(ctx, n, *trials, *idle, restartSet[n], *poll, emit); err != nil {
+		if err := b.runSize(ctx, n, *trials, restartSet[n], *poll, emit); err != nil {
 			log.Fatalf("n=%d: %v", n, err)
 		}
 	}
@@ -105,6 +168,44 @@ type bench struct {
 	fw      string
 	claude  string
 	screens string
+
+	idle     time.Duration
+	windows  int
+	profileN int    // the fleet size whose first idle window is profiled
+	profile  string // where the profile goes
+}
+
+func round1(v float64) float64 { return math.Round(v*10) / 10 }
+
+// machine names the CPU, its cores and the load when the run started.
+func machine() string {
+	model := runtime.GOARCH
+	if f, err := os.Open("/proc/cpuinfo"); err == nil {
+		sc := bufio.NewScanner(f)
+		for sc.Scan() {
+			if k, v, ok := strings.Cut(sc.Text(), ":"); ok && strings.TrimSpace(k) == "model name" {
+				model = strings.TrimSpace(v)
+				break
+			}
+		}
+		f.Close()
+	}
+	load, _ := os.ReadFile("/proc/loadavg")
+	la := strings.Fields(string(load))
+	if len(la) > 3 {
+		la = la[:3]
+	}
+	return fmt.Sprintf("%s, %d cores, load average %s at start", model, runtime.NumCPU(), strings.Join(la, " "))
+}
+
+// freePort returns a loopback address nobody listens on (yet).
+func freePort() (string, error) {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return "", err
+	}
+	defer l.Close()
+	return l.Addr().String(), nil
 }
 
 func newBench(ctx context.Context) (*bench, error) {
@@ -161,6 +262,10 @@ type fleet struct {
 	sent   chan fake.Message
 	proc   *exec.Cmd
 	output *os.File
+	dash   string // fleetwarden's dashboard address
+	pprof  string // its FLEETWARDEN_PPROF address
+	// lastSent is when the fake Telegram last accepted a message (unix ns).
+	lastSent atomic.Int64
 }
 
 func (b *bench) newFleet(ctx context.Context, n int) (*fleet, error) {
@@ -195,6 +300,7 @@ func (b *bench) newFleet(ctx context.Context, n int) (*fleet, error) {
 	f.tg = fake.New(f.tgT, token)
 	f.tg.AddChat(adminChat)
 	f.tg.OnSent(func(m fake.Message) {
+		f.lastSent.Store(time.Now().UnixNano())
 		select {
 		case f.sent <- m:
 		default:
@@ -233,7 +339,14 @@ func (f *fleet) startFleetwarden(ctx context.Context, controlMode bool, interval
 	fmt.Fprintf(&b, "[tmux]\nsocket = %q\n\n", f.tm.Socket())
 	fmt.Fprintf(&b, "[telegram]\ntoken = %q\napi_url = %q\nadmins = [111]\nalert_chats = [111]\n\n", token, f.tg.URL())
 	fmt.Fprintf(&b, "[watchdog]\ninterval = %q\ncontrol_mode = %v\n\n", interval, controlMode)
-	fmt.Fprintf(&b, "[alerts]\ngroup_wait = \"0s\"\n\n[login]\nparallel = 16\n\n[dashboard]\nlisten = \"off\"\n\n")
+	var err error
+	if f.dash, err = freePort(); err != nil {
+		return err
+	}
+	if f.pprof, err = freePort(); err != nil {
+		return err
+	}
+	fmt.Fprintf(&b, "[alerts]\ngroup_wait = \"0s\"\n\n[login]\nparallel = 16\n\n[dashboard]\nlisten = %q\n\n", f.dash)
 	fmt.Fprintf(&b, "[state]\ndir = %q\n\n[log]\nlevel = \"warn\"\n\n", filepath.Join(f.dir, fmt.Sprintf("state-%v", controlMode)))
 	for _, name := range f.names {
 		fmt.Fprintf(&b, "[[agent]]\nname = %q\ntarget = %q\ncommand = %q\nworkdir = %q\n", name, f.target(name), f.b.claude, f.dir)
@@ -249,6 +362,7 @@ func (f *fleet) startFleetwarden(ctx context.Context, controlMode bool, interval
 	}
 	f.output = out
 	f.proc = exec.Command(f.b.fw, "run", "--config", cfg)
+	f.proc.Env = append(os.Environ(), "FLEETWARDEN_PPROF="+f.pprof)
 	f.proc.Stdout, f.proc.Stderr = out, out
 	if err := f.proc.Start(); err != nil {
 		return err
@@ -433,7 +547,203 @@ func peakRSSMB(pid int) (float64, error) {
 	return 0, fmt.Errorf("no VmHWM")
 }
 
-func (b *bench) runSize(ctx context.Context, n, trials int, idle time.Duration, restart, poll bool, emit func(figure)) error {
+// get fetches a page of fleetwarden's dashboard.
+func (f *fleet) get(ctx context.Context, path string) (int, string, error) {
+	ctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+	defer cancel()
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, "http://"+f.dash+path, nil)
+	if err != nil {
+		return 0, "", err
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		return 0, "", err
+	}
+	defer resp.Body.Close()
+	body, err := io.ReadAll(resp.Body)
+	return resp.StatusCode, string(body), err
+}
+
+// scans reads how many scans fleetwarden has finished, from /metrics.
+func (f *fleet) scans(ctx context.Context) (int, error) {
+	_, body, err := f.get(ctx, "/metrics")
+	if err != nil {
+		return 0, err
+	}
+	for _, l := range strings.Split(body, "\n") {
+		if v, ok := strings.CutPrefix(l, "fleetwarden_scan_duration_seconds_count "); ok {
+			return strconv.Atoi(strings.TrimSpace(v))
+		}
+	}
+	return 0, errors.New("/metrics has no fleetwarden_scan_duration_seconds_count")
+}
+
+// settle waits until fleetwarden is in its steady state: /readyz says
+// ready, two more scans finished (the first full scan and a periodic one
+// are behind it), and no chat message (start notice, credential warnings)
+// went out for 10 s.
+func (f *fleet) settle(ctx context.Context) error {
+	const quiet = 10 * time.Second
+	start := time.Now()
+	deadline := start.Add(3 * time.Minute)
+	first := -1
+	for {
+		code, _, err := f.get(ctx, "/readyz")
+		n, serr := f.scans(ctx)
+		if err == nil && serr == nil && code == http.StatusOK {
+			if first < 0 {
+				first = n
+			}
+			if n >= first+2 && time.Since(time.Unix(0, f.lastSent.Load())) >= quiet {
+				log.Printf("n=%d: settled after %s (%d scans)", f.n, time.Since(start).Round(time.Second), n)
+				return nil
+			}
+		}
+		if time.Now().After(deadline) {
+			return fmt.Errorf("fleetwarden did not settle within 3 minutes (readyz %d %v, scans %d %v)", code, err, n, serr)
+		}
+		select {
+		case <-time.After(time.Second):
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+	}
+}
+
+// tmuxServerPID is the pid of the fleet's tmux server.
+func (f *fleet) tmuxServerPID(ctx context.Context) (int, error) {
+	out, err := exec.CommandContext(ctx, "tmux", "-L", f.tm.Socket(), "-f", "/dev/null", "display-message", "-p", "#{pid}").Output()
+	if err != nil {
+		return 0, fmt.Errorf("tmux server pid: %w", err)
+	}
+	return strconv.Atoi(strings.TrimSpace(string(out)))
+}
+
+// idleWindows measures fleetwarden's CPU (with its children and control
+// clients) and the tmux server's over b.windows windows of b.idle each.
+// The first window of the profiled size is also a CPU profile.
+func (f *fleet) idleWindows(ctx context.Context) (fw, tm []float64, err error) {
+	pid := f.proc.Process.Pid
+	tpid, err := f.tmuxServerPID(ctx)
+	if err != nil {
+		return nil, nil, err
+	}
+	for w := range f.b.windows {
+		var prof chan error
+		if w == 0 && f.b.profile != "" && f.n == f.b.profileN {
+			prof = make(chan error, 1)
+			go func() { prof <- f.cpuProfile(ctx, f.b.idle) }()
+		}
+		c0, err := cpuSeconds(pid)
+		if err != nil {
+			return nil, nil, err
+		}
+		t0, _, err := procCPU(fmt.Sprintf("/proc/%d/stat", tpid))
+		if err != nil {
+			return nil, nil, err
+		}
+		log.Printf("n=%d: idle window %d/%d of %s", f.n, w+1, f.b.windows, f.b.idle)
+		select {
+		case <-time.After(f.b.idle):
+		case <-ctx.Done():
+			return nil, nil, ctx.Err()
+		}
+		c1, _ := cpuSeconds(pid)
+		t1, _, _ := procCPU(fmt.Sprintf("/proc/%d/stat", tpid))
+		fw = append(fw, (c1-c0)/f.b.idle.Minutes())
+		tm = append(tm, (t1-t0)/100/f.b.idle.Minutes())
+		if prof != nil {
+			if err := <-prof; err != nil {
+				log.Printf("cpu profile: %v", err)
+			} else {
+				log.Printf("n=%d: cpu profile of the idle daemon in %s", f.n, f.b.profile)
+			}
+		}
+	}
+	return fw, tm, nil
+}
+
+// cpuProfile writes a CPU profile of fleetwarden over d to b.profile.
+func (f *fleet) cpuProfile(ctx context.Context, d time.Duration) error {
+	ctx, cancel := context.WithTimeout(ctx, d+30*time.Second)
+	defer cancel()
+	url := fmt.Sprintf("http://%s/debug/pprof/profile?seconds=%d", f.pprof, int(d.Seconds()))
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
+	if err != nil {
+		return err
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		return err
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		return fmt.Errorf("%s: %s", url, resp.Status)
+	}
+	out, err := os.Create(f.b.profile)
+	if err != nil {
+		return err
+	}
+	if _, err := io.Copy(out, resp.Body); err != nil {
+		out.Close()
+		return err
+	}
+	return out.Close()
+}
+
+// compareFiles prints, per figure in both -json files, old, new and new ÷ old.
+func compareFiles(w io.Writer, oldPath, newPath string) error {
+	load := func(p string) (report, error) {
+		var r report
+		b, err := os.ReadFile(p)
+		if err != nil {
+			return r, err
+		}
+		if err := json.Unmarshal(b, &r); err != nil {
+			return r, fmt.Errorf("%s: %w", p, err)
+		}
+		return r, nil
+	}
+	o, err := load(oldPath)
+	if err != nil {
+		return err
+	}
+	nw, err := load(newPath)
+	if err != nil {
+		return err
+	}
+	type key struct {
+		fig string
+		n   int
+	}
+	old := map[key]figure{}
+	for _, f := range o.Figures {
+		old[key{f.Figure, f.N}] = f
+	}
+	fmt.Fprintf(w, "old: %s (%s; %s)\nnew: %s (%s; %s)\n", o.Command, o.Date, o.Machine, nw.Command, nw.Date, nw.Machine)
+	fmt.Fprintf(w, "%-28s %5s %18s %18s %8s\n", "figure", "n", "old [min–max]", "new [min–max]", "new/old")
+	show := func(f figure) string {
+		if f.Samples > 1 {
+			return fmt.Sprintf("%g [%g–%g]", f.Value, f.Min, f.Max)
+		}
+		return fmt.Sprint(f.Value)
+	}
+	for _, f := range nw.Figures {
+		of, ok := old[key{f.Figure, f.N}]
+		if !ok {
+			fmt.Fprintf(w, "%-28s %5d %18s %18s %8s\n", f.Figure, f.N, "-", show(f), "new")
+			continue
+		}
+		ratio := "-"
+		if of.Value != 0 {
+			ratio = fmt.Sprintf("%.2f×", f.Value/of.Value)
+		}
+		fmt.Fprintf(w, "%-28s %5d %18s %18s %8s\n", f.Figure, f.N, show(of), show(f), ratio)
+	}
+	return nil
+}
+
+func (b *bench) runSize(ctx context.Context, n, trials int, restart, poll bool, emit func(figure)) error {
 	f, err := b.newFleet(ctx, n)
 	if err != nil {
 		return err
@@ -444,27 +754,24 @@ func (b *bench) runSize(ctx context.Context, n, trials int, idle time.Duration, 
 		return err
 	}
 	pid := f.proc.Process.Pid
-	// Idle cost: nothing happens for `idle`.
-	c0, err := cpuSeconds(pid)
+	// Idle cost: nothing happens, once fleetwarden has settled.
+	if err := f.settle(ctx); err != nil {
+		return err
+	}
+	fw, tm, err := f.idleWindows(ctx)
 	if err != nil {
 		return err
 	}
-	log.Printf("n=%d: idle for %s", n, idle)
-	select {
-	case <-time.After(idle):
-	case <-ctx.Done():
-		return ctx.Err()
-	}
-	c1, _ := cpuSeconds(pid)
-	emit(figure{"idle_cpu_s_per_min", n, (c1 - c0) / idle.Minutes()})
+	emit(spread("idle_cpu_s_per_min", n, fw, 50))
+	emit(spread("tmux_idle_cpu_s_per_min", n, tm, 50))
 
 	log.Printf("n=%d: %d detection trials", n, trials)
 	ms, err := f.detect(ctx, trials)
 	if err != nil {
 		return err
 	}
-	emit(figure{"detection_p50_ms", n, percentile(ms, 50)})
-	emit(figure{"detection_p99_ms", n, percentile(ms, 99)})
+	emit(spread("detection_p50_ms", n, ms, 50))
+	emit(spread("detection_p99_ms", n, ms, 99))
 
 	var st []float64
 	for range 10 {
@@ -477,20 +784,20 @@ func (b *bench) runSize(ctx context.Context, n, trials int, idle time.Duration, 
 		}
 		st = append(st, float64(d.Microseconds())/1000)
 	}
-	emit(figure{"status_ms", n, percentile(st, 50)})
+	emit(spread("status_ms", n, st, 50))
 
 	if restart {
 		d, err := f.restartAll(ctx)
 		if err != nil {
 			return err
 		}
-		emit(figure{"restart_s", n, d.Seconds()})
+		emit(figure{Figure: "restart_s", N: n, Value: d.Seconds()})
 	}
 	rss, err := peakRSSMB(pid)
 	if err != nil {
 		return err
 	}
-	emit(figure{"peak_rss_mb", n, rss})
+	emit(figure{Figure: "peak_rss_mb", N: n, Value: rss})
 	f.stopFleetwarden()
 
 	if poll {
@@ -506,9 +813,9 @@ func (b *bench) runSize(ctx context.Context, n, trials int, idle time.Duration, 
 			return err
 		}
 		p99 := percentile(pms, 99)
-		emit(figure{"poll_detection_p99_ms", n, p99})
+		emit(spread("poll_detection_p99_ms", n, pms, 99))
 		if e := percentile(ms, 99); e > 0 {
-			emit(figure{"poll_vs_event_p99_ratio", n, p99 / e})
+			emit(figure{Figure: "poll_vs_event_p99_ratio", N: n, Value: p99 / e})
 		}
 	}
 	return nil
@@ -527,7 +834,7 @@ func (b *bench) runRestartOnly(ctx context.Context, n int, emit func(figure)) er
 	if err != nil {
 		return err
 	}
-	emit(figure{"restart_s", n, d.Seconds()})
+	emit(figure{Figure: "restart_s", N: n, Value: d.Seconds()})
 	return nil
 }
 
