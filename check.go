@@ -29,7 +29,7 @@ type probe struct {
 func cmdCheck(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	fs := newFlags("check", stderr)
 	offline := fs.Bool("offline", false, "validate only: probe no channel over the network")
-	cfg, code := parseConfig(fs, args, stderr)
+	cfg, code := parseConfig(fs, args, stdout, stderr)
 	if cfg == nil {
 		if code == 1 {
 			lastGoodInstead(fs.Lookup("config").Value.String(), stderr)
@@ -69,9 +69,9 @@ func cmdCheck(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 	}
 	if problems > 0 {
 		fmt.Fprintf(stderr, "%d problem(s) found\n", problems)
-		return 1
+		return exitFailure
 	}
-	return 0
+	return exitOK
 }
 
 func checkProbes(rt *runtime, offline bool) []probe {

@@ -76,7 +76,7 @@ func (t journalTap) Append(r audit.Record) error {
 
 // snapshot is what the dashboard shows.
 func (d *daemon) snapshot() dashboard.Snapshot {
-	s := dashboard.Snapshot{Time: time.Now(), Version: version, StartedAt: d.started, Notes: d.notes()}
+	s := dashboard.Snapshot{Time: time.Now(), Version: versionString(), StartedAt: d.started, Notes: d.notes()}
 	for _, a := range d.rt.fleet.Snapshot() {
 		s.Agents = append(s.Agents, dashboard.Agent{Name: a.Name, Host: a.Host, Target: a.Target, State: string(a.State),
 			Reason: string(a.Reason), Since: a.Since, Evidence: claude.Redact(a.Evidence), ResetsAt: a.ResetsAt})

@@ -56,7 +56,7 @@ func main() {
 func Main(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 	if len(args) == 0 {
 		fmt.Fprint(stderr, usage)
-		return 2
+		return exitUsage
 	}
 	cmd, rest := args[0], args[1:]
 	switch cmd {
@@ -73,14 +73,17 @@ func Main(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io
 	case "timeline":
 		return cmdTimeline(rest, stdout, stderr)
 	case "version", "--version", "-v":
-		fmt.Fprintf(stdout, "fleetwarden %s\n", version)
-		return 0
+		if err := parseArgs(newFlags("version", stderr), rest, stdout); err != nil {
+			return exitCode(err)
+		}
+		fmt.Fprintf(stdout, "fleetwarden %s\n", versionString())
+		return exitOK
 	case "help", "-h", "--help":
 		fmt.Fprint(stdout, usage)
-		return 0
+		return exitOK
 	}
 	fmt.Fprintf(stderr, "fleetwarden: unknown command %q\n\n%s", cmd, usage)
-	return 2
+	return exitUsage
 }
 
 // loadConfig loads the config named by --config, or finds one, or returns
@@ -106,18 +109,19 @@ func newFlags(name string, stderr io.Writer) *flag.FlagSet {
 }
 
 // parseConfig adds --config to fs, parses args and loads the config. A nil
-// config comes with the exit code: 2 for bad flags, 1 for a bad config.
-func parseConfig(fs *flag.FlagSet, args []string, stderr io.Writer) (*config.Config, int) {
+// config comes with the exit code: 0 after --help, 2 for bad flags, 1 for a
+// bad config.
+func parseConfig(fs *flag.FlagSet, args []string, stdout, stderr io.Writer) (*config.Config, int) {
 	path := fs.String("config", "", "config file")
-	if err := fs.Parse(args); err != nil {
-		return nil, 2
+	if err := parseArgs(fs, args, stdout); err != nil {
+		return nil, exitCode(err)
 	}
 	cfg, err := loadConfig(*path)
 	if err != nil {
 		printConfigError(stderr, err)
-		return nil, 1
+		return nil, exitCode(err)
 	}
-	return cfg, 0
+	return cfg, exitOK
 }
 
 func printConfigError(stderr io.Writer, err error) {
@@ -134,7 +138,7 @@ func printConfigError(stderr io.Writer, err error) {
 func cmdStatus(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	fs := newFlags("status", stderr)
 	asJSON := fs.Bool("json", false, "print JSON")
-	cfg, code := parseConfig(fs, args, stderr)
+	cfg, code := parseConfig(fs, args, stdout, stderr)
 	if cfg == nil {
 		return code
 	}
@@ -145,13 +149,13 @@ func cmdStatus(ctx context.Context, args []string, stdout, stderr io.Writer) int
 	sts, err := rt.fleet.Scan(ctx)
 	if err != nil {
 		fmt.Fprintf(stderr, "fleetwarden: scan: %v\n", err)
-		return 1
+		return exitFailure
 	}
 	// With no agent to show it, a tmux that cannot be asked must not look
 	// like an empty fleet.
 	if terr := rt.fleet.TmuxErrors()[""]; len(sts) == 0 && terr != nil && !errors.Is(terr, tmux.ErrNoServer) {
 		fmt.Fprintf(stderr, "fleetwarden: cannot list the panes of %s: %v\n", socketName(cfg), terr)
-		return 1
+		return exitFailure
 	}
 	if *asJSON {
 		if sts == nil {
@@ -160,17 +164,17 @@ func cmdStatus(ctx context.Context, args []string, stdout, stderr io.Writer) int
 		enc := json.NewEncoder(stdout)
 		enc.SetIndent("", "  ")
 		if err := enc.Encode(sts); err != nil {
-			return 1
+			return exitFailure
 		}
-		return 0
+		return exitOK
 	}
 	if len(sts) == 0 {
 		if errors.Is(rt.fleet.TmuxErrors()[""], tmux.ErrNoServer) {
 			fmt.Fprintf(stdout, "no agents found: no tmux server is running (%s)\n", socketName(cfg))
-			return 0
+			return exitOK
 		}
 		fmt.Fprintln(stdout, "no agents found")
-		return 0
+		return exitOK
 	}
 	tw := tabwriter.NewWriter(stdout, 0, 4, 2, ' ', 0)
 	fmt.Fprintln(tw, "NAME\tTARGET\tSTATE\tREASON\tSINCE\tEVIDENCE")
@@ -180,25 +184,25 @@ func cmdStatus(ctx context.Context, args []string, stdout, stderr io.Writer) int
 			ago(now.Sub(s.Since)), clip(s.Evidence, 80))
 	}
 	tw.Flush()
-	return 0
+	return exitOK
 }
 
 func cmdClassify(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 	fs := newFlags("classify", stderr)
 	asJSON := fs.Bool("json", false, "print JSON")
-	if err := fs.Parse(args); err != nil {
-		return 2
+	if err := parseArgs(fs, args, stdout); err != nil {
+		return exitCode(err)
 	}
 	if fs.NArg() > 1 {
 		fmt.Fprintln(stderr, "usage: fleetwarden classify [--json] [FILE|-]")
-		return 2
+		return exitUsage
 	}
 	var in io.Reader = stdin
 	if name := fs.Arg(0); name != "" && name != "-" {
 		f, err := os.Open(name)
 		if err != nil {
 			fmt.Fprintf(stderr, "fleetwarden: %v\n", err)
-			return 1
+			return exitFailure
 		}
 		defer f.Close()
 		in = f
@@ -206,7 +210,7 @@ func cmdClassify(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 	data, err := io.ReadAll(io.LimitReader(in, 16<<20))
 	if err != nil {
 		fmt.Fprintf(stderr, "fleetwarden: reading pane: %v\n", err)
-		return 1
+		return exitFailure
 	}
 	// A limit's reset time on screen is read against when the pane was
 	// captured: the file's modification time, or now for stdin.
@@ -219,9 +223,9 @@ func cmdClassify(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 	r := claude.ClassifyAt(string(data), at, nil)
 	if *asJSON {
 		if err := json.NewEncoder(stdout).Encode(r); err != nil {
-			return 1
+			return exitFailure
 		}
-		return 0
+		return exitOK
 	}
 	fmt.Fprintf(stdout, "state:    %s\n", r.State)
 	if r.Reason != "" {
@@ -236,7 +240,7 @@ func cmdClassify(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 	if r.ResetsAt != "" {
 		fmt.Fprintf(stdout, "resets:   %s\n", r.ResetsAt)
 	}
-	return 0
+	return exitOK
 }
 
 func newLogger(cfg *config.Config, w io.Writer) *slog.Logger {
@@ -296,7 +300,7 @@ func clip(s string, n int) string {
 func cmdTimeline(args []string, stdout, stderr io.Writer) int {
 	fs := newFlags("timeline", stderr)
 	since := fs.Duration("since", 24*time.Hour, "how far back")
-	cfg, code := parseConfig(fs, args, stderr)
+	cfg, code := parseConfig(fs, args, stdout, stderr)
 	if cfg == nil {
 		return code
 	}
@@ -305,11 +309,11 @@ func cmdTimeline(args []string, stdout, stderr io.Writer) int {
 	if err != nil && len(recs) == 0 {
 		if errors.Is(err, iofs.ErrNotExist) {
 			fmt.Fprintf(stdout, "No journal yet in %s.\n", cfg.State.Dir)
-			return 0
+			return exitOK
 		}
 		fmt.Fprintf(stderr, "fleetwarden: %v\n", err)
-		return 1
+		return exitFailure
 	}
 	fmt.Fprintln(stdout, audit.Timeline(recs, location(cfg.Schedule.Timezone), now))
-	return 0
+	return exitOK
 }

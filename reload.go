@@ -253,15 +253,15 @@ func cmdReloadCLI(ctx context.Context, args []string, stdout, stderr interface{ 
 	fs := newFlags("reload", stderr)
 	path := fs.String("config", "", "config file (default: the one the daemon runs on)")
 	yes := fs.Bool("yes", false, "apply changes that need an admin's confirmation too")
-	if err := fs.Parse(args); err != nil {
-		return 2
+	if err := parseArgs(fs, args, stdout); err != nil {
+		return exitCode(err)
 	}
 	file := *path
 	if file == "" {
 		found, err := config.Find()
 		if err != nil {
 			printConfigError(stderr, err)
-			return 1
+			return exitFailure
 		}
 		file = found
 	}
@@ -279,7 +279,7 @@ func cmdReloadCLI(ctx context.Context, args []string, stdout, stderr interface{ 
 		abs, err := filepath.Abs(*path)
 		if err != nil {
 			fmt.Fprintf(stderr, "fleetwarden: %v\n", err)
-			return 1
+			return exitFailure
 		}
 		req.Config = abs
 	}
@@ -290,25 +290,25 @@ func cmdReloadCLI(ctx context.Context, args []string, stdout, stderr interface{ 
 	c, err := dl.DialContext(dctx, "unix", sock)
 	if err != nil {
 		fmt.Fprintf(stderr, "fleetwarden: no fleetwarden runs on %s (%v)\n", stateDir, err)
-		return 1
+		return exitFailure
 	}
 	defer c.Close()
 	_ = c.SetDeadline(time.Now().Add(30 * time.Second))
 	if err := json.NewEncoder(c).Encode(req); err != nil {
 		fmt.Fprintf(stderr, "fleetwarden: %v\n", err)
-		return 1
+		return exitFailure
 	}
 	var rep controlReply
 	if err := json.NewDecoder(c).Decode(&rep); err != nil {
 		fmt.Fprintf(stderr, "fleetwarden: no answer from the running fleetwarden: %v\n", err)
-		return 1
+		return exitFailure
 	}
 	if !rep.OK {
 		fmt.Fprintln(stderr, rep.Text)
-		return 1
+		return exitFailure
 	}
 	fmt.Fprintln(stdout, rep.Text)
-	return 0
+	return exitOK
 }
 
 // notes say how this generation runs when not simply as configured.

@@ -31,8 +31,8 @@ func cmdRun(ctx context.Context, args []string, stdin io.Reader, stdout, stderr 
 	fs := newFlags("run", stderr)
 	path := fs.String("config", "", "config file")
 	safe := fs.Bool("safe", false, "safe mode: only the tmux watch, the console, the dashboard and the alert routes that pass their check")
-	if err := fs.Parse(args); err != nil {
-		return 2
+	if err := parseArgs(fs, args, stdout); err != nil {
+		return exitCode(err)
 	}
 	return runDaemon(ctx, runOptions{config: *path, safe: *safe, stdin: stdin, stdout: stdout, stderr: stderr, captureCrashes: true})
 }
@@ -93,7 +93,7 @@ func newDaemon(rt *runtime, b *boot, withHandler func(*commands.Handler) *consol
 	}
 	started, metrics := b.started, b.metrics
 	if metrics == nil {
-		started, metrics = time.Now(), dashboard.NewMetrics(version)
+		started, metrics = time.Now(), dashboard.NewMetrics(versionString())
 	}
 	d := &daemon{rt: rt, log: rt.log, journal: j, started: started, metrics: metrics,
 		warnings: loadWarnings(cfg.State.Dir), boot: b, reloadc: make(chan *boot, 1), disk: disk}
@@ -267,7 +267,7 @@ func (d *daemon) run(ctx context.Context) (*boot, error) {
 	var gap away
 	if !reloaded {
 		gap = d.lastSeen()
-		_ = d.journal.Append(audit.Record{Kind: audit.KindStart, Actor: "fleetwarden", Message: "fleetwarden " + version + " started"})
+		_ = d.journal.Append(audit.Record{Kind: audit.KindStart, Actor: "fleetwarden", Message: "fleetwarden " + versionString() + " started"})
 	}
 	d.journalNotes()
 	if d.boot.safe != "" {

@@ -113,7 +113,7 @@ func runDaemon(ctx context.Context, o runOptions) (code int) {
 		if err != nil {
 			fmt.Fprintf(o.stderr, "fleetwarden: %v\n", err)
 			recordCrash(b.cfg.State.Dir, "start: "+err.Error(), time.Now())
-			return 1
+			return exitFailure
 		}
 		d.goodAfter = o.goodAfter
 		d.hup = hup
@@ -132,10 +132,10 @@ func runDaemon(ctx context.Context, o runOptions) (code int) {
 		next, err := d.run(ctx)
 		if err != nil {
 			fmt.Fprintf(o.stderr, "fleetwarden: %v\n", err)
-			return 1
+			return exitFailure
 		}
 		if next == nil {
-			return 0
+			return exitOK
 		}
 		log.Info("config reloaded", "file", next.cfg.Path, "safe_mode", next.safe != "")
 		next.started, next.metrics = b.started, b.metrics
@@ -151,7 +151,7 @@ func firstBoot(o runOptions) (*boot, *slog.Logger, int) {
 		found, err := config.Find()
 		if err != nil {
 			printConfigError(o.stderr, err)
-			return nil, nil, 1
+			return nil, nil, exitFailure
 		}
 		path = found
 	}
@@ -167,7 +167,7 @@ func firstBoot(o runOptions) (*boot, *slog.Logger, int) {
 			if lerr != nil {
 				printConfigError(o.stderr, err)
 				fmt.Fprintf(o.stderr, "fleetwarden: %v\n", lerr)
-				return nil, nil, 1
+				return nil, nil, exitFailure
 			}
 			cfg, notes = lg, []string{note}
 			fmt.Fprintln(o.stderr, note)
@@ -179,7 +179,7 @@ func firstBoot(o runOptions) (*boot, *slog.Logger, int) {
 	} else {
 		log.Info("config loaded", "file", cfg.Path)
 	}
-	b := &boot{cfg: cfg, notes: notes, started: time.Now(), metrics: dashboard.NewMetrics(version)}
+	b := &boot{cfg: cfg, notes: notes, started: time.Now(), metrics: dashboard.NewMetrics(versionString())}
 	collectCrashOutput(cfg.State.Dir)
 	switch why := repeatedCrash(cfg.State.Dir, time.Now()); {
 	case o.safe:
@@ -190,7 +190,7 @@ func firstBoot(o runOptions) (*boot, *slog.Logger, int) {
 		// starts everything again.
 		clearCrashes(cfg.State.Dir)
 	}
-	return b, log, 0
+	return b, log, exitOK
 }
 
 // fallBack loads the last good config for a file that did not load, and
