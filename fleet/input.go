@@ -33,6 +33,9 @@ var (
 	KeyGap   = 150 * time.Millisecond // between the keys of an answer
 	EnterGap = 500 * time.Millisecond // between typed text and Enter
 	MoveOn   = 8 * time.Second        // how long an answer waits for the pane to move on
+	// RepressAfter is how long the same dialog may stay after its key
+	// before the key is pressed again (it was dropped).
+	RepressAfter = 2 * time.Second
 )
 
 // Screen is an agent's pane as it is now.
@@ -139,11 +142,8 @@ func (f *Fleet) Answer(ctx context.Context, name, dialogID string, n int) (Scree
 	if n < 0 || n > len(sc.Dialog.Options) {
 		return sc, fmt.Errorf("agent %s: the dialog has options 1 to %d", name, len(sc.Dialog.Options))
 	}
-	if n == 0 {
-		if err := src.SendKeys(ctx, p.ID, "Escape"); err != nil {
-			return sc, fmt.Errorf("agent %s: %w", name, err)
-		}
-	} else {
+	final := "Escape"
+	if n > 0 {
 		// Move the cursor to the option, check it landed, then Enter. A
 		// dialog that has just opened may drop the first keys: try again.
 		for try := 0; sc.Dialog.Cursor != n; try++ {
@@ -164,21 +164,33 @@ func (f *Fleet) Answer(ctx context.Context, name, dialogID string, n int) (Scree
 				return sc, err
 			}
 		}
-		if err := src.SendKeys(ctx, p.ID, "Enter"); err != nil {
-			return sc, fmt.Errorf("agent %s: %w", name, err)
-		}
+		final = "Enter"
 	}
-	return f.waitMovedOn(ctx, src, name, p, dialogID)
+	if err := src.SendKeys(ctx, p.ID, final); err != nil {
+		return sc, fmt.Errorf("agent %s: %w", name, err)
+	}
+	return f.waitMovedOn(ctx, src, name, p, dialogID, n, final)
 }
 
 // waitMovedOn waits until the dialog is gone from the pane (or MoveOn is
-// over) and returns the pane then.
-func (f *Fleet) waitMovedOn(ctx context.Context, src Typist, name string, p tmux.Pane, dialogID string) (Screen, error) {
+// over) and returns the pane then. A dialog that has just opened can drop
+// the key that answers it (the real CLI's permission prompt did, with the
+// cursor already on the option): while the same dialog still shows with the
+// cursor on option n after RepressAfter, the key is pressed again — only
+// then, so a second dialog never gets a key meant for the first.
+func (f *Fleet) waitMovedOn(ctx context.Context, src Typist, name string, p tmux.Pane, dialogID string, n int, key string) (Screen, error) {
 	deadline := time.Now().Add(MoveOn)
+	repress := time.Now().Add(RepressAfter)
 	for {
 		sc, err := f.look(ctx, src, name, p)
 		if err == nil && (!sc.HasDlg || sc.Dialog.ID != dialogID) {
 			return sc, nil
+		}
+		if err == nil && key != "" && time.Now().After(repress) && (n == 0 || sc.Dialog.Cursor == n) {
+			if err := src.SendKeys(ctx, p.ID, key); err != nil {
+				return sc, fmt.Errorf("agent %s: %w", name, err)
+			}
+			repress = time.Now().Add(RepressAfter)
 		}
 		if time.Now().After(deadline) || ctx.Err() != nil {
 			if err == nil {

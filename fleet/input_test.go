@@ -17,10 +17,14 @@ import (
 // startDialog starts the fake CLI on the permission prompt; its answers
 // show the busy screen (1, 2, 3), the idle one (4, Esc), and a typed line
 // the busy one. It returns the file where the fake writes what it got.
-func (w *world) startDialog(session, screen string) string {
+func (w *world) startDialog(session, screen string, extra ...string) string {
 	w.t.Helper()
 	typed := filepath.Join(w.dir, session+".typed")
 	e := w.env(screen)
+	for _, kv := range extra {
+		k, v, _ := strings.Cut(kv, "=")
+		e[k] = v
+	}
 	e["FAKECLAUDE_DIALOG"] = "1=17-busy-7s.txt,2=17-busy-7s.txt,3=17-busy-7s.txt,4=14-main-tui.txt,esc=14-main-tui.txt"
 	e["FAKECLAUDE_TYPED"] = typed
 	e["FAKECLAUDE_ON_LINE"] = "17-busy-7s.txt"
@@ -44,17 +48,20 @@ func TestAnswerDialog(t *testing.T) {
 		n     int
 		typed string
 		want  claude.State
+		deaf  string // keys the dialog drops after it opens
 	}{
-		{"the preselected yes", 1, "answer 1", claude.Working},
-		{"the third option, cursor moved down", 3, "answer 3", claude.Working},
-		{"no", 4, "answer 4", claude.Idle},
-		{"esc", 0, "answer esc", claude.Idle},
+		{"the preselected yes", 1, "answer 1", claude.Working, ""},
+		{"the preselected yes, its Enter dropped", 1, "answer 1", claude.Working, "1"},
+		{"esc, dropped", 0, "answer esc", claude.Idle, "1"},
+		{"the third option, cursor moved down", 3, "answer 3", claude.Working, ""},
+		{"no", 4, "answer 4", claude.Idle, ""},
+		{"esc", 0, "answer esc", claude.Idle, ""},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			t.Parallel()
 			w := newWorld(t)
-			typed := w.startDialog("a", "61-permission.txt")
+			typed := w.startDialog("a", "61-permission.txt", "FAKECLAUDE_DEAF_KEYS="+tt.deaf)
 			f := w.fleet(Agent{Name: "a", Target: "a:main"})
 			w.waitState(f, map[string]claude.State{"a": claude.NeedsInput})
 			sc, err := f.Look(t.Context(), "a")

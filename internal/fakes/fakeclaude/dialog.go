@@ -71,6 +71,7 @@ type dialog struct {
 	opts   []int // indexes of option lines
 	cursor int   // index into opts
 	next   map[string]string
+	deaf   int // keys still to drop, as a dialog that has just opened does
 }
 
 var optionRE = regexp.MustCompile(`^( *)(❯ |  )(\d+)\. `)
@@ -81,6 +82,7 @@ func newDialog(dir, screen string) *dialog {
 		return nil
 	}
 	d := &dialog{dir: dir, next: map[string]string{}}
+	d.deaf, _ = strconv.Atoi(os.Getenv("FAKECLAUDE_DEAF_KEYS"))
 	for _, kv := range strings.Split(spec, ",") {
 		k, v, _ := strings.Cut(kv, "=")
 		d.next[strings.TrimSpace(k)] = strings.TrimSpace(v)
@@ -113,6 +115,10 @@ func (d *dialog) key(ev string) bool {
 		return false
 	}
 	if len(d.opts) == 0 {
+		return true
+	}
+	if d.deaf > 0 {
+		d.deaf--
 		return true
 	}
 	switch {

@@ -23,6 +23,8 @@
 // FAKECLAUDE_SESSION_ID replaces the session ID it writes into its session
 // file (as anything the agent runs could).
 //
+// FAKECLAUDE_DEAF_KEYS=N makes its first dialog drop the first N keys, as
+// the real CLI's permission prompt can just after it opens.
 // With FAKECLAUDE_DIALOG="1=NAME,2=NAME,esc=NAME" it reads keys one by one
 // (the terminal in non-canonical mode) like the real CLI: on a screen with
 // a numbered chooser, Up and Down move the ❯ cursor (the screen is redrawn),
