@@ -334,23 +334,23 @@ func starts(v view, i int, ok func(byte) bool) []int {
 	return out
 }
 
-// telegram hides <bot id>:<secret>: 5–12 digits, a colon, 30 or more token
-// characters (also inside https://api.telegram.org/bot<token>/…).
-func telegram(v view, add adder) {
+// separated hides tokens made of a head, a separator byte and a tail. At each
+// sep, tail says where the token ends (-1: what follows does not fit); head
+// is tried on each start of the run of ok bytes before sep, longest first,
+// and the first that fits is replaced by what it returns.
+func separated(v view, add adder, sep byte, ok func(byte) bool, tail func(i int) int, head func(d, i int) (string, bool)) {
 	s := v.text
 	for i := 0; i < len(s); i++ {
-		if s[i] != ':' {
+		if s[i] != sep {
 			continue
 		}
-		e := runEnd(s, i+1)
-		if e-(i+1) < 30 {
+		e := tail(i)
+		if e < 0 {
 			continue
 		}
-		for _, d := range starts(v, i, isDigit) {
-			n := i - d
-			// The id stands alone, or follows "bot" as in Bot API URLs.
-			if n >= 5 && n <= 12 && (v.boundary(d) || strings.HasSuffix(s[:d], "bot")) {
-				add(d, e, s[d:i+1]+Mark)
+		for _, d := range starts(v, i, ok) {
+			if repl, fits := head(d, i); fits {
+				add(d, e, repl)
 				i = e - 1
 				break
 			}
@@ -358,51 +358,57 @@ func telegram(v view, add adder) {
 	}
 }
 
+// telegram hides <bot id>:<secret>: 5–12 digits, a colon, 30 or more token
+// characters (also inside https://api.telegram.org/bot<token>/…).
+func telegram(v view, add adder) {
+	s := v.text
+	separated(v, add, ':', isDigit, func(i int) int {
+		if e := runEnd(s, i+1); e-(i+1) >= 30 {
+			return e
+		}
+		return -1
+	}, func(d, i int) (string, bool) {
+		n := i - d
+		// The id stands alone, or follows "bot" as in Bot API URLs.
+		if n >= 5 && n <= 12 && (v.boundary(d) || strings.HasSuffix(s[:d], "bot")) {
+			return s[d:i+1] + Mark, true
+		}
+		return "", false
+	})
+}
+
 // discord hides <base64 user id>.<6+ chars>.<27+ chars>.
 func discord(v view, add adder) {
 	s := v.text
-	for i := 0; i < len(s); i++ {
-		if s[i] != '.' {
-			continue
-		}
+	separated(v, add, '.', isTokenByte, func(i int) int {
 		j := runEnd(s, i+1)
 		if j-(i+1) < 6 || j >= len(s) || s[j] != '.' {
-			continue
+			return -1
 		}
-		k := runEnd(s, j+1)
-		if k-(j+1) < 27 {
-			continue
+		if k := runEnd(s, j+1); k-(j+1) >= 27 {
+			return k
 		}
-		for _, a := range starts(v, i, isTokenByte) {
-			if n := i - a; n >= 23 && n <= 28 && v.boundary(a) {
-				add(a, k, s[a:a+4]+Mark)
-				i = k - 1
-				break
-			}
+		return -1
+	}, func(a, i int) (string, bool) {
+		if n := i - a; n >= 23 && n <= 28 && v.boundary(a) {
+			return s[a:a+4] + Mark, true
 		}
-	}
+		return "", false
+	})
 }
 
 // loginCodes hides a code from the login page (code#state) as typed at the
 // CLI's prompt: it logs the fleet in.
 func loginCodes(v view, add adder) {
 	s := v.text
-	for i := 0; i < len(s); i++ {
-		if s[i] != '#' {
-			continue
+	separated(v, add, '#', isTokenByte, func(i int) int {
+		if e := runEnd(s, i+1); e-(i+1) >= 16 {
+			return e
 		}
-		e := runEnd(s, i+1)
-		if e-(i+1) < 16 {
-			continue
-		}
-		for _, d := range starts(v, i, isTokenByte) {
-			if i-d >= 16 {
-				add(d, e, CodeMark)
-				i = e - 1
-				break
-			}
-		}
-	}
+		return -1
+	}, func(d, i int) (string, bool) {
+		return CodeMark, i-d >= 16
+	})
 }
 
 // bearer hides the value of an Authorization header copied into a message.
