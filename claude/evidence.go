@@ -3,6 +3,8 @@ package claude
 import (
 	"strings"
 	"unicode/utf8"
+
+	"github.com/fleetwarden/fleetwarden/internal/fold"
 )
 
 // maxEvidence caps Result.Evidence, in runes: enough for one message line,
@@ -85,31 +87,8 @@ func needsCollapse(s string) bool {
 // (lower case, single spaces) on, for footers that hold several items.
 func segmentFrom(s, phrase string) string {
 	c := collapseSpaces(s)
-	if i := indexFold(c, phrase); i >= 0 {
+	if i := fold.Index(c, phrase); i >= 0 {
 		return finishEvidence(c[i:])
 	}
 	return finishEvidence(c)
-}
-
-// indexFold is strings.Index ignoring ASCII case; lower must be lower case.
-// Unlike strings.ToLower it keeps byte offsets valid for s.
-func indexFold(s, lower string) int {
-	n := len(lower)
-	for i := 0; i+n <= len(s); i++ {
-		j := 0
-		for j < n {
-			c := s[i+j]
-			if c >= 'A' && c <= 'Z' {
-				c += 'a' - 'A'
-			}
-			if c != lower[j] {
-				break
-			}
-			j++
-		}
-		if j == n {
-			return i
-		}
-	}
-	return -1
 }

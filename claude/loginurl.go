@@ -3,6 +3,8 @@ package claude
 import (
 	"strings"
 	"unicode/utf8"
+
+	"github.com/fleetwarden/fleetwarden/internal/fold"
 )
 
 // ExtractLoginURL returns the last OAuth authorize URL in text, rejoined
@@ -61,7 +63,7 @@ func ExtractLoginURL(text string) string {
 			u = b.String()
 		}
 		u = strings.TrimRight(u, ".,;:")
-		if indexFold(u, "oauth/authorize") >= 0 {
+		if fold.Index(u, "oauth/authorize") >= 0 {
 			found = u
 		}
 	}

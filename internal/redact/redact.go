@@ -18,6 +18,8 @@ import (
 	"sort"
 	"strings"
 	"unicode/utf8"
+
+	"github.com/fleetwarden/fleetwarden/internal/fold"
 )
 
 // Mark replaces the secret part of a token.
@@ -415,7 +417,7 @@ func loginCodes(v view, add adder) {
 func bearer(v view, add adder) {
 	s := v.text
 	for from := 0; ; {
-		i := indexFold(s[from:], "bearer")
+		i := fold.Index(s[from:], "bearer")
 		if i < 0 {
 			return
 		}
@@ -447,7 +449,7 @@ func queryTokens(v view, add adder) {
 	s := v.text
 	for _, name := range []string{"access_token=", "refresh_token=", "token=", "api_key=", "key="} {
 		for from := 0; ; {
-			i := indexFold(s[from:], name)
+			i := fold.Index(s[from:], name)
 			if i < 0 {
 				break
 			}
@@ -494,26 +496,4 @@ func urlTokens(v view, add adder) {
 			}
 		}
 	}
-}
-
-// indexFold is strings.Index ignoring ASCII case; lower must be lower case.
-func indexFold(s, lower string) int {
-	n := len(lower)
-	for i := 0; i+n <= len(s); i++ {
-		j := 0
-		for j < n {
-			c := s[i+j]
-			if c >= 'A' && c <= 'Z' {
-				c += 'a' - 'A'
-			}
-			if c != lower[j] {
-				break
-			}
-			j++
-		}
-		if j == n {
-			return i
-		}
-	}
-	return -1
 }
