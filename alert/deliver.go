@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"math/rand/v2"
 	"slices"
 	"sort"
 	"strconv"
@@ -12,6 +11,7 @@ import (
 	"time"
 
 	"github.com/fleetwarden/fleetwarden/audit"
+	"github.com/fleetwarden/fleetwarden/internal/backoff"
 )
 
 // ErrNoAnswer marks a route that did not answer within FallbackAfter.
@@ -290,15 +290,10 @@ func (m *Manager) round(ctx context.Context, rq *routeQ) {
 	m.mu.Unlock()
 }
 
-// backoff doubles from RetryMin up to RetryMax, ±20% so that routes and
-// restarts do not retry in step.
+// backoff doubles from RetryMin up to RetryMax (fails counts from 1), ±20%
+// (backoff.Around) so that routes and restarts do not retry in step.
 func (m *Manager) backoff(fails int) time.Duration {
-	d := m.o.RetryMin
-	for i := 1; i < fails && d < m.o.RetryMax; i++ {
-		d *= 2
-	}
-	d = min(d, m.o.RetryMax)
-	return time.Duration(float64(d) * (0.8 + 0.4*rand.Float64()))
+	return backoff.Around(backoff.Ceiling(m.o.RetryMin, m.o.RetryMax, max(fails-1, 0)))
 }
 
 // attempt delivers one entry once, records the outcome on disk, in the

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/fleetwarden/fleetwarden/claude"
+	"github.com/fleetwarden/fleetwarden/internal/backoff"
 )
 
 // Condition kinds beyond the agent states: derived from time.
@@ -297,7 +298,7 @@ func (w *Watchdog) activity(host string) Activity {
 // watchSession runs the control client of one session, reconnecting with
 // backoff when it dies, until ctx ends.
 func (w *Watchdog) watchSession(ctx context.Context, act Activity, session string) {
-	delay := 100 * time.Millisecond
+	bo := backoff.New(100*time.Millisecond, 30*time.Second)
 	for ctx.Err() == nil {
 		start := time.Now()
 		err := act.Watch(ctx, session, w.output)
@@ -308,16 +309,11 @@ func (w *Watchdog) watchSession(ctx context.Context, act Activity, session strin
 		// Something changed (session gone, server restarted): look again now.
 		w.Kick()
 		if time.Since(start) > 10*time.Second {
-			delay = 100 * time.Millisecond
+			bo.Reset() // it ran a while: a new failure starts small again
 		}
-		t := time.NewTimer(delay)
-		select {
-		case <-ctx.Done():
-			t.Stop()
+		if !bo.Wait(ctx) {
 			return
-		case <-t.C:
 		}
-		delay = min(delay*2, 30*time.Second)
 	}
 }
 

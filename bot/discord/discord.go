@@ -14,6 +14,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"github.com/fleetwarden/fleetwarden/internal/backoff"
 	"github.com/fleetwarden/fleetwarden/internal/notified"
 	"io"
 	"log/slog"
@@ -291,7 +292,7 @@ func (b *Bot) Run(ctx context.Context) error {
 
 // open opens the gateway session, retrying until it works or ctx ends.
 func (b *Bot) open(ctx context.Context) bool {
-	bo := newBackoff(b.o.BackoffMin, b.o.BackoffMax)
+	bo := backoff.New(b.o.BackoffMin, b.o.BackoffMax)
 	for ctx.Err() == nil {
 		err := b.dg.Open()
 		if err == nil || errors.Is(err, discordgo.ErrWSAlreadyOpen) {
@@ -299,8 +300,8 @@ func (b *Bot) open(ctx context.Context) bool {
 		}
 		err = b.describe(err)
 		b.setHealth("down", err)
-		b.log.Warn("connecting to the gateway", "err", err, "retry_in", bo.next())
-		if !bo.wait(ctx) {
+		b.log.Warn("connecting to the gateway", "err", err, "retry_in", bo.Next())
+		if !bo.Wait(ctx) {
 			return false
 		}
 	}
@@ -309,7 +310,7 @@ func (b *Bot) open(ctx context.Context) bool {
 
 // register overwrites the slash commands, retrying with backoff.
 func (b *Bot) register(ctx context.Context) {
-	bo := newBackoff(b.o.BackoffMin, b.o.BackoffMax)
+	bo := backoff.New(b.o.BackoffMin, b.o.BackoffMax)
 	for {
 		err := b.registerOnce(ctx)
 		if err == nil {
@@ -320,8 +321,8 @@ func (b *Bot) register(ctx context.Context) {
 			return
 		}
 		b.setHealthOnSend(err)
-		b.log.Warn("registering slash commands", "err", err, "retry_in", bo.next())
-		if !bo.wait(ctx) {
+		b.log.Warn("registering slash commands", "err", err, "retry_in", bo.Next())
+		if !bo.Wait(ctx) {
 			return
 		}
 	}

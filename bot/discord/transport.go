@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"math/rand/v2"
 	"net"
 	"net/http"
 	"net/url"
@@ -83,28 +82,6 @@ func gatewayDialer(closing func() bool) *websocket.Dialer {
 		return nd.DialContext(ctx, network, addr)
 	}
 	return &d
-}
-
-// backoff is exponential with jitter: a wait of d is drawn from [d/2, d].
-type backoff struct {
-	min, max, cur time.Duration
-}
-
-func newBackoff(min, max time.Duration) *backoff { return &backoff{min: min, max: max, cur: min} }
-
-func (b *backoff) next() time.Duration { return b.cur }
-
-func (b *backoff) wait(ctx context.Context) bool {
-	d := b.cur/2 + rand.N(b.cur/2+1)
-	b.cur = min(b.cur*2, b.max)
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-ctx.Done():
-		return false
-	case <-t.C:
-		return true
-	}
 }
 
 // redact hides the bot token and interaction tokens.

@@ -6,12 +6,13 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
-	"math/rand/v2"
 	"net/http"
 	"strings"
 	"time"
 
 	tele "gopkg.in/telebot.v3"
+
+	"github.com/fleetwarden/fleetwarden/internal/backoff"
 )
 
 // poller replaces telebot's LongPoller, which retries at once on error (about
@@ -35,7 +36,7 @@ func (p *poller) Poll(tb *tele.Bot, _ chan tele.Update, stop chan struct{}) {
 	// Updates handed to a handler are confirmed before we stop, or the next
 	// start would run them again.
 	defer p.confirm()
-	bo := newBackoff(p.b.o.BackoffMin, p.b.o.BackoffMax)
+	bo := backoff.New(p.b.o.BackoffMin, p.b.o.BackoffMax)
 	for ctx.Err() == nil {
 		asked := p.offset
 		ups, err := p.getUpdates(tb)
@@ -49,17 +50,17 @@ func (p *poller) Poll(tb *tele.Bot, _ chan tele.Update, stop chan struct{}) {
 			code := apiCode(err)
 			err = p.b.apiError(err)
 			state := "degraded"
-			if code == http.StatusUnauthorized || code == http.StatusConflict || bo.failures >= 3 {
+			if code == http.StatusUnauthorized || code == http.StatusConflict || bo.Failures() >= 3 {
 				state = "down"
 			}
 			p.b.setHealth(state, err)
-			p.b.log.Warn("getUpdates", "err", err, "retry_in", bo.next())
-			if !bo.wait(ctx) {
+			p.b.log.Warn("getUpdates", "err", err, "retry_in", bo.Next())
+			if !bo.Wait(ctx) {
 				return
 			}
 			continue
 		}
-		bo.reset()
+		bo.Reset()
 		p.b.setHealth("up", nil)
 		if len(ups) > 0 {
 			// Telebot needs our name (getMe) to route "/cmd@us": hold the
@@ -174,30 +175,4 @@ func htmlTitle(data []byte) string {
 		text = text[:80] + "…"
 	}
 	return text
-}
-
-// backoff is exponential with full jitter.
-type backoff struct {
-	min, max time.Duration
-	failures int
-}
-
-func newBackoff(min, max time.Duration) *backoff { return &backoff{min: min, max: max} }
-
-func (b *backoff) reset() { b.failures = 0 }
-
-// next is the ceiling of the coming wait.
-func (b *backoff) next() time.Duration {
-	d := b.min << min(b.failures, 20)
-	if d > b.max || d <= 0 {
-		d = b.max
-	}
-	return d
-}
-
-// wait sleeps a jittered backoff; false if ctx ended first.
-func (b *backoff) wait(ctx context.Context) bool {
-	ceil := b.next()
-	b.failures++
-	return sleep(ctx, ceil/2+rand.N(ceil/2+1))
 }

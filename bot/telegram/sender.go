@@ -3,12 +3,13 @@ package telegram
 import (
 	"context"
 	"errors"
-	"math/rand/v2"
 	"sync"
 	"time"
 
 	"golang.org/x/time/rate"
 	tele "gopkg.in/telebot.v3"
+
+	"github.com/fleetwarden/fleetwarden/internal/backoff"
 )
 
 // Limits are Telegram's sending limits: about one message a second per chat
@@ -361,10 +362,8 @@ func (s *sender) deliver(q *chatQueue, j *job) (err error, retryAt time.Time) {
 	if j.attempts >= sendAttempts {
 		return err, time.Time{}
 	}
-	bo := newBackoff(s.b.o.BackoffMin, min(s.b.o.BackoffMax, 5*time.Second))
-	bo.failures = j.attempts - 1
-	ceil := bo.next()
-	return nil, time.Now().Add(ceil/2 + rand.N(ceil/2+1))
+	ceil := backoff.Ceiling(s.b.o.BackoffMin, min(s.b.o.BackoffMax, 5*time.Second), j.attempts-1)
+	return nil, time.Now().Add(backoff.Jitter(ceil))
 }
 
 func sleep(ctx context.Context, d time.Duration) bool {

@@ -8,6 +8,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"github.com/fleetwarden/fleetwarden/internal/backoff"
 	"github.com/fleetwarden/fleetwarden/internal/notified"
 	"log/slog"
 	"net/http"
@@ -170,14 +171,14 @@ func (b *Bot) Run(ctx context.Context) error {
 // setup learns the bot's name and registers the command menu, retrying
 // with backoff while the API is unreachable.
 func (b *Bot) setup(ctx context.Context) {
-	bo := newBackoff(b.o.BackoffMin, b.o.BackoffMax)
+	bo := backoff.New(b.o.BackoffMin, b.o.BackoffMax)
 	for {
 		err := b.setupOnce()
 		if err == nil {
 			return
 		}
 		b.log.Warn("setup", "err", err)
-		if !bo.wait(ctx) {
+		if !bo.Wait(ctx) {
 			return
 		}
 	}
