@@ -182,6 +182,16 @@ func (s *SSH) Run(ctx context.Context, stdin []byte, args ...string) ([]byte, er
 	if stdin != nil {
 		sess.Stdin = bytes.NewReader(stdin)
 	}
+	runErr := s.run(ctx, sess, c, line)
+	if runErr != nil {
+		return stdout.Bytes(), s.tmuxError(name, stderr.String(), runErr)
+	}
+	return stdout.Bytes(), nil
+}
+
+// run runs line in sess; when ctx ends first it abandons the session (and
+// its connection) and returns ctx's error wrapped with the run's.
+func (s *SSH) run(ctx context.Context, sess *ssh.Session, c *sshConn, line string) error {
 	exited := make(chan struct{})
 	var runErr error
 	go func() {
@@ -190,15 +200,12 @@ func (s *SSH) Run(ctx context.Context, stdin []byte, args ...string) ([]byte, er
 	}()
 	select {
 	case <-exited:
+		return runErr
 	case <-ctx.Done():
 		s.abandon(sess, c, exited)
 		<-exited
-		runErr = fmt.Errorf("%w (%w)", ctx.Err(), runErr)
+		return fmt.Errorf("%w (%w)", ctx.Err(), runErr)
 	}
-	if runErr != nil {
-		return stdout.Bytes(), s.tmuxError(name, stderr.String(), runErr)
-	}
-	return stdout.Bytes(), nil
 }
 
 // Command runs a program other than tmux on the host (`claude --version`),
@@ -232,19 +239,7 @@ func (s *SSH) Command(ctx context.Context, argv ...string) ([]byte, error) {
 	defer sess.Close()
 	var stdout, stderr bytes.Buffer
 	sess.Stdout, sess.Stderr = &stdout, &stderr
-	exited := make(chan struct{})
-	var runErr error
-	go func() {
-		runErr = sess.Run(line)
-		close(exited)
-	}()
-	select {
-	case <-exited:
-	case <-ctx.Done():
-		s.abandon(sess, c, exited)
-		<-exited
-		runErr = fmt.Errorf("%w (%w)", ctx.Err(), runErr)
-	}
+	runErr := s.run(ctx, sess, c, line)
 	if runErr != nil {
 		if msg := strings.TrimSpace(stderr.String()); msg != "" {
 			return stdout.Bytes(), fmt.Errorf("%s on %s: %s: %w", argv[0], s.target, msg, runErr)
