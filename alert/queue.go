@@ -11,6 +11,8 @@ import (
 	"path/filepath"
 	"reflect"
 	"strings"
+
+	"github.com/fleetwarden/fleetwarden/internal/atomicfile"
 )
 
 // queue keeps pending deliveries on disk, one JSON file per (notification,
@@ -21,7 +23,7 @@ type queue struct{ dir string }
 const (
 	queuePrefix = "q-"
 	queueSuffix = ".json"
-	tmpSuffix   = ".tmp"
+	tmpSuffix   = ".tmp" // left by versions that wrote the queue themselves
 )
 
 func openQueue(dir string) (*queue, error) {
@@ -43,27 +45,10 @@ func (q *queue) write(name string, v any) error {
 	if err != nil {
 		return fmt.Errorf("alert: encode %s: %w", name, err)
 	}
-	path := filepath.Join(q.dir, name)
-	tmp := path + tmpSuffix
-	f, err := os.OpenFile(tmp, os.O_WRONLY|os.O_CREATE|os.O_TRUNC, 0o600)
-	if err != nil {
-		return fmt.Errorf("alert: write %s: %w", name, err)
+	if err := atomicfile.Write(filepath.Join(q.dir, name), b, 0o600); err != nil {
+		return fmt.Errorf("alert: %w", err)
 	}
-	_, err = f.Write(b)
-	if err == nil {
-		err = f.Sync()
-	}
-	if cerr := f.Close(); err == nil {
-		err = cerr
-	}
-	if err == nil {
-		err = os.Rename(tmp, path)
-	}
-	if err != nil {
-		os.Remove(tmp)
-		return fmt.Errorf("alert: write %s: %w", name, err)
-	}
-	return q.syncDir()
+	return nil
 }
 
 // remove deletes name; a missing file is fine.
@@ -75,13 +60,8 @@ func (q *queue) remove(name string) error {
 }
 
 func (q *queue) syncDir() error {
-	d, err := os.Open(q.dir)
-	if err != nil {
-		return fmt.Errorf("alert: sync queue directory: %w", err)
-	}
-	defer d.Close()
-	if err := d.Sync(); err != nil {
-		return fmt.Errorf("alert: sync queue directory: %w", err)
+	if err := atomicfile.SyncDir(q.dir); err != nil {
+		return fmt.Errorf("alert: %w", err)
 	}
 	return nil
 }
@@ -131,7 +111,7 @@ func (q *queue) load(log *slog.Logger) ([]queued, []string, error) {
 	var files []string
 	for _, de := range des {
 		name := de.Name()
-		if strings.HasSuffix(name, tmpSuffix) {
+		if atomicfile.IsTemp(name) || strings.HasSuffix(name, tmpSuffix) {
 			os.Remove(filepath.Join(q.dir, name))
 			continue
 		}

@@ -8,12 +8,22 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"strings"
 )
+
+// tempMark is in the name of every temporary file Write creates.
+const tempMark = ".tmp-"
+
+// IsTemp reports whether a directory entry's name is a temporary file of
+// Write's, left behind by a crash mid-write; such a file is safe to delete.
+func IsTemp(name string) bool {
+	return strings.HasPrefix(name, ".") && strings.Contains(name, tempMark)
+}
 
 // Write replaces path with data (mode perm for a new file).
 func Write(path string, data []byte, perm os.FileMode) error {
 	dir := filepath.Dir(path)
-	f, err := os.CreateTemp(dir, "."+filepath.Base(path)+".tmp-*")
+	f, err := os.CreateTemp(dir, "."+filepath.Base(path)+tempMark+"*")
 	if err != nil {
 		return fmt.Errorf("write %s: %w", path, err)
 	}

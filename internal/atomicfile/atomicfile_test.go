@@ -33,3 +33,20 @@ func TestWrite(t *testing.T) {
 		t.Errorf("left behind: %v", entries)
 	}
 }
+
+func TestIsTemp(t *testing.T) {
+	tests := []struct {
+		name string
+		want bool
+	}{
+		{".state.json.tmp-12345", true},
+		{"state.json", false},
+		{"state.json.tmp-1", false}, // not one of Write's: those are hidden
+		{".hidden", false},
+	}
+	for _, tt := range tests {
+		if got := IsTemp(tt.name); got != tt.want {
+			t.Errorf("IsTemp(%q) = %v, want %v", tt.name, got, tt.want)
+		}
+	}
+}
