@@ -62,8 +62,11 @@ func newRuntime(cfg *config.Config, log *slog.Logger) *runtime {
 	var recapture time.Duration
 	if controlMode(cfg) {
 		// tmux tells us when a pane writes; a quiet pane is looked at again
-		// only now and then, as a safety net.
-		recapture = max(6*cfg.Watchdog.Interval.Duration, 30*time.Second)
+		// only now and then, as a safety net (a control client that died is
+		// restarted and its restart scans everything). Each look is a tmux
+		// process: at 500 agents a look a minute was most of the idle CPU,
+		// fleetwarden's and the tmux server's.
+		recapture = max(30*cfg.Watchdog.Interval.Duration, 5*time.Minute)
 	}
 	f := fleet.New(fleet.Options{
 		Agents:      agents,

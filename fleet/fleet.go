@@ -226,6 +226,10 @@ func (f *Fleet) ScanDirty(ctx context.Context, dirty map[string]bool) ([]Status,
 	}
 	f.mu.Unlock()
 
+	index := make(map[string]tmux.PaneIndex, len(panes))
+	for h, ps := range panes {
+		index[h] = tmux.IndexPanes(ps)
+	}
 	agents := slices.Clone(f.opt.Agents)
 	if f.opt.Discover {
 		agents = append(agents, discover(panes[""], agents)...)
@@ -246,7 +250,7 @@ func (f *Fleet) ScanDirty(ctx context.Context, dirty map[string]bool) ([]Status,
 			results[i] = st
 			continue
 		}
-		p, ok := tmux.FindPane(panes[a.Host], a.Target)
+		p, ok := index[a.Host].Find(a.Target)
 		if !ok {
 			st.State, st.Reason = claude.Exited, ReasonPaneMissing
 			st.Evidence = fmt.Sprintf("no tmux pane %s", a.Target)
@@ -303,7 +307,7 @@ func (f *Fleet) ScanDirty(ctx context.Context, dirty map[string]bool) ([]Status,
 		switch {
 		case !seen:
 			st.Since = now
-			if p, ok := tmux.FindPane(panes[st.Host], st.Target); ok && !p.Activity.IsZero() && p.Activity.Before(now) {
+			if p, ok := index[st.Host].Find(st.Target); ok && !p.Activity.IsZero() && p.Activity.Before(now) {
 				// The pane's last activity is the best guess of when it entered this state.
 				st.Since = p.Activity
 			}

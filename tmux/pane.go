@@ -195,6 +195,39 @@ func FindPane(panes []Pane, target string) (Pane, bool) {
 	}), true
 }
 
+// PaneIndex finds panes by target in a long list: FindPane looks through
+// the whole list, and a scan that looks up every agent of a large fleet
+// that way spent most of its CPU there.
+type PaneIndex struct {
+	byID      map[string]Pane
+	bySession map[string][]Pane
+}
+
+// IndexPanes indexes panes by id and by session.
+func IndexPanes(panes []Pane) PaneIndex {
+	x := PaneIndex{byID: make(map[string]Pane, len(panes)), bySession: map[string][]Pane{}}
+	for _, p := range panes {
+		if _, dup := x.byID[p.ID]; !dup {
+			x.byID[p.ID] = p
+		}
+		x.bySession[p.Session] = append(x.bySession[p.Session], p)
+	}
+	return x
+}
+
+// Find is FindPane over the indexed panes.
+func (x PaneIndex) Find(target string) (Pane, bool) {
+	if strings.HasPrefix(target, "%") {
+		p, ok := x.byID[target]
+		return p, ok
+	}
+	t, err := parseTarget(target)
+	if err != nil {
+		return Pane{}, false
+	}
+	return FindPane(x.bySession[t.session], target)
+}
+
 type target struct {
 	session   string
 	window    string

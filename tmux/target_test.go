@@ -126,6 +126,10 @@ func TestFindPane(t *testing.T) {
 		if got := p.ID; !ok && got != "" || ok && got != tt.want || !ok && tt.want != "" {
 			t.Errorf("FindPane(%q) = %q, %v; want %q", tt.target, got, ok, tt.want)
 		}
+		p, ok = IndexPanes(tt.panes).Find(tt.target)
+		if got := p.ID; !ok && got != "" || ok && got != tt.want || !ok && tt.want != "" {
+			t.Errorf("IndexPanes().Find(%q) = %q, %v; want %q", tt.target, got, ok, tt.want)
+		}
 	}
 }
 
