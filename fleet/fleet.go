@@ -583,11 +583,22 @@ func (f *Fleet) reuse(agent string, p tmux.Pane, dirty map[string]bool, now time
 	}
 	// Safety looks belong to the periodic scan (an empty dirty set): an
 	// event scan captures what wrote and nothing else, to answer at once.
-	if len(dirty) == 0 && now.Sub(c.at) >= f.opt.Recapture && *due > 0 {
+	if len(dirty) == 0 && c.at.Before(lookDue(now, agent, f.opt.Recapture)) && *due > 0 {
 		*due--
 		return captured{}, false
 	}
 	return c, true
+}
+
+// lookDue is when the agent's latest safety look fell due: once every
+// period, at a phase of its own (from its name), so the fleet's looks are
+// spread over the period instead of coming due together, from the start.
+func lookDue(now time.Time, agent string, period time.Duration) time.Time {
+	since := (now.UnixNano() - int64(hashText(agent)%uint64(period))) % int64(period)
+	if since < 0 {
+		since += int64(period)
+	}
+	return now.Add(-time.Duration(since))
 }
 
 func (f *Fleet) remember(agent string, p tmux.Pane, text string, st Status, now time.Time) {

@@ -902,3 +902,31 @@ func TestLoginFailureOutlastsAnExit(t *testing.T) {
 		}
 	}
 }
+
+// The safety looks at quiet panes are spread over the recapture period from
+// the start: half a period after the first scan, some panes are due and some
+// are not (they used to come due all at once, a whole period after start).
+func TestSafetyLooksSpreadFromStart(t *testing.T) {
+	w := newWorld(t)
+	var agents []Agent
+	want := map[string]claude.State{}
+	for i := range 12 {
+		s := fmt.Sprintf("s%02d", i)
+		w.start(s, "15-busy.txt")
+		agents = append(agents, Agent{Name: s, Target: s + ":main"})
+		want[s] = claude.Idle
+	}
+	src := &countingPanes{Panes: w.tm, got: map[string]int{}}
+	clock := time.Now()
+	f := New(Options{Agents: agents, Sources: map[string]Panes{"": src}, Recapture: time.Hour, Now: func() time.Time { return clock }})
+	w.waitState(f, want)
+	src.take()
+
+	clock = clock.Add(30 * time.Minute)
+	if _, err := f.ScanDirty(t.Context(), map[string]bool{}); err != nil {
+		t.Fatal(err)
+	}
+	if got := len(src.take()); got == 0 || got == len(agents) {
+		t.Errorf("safety scan half a period after start captured %d of %d panes, want some but not all", got, len(agents))
+	}
+}
