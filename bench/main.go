@@ -66,9 +66,9 @@ type figure struct {
 	Figure  string  `json:"figure"`
 	N       int     `json:"n"`
 	Value   float64 `json:"value"`
-	Min     float64 `json:"min,omitempty"`
-	Max     float64 `json:"max,omitempty"`
-	Samples int     `json:"samples,omitempty"`
+	Min     float64 `json:"min"`
+	Max     float64 `json:"max"`
+	Samples int     `json:"samples"`
 }
 
 // spread summarises samples as value (their median or percentile p), min and max.
@@ -119,6 +119,9 @@ func main() {
 	rep := report{Command: strings.Join(append([]string{"go run ./bench"}, os.Args[1:]...), " "),
 		Date: time.Now().UTC().Format(time.RFC3339), Machine: machine()}
 	emit := func(f figure) {
+		if f.Samples == 0 { // one measurement: its own spread
+			f.Min, f.Max, f.Samples = f.Value, f.Value, 1
+		}
 		f.Value, f.Min, f.Max = round1(f.Value), round1(f.Min), round1(f.Max)
 		_ = enc.Encode(f)
 		rep.Figures = append(rep.Figures, f)
