@@ -248,3 +248,67 @@ func TestEmailFailures(t *testing.T) {
 		}
 	})
 }
+
+// serveSMTPS starts a server speaking TLS from the first byte (port 465's
+// way).
+func serveSMTPS(t *testing.T, mb *mailbox, cert tls.Certificate) (port int) {
+	t.Helper()
+	s := smtp.NewServer(mb)
+	s.Domain = "localhost"
+	s.ReadTimeout, s.WriteTimeout = 10*time.Second, 10*time.Second
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	go s.Serve(tls.NewListener(l, &tls.Config{Certificates: []tls.Certificate{cert}}))
+	t.Cleanup(func() { s.Close() })
+	return l.Addr().(*net.TCPAddr).Port
+}
+
+func TestEmailOverImplicitTLS(t *testing.T) {
+	if r := NewEmail(EmailConfig{Host: "smtp.example.org", Port: 465}).(*email); !r.c.ImplicitTLS {
+		t.Error("port 465 does not speak TLS from the start")
+	}
+	cert, pool := testCert(t)
+	mb := &mailbox{user: "alerts", pass: "hunter2"}
+	port := serveSMTPS(t, mb, cert)
+	cfg := EmailConfig{Host: "127.0.0.1", Port: port, ImplicitTLS: true, Username: "alerts", Password: "hunter2",
+		From: "fw@example.org", To: []string{"ops@example.org"}, Timeout: 5 * time.Second, TLSConfig: &tls.Config{RootCAs: pool}}
+	if err := NewEmail(cfg).Deliver(t.Context(), sample()); err != nil {
+		t.Fatal(err)
+	}
+	msgs := mb.messages()
+	if len(msgs) != 1 || !msgs[0].tls || msgs[0].user != "alerts" {
+		t.Fatalf("server got %+v, want one message over TLS from alerts", msgs)
+	}
+	t.Run("untrusted certificate", func(t *testing.T) {
+		cfg := cfg
+		cfg.TLSConfig = nil
+		err := NewEmail(cfg).Deliver(t.Context(), sample())
+		if err == nil || !strings.Contains(err.Error(), "TLS with 127.0.0.1") || len(mb.messages()) != 1 {
+			t.Fatalf("err = %v, want a certificate error and nothing sent", err)
+		}
+	})
+}
+
+// The password never crosses the network in clear, even to a server that
+// would take it: only loopback names are exempt, as net/smtp had it.
+func TestEmailRefusesToLogInInClear(t *testing.T) {
+	mb := &mailbox{user: "alerts", pass: "hunter2"}
+	s := smtp.NewServer(mb)
+	s.Domain = "localhost"
+	s.AllowInsecureAuth = true
+	s.ReadTimeout, s.WriteTimeout = 10*time.Second, 10*time.Second
+	l, err := net.Listen("tcp", "127.0.0.2:0") // loopback, but not a name the exemption knows
+	if err != nil {
+		t.Skipf("no 127.0.0.2 here: %v", err)
+	}
+	go s.Serve(l)
+	t.Cleanup(func() { s.Close() })
+	port := l.Addr().(*net.TCPAddr).Port
+	err = NewEmail(EmailConfig{Host: "127.0.0.2", Port: port, Username: "alerts", Password: "hunter2",
+		From: "fw@example.org", To: []string{"ops@example.org"}, Timeout: 5 * time.Second}).Deliver(t.Context(), sample())
+	if err == nil || !strings.Contains(err.Error(), "unencrypted") || strings.Contains(err.Error(), "hunter2") || len(mb.messages()) != 0 {
+		t.Fatalf("err = %v, want a refusal to send the password in clear", err)
+	}
+}
