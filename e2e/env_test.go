@@ -20,6 +20,7 @@ import (
 	"github.com/fleetwarden/fleetwarden/claude"
 	"github.com/fleetwarden/fleetwarden/fleet"
 	"github.com/fleetwarden/fleetwarden/internal/fakes/anthropic"
+	"github.com/fleetwarden/fleetwarden/internal/procstat"
 	"github.com/fleetwarden/fleetwarden/tmux"
 	"github.com/fleetwarden/fleetwarden/tmux/tmuxtest"
 )
@@ -535,7 +536,7 @@ type leader struct {
 	start string // field 22 of /proc/PID/stat; "" when it could not be read
 }
 
-func leaderOf(pid int) leader { return leader{pid: pid, start: startTime(pid)} }
+func leaderOf(pid int) leader { return leader{pid: pid, start: procstat.StartTime(pid)} }
 
 // ours lists the session IDs still ours: a leader that still runs with its
 // start time, or that is gone (its PID cannot be reused while processes of
@@ -543,31 +544,12 @@ func leaderOf(pid int) leader { return leader{pid: pid, start: startTime(pid)} }
 func ours(ls []leader) []int {
 	var out []int
 	for _, l := range ls {
-		now := startTime(l.pid)
+		now := procstat.StartTime(l.pid)
 		if now == "" || now == l.start {
 			out = append(out, l.pid)
 		}
 	}
 	return out
-}
-
-// startTime is a process's start time in clock ticks since boot, "" when
-// it does not run.
-func startTime(pid int) string {
-	b, err := os.ReadFile(filepath.Join("/proc", strconv.Itoa(pid), "stat"))
-	if err != nil {
-		return ""
-	}
-	rest := string(b)
-	if i := strings.LastIndexByte(rest, ')'); i >= 0 {
-		rest = rest[i+1:]
-	}
-	// After "(comm)": state is field 3, starttime field 22.
-	f := strings.Fields(rest)
-	if len(f) < 20 {
-		return ""
-	}
-	return f[19]
 }
 
 // sessionMembers lists the live processes whose session is one of sids
