@@ -416,6 +416,9 @@ func (sc *screen) withoutInput(user int) Result {
 	if lo > hi {
 		lo = hi
 	}
+	if r, ok := sc.limitDialog(lo, hi); ok {
+		return r
+	}
 	zq := sc.sqOf(lo, hi)
 	base := sc.lines[lo].sq0
 	lp := sc.lastOf(zq, loginPhrases)

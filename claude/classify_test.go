@@ -83,6 +83,9 @@ func TestClassifyFixtures(t *testing.T) {
 		{"95-limit-continued.txt", Idle, "", false, "done 11:33 AM"},
 		{"96-limit-continue-cancelled.txt", Limited, ReasonUsageLimit, false, "Automatic continue cancelled"},
 		{"97-limit-relaunched.txt", Limited, ReasonUsageLimit, false, "Automatic continue cancelled"},
+		// The /rate-limit-options dialog (labels from the 2.1.332 bundle)
+		// under the turn that hit the limit: limited, not needs_input.
+		{"98-limit-options-dialog.txt", Limited, ReasonUsageLimit, false, "You've hit your 5-hour limit"},
 	}
 	seen := map[string]bool{}
 	for _, tt := range tests {

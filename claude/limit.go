@@ -261,3 +261,75 @@ func (r *Result) Resolve(now time.Time, loc *time.Location) {
 		r.ResetsAt = t.Format(time.RFC3339)
 	}
 }
+
+// The /rate-limit-options dialog ("What do you want to do?"), which the CLI
+// opens at a limit and on the command: "Stop and wait for limit to reset"
+// (or "Stop"), "Wait here, then continue automatically at 11:24am" /
+// "Don’t continue automatically", "Switch to Sonnet 4.6 and continue",
+// "Add funds to continue with usage credits" / "Switch to usage credits",
+// "Upgrade your plan" (2.1.332). It has no input box: read alone, it is
+// a chooser, but the agent is at its usage limit.
+var (
+	limitDialogTitle = "whatdoyouwanttodo?"
+	// limitDialogOwn are labels only this dialog has, and only at a limit.
+	limitDialogOwn = []string{"stopandwaitforlimittoreset", "waithere,thencontinueautomatically", "continueautomatically"}
+	// limitDialogOther are its other labels, which say a limit only with a
+	// limit message on screen.
+	limitDialogOther = []string{"addfundstocontinuewith", "switchtousagecredits", "upgradeyourplan", "askyouradminformoreusage", "askyouradminto"}
+)
+
+// limitDialog reads the /rate-limit-options dialog open between lo and hi
+// as a usage limit: the reason and reset from the limit message above it
+// (the turn before "/rate-limit-options", up to 60 lines back), else from
+// the dialog's own "continue automatically at 11:24am".
+func (sc *screen) limitDialog(lo, hi int) (Result, bool) {
+	zq := sc.sqOf(lo, hi)
+	tp := sc.index(zq, limitDialogTitle)
+	if tp < 0 {
+		return Result{}, false
+	}
+	own := -1
+	for _, p := range limitDialogOwn {
+		if i := sc.index(zq[tp:], p); i >= 0 {
+			own = tp + i
+			break
+		}
+	}
+	wide := max(sc.last-60, 0)
+	region := sc.sqOf(wide, sc.last)
+	reason, rp := sc.limitIn(region)
+	if own < 0 {
+		if reason == "" || !sc.containsAny(zq[tp:], limitDialogOther) {
+			return Result{}, false // another "What do you want to do?"
+		}
+	}
+	base := sc.lines[lo].sq0
+	ev := sc.logical(sc.lineAt(base+tp), lo, hi)
+	if reason != "" {
+		ev = sc.logical(sc.lineAt(sc.lines[wide].sq0+rp), wide, sc.last)
+	} else {
+		reason = ReasonUsageLimit
+	}
+	var raw strings.Builder
+	for i := wide; i <= sc.last; i++ {
+		raw.WriteString(sc.lines[i].s)
+		raw.WriteByte('\n')
+	}
+	return Result{State: Limited, Reason: reason, Evidence: ev, ResetText: resetText(raw.String())}, true
+}
+
+// IsLimitDialog reports whether a chooser (ParseDialog) is the
+// /rate-limit-options dialog, which a limited pane may show and /answer
+// may answer.
+func IsLimitDialog(d Dialog) bool {
+	if strings.EqualFold(strings.TrimSpace(d.Question), "What do you want to do?") {
+		return true
+	}
+	for _, o := range d.Options {
+		l := strings.ToLower(o.Label)
+		if strings.HasPrefix(l, "stop and wait for limit to reset") || strings.HasPrefix(l, "wait here, then continue automatically") {
+			return true
+		}
+	}
+	return false
+}

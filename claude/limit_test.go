@@ -192,3 +192,52 @@ func TestResolveReset(t *testing.T) {
 		}
 	}
 }
+
+// TestLimitDialog checks the /rate-limit-options dialog: with the limit
+// message above it, alone (the message scrolled away), for a weekly limit,
+// in the "Stop" form of usage-based plans; and that another dialog with the
+// same title is still a chooser. Its options stay answerable (ParseDialog,
+// IsLimitDialog).
+func TestLimitDialog(t *testing.T) {
+	capture := time.Date(2026, 12, 3, 11, 23, 10, 0, time.UTC)
+	base := readScreen(t, "98-limit-options-dialog.txt")
+	const msg = "  ⎿  You've hit your 5-hour limit · resets 11:24am (UTC)\n"
+	if !strings.Contains(base, msg) {
+		t.Fatal("fixture changed")
+	}
+	// Without the "Wait here" option (no reset known to the CLI).
+	noWait := strings.NewReplacer("    2. Wait here, then continue automatically at 11:24am\n", "",
+		"3. Switch", "2. Switch", "4. Add", "3. Add", "5. Upgrade", "4. Upgrade").Replace(base)
+	tests := []struct {
+		name      string
+		text      string
+		state     State
+		reason    Reason
+		resetText string
+		resetsAt  string
+	}{
+		{"with the limit message", base, Limited, ReasonUsageLimit, "11:24am (UTC)", "2026-12-03T11:24:00Z"},
+		{"dialog alone", strings.Replace(base, msg, "", 1), Limited, ReasonUsageLimit, "11:24am", "2026-12-03T11:24:00Z"},
+		{"weekly", strings.Replace(base, "5-hour limit · resets 11:24am (UTC)", "weekly limit · resets Dec 7 at 7pm (UTC)", 1), Limited, ReasonWeeklyLimit, "Dec 7 at 7pm (UTC)", "2026-12-07T19:00:00Z"},
+		{"Stop form", strings.Replace(noWait, "Stop and wait for limit to reset", "Stop", 1), Limited, ReasonUsageLimit, "11:24am (UTC)", "2026-12-03T11:24:00Z"},
+		{"other dialog of that title", strings.NewReplacer(msg, "", "Stop and wait for limit to reset", "Keep going").Replace(noWait), NeedsInput, "", "", ""},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			got := ClassifyAt(tt.text, capture, time.UTC)
+			if got.State != tt.state || got.Reason != tt.reason || got.ResetText != tt.resetText || got.ResetsAt != tt.resetsAt {
+				t.Errorf("got %s/%s reset %q → %q (evidence %q); want %s/%s %q → %q", got.State, got.Reason, got.ResetText, got.ResetsAt, got.Evidence, tt.state, tt.reason, tt.resetText, tt.resetsAt)
+			}
+			d, ok := ParseDialog(tt.text)
+			if !ok || len(d.Options) < 2 || d.Options[0].N != 1 {
+				t.Fatalf("ParseDialog = %+v, %v; want the dialog's options", d, ok)
+			}
+			if tt.state == Limited && !IsLimitDialog(d) {
+				t.Errorf("IsLimitDialog(%+v) = false, want true", d)
+			}
+		})
+	}
+	if d, ok := ParseDialog(readScreen(t, "61-permission.txt")); !ok || IsLimitDialog(d) {
+		t.Errorf("permission prompt: ParseDialog ok %v, IsLimitDialog true; want a dialog that is not the limit's", ok)
+	}
+}

@@ -44,7 +44,7 @@ type Screen struct {
 	PaneID string
 	Text   string
 	Result claude.Result
-	Dialog claude.Dialog // when Result is needs_input and a chooser shows
+	Dialog claude.Dialog // when Result is needs_input and a chooser shows, or limited and the limit's dialog shows
 	HasDlg bool
 }
 
@@ -71,8 +71,15 @@ func (f *Fleet) look(ctx context.Context, src Typist, name string, p tmux.Pane) 
 	sc.Text = text
 	st := judge(Status{Name: name, Command: p.Command}, text)
 	sc.Result = claude.Result{State: st.State, Reason: st.Reason, Evidence: st.Evidence, NoResume: st.NoResume}
-	if st.State == claude.NeedsInput {
+	switch st.State {
+	case claude.NeedsInput:
 		sc.Dialog, sc.HasDlg = claude.ParseDialog(text)
+	case claude.Limited:
+		// The /rate-limit-options dialog: its options ("Stop and wait for
+		// limit to reset", "Upgrade your plan"…) are answered like any.
+		if d, ok := claude.ParseDialog(text); ok && claude.IsLimitDialog(d) {
+			sc.Dialog, sc.HasDlg = d, true
+		}
 	}
 	return sc, nil
 }

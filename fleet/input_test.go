@@ -192,3 +192,34 @@ func TestConcurrentAnswersTypeOne(t *testing.T) {
 		t.Errorf("the CLI got %q, want one answer", b)
 	}
 }
+
+// A limited pane showing the /rate-limit-options dialog is limited, and its
+// options are answered like any dialog's: "Stop and wait for limit to
+// reset" leaves the CLI waiting at its limit.
+func TestAnswerLimitDialog(t *testing.T) {
+	w := newWorld(t)
+	typed := filepath.Join(w.dir, "a.typed")
+	e := w.env("98-limit-options-dialog.txt")
+	e["FAKECLAUDE_DIALOG"] = "1=90-limit-5h-classic.txt,esc=90-limit-5h-classic.txt"
+	e["FAKECLAUDE_TYPED"] = typed
+	if _, err := w.tm.NewSession(t.Context(), "a", "main", tmux.SpawnOptions{Dir: w.dir, Env: e, Command: w.claude}); err != nil {
+		t.Fatal(err)
+	}
+	f := w.fleet(Agent{Name: "a", Target: "a:main"})
+	w.waitState(f, map[string]claude.State{"a": claude.Limited})
+	sc, err := f.Look(t.Context(), "a")
+	if err != nil || !sc.HasDlg || len(sc.Dialog.Options) != 5 || sc.Dialog.Options[0].Label != "Stop and wait for limit to reset" {
+		t.Fatalf("Look = %s, %+v, %v; want limited with the limit's dialog", sc.Result.State, sc.Dialog, err)
+	}
+	if sc.Result.State != claude.Limited || sc.Result.Reason != claude.ReasonUsageLimit {
+		t.Errorf("Look: %s/%s, want limited/usage_limit", sc.Result.State, sc.Result.Reason)
+	}
+	got, err := f.Answer(t.Context(), "a", sc.Dialog.ID, 1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got.Result.State != claude.Limited || got.HasDlg {
+		t.Errorf("after the answer: %s (dialog %v), want limited without a dialog", got.Result.State, got.HasDlg)
+	}
+	waitTyped(t, typed, "answer 1")
+}
