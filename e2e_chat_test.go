@@ -190,13 +190,29 @@ func (c *chatFleet) say(from fake.User, chat fake.Chat, text, want string) fake.
 	return c.waitReply(chat, n, want)
 }
 
+// waitReply waits for a message to chat containing want, sent after the
+// first after messages.
 func (c *chatFleet) waitReply(chat fake.Chat, after int, want string) fake.Message {
+	c.t.Helper()
+	return c.waitSent(chat, after, want)
+}
+
+// waitSent waits for a message to chat containing every one of want, sent
+// after the first after messages.
+func (c *chatFleet) waitSent(chat fake.Chat, after int, want ...string) fake.Message {
 	c.t.Helper()
 	var got fake.Message
 	tmuxtest.WaitFor(c.t, 30*time.Second, func() (bool, string) {
 		sent := c.tg.Sent()
 		for _, m := range sent[min(after, len(sent)):] {
-			if m.ChatID == chat.ID && strings.Contains(m.Plain, want) {
+			if m.ChatID != chat.ID {
+				continue
+			}
+			ok := true
+			for _, w := range want {
+				ok = ok && strings.Contains(m.Plain, w)
+			}
+			if ok {
 				got = m
 				return true, ""
 			}
@@ -207,7 +223,7 @@ func (c *chatFleet) waitReply(chat fake.Chat, after int, want string) fake.Messa
 				texts = append(texts, m.Plain)
 			}
 		}
-		return false, fmt.Sprintf("no reply containing %q in chat %d; got %q", want, chat.ID, texts)
+		return false, fmt.Sprintf("no message to chat %d with %q; got %q", chat.ID, want, texts)
 	})
 	return got
 }

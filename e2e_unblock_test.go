@@ -245,8 +245,7 @@ func TestDialogAnsweredOnAnotherHost(t *testing.T) {
 	// The fake sshd runs tmux here; the agents' server is the test's.
 	o.agentKeys = "host = \"gpu-box\"\n"
 	o.extraFn = func(e *fleetEnv) string {
-		return fmt.Sprintf("[[host]]\nname = \"gpu-box\"\naddress = %q\nuser = %q\nkey_file = %q\nknown_hosts = %q\nsocket = %q\n",
-			sshd.Addr(), sshd.User(), sshd.KeyFile(), sshd.KnownHosts(), e.tm.Socket())
+		return hostTOML("gpu-box", sshd, e.tm.Socket())
 	}
 	c := newChatFleet(t, o)
 	c.waitPane("builder", claude.NeedsInput)

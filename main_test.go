@@ -324,6 +324,17 @@ to = ["ops@example.com"]
 	}
 }
 
+// hostTOML is a [[host]] table reaching sshd; socket, when set, is the
+// tmux server the fake sshd's tmux commands use.
+func hostTOML(name string, sshd *fakesshd.Server, socket string) string {
+	s := fmt.Sprintf("[[host]]\nname = %q\naddress = %q\nuser = %q\nkey_file = %q\nknown_hosts = %q\n",
+		name, sshd.Addr(), sshd.User(), sshd.KeyFile(), sshd.KnownHosts())
+	if socket != "" {
+		s += fmt.Sprintf("socket = %q\n", socket)
+	}
+	return s
+}
+
 func TestStatusOfAgentsOnAnotherHostOverSSH(t *testing.T) {
 	e := newFleetEnv(t)
 	e.agent("remote1", "19-tui-401.txt")
@@ -332,14 +343,7 @@ func TestStatusOfAgentsOnAnotherHostOverSSH(t *testing.T) {
 	cfg := testenv.WriteFile(t, e.dir, "hosts.toml", fmt.Sprintf(`[state]
 dir = %q
 
-[[host]]
-name = "gpu-box"
-address = %q
-user = %q
-key_file = %q
-known_hosts = %q
-socket = %q
-
+%s
 [[agent]]
 name = "remote1"
 target = "remote1:main"
@@ -349,7 +353,7 @@ host = "gpu-box"
 name = "remote2"
 target = "remote2:main"
 host = "gpu-box"
-`, filepath.Join(e.dir, "state"), sshd.Addr(), sshd.User(), sshd.KeyFile(), sshd.KnownHosts(), e.tm.Socket()))
+`, filepath.Join(e.dir, "state"), hostTOML("gpu-box", sshd, e.tm.Socket())))
 	waitStates(t, cfg, map[string]string{"remote1": "auth_failed", "remote2": "idle"})
 	if sshd.Execs() == 0 {
 		t.Error("the remote agents were not reached over SSH")
@@ -372,13 +376,7 @@ dir = %q
 [claude]
 bin = %q
 
-[[host]]
-name = "gpu-box"
-address = %q
-user = %q
-key_file = %q
-known_hosts = %q
-`, filepath.Join(dir, "state"), testenv.FakeClaude(t), sshd.Addr(), sshd.User(), sshd.KeyFile(), sshd.KnownHosts()))
+%s`, filepath.Join(dir, "state"), testenv.FakeClaude(t), hostTOML("gpu-box", sshd, "")))
 	// The host runs `claude --version` in the user's login shell: keep this
 	// machine's profile (pyenv, nvm … in ~/.bashrc) out of the test.
 	t.Setenv("SHELL", "/bin/sh")

@@ -117,37 +117,6 @@ func (l *liveFleet) exited() int {
 	return -1
 }
 
-// waitSent waits for a message to chat containing every one of want, sent
-// after the first after messages.
-func (l *liveFleet) waitSent(chat fake.Chat, after int, want ...string) fake.Message {
-	l.t.Helper()
-	var got fake.Message
-	tmuxtest.WaitFor(l.t, 30*time.Second, func() (bool, string) {
-		sent := l.tg.Sent()
-		for _, m := range sent[min(after, len(sent)):] {
-			if m.ChatID != chat.ID {
-				continue
-			}
-			ok := true
-			for _, w := range want {
-				ok = ok && strings.Contains(m.Plain, w)
-			}
-			if ok {
-				got = m
-				return true, ""
-			}
-		}
-		var texts []string
-		for _, m := range sent {
-			if m.ChatID == chat.ID {
-				texts = append(texts, m.Plain)
-			}
-		}
-		return false, fmt.Sprintf("no message to chat %d with %q; got %q", chat.ID, want, texts)
-	})
-	return got
-}
-
 func (l *liveFleet) ask(from fake.User, chat fake.Chat, text string, want ...string) fake.Message {
 	l.t.Helper()
 	n := len(l.tg.Sent())
