@@ -83,58 +83,52 @@ func TestAPIErrors(t *testing.T) {
 // a turn as auth_failed/invalid_api_key. When fleetwarden restarts an agent
 // onto a key it injected, it answers the dialog itself and the agent works.
 func TestAPIKeyCredential(t *testing.T) {
-	t.Parallel()
-	for _, rd := range renderers {
-		t.Run(rd.String(), func(t *testing.T) {
-			t.Parallel()
-			e := newEnv(t)
-			e.use(rd)
-			e.extra["CLAUDE_CODE_MAX_RETRIES"] = "1"
+	eachRenderer(t, func(t *testing.T, e *env, rd renderer) {
+		e.extra["CLAUDE_CODE_MAX_RETRIES"] = "1"
 
-			// By hand, with a key the API does not know.
-			e.extra["ANTHROPIC_API_KEY"] = "sk-ant-api03-" + strings.Repeat("b", 80) + "-bogusAA"
-			pane := e.startAgent("byhand")
-			r, _ := e.waitFor(pane, startTimeout, "the API key dialog", func(_ claude.Result, s string) bool {
-				return strings.Contains(s, "Do you want to use this API key?")
-			})
-			e.seen("the dialog", r)
-			if r.State != claude.NeedsInput {
-				t.Errorf("the API key dialog classified %s, want needs_input", describe(r))
-			}
-			for _, k := range []string{"Up", "Enter"} { // "Yes"; "No" is preselected
-				if err := e.tm.SendKeys(t.Context(), pane, k); err != nil {
-					t.Fatal(err)
-				}
-			}
-			e.waitReady(pane)
-			e.prompt(pane, "next task please")
-			r, text := e.waitFor(pane, turnTimeout, "the verdict", func(_ claude.Result, s string) bool {
-				return strings.Contains(s, "Invalid API key")
-			})
-			e.seen("after the prompt", r)
-			if r.State != claude.AuthFailed || r.Reason != claude.ReasonInvalidAPIKey {
-				e.mismatch(fmt.Sprintf("classified %s, want auth_failed/invalid_api_key", describe(r)), text)
-			}
-
-			// fleetwarden restarts an agent (no login at all) onto a good key.
-			delete(e.extra, "ANTHROPIC_API_KEY")
-			good := "sk-ant-api03-" + strings.Repeat("k", 80) + "-goodAA"
-			e.api.AddAPIKey(good)
-			agent := e.startAgent("agent")
-			e.waitFor(agent, startTimeout, "the CLI up", func(r claude.Result, _ string) bool { return r.State != claude.Unknown })
-			f := e.fleet("agent")
-			res := f.Restart(t.Context(), []string{"agent"}, fleet.RestartOptions{ConfigDir: e.configDir, Timeout: startTimeout,
-				Env: func(fleet.Agent) (map[string]string, error) { return map[string]string{"ANTHROPIC_API_KEY": good}, nil }})
-			if r := res[0]; !r.OK {
-				t.Fatalf("restart onto the API key: ok=%v state=%s err=%q\n%s", r.OK, r.State, r.Err, r.LastLines)
-			}
-			e.prompt(agent, "work on the key")
-			e.waitFor(agent, turnTimeout, "the answer", func(r claude.Result, s string) bool {
-				return r.State == claude.Idle && strings.LastIndex(s, "● "+anthropic.DefaultAnswer) > strings.LastIndex(s, "work on the key")
-			})
-			if req, ok := lastPrompt(e.api, "work on the key"); !ok || req.Status != 200 {
-				t.Errorf("the prompt on the API key: %+v, %v; want answered", req, ok)
-			}
+		// By hand, with a key the API does not know.
+		e.extra["ANTHROPIC_API_KEY"] = "sk-ant-api03-" + strings.Repeat("b", 80) + "-bogusAA"
+		pane := e.startAgent("byhand")
+		r, _ := e.waitFor(pane, startTimeout, "the API key dialog", func(_ claude.Result, s string) bool {
+			return strings.Contains(s, "Do you want to use this API key?")
 		})
-	}
+		e.seen("the dialog", r)
+		if r.State != claude.NeedsInput {
+			t.Errorf("the API key dialog classified %s, want needs_input", describe(r))
+		}
+		for _, k := range []string{"Up", "Enter"} { // "Yes"; "No" is preselected
+			if err := e.tm.SendKeys(t.Context(), pane, k); err != nil {
+				t.Fatal(err)
+			}
+		}
+		e.waitReady(pane)
+		e.prompt(pane, "next task please")
+		r, text := e.waitFor(pane, turnTimeout, "the verdict", func(_ claude.Result, s string) bool {
+			return strings.Contains(s, "Invalid API key")
+		})
+		e.seen("after the prompt", r)
+		if r.State != claude.AuthFailed || r.Reason != claude.ReasonInvalidAPIKey {
+			e.mismatch(fmt.Sprintf("classified %s, want auth_failed/invalid_api_key", describe(r)), text)
+		}
+
+		// fleetwarden restarts an agent (no login at all) onto a good key.
+		delete(e.extra, "ANTHROPIC_API_KEY")
+		good := "sk-ant-api03-" + strings.Repeat("k", 80) + "-goodAA"
+		e.api.AddAPIKey(good)
+		agent := e.startAgent("agent")
+		e.waitFor(agent, startTimeout, "the CLI up", func(r claude.Result, _ string) bool { return r.State != claude.Unknown })
+		f := e.fleet("agent")
+		res := f.Restart(t.Context(), []string{"agent"}, fleet.RestartOptions{ConfigDir: e.configDir, Timeout: startTimeout,
+			Env: func(fleet.Agent) (map[string]string, error) { return map[string]string{"ANTHROPIC_API_KEY": good}, nil }})
+		if r := res[0]; !r.OK {
+			t.Fatalf("restart onto the API key: ok=%v state=%s err=%q\n%s", r.OK, r.State, r.Err, r.LastLines)
+		}
+		e.prompt(agent, "work on the key")
+		e.waitFor(agent, turnTimeout, "the answer", func(r claude.Result, s string) bool {
+			return r.State == claude.Idle && strings.LastIndex(s, "● "+anthropic.DefaultAnswer) > strings.LastIndex(s, "work on the key")
+		})
+		if req, ok := lastPrompt(e.api, "work on the key"); !ok || req.Status != 200 {
+			t.Errorf("the prompt on the API key: %+v, %v; want answered", req, ok)
+		}
+	})
 }

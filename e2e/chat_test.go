@@ -195,99 +195,93 @@ func statusShows(t *testing.T, bot *tg.Server, want string) {
 // URL, /code types the code into the real `claude auth login`, and the
 // daemon restarts the agents, which answer again.
 func TestChatLoginRecoversFleet(t *testing.T) {
-	t.Parallel()
-	for _, rd := range renderers {
-		t.Run(rd.String(), func(t *testing.T) {
-			t.Parallel()
-			e := newEnv(t)
-			e.use(rd)
-			old := e.login()
-			bot := tg.New(t, botToken)
-			bot.AddChat(adminChat)
-			names := []string{"alpha", "beta"}
-			panes := map[string]string{}
-			for _, n := range names {
-				panes[n] = e.startAgent(n)
-			}
-			for _, n := range names {
-				e.waitReady(panes[n])
-			}
-			out := e.runDaemon(bot, names...)
+	eachRenderer(t, func(t *testing.T, e *env, rd renderer) {
+		old := e.login()
+		bot := tg.New(t, botToken)
+		bot.AddChat(adminChat)
+		names := []string{"alpha", "beta"}
+		panes := map[string]string{}
+		for _, n := range names {
+			panes[n] = e.startAgent(n)
+		}
+		for _, n := range names {
+			e.waitReady(panes[n])
+		}
+		out := e.runDaemon(bot, names...)
 
-			e.api.ExpireAccess()
-			e.api.ScriptToken(anthropic.GrantRefreshToken, anthropic.TokenInvalidGrant)
-			for _, n := range names {
-				e.prompt(panes[n], "job for "+n)
-				e.waitState(panes[n], claude.AuthFailed, claude.ReasonExpired, turnTimeout)
-			}
-			alert := waitChat(t, bot, 0, time.Minute, "Login expired on 2 agents: alpha, beta")
-			t.Logf("alert: %q", alert.Plain)
-			if !strings.Contains(alert.Plain, "/login") {
-				t.Errorf("the alert does not say what to do (/login): %q", alert.Plain)
-			}
+		e.api.ExpireAccess()
+		e.api.ScriptToken(anthropic.GrantRefreshToken, anthropic.TokenInvalidGrant)
+		for _, n := range names {
+			e.prompt(panes[n], "job for "+n)
+			e.waitState(panes[n], claude.AuthFailed, claude.ReasonExpired, turnTimeout)
+		}
+		alert := waitChat(t, bot, 0, time.Minute, "Login expired on 2 agents: alpha, beta")
+		t.Logf("alert: %q", alert.Plain)
+		if !strings.Contains(alert.Plain, "/login") {
+			t.Errorf("the alert does not say what to do (/login): %q", alert.Plain)
+		}
 
-			// Both failures must be known before the login, so the restart after
-			// it covers both agents.
-			statusShows(t, bot, "2 agents: 2 auth_failed")
+		// Both failures must be known before the login, so the restart after
+		// it covers both agents.
+		statusShows(t, bot, "2 agents: 2 auth_failed")
 
-			n := len(bot.Sent())
-			bot.SendUserMessage(admin, adminChat, "/login")
-			login := waitChat(t, bot, n, time.Minute, "Open the login page")
-			btn, ok := login.Button("Open login page")
-			if !ok {
-				t.Fatalf("login message %q has no 'Open login page' button: %+v", login.Plain, login.ReplyMarkup)
+		n := len(bot.Sent())
+		bot.SendUserMessage(admin, adminChat, "/login")
+		login := waitChat(t, bot, n, time.Minute, "Open the login page")
+		btn, ok := login.Button("Open login page")
+		if !ok {
+			t.Fatalf("login message %q has no 'Open login page' button: %+v", login.Plain, login.ReplyMarkup)
+		}
+		code, err := e.api.Authorize(btn.URL)
+		if err != nil {
+			t.Fatalf("the URL relayed to the chat does not work: %v", err)
+		}
+		n = len(bot.Sent())
+		bot.SendUserMessage(admin, adminChat, "/code "+code)
+		verified := waitChat(t, bot, n, time.Minute, "Login verified")
+		t.Logf("login: %q", verified.Plain)
+		// The real CLI exchanged the code with the fake OAuth server and
+		// wrote the new login where the agents read it.
+		cr, err := claude.ReadCredentials(claude.CredentialsPath(e.configDir))
+		if err != nil || !cr.HasRefresh || !cr.AccessExpires.After(time.Now()) {
+			t.Errorf("credentials after the chat login: %+v, %v; want a fresh access token and a refresh token", cr, err)
+		}
+		if got := e.api.Issued(); len(got) < 2 || !slices.ContainsFunc(e.api.Requests(), func(r anthropic.Request) bool {
+			return r.Grant == anthropic.GrantAuthorizationCode && r.Status == 200
+		}) {
+			t.Errorf("the fake OAuth server issued %d logins and saw no successful code exchange", len(got))
+		}
+		report := waitChat(t, bot, n, 2*time.Minute, "back in")
+		t.Logf("restart report: %q", report.Plain)
+		for _, a := range names {
+			if !strings.Contains(report.Plain, a) {
+				t.Errorf("restart report does not name %s: %q", a, report.Plain)
 			}
-			code, err := e.api.Authorize(btn.URL)
-			if err != nil {
-				t.Fatalf("the URL relayed to the chat does not work: %v", err)
+		}
+		for _, m := range bot.Sent() {
+			if strings.Contains(m.Plain, code) {
+				t.Errorf("the code came back in a message: %q", m.Plain)
 			}
-			n = len(bot.Sent())
-			bot.SendUserMessage(admin, adminChat, "/code "+code)
-			verified := waitChat(t, bot, n, time.Minute, "Login verified")
-			t.Logf("login: %q", verified.Plain)
-			// The real CLI exchanged the code with the fake OAuth server and
-			// wrote the new login where the agents read it.
-			cr, err := claude.ReadCredentials(claude.CredentialsPath(e.configDir))
-			if err != nil || !cr.HasRefresh || !cr.AccessExpires.After(time.Now()) {
-				t.Errorf("credentials after the chat login: %+v, %v; want a fresh access token and a refresh token", cr, err)
-			}
-			if got := e.api.Issued(); len(got) < 2 || !slices.ContainsFunc(e.api.Requests(), func(r anthropic.Request) bool {
-				return r.Grant == anthropic.GrantAuthorizationCode && r.Status == 200
-			}) {
-				t.Errorf("the fake OAuth server issued %d logins and saw no successful code exchange", len(got))
-			}
-			report := waitChat(t, bot, n, 2*time.Minute, "back in")
-			t.Logf("restart report: %q", report.Plain)
-			for _, a := range names {
-				if !strings.Contains(report.Plain, a) {
-					t.Errorf("restart report does not name %s: %q", a, report.Plain)
-				}
-			}
-			for _, m := range bot.Sent() {
-				if strings.Contains(m.Plain, code) {
-					t.Errorf("the code came back in a message: %q", m.Plain)
-				}
-			}
+		}
 
-			// Back, and seen so: under the classic renderer the resumed
-			// conversations show the old error again, which is history now.
-			statusShows(t, bot, "2 agents: 2 idle")
-			for _, a := range names {
-				e.prompt(panes[a], "after the login, job for "+a)
-				e.waitFor(panes[a], turnTimeout, a+" answered", func(r claude.Result, s string) bool {
-					return r.State == claude.Idle &&
-						strings.LastIndex(s, "● "+anthropic.DefaultAnswer) > strings.LastIndex(s, "after the login, job for "+a)
-				})
-				if req, ok := lastPrompt(e.api, "after the login, job for "+a); !ok || req.Token == anthropic.Fingerprint(old.Access) {
-					t.Errorf("%s: after the login the prompt went out with %q (old token %s)", a, req.Token, anthropic.Fingerprint(old.Access))
-				}
+		// Back, and seen so: under the classic renderer the resumed
+		// conversations show the old error again, which is history now.
+		statusShows(t, bot, "2 agents: 2 idle")
+		for _, a := range names {
+			e.prompt(panes[a], "after the login, job for "+a)
+			e.waitFor(panes[a], turnTimeout, a+" answered", func(r claude.Result, s string) bool {
+				return r.State == claude.Idle &&
+					strings.LastIndex(s, "● "+anthropic.DefaultAnswer) > strings.LastIndex(s, "after the login, job for "+a)
+			})
+			if req, ok := lastPrompt(e.api, "after the login, job for "+a); !ok || req.Token == anthropic.Fingerprint(old.Access) {
+				t.Errorf("%s: after the login the prompt went out with %q (old token %s)", a, req.Token, anthropic.Fingerprint(old.Access))
 			}
-			statusShows(t, bot, "2 agents: 2 idle")
-			if s := out.String(); strings.Contains(s, "DATA RACE") || strings.Contains(s, "panic:") {
-				t.Errorf("fleetwarden raced or panicked")
-			}
-		})
-	}
+		}
+		statusShows(t, bot, "2 agents: 2 idle")
+		if s := out.String(); strings.Contains(s, "DATA RACE") || strings.Contains(s, "panic:") {
+			t.Errorf("fleetwarden raced or panicked")
+		}
+	})
 }
 
 // /login with claude.login_method = "setup-token", through chat, against

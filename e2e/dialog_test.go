@@ -18,51 +18,45 @@ import (
 // proceed?": needs_input until someone answers; then the tool runs and the
 // turn completes.
 func TestPermissionPrompt(t *testing.T) {
-	t.Parallel()
-	for _, rd := range renderers {
-		t.Run(rd.String(), func(t *testing.T) {
-			t.Parallel()
-			e := newEnv(t)
-			e.use(rd)
-			e.login()
-			pane := e.startAgent("agent", "--permission-mode", "default")
-			e.waitReady(pane)
-			marker := filepath.Join(e.workdir, "marker")
-			e.api.Script(anthropic.ToolUse("Bash", map[string]any{"command": "touch " + marker, "description": "Create a marker file"}))
-			e.prompt(pane, "make the marker")
-			r, _ := e.waitFor(pane, turnTimeout, "the permission prompt", func(_ claude.Result, s string) bool {
-				return strings.Contains(s, "Do you want to proceed?")
-			})
-			e.seen("asking", r)
-			if r.State != claude.NeedsInput {
-				t.Errorf("the permission prompt classified %s, want needs_input", describe(r))
-			}
-			if _, err := os.Stat(marker); err == nil {
-				t.Fatalf("the tool ran before anyone answered")
-			}
-			// "1. Yes" is preselected. The dialog ignores keys for a moment
-			// after it opens (against a keypress meant for something else),
-			// so a person may have to press again.
-			for try := 0; ; try++ {
-				if err := e.tm.SendKeys(t.Context(), pane, "Enter"); err != nil {
-					t.Fatal(err)
-				}
-				if e.poll(pane, 2*time.Second, func(s string) bool { return !strings.Contains(s, "Do you want to proceed?") }) {
-					break
-				}
-				if try == 5 {
-					t.Fatalf("the permission prompt does not take Enter")
-				}
-			}
-			r, _ = e.waitFor(pane, turnTimeout, "the turn to complete", func(r claude.Result, s string) bool {
-				return r.State == claude.Idle && strings.Contains(s, anthropic.DefaultAnswer)
-			})
-			e.seen("answered", r)
-			if _, err := os.Stat(marker); err != nil {
-				t.Errorf("the tool did not run after the yes: %v", err)
-			}
+	eachRenderer(t, func(t *testing.T, e *env, rd renderer) {
+		e.login()
+		pane := e.startAgent("agent", "--permission-mode", "default")
+		e.waitReady(pane)
+		marker := filepath.Join(e.workdir, "marker")
+		e.api.Script(anthropic.ToolUse("Bash", map[string]any{"command": "touch " + marker, "description": "Create a marker file"}))
+		e.prompt(pane, "make the marker")
+		r, _ := e.waitFor(pane, turnTimeout, "the permission prompt", func(_ claude.Result, s string) bool {
+			return strings.Contains(s, "Do you want to proceed?")
 		})
-	}
+		e.seen("asking", r)
+		if r.State != claude.NeedsInput {
+			t.Errorf("the permission prompt classified %s, want needs_input", describe(r))
+		}
+		if _, err := os.Stat(marker); err == nil {
+			t.Fatalf("the tool ran before anyone answered")
+		}
+		// "1. Yes" is preselected. The dialog ignores keys for a moment
+		// after it opens (against a keypress meant for something else),
+		// so a person may have to press again.
+		for try := 0; ; try++ {
+			if err := e.tm.SendKeys(t.Context(), pane, "Enter"); err != nil {
+				t.Fatal(err)
+			}
+			if e.poll(pane, 2*time.Second, func(s string) bool { return !strings.Contains(s, "Do you want to proceed?") }) {
+				break
+			}
+			if try == 5 {
+				t.Fatalf("the permission prompt does not take Enter")
+			}
+		}
+		r, _ = e.waitFor(pane, turnTimeout, "the turn to complete", func(r claude.Result, s string) bool {
+			return r.State == claude.Idle && strings.Contains(s, anthropic.DefaultAnswer)
+		})
+		e.seen("answered", r)
+		if _, err := os.Stat(marker); err != nil {
+			t.Errorf("the tool did not run after the yes: %v", err)
+		}
+	})
 }
 
 // A folder the CLI was never told to trust opens on the trust dialog.

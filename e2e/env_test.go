@@ -168,6 +168,21 @@ func (r renderer) String() string {
 var renderers = []renderer{fullscreen, classic}
 
 // use selects the renderer of the CLI processes started from now on.
+// eachRenderer runs f once per renderer, in parallel, each in a fresh env
+// using that renderer.
+func eachRenderer(t *testing.T, f func(t *testing.T, e *env, rd renderer)) {
+	t.Helper()
+	t.Parallel()
+	for _, rd := range renderers {
+		t.Run(rd.String(), func(t *testing.T) {
+			t.Parallel()
+			e := newEnv(t)
+			e.use(rd)
+			f(t, e, rd)
+		})
+	}
+}
+
 func (e *env) use(r renderer) { e.extra["CLAUDE_CODE_NO_FLICKER"] = string(r) }
 
 // vars is the environment of every CLI process of the test.

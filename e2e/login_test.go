@@ -315,55 +315,49 @@ func TestSlashLoginInTUI(t *testing.T) {
 // the classic renderer right above the empty input box, where it looks like
 // the last turn — but it is history: the fleet reports the agent ready.
 func TestResumeAfterFailure(t *testing.T) {
-	t.Parallel()
-	for _, rd := range renderers {
-		t.Run(rd.String(), func(t *testing.T) {
-			t.Parallel()
-			e := newEnv(t)
-			e.use(rd)
-			e.login()
-			pane := e.startAgent("agent")
-			e.waitReady(pane)
-			f := e.fleet("agent")
-			e.api.ExpireAccess()
-			e.api.ScriptToken(anthropic.GrantRefreshToken, anthropic.TokenInvalidGrant)
-			e.prompt(pane, "this one fails")
-			e.waitState(pane, claude.AuthFailed, claude.ReasonExpired, turnTimeout)
-			if st := e.scan(f)["agent"]; st.State != claude.AuthFailed {
-				t.Fatalf("fleet sees %s/%s %q before the restart, want auth_failed", st.State, st.Reason, st.Evidence)
-			}
-			e.login() // a human logged in elsewhere
+	eachRenderer(t, func(t *testing.T, e *env, rd renderer) {
+		e.login()
+		pane := e.startAgent("agent")
+		e.waitReady(pane)
+		f := e.fleet("agent")
+		e.api.ExpireAccess()
+		e.api.ScriptToken(anthropic.GrantRefreshToken, anthropic.TokenInvalidGrant)
+		e.prompt(pane, "this one fails")
+		e.waitState(pane, claude.AuthFailed, claude.ReasonExpired, turnTimeout)
+		if st := e.scan(f)["agent"]; st.State != claude.AuthFailed {
+			t.Fatalf("fleet sees %s/%s %q before the restart, want auth_failed", st.State, st.Reason, st.Evidence)
+		}
+		e.login() // a human logged in elsewhere
 
-			res := f.Restart(t.Context(), []string{"agent"}, fleet.RestartOptions{ConfigDir: e.configDir, Timeout: startTimeout})
-			if r := res[0]; !r.OK || r.SessionID == "" {
-				t.Fatalf("restart: %+v, want back in its session", r)
-			}
-			// Resumed: the old turn and its error are back, above an empty input box.
-			r, text := e.waitFor(pane, startTimeout, "the resumed conversation", func(_ claude.Result, s string) bool {
-				_, inBox := turnState(s, "")
-				return strings.Contains(s, "❯ this one fails") && strings.Contains(s, "Login expired") && inBox &&
-					!strings.Contains(s, "Once fixed")
-			})
-			e.seen("resumed, the pane alone", r)
-			if r.State == claude.AuthFailed && !r.Unconfirmed {
-				t.Errorf("the resumed screen's old error counts as confirmed: %s", describe(r))
-			}
-			st := e.scan(f)["agent"]
-			t.Logf("fleet sees the resumed agent: %s %q", st.State, st.Evidence)
-			if st.State != claude.Idle {
-				e.mismatch(fmt.Sprintf("fleet sees the resumed agent %s/%s %q, want idle: the error is from before the restart", st.State, st.Reason, st.Evidence), text)
-			}
-			e.prompt(pane, "and this one works")
-			r, _ = e.waitFor(pane, turnTimeout, "the answer", func(r claude.Result, s string) bool {
-				return strings.LastIndex(s, "● "+anthropic.DefaultAnswer) > strings.LastIndex(s, "and this one works")
-			})
-			e.seen("after a new prompt", r)
-			if r.State != claude.Idle {
-				t.Errorf("after the answer: %s, want idle", describe(r))
-			}
-			e.skipKnown()
+		res := f.Restart(t.Context(), []string{"agent"}, fleet.RestartOptions{ConfigDir: e.configDir, Timeout: startTimeout})
+		if r := res[0]; !r.OK || r.SessionID == "" {
+			t.Fatalf("restart: %+v, want back in its session", r)
+		}
+		// Resumed: the old turn and its error are back, above an empty input box.
+		r, text := e.waitFor(pane, startTimeout, "the resumed conversation", func(_ claude.Result, s string) bool {
+			_, inBox := turnState(s, "")
+			return strings.Contains(s, "❯ this one fails") && strings.Contains(s, "Login expired") && inBox &&
+				!strings.Contains(s, "Once fixed")
 		})
-	}
+		e.seen("resumed, the pane alone", r)
+		if r.State == claude.AuthFailed && !r.Unconfirmed {
+			t.Errorf("the resumed screen's old error counts as confirmed: %s", describe(r))
+		}
+		st := e.scan(f)["agent"]
+		t.Logf("fleet sees the resumed agent: %s %q", st.State, st.Evidence)
+		if st.State != claude.Idle {
+			e.mismatch(fmt.Sprintf("fleet sees the resumed agent %s/%s %q, want idle: the error is from before the restart", st.State, st.Reason, st.Evidence), text)
+		}
+		e.prompt(pane, "and this one works")
+		r, _ = e.waitFor(pane, turnTimeout, "the answer", func(r claude.Result, s string) bool {
+			return strings.LastIndex(s, "● "+anthropic.DefaultAnswer) > strings.LastIndex(s, "and this one works")
+		})
+		e.seen("after a new prompt", r)
+		if r.State != claude.Idle {
+			t.Errorf("after the answer: %s, want idle", describe(r))
+		}
+		e.skipKnown()
+	})
 }
 
 // Since 2.1.330 the CLI prints a short sign-in link (no fields to read);

@@ -14,37 +14,31 @@ import (
 // A logged-in agent answers a prompt: working while the answer streams,
 // idle with the answer on screen after.
 func TestLoggedInSessionAnswers(t *testing.T) {
-	t.Parallel()
-	for _, rd := range renderers {
-		t.Run(rd.String(), func(t *testing.T) {
-			t.Parallel()
-			e := newEnv(t)
-			e.use(rd)
-			tok := e.login()
-			pane := e.startAgent("agent")
-			e.seen("at start", claude.Classify(e.waitReady(pane)))
+	eachRenderer(t, func(t *testing.T, e *env, rd renderer) {
+		tok := e.login()
+		pane := e.startAgent("agent")
+		e.seen("at start", claude.Classify(e.waitReady(pane)))
 
-			release := make(chan struct{})
-			e.api.Script(anthropic.AnswerWhen("The fleet is fine.", release))
-			e.prompt(pane, "how is the fleet")
-			r, _ := e.waitState(pane, claude.Working, "", turnTimeout)
-			e.seen("while answering", r)
-			close(release)
+		release := make(chan struct{})
+		e.api.Script(anthropic.AnswerWhen("The fleet is fine.", release))
+		e.prompt(pane, "how is the fleet")
+		r, _ := e.waitState(pane, claude.Working, "", turnTimeout)
+		e.seen("while answering", r)
+		close(release)
 
-			r, text := e.waitFor(pane, turnTimeout, "idle with the answer", func(r claude.Result, s string) bool {
-				return r.State == claude.Idle && strings.Contains(s, "The fleet is fine.")
-			})
-			e.seen("after the answer", r)
-
-			req, ok := lastPrompt(e.api, "how is the fleet")
-			if !ok {
-				t.Fatalf("the fake never got the prompt; pane:\n%s", claude.Redact(text))
-			}
-			if req.Token != anthropic.Fingerprint(tok.Access) {
-				t.Errorf("prompt sent with token %s, want the logged-in one %s", req.Token, anthropic.Fingerprint(tok.Access))
-			}
+		r, text := e.waitFor(pane, turnTimeout, "idle with the answer", func(r claude.Result, s string) bool {
+			return r.State == claude.Idle && strings.Contains(s, "The fleet is fine.")
 		})
-	}
+		e.seen("after the answer", r)
+
+		req, ok := lastPrompt(e.api, "how is the fleet")
+		if !ok {
+			t.Fatalf("the fake never got the prompt; pane:\n%s", claude.Redact(text))
+		}
+		if req.Token != anthropic.Fingerprint(tok.Access) {
+			t.Errorf("prompt sent with token %s, want the logged-in one %s", req.Token, anthropic.Fingerprint(tok.Access))
+		}
+	})
 }
 
 // lastPrompt finds the last /v1/messages request carrying prompt.
@@ -170,30 +164,24 @@ func TestAuthFailures(t *testing.T) {
 // the fullscreen one only after the CLI's startup checks (seen up to ~20 s),
 // until when the pane looks idle.
 func TestNotLoggedIn(t *testing.T) {
-	t.Parallel()
-	for _, rd := range renderers {
-		t.Run(rd.String(), func(t *testing.T) {
-			t.Parallel()
-			e := newEnv(t)
-			e.use(rd)
-			pane := e.startAgent("agent")
-			r, _ := e.waitFor(pane, startTimeout, "the input box", func(r claude.Result, _ string) bool {
-				return r.State == claude.Idle || r.State == claude.AuthFailed && r.Reason == claude.ReasonNotLoggedIn
-			})
-			e.seen("at start", r)
-			e.prompt(pane, "anyone there")
-			r, _ = e.waitFor(pane, turnTimeout, "the refused turn", func(_ claude.Result, s string) bool {
-				return strings.Contains(s, "Not logged in · Please run /login")
-			})
-			e.seen("after the prompt", r)
-			if r.State != claude.AuthFailed || r.Reason != claude.ReasonNotLoggedIn {
-				t.Errorf("classified %s, want auth_failed/not_logged_in", describe(r))
-			}
-			if n := e.api.Count(anthropic.Messages); n != 0 {
-				t.Errorf("the CLI sent %d /v1/messages without a login, want 0", n)
-			}
+	eachRenderer(t, func(t *testing.T, e *env, rd renderer) {
+		pane := e.startAgent("agent")
+		r, _ := e.waitFor(pane, startTimeout, "the input box", func(r claude.Result, _ string) bool {
+			return r.State == claude.Idle || r.State == claude.AuthFailed && r.Reason == claude.ReasonNotLoggedIn
 		})
-	}
+		e.seen("at start", r)
+		e.prompt(pane, "anyone there")
+		r, _ = e.waitFor(pane, turnTimeout, "the refused turn", func(_ claude.Result, s string) bool {
+			return strings.Contains(s, "Not logged in · Please run /login")
+		})
+		e.seen("after the prompt", r)
+		if r.State != claude.AuthFailed || r.Reason != claude.ReasonNotLoggedIn {
+			t.Errorf("classified %s, want auth_failed/not_logged_in", describe(r))
+		}
+		if n := e.api.Count(anthropic.Messages); n != 0 {
+			t.Errorf("the CLI sent %d /v1/messages without a login, want 0", n)
+		}
+	})
 }
 
 // What a graceful stop relies on: Ctrl-C twice ends the CLI, which prints
