@@ -10,7 +10,6 @@ import (
 	"testing"
 
 	"github.com/fleetwarden/fleetwarden/claude"
-	"github.com/fleetwarden/fleetwarden/internal/fakes/anthropic"
 )
 
 // fleetwarden reads the real permission prompt's options and answers it as
@@ -31,15 +30,7 @@ func TestPermissionPromptAnsweredByFleet(t *testing.T) {
 				t.Parallel()
 				e := newEnv(t)
 				e.use(rd)
-				e.login()
-				pane := e.startAgent("agent", "--permission-mode", "default")
-				e.waitReady(pane)
-				marker := filepath.Join(e.workdir, "marker")
-				e.api.Script(anthropic.ToolUse("Bash", map[string]any{"command": "touch " + marker, "description": "Create a marker file"}))
-				e.prompt(pane, "make the marker")
-				e.waitFor(pane, turnTimeout, "the permission prompt", func(_ claude.Result, s string) bool {
-					return strings.Contains(s, "Do you want to proceed?")
-				})
+				pane, marker, _ := e.atPermissionPrompt()
 				f := e.fleet(pane)
 				e.scan(f)
 				sc, err := f.Look(t.Context(), pane)

@@ -19,15 +19,7 @@ import (
 // turn completes.
 func TestPermissionPrompt(t *testing.T) {
 	eachRenderer(t, func(t *testing.T, e *env, rd renderer) {
-		e.login()
-		pane := e.startAgent("agent", "--permission-mode", "default")
-		e.waitReady(pane)
-		marker := filepath.Join(e.workdir, "marker")
-		e.api.Script(anthropic.ToolUse("Bash", map[string]any{"command": "touch " + marker, "description": "Create a marker file"}))
-		e.prompt(pane, "make the marker")
-		r, _ := e.waitFor(pane, turnTimeout, "the permission prompt", func(_ claude.Result, s string) bool {
-			return strings.Contains(s, "Do you want to proceed?")
-		})
+		pane, marker, r := e.atPermissionPrompt()
 		e.seen("asking", r)
 		if r.State != claude.NeedsInput {
 			t.Errorf("the permission prompt classified %s, want needs_input", describe(r))

@@ -168,6 +168,22 @@ func (r renderer) String() string {
 var renderers = []renderer{fullscreen, classic}
 
 // use selects the renderer of the CLI processes started from now on.
+// atPermissionPrompt logs in, starts an agent in the default permission
+// mode and has it ask to run a Bash tool that touches marker: the agent
+// waits at "Do you want to proceed?", its classification r.
+func (e *env) atPermissionPrompt() (pane, marker string, r claude.Result) {
+	e.login()
+	pane = e.startAgent("agent", "--permission-mode", "default")
+	e.waitReady(pane)
+	marker = filepath.Join(e.workdir, "marker")
+	e.api.Script(anthropic.ToolUse("Bash", map[string]any{"command": "touch " + marker, "description": "Create a marker file"}))
+	e.prompt(pane, "make the marker")
+	r, _ = e.waitFor(pane, turnTimeout, "the permission prompt", func(_ claude.Result, s string) bool {
+		return strings.Contains(s, "Do you want to proceed?")
+	})
+	return pane, marker, r
+}
+
 // eachRenderer runs f once per renderer, in parallel, each in a fresh env
 // using that renderer.
 func eachRenderer(t *testing.T, f func(t *testing.T, e *env, rd renderer)) {
