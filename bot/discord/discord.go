@@ -11,12 +11,10 @@ package discord
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"github.com/fleetwarden/fleetwarden/internal/backoff"
 	"github.com/fleetwarden/fleetwarden/internal/notified"
-	"io"
 	"log/slog"
 	"net/http"
 	"net/url"
@@ -598,8 +596,9 @@ func noMentions() *discordgo.MessageAllowedMentions {
 
 // ---- probe ----
 
-// Probe calls GET /users/@me once: `fleetwarden check` uses it to say
-// whether the token and API URL work. It returns "@name" of the bot.
+// Probe calls GET /users/@me once, through discordgo as the bot does:
+// `fleetwarden check` uses it to say whether the token and API URL work. It
+// returns "@name" of the bot.
 func Probe(ctx context.Context, client *http.Client, apiURL, token string) (string, error) {
 	if apiURL == "" {
 		apiURL = DefaultAPIURL
@@ -615,36 +614,34 @@ func Probe(ctx context.Context, client *http.Client, apiURL, token string) (stri
 	if client == nil {
 		client = &http.Client{Timeout: 15 * time.Second}
 	}
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, api.String()+"/users/@me", nil)
+	// The same discordgo session the bot uses, pointed at the same API, so
+	// the probe sees what the bot will see.
+	dg, err := discordgo.New("Bot " + token)
 	if err != nil {
 		return "", fmt.Errorf("discord: %w", err)
 	}
-	req.Header.Set("Authorization", "Bot "+token)
-	req.Header.Set("User-Agent", "fleetwarden (https://github.com/fleetwarden/fleetwarden)")
-	resp, err := client.Do(req)
-	if err != nil {
-		var ue *url.Error
-		if errors.As(err, &ue) {
-			err = ue.Err
-		}
-		return "", fmt.Errorf("discord: cannot reach %s: %s", api.Redacted(), redact(err.Error(), token))
-	}
-	defer resp.Body.Close()
-	body, _ := io.ReadAll(io.LimitReader(resp.Body, 64<<10))
+	dg.Client = clientFor(client, api)
+	dg.UserAgent = "fleetwarden (https://github.com/fleetwarden/fleetwarden)"
+	dg.MaxRestRetries = 0 // one call: check says what it saw
+	dg.LogLevel = -1
+	me, err := dg.User("@me", discordgo.WithContext(ctx))
+	var re *discordgo.RESTError
+	var ue *url.Error
 	switch {
-	case resp.StatusCode == http.StatusUnauthorized:
-		return "", errors.New("discord: the bot token was rejected (401 Unauthorized): check discord.token")
-	case resp.StatusCode == http.StatusNotFound:
-		return "", fmt.Errorf("discord: no Discord API at %s (404): check discord.api_url", api.Redacted())
-	case resp.StatusCode != http.StatusOK:
-		return "", fmt.Errorf("discord: GET /users/@me answered %s: %s", resp.Status, redact(truncate(string(body), 200), token))
-	}
-	var me struct {
-		Username string `json:"username"`
-		Bot      bool   `json:"bot"`
-	}
-	if err := json.Unmarshal(body, &me); err != nil || me.Username == "" {
-		return "", fmt.Errorf("discord: GET /users/@me: not a Discord user object: %q", truncate(string(body), 120))
+	case errors.As(err, &re) && re.Response != nil:
+		switch re.Response.StatusCode {
+		case http.StatusUnauthorized:
+			return "", errors.New("discord: the bot token was rejected (401 Unauthorized): check discord.token")
+		case http.StatusNotFound:
+			return "", fmt.Errorf("discord: no Discord API at %s (404): check discord.api_url", api.Redacted())
+		}
+		return "", fmt.Errorf("discord: GET /users/@me answered %s: %s", re.Response.Status, redact(truncate(string(re.ResponseBody), 200), token))
+	case errors.As(err, &ue):
+		return "", fmt.Errorf("discord: cannot reach %s: %s", api.Redacted(), redact(ue.Err.Error(), token))
+	case err != nil && !errors.Is(err, discordgo.ErrJSONUnmarshal):
+		return "", fmt.Errorf("discord: GET /users/@me: %s", redact(err.Error(), token))
+	case err != nil || me == nil || me.Username == "":
+		return "", errors.New("discord: GET /users/@me: not a Discord user object")
 	}
 	return "@" + me.Username, nil
 }
