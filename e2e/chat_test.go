@@ -132,6 +132,28 @@ func (e *env) runDaemon(bot *tg.Server, names ...string) *lockedBuffer {
 	return out
 }
 
+// chatLogin logs the fleet in from the admin chat: /login, the login page
+// from the relayed button opened on the fake, /code with its code. It
+// returns the "Login verified" reply (waited for up to verifyWithin), how
+// many messages the chat held before /code, and the code.
+func chatLogin(t *testing.T, e *env, bot *tg.Server, verifyWithin time.Duration) (verified tg.Message, n int, code string) {
+	t.Helper()
+	n = len(bot.Sent())
+	bot.SendUserMessage(admin, adminChat, "/login")
+	login := waitChat(t, bot, n, time.Minute, "Open the login page")
+	btn, ok := login.Button("Open login page")
+	if !ok {
+		t.Fatalf("login message %q has no 'Open login page' button: %+v", login.Plain, login.ReplyMarkup)
+	}
+	code, err := e.api.Authorize(btn.URL)
+	if err != nil {
+		t.Fatalf("the login URL relayed to the chat does not work: %v", err)
+	}
+	n = len(bot.Sent())
+	bot.SendUserMessage(admin, adminChat, "/code "+code)
+	return waitChat(t, bot, n, verifyWithin, "Login verified"), n, code
+}
+
 // waitChat waits for a message to the admin, among those sent after the
 // first `after`, whose text contains want.
 func waitChat(t *testing.T, bot *tg.Server, after int, timeout time.Duration, want string) tg.Message {
@@ -225,20 +247,7 @@ func TestChatLoginRecoversFleet(t *testing.T) {
 		// it covers both agents.
 		statusShows(t, bot, "2 agents: 2 auth_failed")
 
-		n := len(bot.Sent())
-		bot.SendUserMessage(admin, adminChat, "/login")
-		login := waitChat(t, bot, n, time.Minute, "Open the login page")
-		btn, ok := login.Button("Open login page")
-		if !ok {
-			t.Fatalf("login message %q has no 'Open login page' button: %+v", login.Plain, login.ReplyMarkup)
-		}
-		code, err := e.api.Authorize(btn.URL)
-		if err != nil {
-			t.Fatalf("the URL relayed to the chat does not work: %v", err)
-		}
-		n = len(bot.Sent())
-		bot.SendUserMessage(admin, adminChat, "/code "+code)
-		verified := waitChat(t, bot, n, time.Minute, "Login verified")
+		verified, n, code := chatLogin(t, e, bot, time.Minute)
 		t.Logf("login: %q", verified.Plain)
 		// The real CLI exchanged the code with the fake OAuth server and
 		// wrote the new login where the agents read it.
@@ -297,20 +306,7 @@ func TestChatSetupTokenLogin(t *testing.T) {
 	bot.AddChat(adminChat)
 	out := e.runDaemon(bot)
 
-	n := len(bot.Sent())
-	bot.SendUserMessage(admin, adminChat, "/login")
-	login := waitChat(t, bot, n, time.Minute, "Open the login page")
-	btn, ok := login.Button("Open login page")
-	if !ok {
-		t.Fatalf("login message %q has no 'Open login page' button", login.Plain)
-	}
-	code, err := e.api.Authorize(btn.URL)
-	if err != nil {
-		t.Fatalf("the URL fleetwarden read off the setup-token window does not work: %v", err)
-	}
-	n = len(bot.Sent())
-	bot.SendUserMessage(admin, adminChat, "/code "+code)
-	verified := waitChat(t, bot, n, 2*time.Minute, "Login verified")
+	verified, _, _ := chatLogin(t, e, bot, 2*time.Minute)
 	t.Logf("login: %q", verified.Plain)
 
 	issued := e.api.Issued()

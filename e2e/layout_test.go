@@ -76,20 +76,7 @@ func TestChatLoginInTheUsersLayout(t *testing.T) {
 			waitChat(t, bot, 0, time.Minute, "Login expired on 2 agents")
 			statusShows(t, bot, "2 agents: 2 auth_failed")
 
-			n := len(bot.Sent())
-			bot.SendUserMessage(admin, adminChat, "/login")
-			login := waitChat(t, bot, n, time.Minute, "Open the login page")
-			btn, ok := login.Button("Open login page")
-			if !ok {
-				t.Fatalf("login message %q has no 'Open login page' button", login.Plain)
-			}
-			code, err := e.api.Authorize(btn.URL)
-			if err != nil {
-				t.Fatalf("the URL relayed to the chat does not work: %v", err)
-			}
-			n = len(bot.Sent())
-			bot.SendUserMessage(admin, adminChat, "/code "+code)
-			waitChat(t, bot, n, time.Minute, "Login verified")
+			_, n, _ := chatLogin(t, e, bot, time.Minute)
 			// The report: "✓ All 2 agent(s) back in …" or "Restarted 1 of 2 …".
 			report := waitChat(t, bot, n, startTimeout+time.Minute, " — ")
 			t.Logf("restart report: %q", report.Plain)
