@@ -92,8 +92,19 @@ func Report(in ReportInput) string {
 	}
 	var b strings.Builder
 	fmt.Fprintf(&b, "☀️ fleetwarden report — %s\n", in.Now.In(loc).Format("Mon 2 Jan 15:04 MST"))
+	reportFleet(&b, in)
+	reportCredentials(&b, in, loc)
+	reportIncidents(&b, in, loc)
+	reportLimits(&b, in)
+	reportActivity(&b, in)
+	if !in.Started.IsZero() {
+		fmt.Fprintf(&b, "fleetwarden up for %s.", Ago(in.Now.Sub(in.Started)))
+	}
+	return strings.TrimRight(b.String(), "\n")
+}
 
-	// Fleet now.
+// reportFleet is the fleet now: counts per state, then the agents that are not healthy.
+func reportFleet(b *strings.Builder, in ReportInput) {
 	counts := map[claude.State]int{}
 	var bad []fleet.Status
 	for _, s := range in.Agents {
@@ -111,21 +122,23 @@ func Report(in ReportInput) string {
 	if len(in.Agents) == 0 {
 		b.WriteString("Fleet: no agents.\n")
 	} else {
-		fmt.Fprintf(&b, "Fleet: %d agents — %s\n", len(in.Agents), strings.Join(parts, ", "))
+		fmt.Fprintf(b, "Fleet: %d agents — %s\n", len(in.Agents), strings.Join(parts, ", "))
 	}
 	for i, s := range bad {
 		if i == 8 {
-			fmt.Fprintf(&b, "  … and %d more not healthy\n", len(bad)-i)
+			fmt.Fprintf(b, "  … and %d more not healthy\n", len(bad)-i)
 			break
 		}
 		why := string(s.State)
 		if s.Reason != "" {
 			why += " (" + s.Reason.Describe() + ")"
 		}
-		fmt.Fprintf(&b, "  %s %s: %s for %s\n", Icon(s.State), s.Name, why, Ago(in.Now.Sub(s.Since)))
+		fmt.Fprintf(b, "  %s %s: %s for %s\n", Icon(s.State), s.Name, why, Ago(in.Now.Sub(s.Since)))
 	}
+}
 
-	// Credentials.
+// reportCredentials is each credential's health and the tokens that run out soon.
+func reportCredentials(b *strings.Builder, in ReportInput, loc *time.Location) {
 	if len(in.Credentials) > 0 {
 		b.WriteString("Credentials:\n")
 		for _, c := range in.Credentials {
@@ -133,15 +146,17 @@ func Report(in ReportInput) string {
 			if !c.Healthy {
 				mark = "❌"
 			}
-			fmt.Fprintf(&b, "  %s %s: %s\n", mark, c.Name, c.Detail)
+			fmt.Fprintf(b, "  %s %s: %s\n", mark, c.Name, c.Detail)
 		}
 	}
 	sort.Slice(in.Expiries, func(i, j int) bool { return in.Expiries[i].At.Before(in.Expiries[j].At) })
 	for _, e := range in.Expiries {
-		fmt.Fprintf(&b, "  ⏳ %s: %s token runs out in %s (%s)\n", e.Credential, e.Token, Ago(e.At.Sub(in.Now)), e.At.In(loc).Format("Mon 15:04"))
+		fmt.Fprintf(b, "  ⏳ %s: %s token runs out in %s (%s)\n", e.Credential, e.Token, Ago(e.At.Sub(in.Now)), e.At.In(loc).Format("Mon 15:04"))
 	}
+}
 
-	// The last 24 hours.
+// reportIncidents is the last 24 hours' incidents and their outage minutes.
+func reportIncidents(b *strings.Builder, in ReportInput, loc *time.Location) {
 	incidents := audit.Incidents(in.Records)
 	if len(incidents) == 0 {
 		b.WriteString("Last 24 h: no incidents.\n")
@@ -150,19 +165,23 @@ func Report(in ReportInput) string {
 		for _, i := range incidents {
 			total += i.Duration(in.Now)
 		}
-		fmt.Fprintf(&b, "Last 24 h: %d incident(s), %d outage minutes:\n", len(incidents), int(total.Minutes()))
+		fmt.Fprintf(b, "Last 24 h: %d incident(s), %d outage minutes:\n", len(incidents), int(total.Minutes()))
 		for i, inc := range incidents {
 			if i == 5 {
-				fmt.Fprintf(&b, "  … and %d more (/timeline)\n", len(incidents)-i)
+				fmt.Fprintf(b, "  … and %d more (/timeline)\n", len(incidents)-i)
 				break
 			}
 			state := audit.FormatDuration(inc.Duration(in.Now))
 			if inc.Ongoing {
 				state += ", ongoing"
 			}
-			fmt.Fprintf(&b, "  %s %s on %s (%s)\n", inc.Start.In(loc).Format("15:04"), inc.Cause, nameList(inc.Agents, 4), state)
+			fmt.Fprintf(b, "  %s %s on %s (%s)\n", inc.Start.In(loc).Format("15:04"), inc.Cause, nameList(inc.Agents, 4), state)
 		}
 	}
+}
+
+// reportLimits is the time agents lost waiting at usage limits, longest first.
+func reportLimits(b *strings.Builder, in ReportInput) {
 	if lost := audit.LimitedTime(in.Records, in.Now); len(lost) > 0 {
 		names := make([]string, 0, len(lost))
 		var total time.Duration
@@ -184,8 +203,12 @@ func Report(in ReportInput) string {
 			}
 			per = append(per, fmt.Sprintf("%s %s", a, audit.FormatDuration(lost[a])))
 		}
-		fmt.Fprintf(&b, "Usage limits: %s lost — %s\n", audit.FormatDuration(total), strings.Join(per, ", "))
+		fmt.Fprintf(b, "Usage limits: %s lost — %s\n", audit.FormatDuration(total), strings.Join(per, ", "))
 	}
+}
+
+// reportActivity is what fleetwarden did: restarts, alerts fired and where they were delivered.
+func reportActivity(b *strings.Builder, in ReportInput) {
 	restarts, failed := 0, 0
 	alerts := 0
 	routes := map[string]int{}
@@ -203,9 +226,9 @@ func Report(in ReportInput) string {
 		}
 	}
 	if restarts > 0 {
-		fmt.Fprintf(&b, "Restarts: %d", restarts)
+		fmt.Fprintf(b, "Restarts: %d", restarts)
 		if failed > 0 {
-			fmt.Fprintf(&b, " (%d failed)", failed)
+			fmt.Fprintf(b, " (%d failed)", failed)
 		}
 		b.WriteString("\n")
 	}
@@ -215,12 +238,8 @@ func Report(in ReportInput) string {
 			rs = append(rs, fmt.Sprintf("%s %d", r, n))
 		}
 		sort.Strings(rs)
-		fmt.Fprintf(&b, "Alerts: %d fired; delivered: %s\n", alerts, orNoneList(rs))
+		fmt.Fprintf(b, "Alerts: %d fired; delivered: %s\n", alerts, orNoneList(rs))
 	}
-	if !in.Started.IsZero() {
-		fmt.Fprintf(&b, "fleetwarden up for %s.", Ago(in.Now.Sub(in.Started)))
-	}
-	return strings.TrimRight(b.String(), "\n")
 }
 
 func nameList(names []string, max int) string {
