@@ -441,38 +441,8 @@ func failed(r Record) bool { return r.Action == "failed" || (r.OK != nil && !*r.
 // start of the restart to its recovery are told by this line alone.
 func (tl *timeline) restartLine(summary int, parts []int) string {
 	s := tl.recs[summary]
-	start := s.Time
-	// A writer that times the restart itself says how long it took.
-	took, timed := time.Duration(0), false
-	if secs, err := strconv.ParseFloat(s.Fields["seconds"], 64); err == nil && secs >= 0 {
-		took, timed = time.Duration(secs*float64(time.Second)), true
-		start = s.Time.Add(-took)
-	}
-	agents := slices.Clone(s.Agents)
-	var failedAgents, errs []string
-	for _, p := range parts {
-		r := tl.recs[p]
-		if r.Time.Before(start) {
-			start = r.Time
-		}
-		for _, a := range r.Agents {
-			if !slices.Contains(agents, a) {
-				agents = append(agents, a)
-			}
-			if r.Action != "started" && failed(r) && !slices.Contains(failedAgents, a) {
-				failedAgents = append(failedAgents, a)
-				if e := shorten(r.Error); e != "" && !slices.Contains(errs, e) {
-					errs = append(errs, e)
-				}
-			}
-		}
-	}
-	var okAgents []string
-	for _, a := range agents {
-		if !slices.Contains(failedAgents, a) {
-			okAgents = append(okAgents, a)
-		}
-	}
+	start, took, timed := tl.restartSpan(s, parts)
+	agents, failedAgents, okAgents, errs := tl.restartOutcome(s, parts)
 	subject := "agents"
 	switch {
 	case len(agents) == 1:
@@ -486,10 +456,65 @@ func (tl *timeline) restartLine(summary int, parts []int) string {
 	if len(okAgents) == 0 && len(agents) > 0 {
 		return joinDetail("restart of "+subject+" failed", strings.Join(errs, "; "))
 	}
+	when := tl.restartRecovery(s, parts, okAgents, start, took, timed)
+	text := subject + " restarted"
+	if len(failedAgents) > 0 {
+		text = fmt.Sprintf("%d of %d agents restarted", len(okAgents), len(agents))
+	}
+	text = joinDetail(text, when)
+	if len(failedAgents) > 0 {
+		text += "; " + joinDetail(agentList(failedAgents)+" failed", strings.Join(errs, "; "))
+	}
+	return text
+}
 
-	// When each restarted agent was working again: its next transition to
-	// working or idle, or, for an agent the restart itself saw come back
-	// (OK set), the time the restart took.
+// restartSpan is when the restart began: the earliest of its records, or
+// earlier when its writer timed it ("seconds"), and then how long it took.
+func (tl *timeline) restartSpan(s Record, parts []int) (start time.Time, took time.Duration, timed bool) {
+	start = s.Time
+	// A writer that times the restart itself says how long it took.
+	if secs, err := strconv.ParseFloat(s.Fields["seconds"], 64); err == nil && secs >= 0 {
+		took, timed = time.Duration(secs*float64(time.Second)), true
+		start = s.Time.Add(-took)
+	}
+	for _, p := range parts {
+		if r := tl.recs[p]; r.Time.Before(start) {
+			start = r.Time
+		}
+	}
+	return start, took, timed
+}
+
+// restartOutcome is which agents the restart touched, which of them failed
+// (with their distinct errors) and which did not.
+func (tl *timeline) restartOutcome(s Record, parts []int) (agents, failedAgents, okAgents, errs []string) {
+	agents = slices.Clone(s.Agents)
+	for _, p := range parts {
+		r := tl.recs[p]
+		for _, a := range r.Agents {
+			if !slices.Contains(agents, a) {
+				agents = append(agents, a)
+			}
+			if r.Action != "started" && failed(r) && !slices.Contains(failedAgents, a) {
+				failedAgents = append(failedAgents, a)
+				if e := shorten(r.Error); e != "" && !slices.Contains(errs, e) {
+					errs = append(errs, e)
+				}
+			}
+		}
+	}
+	for _, a := range agents {
+		if !slices.Contains(failedAgents, a) {
+			okAgents = append(okAgents, a)
+		}
+	}
+	return agents, failedAgents, okAgents, errs
+}
+
+// restartRecovery says when each restarted agent was working again: its
+// next transition to working or idle, or, for an agent the restart itself
+// saw come back (OK set), the time the restart took.
+func (tl *timeline) restartRecovery(s Record, parts []int, okAgents []string, start time.Time, took time.Duration, timed bool) string {
 	last := start
 	var notBack []string
 	backs := 0
@@ -509,27 +534,16 @@ func (tl *timeline) restartLine(summary int, parts []int) string {
 			last = back
 		}
 	}
-	var when string
 	in := FormatDuration(last.Sub(start))
 	switch {
 	case len(notBack) == 0 && len(okAgents) == 1:
-		when = "back in " + in
+		return "back in " + in
 	case len(notBack) == 0:
-		when = "all back in " + in
+		return "all back in " + in
 	case backs == 0:
-		when = "not back"
-	default:
-		when = fmt.Sprintf("%d back in %s; %s not back", backs, in, agentList(notBack))
+		return "not back"
 	}
-	text := subject + " restarted"
-	if len(failedAgents) > 0 {
-		text = fmt.Sprintf("%d of %d agents restarted", len(okAgents), len(agents))
-	}
-	text = joinDetail(text, when)
-	if len(failedAgents) > 0 {
-		text += "; " + joinDetail(agentList(failedAgents)+" failed", strings.Join(errs, "; "))
-	}
-	return text
+	return fmt.Sprintf("%d back in %s; %s not back", backs, in, agentList(notBack))
 }
 
 // recovery finds when agent was working or idle again between start and
