@@ -146,19 +146,10 @@ func (f *Fleet) restartOne(ctx context.Context, name string, o RestartOptions) R
 	ctx, cancel := context.WithTimeout(ctx, o.Timeout)
 	defer cancel()
 
-	env := map[string]string{}
-	for k, v := range a.Env {
-		env[k] = v
-	}
-	if o.Env != nil {
-		extra, err := o.Env(a)
-		if err != nil {
-			res.Err = err.Error()
-			return res
-		}
-		for k, v := range extra {
-			env[k] = v
-		}
+	env, err := restartEnv(a, o)
+	if err != nil {
+		res.Err = err.Error()
+		return res
 	}
 	command := a.Command
 	if command == "" {
@@ -181,29 +172,10 @@ func (f *Fleet) restartOne(ctx context.Context, name string, o RestartOptions) R
 		}
 		_ = src.SetOption(ctx, p.ID, "remain-on-exit", "on")
 	} else {
-		if sid := f.sessionOf(ctx, src, p, o.ConfigDir); sid != "" {
-			res.SessionID = sid
-			command = resumeCommand(command, sid)
-		}
-		// Keep the pane when Claude exits, so it can be respawned in place
-		// (and a later crash shows as a dead pane, not a vanished one).
-		if err := src.SetOption(ctx, p.ID, "remain-on-exit", "on"); err != nil {
+		if res.SessionID, command, err = f.respawnInPlace(ctx, src, p, command, spawn, o); err != nil {
 			res.Err = err.Error()
 			return res
 		}
-		var stubborn []proc // the old processes, when they would not stop
-		if !p.Dead && !isShell(p.Command) && !f.stopGracefully(ctx, src, p, o) {
-			stubborn = processTree(ctx, src, p)
-		}
-		spawn.Command = command
-		if err := src.Respawn(ctx, p.ID, spawn); err != nil {
-			res.Err = err.Error()
-			return res
-		}
-		// Last resort: respawn-pane's hangup lets the CLI save its
-		// conversation; what is deaf to it too (and whatever it started)
-		// is killed.
-		killSurvivors(ctx, stubborn, 2*time.Second)
 	}
 	// Marked once the new process runs: a scan of the old screen (its live
 	// failure) would take the mark off again.
@@ -211,6 +183,52 @@ func (f *Fleet) restartOne(ctx context.Context, name string, o RestartOptions) R
 		f.markResumed(name, p.ID)
 	}
 	return f.waitUp(ctx, src, p.ID, env["ANTHROPIC_API_KEY"], res, o)
+}
+
+// restartEnv is the environment an agent restarts with: its own env, then
+// what o.Env adds (its credential).
+func restartEnv(a Agent, o RestartOptions) (map[string]string, error) {
+	env := map[string]string{}
+	for k, v := range a.Env {
+		env[k] = v
+	}
+	if o.Env != nil {
+		extra, err := o.Env(a)
+		if err != nil {
+			return nil, err
+		}
+		for k, v := range extra {
+			env[k] = v
+		}
+	}
+	return env, nil
+}
+
+// respawnInPlace stops what runs in the agent's pane and starts command
+// there, resuming the pane's session when one is found (its ID is returned
+// with the command that resumes it).
+func (f *Fleet) respawnInPlace(ctx context.Context, src Controller, p tmux.Pane, command string, spawn tmux.SpawnOptions, o RestartOptions) (sid, cmd string, err error) {
+	if sid = f.sessionOf(ctx, src, p, o.ConfigDir); sid != "" {
+		command = resumeCommand(command, sid)
+	}
+	// Keep the pane when Claude exits, so it can be respawned in place
+	// (and a later crash shows as a dead pane, not a vanished one).
+	if err := src.SetOption(ctx, p.ID, "remain-on-exit", "on"); err != nil {
+		return sid, command, err
+	}
+	var stubborn []proc // the old processes, when they would not stop
+	if !p.Dead && !isShell(p.Command) && !f.stopGracefully(ctx, src, p, o) {
+		stubborn = processTree(ctx, src, p)
+	}
+	spawn.Command = command
+	if err := src.Respawn(ctx, p.ID, spawn); err != nil {
+		return sid, command, err
+	}
+	// Last resort: respawn-pane's hangup lets the CLI save its
+	// conversation; what is deaf to it too (and whatever it started)
+	// is killed.
+	killSurvivors(ctx, stubborn, 2*time.Second)
+	return sid, command, nil
 }
 
 // proc is a process as it was listed: a PID and its start time.
