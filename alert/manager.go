@@ -137,8 +137,34 @@ type alertState struct {
 
 // New makes a manager and loads the queue and the silences from QueueDir.
 func New(o Options) (*Manager, error) {
+	o, err := o.withDefaults()
+	if err != nil {
+		return nil, err
+	}
+	m := &Manager{
+		o:         o,
+		log:       o.Log,
+		wake:      make(chan struct{}, 1),
+		byNme:     map[string]*routeQ{},
+		conds:     map[condKey]*cond{},
+		alerts:    map[string]*alertState{},
+		reached:   map[string][]string{},
+		delivered: map[string]time.Time{},
+		stats:     Stats{Routes: map[string]RouteStats{}},
+	}
+	if err := m.addRoutes(o); err != nil {
+		return nil, err
+	}
+	if err := m.load(o.QueueDir); err != nil {
+		return nil, err
+	}
+	return m, nil
+}
+
+// withDefaults checks o and fills what was left zero.
+func (o Options) withDefaults() (Options, error) {
 	if o.QueueDir == "" {
-		return nil, errors.New("alert: no queue directory given (it keeps undelivered alerts across restarts)")
+		return o, errors.New("alert: no queue directory given (it keeps undelivered alerts across restarts)")
 	}
 	for _, d := range []struct {
 		name string
@@ -146,7 +172,7 @@ func New(o Options) (*Manager, error) {
 	}{{"group wait", o.GroupWait}, {"fallback_after", o.FallbackAfter}, {"retry minimum", o.RetryMin},
 		{"retry maximum", o.RetryMax}, {"delivery timeout", o.DeliveryTimeout}, {"shutdown grace", o.ShutdownGrace}} {
 		if d.v < 0 {
-			return nil, fmt.Errorf("alert: %s must not be negative, got %v", d.name, d.v)
+			return o, fmt.Errorf("alert: %s must not be negative, got %v", d.name, d.v)
 		}
 	}
 	def := func(v *time.Duration, d time.Duration) {
@@ -162,7 +188,7 @@ func New(o Options) (*Manager, error) {
 	def(&o.DeliveryTimeout, time.Minute)
 	def(&o.ShutdownGrace, 5*time.Second)
 	if o.RetryMin > o.RetryMax {
-		return nil, fmt.Errorf("alert: retry minimum %v is above the maximum %v", o.RetryMin, o.RetryMax)
+		return o, fmt.Errorf("alert: retry minimum %v is above the maximum %v", o.RetryMin, o.RetryMax)
 	}
 	if o.Now == nil {
 		o.Now = time.Now
@@ -170,17 +196,12 @@ func New(o Options) (*Manager, error) {
 	if o.Log == nil {
 		o.Log = slog.New(slog.DiscardHandler)
 	}
-	m := &Manager{
-		o:         o,
-		log:       o.Log,
-		wake:      make(chan struct{}, 1),
-		byNme:     map[string]*routeQ{},
-		conds:     map[condKey]*cond{},
-		alerts:    map[string]*alertState{},
-		reached:   map[string][]string{},
-		delivered: map[string]time.Time{},
-		stats:     Stats{Routes: map[string]RouteStats{}},
-	}
+	return o, nil
+}
+
+// addRoutes gives each primary and fallback route its queue, refusing
+// nameless, nil and same-named routes.
+func (m *Manager) addRoutes(o Options) error {
 	add := func(r Route, fallback bool) error {
 		if r == nil {
 			return errors.New("alert: a route is nil")
@@ -204,12 +225,12 @@ func New(o Options) (*Manager, error) {
 	}
 	for _, r := range o.Primary {
 		if err := add(r, false); err != nil {
-			return nil, err
+			return err
 		}
 	}
 	for _, r := range o.Fallback {
 		if err := add(r, true); err != nil {
-			return nil, err
+			return err
 		}
 	}
 	switch {
@@ -218,21 +239,24 @@ func New(o Options) (*Manager, error) {
 	case len(m.byNme) == 0:
 		m.log.Warn("alert: no routes: every alert will be undeliverable")
 	}
-	q, err := openQueue(o.QueueDir)
+	return nil
+}
+
+// load reads back what a previous run left: the queue, the silences and
+// the alerts that were firing.
+func (m *Manager) load(dir string) error {
+	q, err := openQueue(dir)
 	if err != nil {
-		return nil, err
+		return err
 	}
 	m.q = q
 	if err := m.loadQueue(); err != nil {
-		return nil, err
+		return err
 	}
 	if err := m.loadSilences(); err != nil {
-		return nil, err
+		return err
 	}
-	if err := m.loadFiring(); err != nil {
-		return nil, err
-	}
-	return m, nil
+	return m.loadFiring()
 }
 
 func (m *Manager) now() time.Time { return m.o.Now() }
