@@ -366,17 +366,6 @@ func (s *sender) deliver(q *chatQueue, j *job) (err error, retryAt time.Time) {
 	return nil, time.Now().Add(backoff.Jitter(ceil))
 }
 
-func sleep(ctx context.Context, d time.Duration) bool {
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-ctx.Done():
-		return false
-	case <-t.C:
-		return true
-	}
-}
-
 // setHealthOnSend marks sending trouble as degraded; the poller decides up
 // and down.
 func (b *Bot) setHealthOnSend(err error) {

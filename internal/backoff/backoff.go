@@ -64,6 +64,11 @@ func (b *Backoff) Next() time.Duration { return Ceiling(b.lo, b.hi, b.failures) 
 func (b *Backoff) Wait(ctx context.Context) bool {
 	d := Jitter(b.Next())
 	b.failures++
+	return Sleep(ctx, d)
+}
+
+// Sleep waits d; false if ctx ended first.
+func Sleep(ctx context.Context, d time.Duration) bool {
 	t := time.NewTimer(d)
 	defer t.Stop()
 	select {
