@@ -6,6 +6,7 @@ package chunk
 import (
 	"strings"
 	"unicode/utf16"
+	"unicode/utf8"
 )
 
 // Units is the length of s in UTF-16 code units.
@@ -44,7 +45,9 @@ func Lines(s string, budget int, safe func(s string, cut int) int) []string {
 			continue
 		}
 		flush()
-		for Units(line) > budget {
+		// Units are counted down as pieces are cut, so a very long line
+		// costs linear time, not a recount per piece.
+		for lu > budget {
 			cut := cutAt(line, budget)
 			if safe != nil {
 				if c := safe(line, cut); c > 0 {
@@ -52,19 +55,23 @@ func Lines(s string, budget int, safe func(s string, cut int) int) []string {
 				}
 			}
 			out = append(out, line[:cut])
+			lu -= Units(line[:cut])
 			line = line[cut:]
 		}
 		cur.WriteString(line)
-		curUnits = Units(line)
+		curUnits = lu
 	}
 	flush()
 	return out
 }
 
 // cutAt is the byte index after the last rune of s that fits in n units.
+// An invalid byte is one unit and one byte (not the three bytes of the
+// U+FFFD it decodes to), as Units counts it.
 func cutAt(s string, n int) int {
 	used, cut := 0, 0
-	for i, r := range s {
+	for cut < len(s) {
+		r, size := utf8.DecodeRuneInString(s[cut:])
 		u := utf16.RuneLen(r)
 		if u < 0 {
 			u = 1
@@ -73,7 +80,7 @@ func cutAt(s string, n int) int {
 			break
 		}
 		used += u
-		cut = i + len(string(r))
+		cut += size
 	}
 	return cut
 }
