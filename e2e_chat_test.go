@@ -3,9 +3,11 @@ package main
 import (
 	"bytes"
 	"fmt"
+	"maps"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"syscall"
@@ -108,6 +110,7 @@ type chatOpts struct {
 	env           []string
 	restartScreen string                 // the screen a restarted agent comes up on; "" = 15-busy.txt (idle)
 	agentEnv      map[string]string      // more environment of every agent's fake CLI, from the start
+	restartEnv    map[string]string      // more [agent.env]: the environment of a restarted agent
 	telegramKeys  string                 // more keys of [telegram]
 	extraFn       func(*fleetEnv) string // more config, knowing the tmux server
 	telegramToken string                 // telegram.token as written; "" = the bot token itself
@@ -156,7 +159,11 @@ func newChatFleet(t *testing.T, o chatOpts) *chatFleet {
 	for name, screen := range o.agents {
 		e.agentWith(name, screen, o.agentEnv)
 		fmt.Fprintf(&b, "[[agent]]\nname = %q\ntarget = \"%s:main\"\ncommand = %q\nworkdir = %q\n%s", name, name, e.claude, e.dir, o.agentKeys)
-		fmt.Fprintf(&b, "[agent.env]\nFAKECLAUDE_SCREENS = %q\nFAKECLAUDE_SCREEN = %q\n\n", testenv.ScreensDir(), restartScreen)
+		fmt.Fprintf(&b, "[agent.env]\nFAKECLAUDE_SCREENS = %q\nFAKECLAUDE_SCREEN = %q\n", testenv.ScreensDir(), restartScreen)
+		for _, k := range slices.Sorted(maps.Keys(o.restartEnv)) {
+			fmt.Fprintf(&b, "%s = %q\n", k, o.restartEnv[k])
+		}
+		b.WriteString("\n")
 	}
 	c.cfg = testenv.WriteFile(t, e.dir, "config.toml", b.String())
 	c.start()

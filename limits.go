@@ -2,14 +2,24 @@ package main
 
 import (
 	"context"
+	"encoding/json"
+	"errors"
 	"fmt"
+	"io/fs"
+	"log/slog"
+	"os"
+	"path/filepath"
 	"strings"
 	"time"
 
 	"github.com/fleetwarden/fleetwarden/alert"
 	"github.com/fleetwarden/fleetwarden/audit"
 	"github.com/fleetwarden/fleetwarden/claude"
+	"github.com/fleetwarden/fleetwarden/commands"
+	"github.com/fleetwarden/fleetwarden/config"
+	"github.com/fleetwarden/fleetwarden/credentials"
 	"github.com/fleetwarden/fleetwarden/fleet"
+	"github.com/fleetwarden/fleetwarden/internal/atomicfile"
 )
 
 // limitPolicy runs the usage-limit policy on a scan: one grouped notice
@@ -22,8 +32,15 @@ func (d *daemon) limitPolicy(sts []fleet.Status) {
 	}
 	now := time.Now()
 	for _, a := range d.limits.Observe(sts, now) {
-		if a.Kind == fleet.LimitResume {
+		switch a.Kind {
+		case fleet.LimitResume:
 			go d.resumeAfterLimit(a.Agents[0], a.ResetsAt)
+			continue
+		case fleet.LimitFailover:
+			go d.limitFailover(a)
+			continue
+		case fleet.LimitFailback:
+			go d.limitFailback(a)
 			continue
 		}
 		title, text := limitText(a, now)
@@ -114,4 +131,186 @@ func roundLost(d time.Duration) string {
 		return "under a minute"
 	}
 	return strings.TrimSuffix(d.Round(time.Minute).String(), "0s")
+}
+
+// limitFailover moves agents limited for limits.failover_after onto the
+// failover credential: a restart on it (the session resumed), then the
+// resume prompt, so the task goes on; announced and journaled. An agent
+// fleetwarden cannot move (not configured, already on that credential, the
+// credential unhealthy) waits out its limit as before.
+func (d *daemon) limitFailover(a fleet.LimitAction) {
+	ctx, cancel := context.WithTimeout(context.Background(), d.rt.cfg.Login.RestartTimeout.Duration+time.Minute)
+	defer cancel()
+	to := d.rt.cfg.Limits.Failover
+	from := map[string]string{}
+	var move, stay []string
+	for _, agent := range a.Agents {
+		cur := ""
+		if d.rt.failover != nil {
+			cur = d.rt.failover.Current(agent)
+		}
+		if cur == "" || cur == to {
+			d.limits.FailoverDone(agent, "", false)
+			stay = append(stay, agent)
+			continue
+		}
+		from[agent] = cur
+		move = append(move, agent)
+	}
+	if len(stay) > 0 {
+		d.notice("", "limit failover", fmt.Sprintf("%s not moved to credential %s during the usage limit: %s.",
+			strings.Join(stay, ", "), to, "not a configured agent, or already on it"))
+	}
+	if len(move) == 0 {
+		return
+	}
+	if h := d.rt.creds.Check(ctx, to, false); !h.Healthy {
+		for _, agent := range move {
+			d.limits.FailoverDone(agent, "", false)
+		}
+		d.notice("", "limit failover", fmt.Sprintf("%s stay limited: the failover credential %s is unhealthy (%s).",
+			strings.Join(move, ", "), to, h.Detail))
+		return
+	}
+	override := map[string]string{}
+	for _, agent := range move {
+		override[agent] = to
+	}
+	start := time.Now()
+	res := d.rt.fleet.Restart(ctx, move, d.rt.restartOptions(override))
+	for _, rec := range commands.RestartRecords(res, move, "fleetwarden", time.Since(start)) {
+		_ = d.tap.Append(rec)
+	}
+	var moved, failed []string
+	for _, r := range res {
+		ok := r.OK && d.rt.failover.Switched(r.Agent, to) == nil
+		d.limits.FailoverDone(r.Agent, from[r.Agent], ok)
+		rec := audit.Record{Kind: audit.KindCredential, Agents: []string{r.Agent}, Actor: "fleetwarden", Action: "limit_failover",
+			From: from[r.Agent], To: to, Reason: string(a.Reason), OK: ptr(ok), Error: r.Err}
+		_ = d.tap.Append(rec)
+		if !ok {
+			failed = append(failed, fmt.Sprintf("%s (%s)", r.Agent, r.Err))
+			continue
+		}
+		moved = append(moved, r.Agent)
+		if d.limitOpts().AutoResume {
+			if _, err := d.rt.fleet.Type(ctx, r.Agent, d.rt.cfg.Limits.ResumePrompt, claude.Idle, claude.Limited); err != nil {
+				d.log.Warn("limit failover: resume prompt", "agent", r.Agent, "err", err)
+			}
+		}
+	}
+	d.saveLimitMoves()
+	if len(moved) > 0 {
+		d.notice("", "limit failover", fmt.Sprintf("%s: moved %s to credential %s until the reset (%s); they go back after it.",
+			limitTitle(a.Reason), strings.Join(moved, ", "), to, resetsPhrase(a.ResetsAt, time.Now())))
+	}
+	if len(failed) > 0 {
+		d.notice("", "limit failover", fmt.Sprintf("Moving to credential %s failed for %s; they wait out the limit.", to, strings.Join(failed, ", ")))
+	}
+	d.watchdog.ScanOnce(ctx)
+}
+
+// limitFailback moves agents back to the credential they had before their
+// usage limit, once it has reset: a restart between turns.
+func (d *daemon) limitFailback(a fleet.LimitAction) {
+	ctx, cancel := context.WithTimeout(context.Background(), d.rt.cfg.Login.RestartTimeout.Duration+time.Minute)
+	defer cancel()
+	moves := d.limits.Moved()
+	var back, failed []string
+	for _, agent := range a.Agents {
+		from := moves[agent].From
+		if from == "" {
+			from = d.limitFrom(agent)
+		}
+		err := d.rt.failover.Use([]string{agent}, from)
+		var res []fleet.RestartResult
+		if err == nil {
+			start := time.Now()
+			res = d.rt.fleet.Restart(ctx, []string{agent}, d.rt.restartOptions(nil))
+			for _, rec := range commands.RestartRecords(res, []string{agent}, "fleetwarden", time.Since(start)) {
+				_ = d.tap.Append(rec)
+			}
+			if len(res) != 1 || !res[0].OK {
+				err = fmt.Errorf("restart failed")
+				if len(res) == 1 && res[0].Err != "" {
+					err = errors.New(res[0].Err)
+				}
+			}
+		}
+		ok := err == nil
+		rec := audit.Record{Kind: audit.KindCredential, Agents: []string{agent}, Actor: "fleetwarden", Action: "limit_failback",
+			From: d.rt.cfg.Limits.Failover, To: from, Reason: string(a.Reason), OK: ptr(ok)}
+		if err != nil {
+			rec.Error = err.Error()
+			failed = append(failed, fmt.Sprintf("%s (%v)", agent, err))
+		} else {
+			back = append(back, agent)
+		}
+		_ = d.tap.Append(rec)
+		d.limits.FailbackDone(agent, ok)
+	}
+	d.saveLimitMoves()
+	if len(back) > 0 {
+		d.notice("", "limit failback", fmt.Sprintf("The usage limit has reset: %s back on their own credential.", strings.Join(back, ", ")))
+	}
+	if len(failed) > 0 {
+		d.notice("", "limit failback", fmt.Sprintf("Moving back after the usage limit failed for %s; tried again on the next scan.", strings.Join(failed, ", ")))
+	}
+	d.watchdog.ScanOnce(ctx)
+}
+
+// limitFrom is where an agent goes back to when where it came from is not
+// known (a state file of an older fleetwarden): its primary.
+func (d *daemon) limitFrom(agent string) string {
+	for _, a := range d.rt.failover.Assignments() {
+		if a.Agent == agent {
+			return a.Primary
+		}
+	}
+	return credentials.DefaultName
+}
+
+// limitMovesFile keeps the agents on the failover credential across
+// restarts of fleetwarden, so that they still go back after the reset.
+const limitMovesFile = "limit-failover.json"
+
+func (d *daemon) limitOpts() fleet.LimitOptions { return limitOptions(d.rt.cfg) }
+
+func limitOptions(cfg *config.Config) fleet.LimitOptions {
+	l := cfg.Limits
+	return fleet.LimitOptions{AutoResume: l.AutoResume == nil || *l.AutoResume, Prompt: l.ResumePrompt,
+		Grace: l.Grace.Duration, Failover: l.Failover != "", FailoverAfter: l.FailoverAfter.Duration}
+}
+
+// newLimits is the usage-limit policy of cfg, with the agents a previous
+// run had moved to the failover credential.
+func newLimits(cfg *config.Config, log *slog.Logger) *fleet.Limits {
+	l := fleet.NewLimits(limitOptions(cfg))
+	b, err := os.ReadFile(filepath.Join(cfg.State.Dir, limitMovesFile))
+	if errors.Is(err, fs.ErrNotExist) {
+		return l
+	}
+	var moved map[string]fleet.Moved
+	if err == nil {
+		err = json.Unmarshal(b, &moved)
+	}
+	if err != nil {
+		log.Warn("agents moved during a usage limit: not restored (move them back with /auth use)", "file", limitMovesFile, "err", err)
+		return l
+	}
+	l.Restore(moved)
+	return l
+}
+
+func (d *daemon) saveLimitMoves() {
+	b, err := json.Marshal(d.limits.Moved())
+	if err == nil {
+		err = atomicfile.Write(filepath.Join(d.rt.cfg.State.Dir, limitMovesFile), b, 0o600)
+	}
+	if d.disk != nil {
+		d.disk.report(limitMovesFile, err)
+	}
+	if err != nil {
+		d.log.Error("saving the agents moved during a usage limit", "err", err)
+	}
 }

@@ -98,8 +98,7 @@ func newDaemon(rt *runtime, b *boot, withHandler func(*commands.Handler) *consol
 	d := &daemon{rt: rt, log: rt.log, journal: j, started: started, metrics: metrics,
 		warnings: loadWarnings(cfg.State.Dir), boot: b, reloadc: make(chan *boot, 1), disk: disk}
 	d.warnings.report = disk.report
-	d.limits = fleet.NewLimits(fleet.LimitOptions{AutoResume: cfg.Limits.AutoResume == nil || *cfg.Limits.AutoResume,
-		Prompt: cfg.Limits.ResumePrompt, Grace: cfg.Limits.Grace.Duration})
+	d.limits = newLimits(cfg, rt.log)
 	if cfg.Dashboard.Enabled() {
 		srv, err := dashboard.New(dashboard.Options{Listen: cfg.Dashboard.Listen, Token: cfg.Dashboard.Token.Value(), Hosts: cfg.Dashboard.Hosts,
 			Snapshot: d.snapshot, Ready: d.ready, Metrics: d.metrics, Log: rt.log})

@@ -23,8 +23,9 @@
 //     OK, Fields["seconds"] = how long the restart took). An optional
 //     "started" record before respawning marks the start when no "seconds"
 //     are given. Recovery is each agent's next transition into working/idle.
-//   - KindCredential: Action "switch" | "failover" with From/To credential
-//     names, or a health change with Fields["credential"] and From/To health.
+//   - KindCredential: Action "switch" | "failover" | "limit_failover" |
+//     "limit_failback" with From/To credential names (and OK, Error), or a
+//     health change with Fields["credential"] and From/To health.
 //   - KindSilence: Action "add" | "clear" | "expired", Agents, Actor,
 //     Reason, and Fields["until"] (RFC 3339) or Message ("muted for 2h").
 //   - KindConfig: Action "reload" (applied) | "reload_waiting" (for an

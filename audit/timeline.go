@@ -979,6 +979,17 @@ func (tl *timeline) credential(r Record) {
 		}
 		tl.add(l)
 		return
+	case "limit_failover", "limit_failback":
+		text := join("moved to credential", r.To, "while the usage limit waits", prefixed("from ", r.From))
+		if r.Action == "limit_failback" {
+			text = join("moved back to credential", r.To, "after the usage limit reset", prefixed("from ", r.From))
+		}
+		l := line{t: r.Time, agents: r.Agents, text: text}
+		if failed(r) {
+			l.details = append(l.details, "restart failed"+prefixed(": ", errorDetail(r)))
+		}
+		tl.add(l)
+		return
 	case "expiry_warning":
 		what, _, _ := strings.Cut(strings.TrimPrefix(strings.TrimLeft(r.Message, "⏳ "), "The "), ". Log in")
 		tl.add(line{t: r.Time, text: "expiry warning sent", details: nonEmpty(shorten(what))})

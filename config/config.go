@@ -212,6 +212,11 @@ type Limits struct {
 	// Grace is how long after the reset agents get to go on by themselves
 	// before they are reported as still waiting (or prompted). Default 2m.
 	Grace Duration `toml:"grace"`
+	// Failover names a [[credential]] (an API key, say) that agents move to
+	// while their subscription has been limited for FailoverAfter, and back
+	// from after the reset. "" = off.
+	Failover      string   `toml:"failover"`
+	FailoverAfter Duration `toml:"failover_after"` // default 15m
 }
 
 // Host is a machine reached over SSH whose tmux runs agents.

@@ -80,6 +80,9 @@ func Diff(old, new *Config) Changes {
 		{"schedule", old.Schedule, new.Schedule, nil},
 		{"heartbeat", old.Heartbeat, new.Heartbeat, []string{"url"}},
 		{"login", old.Login, new.Login, nil},
+		{"restart", old.Restart, new.Restart, nil},
+		// A failover credential spends what it names (a paid API key).
+		{"limits", old.Limits, new.Limits, []string{"failover"}},
 		{"dashboard", old.Dashboard, new.Dashboard, []string{"listen", "token"}},
 		{"state", old.State, new.State, nil},
 		{"log", old.Log, new.Log, nil},

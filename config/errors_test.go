@@ -191,6 +191,13 @@ func TestParseErrors(t *testing.T) {
 			},
 		},
 		{
+			name: "limits failover names no credential",
+			src:  doc(`[limits]`, `failover = "apii"`, `failover_after = "1h"`, `[[credential]]`, `name = "api"`, `kind = "api-key"`, `token = "sk-ant-api03-abcdefabcdefabcdefabcdef"`),
+			want: []string{
+				`fw.toml:2: limits.failover: "apii" is not a [[credential]] name; did you mean "api"?`,
+			},
+		},
+		{
 			name: "routes missing required fields",
 			src: doc(
 				`[alerts]`,

@@ -181,6 +181,7 @@ func (k *checker) defaults(c *Config) {
 	k.flag(&c.Limits.AutoResume, true)
 	k.str("limits.resume_prompt", &c.Limits.ResumePrompt, "continue")
 	k.dur("limits.grace", &c.Limits.Grace, 2*time.Minute)
+	k.dur("limits.failover_after", &c.Limits.FailoverAfter, 15*time.Minute)
 
 	localUser := os.Getenv("USER")
 	if u, err := user.Current(); err == nil && u.Username != "" {
@@ -322,6 +323,7 @@ func (k *checker) validate(c *Config) {
 	hosts := k.names("host", len(c.Hosts), func(i int) string { return c.Hosts[i].Name })
 	creds := k.names("credential", len(c.Credentials), func(i int) string { return c.Credentials[i].Name })
 	k.names("agent", len(c.Agents), func(i int) string { return c.Agents[i].Name })
+	k.ref("limits.failover", c.Limits.Failover, "credential", creds)
 
 	targets := map[string]int{}
 	for i, a := range c.Agents {
