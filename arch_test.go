@@ -3,6 +3,7 @@ package main
 import (
 	"os"
 	"os/exec"
+	"slices"
 	"strings"
 	"testing"
 )
@@ -45,6 +46,11 @@ func TestPackageArrows(t *testing.T) {
 	checked := 0
 	for _, line := range strings.Split(strings.TrimSpace(string(out)), "\n") {
 		pkg, deps, _ := strings.Cut(line, ":")
+		// The daemon is the wiring at the top: whatever imports it sits above
+		// everything, and only the binary may.
+		if pkg != mod && slices.Contains(strings.Fields(deps), mod+"/internal/daemon") {
+			t.Errorf("%s depends on internal/daemon, which only the binary (package main) may import", pkg)
+		}
 		rel, ok := strings.CutPrefix(pkg, mod+"/")
 		if !ok {
 			continue

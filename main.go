@@ -12,10 +12,8 @@ import (
 	"github.com/fleetwarden/fleetwarden/tmux"
 	"io"
 	iofs "io/fs"
-	"log/slog"
 	"os"
 	"os/signal"
-	"strings"
 	"syscall"
 	"text/tabwriter"
 	"time"
@@ -23,6 +21,7 @@ import (
 	"github.com/fleetwarden/fleetwarden/audit"
 	"github.com/fleetwarden/fleetwarden/claude"
 	"github.com/fleetwarden/fleetwarden/config"
+	"github.com/fleetwarden/fleetwarden/internal/daemon"
 )
 
 // version is set by -ldflags "-X main.version=…" in release builds.
@@ -63,7 +62,7 @@ func Main(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io
 	case "run":
 		return cmdRun(ctx, rest, stdin, stdout, stderr)
 	case "reload":
-		return cmdReloadCLI(ctx, rest, stdout, stderr)
+		return cmdReload(ctx, rest, stdout, stderr)
 	case "check":
 		return cmdCheck(ctx, rest, stdout, stderr)
 	case "status":
@@ -135,6 +134,74 @@ func printConfigError(stderr io.Writer, err error) {
 	fmt.Fprintln(stderr, err)
 }
 
+func cmdRun(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.Writer) int {
+	fs := newFlags("run", stderr)
+	path := fs.String("config", "", "config file")
+	safe := fs.Bool("safe", false, "safe mode: only the tmux watch, the console, the dashboard and the alert routes that pass their check")
+	if err := parseArgs(fs, args, stdout); err != nil {
+		return exitCode(err)
+	}
+	cfg, notes, code := loadDaemonConfig(*path, stderr)
+	if cfg == nil {
+		return code
+	}
+	return runDaemon(ctx, cfg, daemon.Options{Stdin: stdin, Stdout: stdout, Stderr: stderr,
+		Safe: *safe, Notes: notes, CaptureCrashes: true})
+}
+
+// loadDaemonConfig loads run's config, or the last good one in its stead
+// (then the notes say why, on stderr too); nil with the exit code when
+// neither loads.
+func loadDaemonConfig(path string, stderr io.Writer) (*config.Config, []string, int) {
+	cfg, notes, err := daemon.Load(path)
+	var lerr *daemon.LoadError
+	switch {
+	case errors.As(err, &lerr):
+		printConfigError(stderr, lerr.Config)
+		fmt.Fprintf(stderr, "fleetwarden: %v\n", lerr.LastGood)
+		return nil, nil, exitFailure
+	case err != nil:
+		printConfigError(stderr, err)
+		return nil, nil, exitFailure
+	}
+	for _, n := range notes {
+		fmt.Fprintln(stderr, n)
+	}
+	return cfg, notes, exitOK
+}
+
+// runDaemon runs the daemon on cfg until ctx ends and returns the exit code.
+func runDaemon(ctx context.Context, cfg *config.Config, o daemon.Options) int {
+	o.Version = versionString()
+	d, err := daemon.New(cfg, o)
+	if err == nil {
+		err = d.Run(ctx)
+	}
+	if err != nil {
+		fmt.Fprintf(o.Stderr, "fleetwarden: %v\n", err)
+		return exitFailure
+	}
+	return exitOK
+}
+
+// cmdReload is `fleetwarden reload [--config FILE] [--yes]`: it asks the
+// daemon running on the config's state.dir to reload, and prints its answer.
+func cmdReload(ctx context.Context, args []string, stdout, stderr io.Writer) int {
+	fs := newFlags("reload", stderr)
+	path := fs.String("config", "", "config file (default: the one the daemon runs on)")
+	yes := fs.Bool("yes", false, "apply changes that need an admin's confirmation too")
+	if err := parseArgs(fs, args, stdout); err != nil {
+		return exitCode(err)
+	}
+	text, err := daemon.RequestReload(ctx, *path, *yes)
+	if err != nil {
+		printConfigError(stderr, err)
+		return exitFailure
+	}
+	fmt.Fprintln(stdout, text)
+	return exitOK
+}
+
 func cmdStatus(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	fs := newFlags("status", stderr)
 	asJSON := fs.Bool("json", false, "print JSON")
@@ -142,19 +209,17 @@ func cmdStatus(ctx context.Context, args []string, stdout, stderr io.Writer) int
 	if cfg == nil {
 		return code
 	}
-	log := newLogger(cfg, stderr)
-	rt := newRuntime(cfg, log)
 	ctx, cancel := context.WithTimeout(ctx, 30*time.Second)
 	defer cancel()
-	sts, err := rt.fleet.Scan(ctx)
+	sts, terr, err := daemon.Scan(ctx, cfg, daemon.NewLogger(cfg, stderr))
 	if err != nil {
 		fmt.Fprintf(stderr, "fleetwarden: scan: %v\n", err)
 		return exitFailure
 	}
 	// With no agent to show it, a tmux that cannot be asked must not look
 	// like an empty fleet.
-	if terr := rt.fleet.TmuxErrors()[""]; len(sts) == 0 && terr != nil && !errors.Is(terr, tmux.ErrNoServer) {
-		fmt.Fprintf(stderr, "fleetwarden: cannot list the panes of %s: %v\n", socketName(cfg), terr)
+	if len(sts) == 0 && terr != nil && !errors.Is(terr, tmux.ErrNoServer) {
+		fmt.Fprintf(stderr, "fleetwarden: cannot list the panes of %s: %v\n", daemon.SocketName(cfg), terr)
 		return exitFailure
 	}
 	if *asJSON {
@@ -169,8 +234,8 @@ func cmdStatus(ctx context.Context, args []string, stdout, stderr io.Writer) int
 		return exitOK
 	}
 	if len(sts) == 0 {
-		if errors.Is(rt.fleet.TmuxErrors()[""], tmux.ErrNoServer) {
-			fmt.Fprintf(stdout, "no agents found: no tmux server is running (%s)\n", socketName(cfg))
+		if errors.Is(terr, tmux.ErrNoServer) {
+			fmt.Fprintf(stdout, "no agents found: no tmux server is running (%s)\n", daemon.SocketName(cfg))
 			return exitOK
 		}
 		fmt.Fprintln(stdout, "no agents found")
@@ -243,38 +308,6 @@ func cmdClassify(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 	return exitOK
 }
 
-func newLogger(cfg *config.Config, w io.Writer) *slog.Logger {
-	level := slog.LevelInfo
-	switch strings.ToLower(cfg.Log.Level) {
-	case "debug":
-		level = slog.LevelDebug
-	case "warn":
-		level = slog.LevelWarn
-	case "error":
-		level = slog.LevelError
-	}
-	opts := &slog.HandlerOptions{Level: level, ReplaceAttr: redactAttr}
-	if cfg.Log.Format == "json" {
-		return slog.New(slog.NewJSONHandler(w, opts))
-	}
-	return slog.New(slog.NewTextHandler(w, opts))
-}
-
-// redactAttr keeps tokens out of every log line, whatever logged them.
-func redactAttr(_ []string, a slog.Attr) slog.Attr {
-	switch a.Value.Kind() {
-	case slog.KindString:
-		if s := a.Value.String(); s != "" {
-			a.Value = slog.StringValue(claude.Redact(s))
-		}
-	case slog.KindAny:
-		if err, ok := a.Value.Any().(error); ok {
-			a.Value = slog.StringValue(claude.Redact(err.Error()))
-		}
-	}
-	return a
-}
-
 func dash(s string) string {
 	if s == "" {
 		return "-"
@@ -314,6 +347,6 @@ func cmdTimeline(args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintf(stderr, "fleetwarden: %v\n", err)
 		return exitFailure
 	}
-	fmt.Fprintln(stdout, audit.Timeline(recs, location(cfg.Schedule.Timezone), now))
+	fmt.Fprintln(stdout, audit.Timeline(recs, daemon.Location(cfg.Schedule.Timezone), now))
 	return exitOK
 }

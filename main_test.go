@@ -13,7 +13,6 @@ import (
 	"time"
 
 	"github.com/fleetwarden/fleetwarden/claude"
-	"github.com/fleetwarden/fleetwarden/config"
 	fakesshd "github.com/fleetwarden/fleetwarden/internal/fakes/sshd"
 	"github.com/fleetwarden/fleetwarden/internal/testenv"
 	"github.com/fleetwarden/fleetwarden/tmux"
@@ -412,62 +411,6 @@ bin = %q
 // check says so when it cannot tell whether a fleetwarden runs (and so
 // whether the chat transports it journals are in trouble), rather than
 // leaving those lines out as if all were well.
-func TestCheckCannotTellWhetherOneRuns(t *testing.T) {
-	file := filepath.Join(t.TempDir(), "not-a-dir")
-	if err := os.WriteFile(file, nil, 0o600); err != nil {
-		t.Fatal(err)
-	}
-	cfg := &config.Config{Telegram: &config.Telegram{}}
-	cfg.State.Dir = filepath.Join(file, "state")
-	ps := runningProbes(cfg)
-	if len(ps) != 1 {
-		t.Fatalf("runningProbes gave %d probes, want 1 saying it cannot tell", len(ps))
-	}
-	_, err := ps[0].run(t.Context())
-	if err == nil || !strings.Contains(err.Error(), "cannot tell whether one runs on "+cfg.State.Dir) {
-		t.Errorf("probe %s: err %v, want it to say it cannot tell", ps[0].name, err)
-	}
-	if ps := runningProbes(&config.Config{}); len(ps) != 0 {
-		t.Errorf("no chat transport configured: %d probes, want none", len(ps))
-	}
-}
-
-// The log: JSON or text as configured, at the configured level, and no
-// token in any line, whoever logged it and however.
-func TestLogFormatLevelAndRedaction(t *testing.T) {
-	secrets := []string{
-		"sk-ant-oat01-AAAABBBBCCCCDDDDEEEEFFFFGGGG",
-		"123456789:AAHfGhIjKlMnOpQrStUvWxYz0123456789",
-		"MTA5ODc2NTQzMjEwOTg3NjU0Mw.GhIjKl.AbCdEfGhIjKlMnOpQrStUvWxYz0123456789ab",
-	}
-	for _, format := range []string{"json", "text"} {
-		var buf bytes.Buffer
-		cfg := config.Default()
-		cfg.Log.Format, cfg.Log.Level = format, "warn"
-		log := newLogger(cfg, &buf)
-		log.Info("not at warn level")
-		log.Warn("getUpdates", "err", fmt.Errorf("Post https://api.telegram.org/bot%s/getUpdates: EOF", secrets[1]),
-			"token", secrets[0], "evidence", "discord token "+secrets[2])
-		out := buf.String()
-		if strings.Contains(out, "not at warn level") {
-			t.Errorf("%s: an info line at level warn:\n%s", format, out)
-		}
-		if format == "json" {
-			var m map[string]any
-			if err := json.Unmarshal([]byte(out), &m); err != nil || m["msg"] != "getUpdates" {
-				t.Errorf("json: not one JSON object with msg getUpdates: %v\n%s", err, out)
-			}
-		} else if !strings.Contains(out, "level=WARN msg=getUpdates") {
-			t.Errorf("text: %s", out)
-		}
-		for _, s := range secrets {
-			if strings.Contains(out, s) {
-				t.Errorf("%s: the log holds %s:\n%s", format, s[:12], out)
-			}
-		}
-	}
-}
-
 // status with no agent to show says why: no tmux server (fine, exit 0),
 // or a tmux that cannot be run (exit 1).
 func TestStatusSaysWhyThereAreNoAgents(t *testing.T) {
@@ -534,22 +477,6 @@ func mustRead(t *testing.T, path string) []byte {
 		t.Fatal(err)
 	}
 	return b
-}
-
-func TestCheckSaysWhoTheBotAnswers(t *testing.T) {
-	tests := []struct {
-		admins, operators, viewers, alerts int
-		want                               string
-	}{
-		{1, 2, 0, 1, "; 1 admin, 2 operators; 1 alert chat"},
-		{0, 0, 0, 2, "; nobody may run commands (no admins, operators or viewers); 2 alert chats"},
-		{0, 0, 3, 0, "; 3 viewers; no alert chats: alerts go elsewhere"},
-	}
-	for _, tt := range tests {
-		if got := users(tt.admins, tt.operators, tt.viewers, tt.alerts, "alert chat"); got != tt.want {
-			t.Errorf("users(%d, %d, %d, %d) = %q, want %q", tt.admins, tt.operators, tt.viewers, tt.alerts, got, tt.want)
-		}
-	}
 }
 
 // TestCheckWarnsOfAnOpenConfigWithSecrets: a bot token written inline in a

@@ -13,6 +13,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/fleetwarden/fleetwarden/internal/daemon"
 	fakediscord "github.com/fleetwarden/fleetwarden/internal/fakes/discord"
 	fake "github.com/fleetwarden/fleetwarden/internal/fakes/telegram"
 	"github.com/fleetwarden/fleetwarden/internal/testenv"
@@ -78,12 +79,20 @@ func (l *liveFleet) write(more string) {
 }
 
 // run starts the daemon; it must not be running.
-func (l *liveFleet) run(o runOptions) {
+func (l *liveFleet) run(o daemon.Options) {
 	l.t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
 	l.cancel, l.done, l.hup = cancel, make(chan int, 1), make(chan os.Signal, 1)
-	o.config, o.stdin, o.stdout, o.stderr, o.hup = l.cfg, strings.NewReader(""), l.out, l.out, l.hup
-	go func() { l.done <- runDaemon(ctx, o) }()
+	o.Stdin, o.Stdout, o.Stderr, o.Hup = strings.NewReader(""), l.out, l.out, l.hup
+	go func() {
+		cfg, notes, code := loadDaemonConfig(l.cfg, l.out)
+		if cfg == nil {
+			l.done <- code
+			return
+		}
+		o.Notes = notes
+		l.done <- runDaemon(ctx, cfg, o)
+	}()
 }
 
 // stop stops the daemon as SIGTERM does and returns its exit code.
@@ -139,9 +148,9 @@ func TestTypoAfterRestartRunsOnTheLastGoodConfig(t *testing.T) {
 	l := newLiveFleet(t, map[string]string{"builder": "15-busy.txt", "docs": "19-tui-401.txt"})
 	hook := newHookReceiver(t)
 	l.write(fmt.Sprintf("[[alerts.route]]\ntype = \"webhook\"\nurl = %q\n", hook.URL))
-	l.run(runOptions{goodAfter: time.Millisecond})
+	l.run(daemon.Options{GoodAfter: time.Millisecond})
 	l.waitSent(adminChat, 0, "fleetwarden started")
-	lastGood := filepath.Join(l.dir, "state", lastGoodFile)
+	lastGood := filepath.Join(l.dir, "state", "config.last-good.toml")
 	tmuxtest.WaitFor(t, 30*time.Second, func() (bool, string) {
 		_, err := os.Stat(lastGood)
 		return err == nil, "no last good config kept"
@@ -173,7 +182,7 @@ func TestTypoAfterRestartRunsOnTheLastGoodConfig(t *testing.T) {
 		t.Fatalf("check of the typo: exit %d, %s", code, errOut)
 	}
 	n := len(l.tg.Sent())
-	l.run(runOptions{})
+	l.run(daemon.Options{})
 	m := l.waitSent(adminChat, n, "watchdog.intervall", "running on the last good config from", "fix the file and /reload")
 	if !strings.Contains(m.Plain, "config.toml:") {
 		t.Errorf("the notice does not name the file and line: %q", m.Plain)
@@ -202,7 +211,7 @@ func TestTypoAfterRestartRunsOnTheLastGoodConfig(t *testing.T) {
 func TestNoLastGoodConfigExitsAsBefore(t *testing.T) {
 	l := newLiveFleet(t, map[string]string{"builder": "15-busy.txt"})
 	testenv.WriteFile(t, l.dir, "config.toml", strings.Replace(string(mustRead(t, l.cfg)), "interval", "intervall", 1))
-	l.run(runOptions{})
+	l.run(daemon.Options{})
 	if code := l.exited(); code != 1 {
 		t.Errorf("exit %d, want 1", code)
 	}
@@ -216,7 +225,7 @@ func TestReloadRemovingAnAgentWaitsForTheAdminsButton(t *testing.T) {
 	l.tg.AddChat(viewerChat)
 	l.dash = freeAddr(t)
 	l.write("")
-	l.run(runOptions{})
+	l.run(daemon.Options{})
 	l.waitSent(adminChat, 0, "fleetwarden started")
 	startedAt := func() string {
 		var got string
@@ -280,7 +289,7 @@ func TestReloadRemovingAnAgentWaitsForTheAdminsButton(t *testing.T) {
 
 func TestReloadAddingAnAlertChatAsksFirst(t *testing.T) {
 	l := newLiveFleet(t, map[string]string{"builder": "15-busy.txt"})
-	l.run(runOptions{})
+	l.run(daemon.Options{})
 	l.waitSent(adminChat, 0, "fleetwarden started")
 
 	l.write("")
@@ -326,13 +335,13 @@ func TestRepeatedCrashLandsInSafeMode(t *testing.T) {
 	crashing := fmt.Sprintf("[[alerts.route]]\nname = \"webhook:backup\"\ntype = \"webhook\"\nurl = %q\n\n[[alerts.route]]\nname = \"backup\"\ntype = \"webhook\"\nurl = %q\n", hook.URL, hook.URL)
 	l.write(crashing)
 	for i := range 3 {
-		l.run(runOptions{})
+		l.run(daemon.Options{})
 		if code := l.exited(); code != 1 {
 			t.Fatalf("start %d: exit %d, want 1", i+1, code)
 		}
 	}
 	n := len(l.tg.Sent())
-	l.run(runOptions{})
+	l.run(daemon.Options{})
 	m := l.waitSent(adminChat, n, "Safe mode", "the same crash 3 times in 10 minutes", "two routes are named")
 	if !strings.Contains(m.Plain, "Left out: alert route webhook:backup (another route has its name)") {
 		t.Errorf("the notice does not name what was left out: %q", m.Plain)
@@ -353,7 +362,7 @@ func TestRunSafeLeavesOutAChatThatFailsItsCheck(t *testing.T) {
 	hook := newHookReceiver(t)
 	l.write(fmt.Sprintf("[[alerts.route]]\ntype = \"webhook\"\nurl = %q\n", hook.URL))
 	l.tg.Down()
-	l.run(runOptions{safe: true})
+	l.run(daemon.Options{Safe: true})
 	hook.waitEvidence(t, "Safe mode", "Safe mode: started with --safe. Left out: telegram (")
 }
 
@@ -379,7 +388,7 @@ func (h *hookReceiver) waitEvidence(t *testing.T, summary, evidence string) {
 func TestReloadThatCannotStartKeepsThePreviousConfig(t *testing.T) {
 	l := newLiveFleet(t, map[string]string{"builder": "15-busy.txt"})
 	hook := newHookReceiver(t)
-	l.run(runOptions{})
+	l.run(daemon.Options{})
 	l.waitSent(adminChat, 0, "fleetwarden started")
 	// Valid, but the alert manager cannot start with two routes that are
 	// both webhook:backup to it.
@@ -422,7 +431,7 @@ func TestReloadBringsDiscordBackUp(t *testing.T) {
 	section := fmt.Sprintf("[discord]\ntoken = %q\napi_url = %q\nadmins = [\"200000000000000001\"]\nalert_channels = [%q]\n\n",
 		dcToken, dc.URL()+"/api/v9", dcChannel)
 	l.write(section)
-	l.run(runOptions{})
+	l.run(daemon.Options{})
 	dc.WaitMessage(t, 30*time.Second, func(m fakediscord.Message) bool {
 		return m.ChannelID == dcChannel && strings.Contains(m.Content, "fleetwarden started")
 	})

@@ -1,4 +1,4 @@
-package main
+package daemon
 
 import (
 	"context"
@@ -17,9 +17,9 @@ import (
 	"github.com/fleetwarden/fleetwarden/tmux"
 )
 
-// runtime is the wired program: config, tmux servers, the fleet and the
+// wiring is the wired program: config, tmux servers, the fleet and the
 // command layer. Subcommands use as much of it as they need.
-type runtime struct {
+type wiring struct {
 	cfg      *config.Config
 	log      *slog.Logger
 	tmux     *tmux.Client
@@ -34,7 +34,7 @@ type runtime struct {
 	environ  []string              // for what fleetwarden starts: the user's, without secrets
 }
 
-func newRuntime(cfg *config.Config, log *slog.Logger) *runtime {
+func newWiring(cfg *config.Config, log *slog.Logger) *wiring {
 	environ := userEnviron(cfg)
 	local := tmux.New(cfg.Tmux.Socket, tmux.Exec{Bin: cfg.Tmux.Bin, Env: environ})
 	sources := map[string]fleet.Panes{"": local}
@@ -77,7 +77,7 @@ func newRuntime(cfg *config.Config, log *slog.Logger) *runtime {
 		Log:         log,
 	})
 	creds := credentials.New(credentials.Options{Credentials: cfg.Credentials, DefaultConfigDir: cfg.Claude.ConfigDir, Log: log})
-	rt := &runtime{cfg: cfg, log: log, tmux: local, sources: sources, remote: remote, hostSSH: hostSSH, hostErr: hostErr, fleet: f, acl: buildACL(cfg), creds: creds,
+	rt := &wiring{cfg: cfg, log: log, tmux: local, sources: sources, remote: remote, hostSSH: hostSSH, hostErr: hostErr, fleet: f, acl: buildACL(cfg), creds: creds,
 		environ: environ}
 	if len(cfg.Credentials) > 0 {
 		fo, err := credentials.NewFailover(cfg.Agents, creds.Names(), cfg.Claude.Failover, filepath.Join(cfg.State.Dir, "failover.json"))
@@ -128,7 +128,7 @@ func ids64(ids []int64) []string {
 
 // credentialStatuses checks every credential passively (no network, no
 // refresh token spent), for /auth.
-func (rt *runtime) credentialStatuses(ctx context.Context) []commands.CredentialStatus {
+func (rt *wiring) credentialStatuses(ctx context.Context) []commands.CredentialStatus {
 	var out []commands.CredentialStatus
 	for _, h := range rt.creds.CheckAll(ctx, false) {
 		out = append(out, commands.CredentialStatus{Name: h.Name, Kind: h.Kind, Healthy: h.Healthy, Detail: h.Detail,
@@ -139,7 +139,7 @@ func (rt *runtime) credentialStatuses(ctx context.Context) []commands.Credential
 
 // standIns lists the agents whose primary credential is name that run on
 // another one now, by agent.
-func (rt *runtime) standIns(name string) map[string]string {
+func (rt *wiring) standIns(name string) map[string]string {
 	if rt.failover == nil {
 		return nil
 	}

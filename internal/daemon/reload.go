@@ -1,4 +1,4 @@
-package main
+package daemon
 
 import (
 	"bufio"
@@ -247,21 +247,16 @@ func (d *daemon) serveControl(ctx context.Context, ln net.Listener) {
 	}
 }
 
-// cmdReloadCLI is `fleetwarden reload [--config FILE] [--yes]`: it asks the
-// daemon running on the config's state.dir to reload, and prints its answer.
-func cmdReloadCLI(ctx context.Context, args []string, stdout, stderr interface{ Write([]byte) (int, error) }) int {
-	fs := newFlags("reload", stderr)
-	path := fs.String("config", "", "config file (default: the one the daemon runs on)")
-	yes := fs.Bool("yes", false, "apply changes that need an admin's confirmation too")
-	if err := parseArgs(fs, args, stdout); err != nil {
-		return exitCode(err)
-	}
-	file := *path
+// RequestReload is `fleetwarden reload`: it asks the daemon running on the
+// state.dir of the config at path (found as config.Find does when "") to
+// read its config again, and returns its answer. A config.Find error is
+// returned as it is; the others say what went wrong in full.
+func RequestReload(ctx context.Context, path string, yes bool) (string, error) {
+	file := path
 	if file == "" {
 		found, err := config.Find()
 		if err != nil {
-			printConfigError(stderr, err)
-			return exitFailure
+			return "", err
 		}
 		file = found
 	}
@@ -274,12 +269,11 @@ func cmdReloadCLI(ctx context.Context, args []string, stdout, stderr interface{ 
 		// The daemon says what is wrong with it, in full.
 		stateDir = config.StateDirHint(file)
 	}
-	req := controlRequest{Cmd: "reload", Yes: *yes}
-	if *path != "" {
-		abs, err := filepath.Abs(*path)
+	req := controlRequest{Cmd: "reload", Yes: yes}
+	if path != "" {
+		abs, err := filepath.Abs(path)
 		if err != nil {
-			fmt.Fprintf(stderr, "fleetwarden: %v\n", err)
-			return exitFailure
+			return "", fmt.Errorf("fleetwarden: %w", err)
 		}
 		req.Config = abs
 	}
@@ -289,26 +283,21 @@ func cmdReloadCLI(ctx context.Context, args []string, stdout, stderr interface{ 
 	defer cancel()
 	c, err := dl.DialContext(dctx, "unix", sock)
 	if err != nil {
-		fmt.Fprintf(stderr, "fleetwarden: no fleetwarden runs on %s (%v)\n", stateDir, err)
-		return exitFailure
+		return "", fmt.Errorf("fleetwarden: no fleetwarden runs on %s (%w)", stateDir, err)
 	}
 	defer c.Close()
 	_ = c.SetDeadline(time.Now().Add(30 * time.Second))
 	if err := json.NewEncoder(c).Encode(req); err != nil {
-		fmt.Fprintf(stderr, "fleetwarden: %v\n", err)
-		return exitFailure
+		return "", fmt.Errorf("fleetwarden: %w", err)
 	}
 	var rep controlReply
 	if err := json.NewDecoder(c).Decode(&rep); err != nil {
-		fmt.Fprintf(stderr, "fleetwarden: no answer from the running fleetwarden: %v\n", err)
-		return exitFailure
+		return "", fmt.Errorf("fleetwarden: no answer from the running fleetwarden: %w", err)
 	}
 	if !rep.OK {
-		fmt.Fprintln(stderr, rep.Text)
-		return exitFailure
+		return "", errors.New(rep.Text)
 	}
-	fmt.Fprintln(stdout, rep.Text)
-	return exitOK
+	return rep.Text, nil
 }
 
 // notes say how this generation runs when not simply as configured.
@@ -362,7 +351,7 @@ func (d *daemon) routePasses(route alert.Route, r config.Route, taken map[string
 // alerts go (queued, the fallback routes standing in when chat is down),
 // and every fallback route at once.
 func (d *daemon) announce(reason, text string) {
-	now := time.Now()
+	now := d.now()
 	d.alerts.Observe(alert.Event{Time: now, Kind: alert.KindInfo, Reason: reason, Evidence: text, Active: true})
 	summary := reason
 	if first, _, _ := strings.Cut(reason, " "); !strings.Contains(first, ".") { // a config key keeps its case

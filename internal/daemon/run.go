@@ -1,4 +1,4 @@
-package main
+package daemon
 
 import (
 	"context"
@@ -27,16 +27,6 @@ import (
 	"golang.org/x/sys/unix"
 )
 
-func cmdRun(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.Writer) int {
-	fs := newFlags("run", stderr)
-	path := fs.String("config", "", "config file")
-	safe := fs.Bool("safe", false, "safe mode: only the tmux watch, the console, the dashboard and the alert routes that pass their check")
-	if err := parseArgs(fs, args, stdout); err != nil {
-		return exitCode(err)
-	}
-	return runDaemon(ctx, runOptions{config: *path, safe: *safe, stdin: stdin, stdout: stdout, stderr: stderr, captureCrashes: true})
-}
-
 // transport is a chat channel: it answers commands and carries alerts.
 type transport interface {
 	Name() string
@@ -51,7 +41,7 @@ type transport interface {
 // transports and the journal.
 type daemon struct {
 	limits      *fleet.Limits // the usage-limit policy, fed every scan
-	rt          *runtime
+	rt          *wiring
 	log         *slog.Logger
 	journal     *audit.Journal
 	disk        *stateDisk // how writes to state.dir go
@@ -70,6 +60,9 @@ type daemon struct {
 	sched       *scheduler.Scheduler
 	synced      sync.Once // alerts told the first scan is in
 
+	now     func() time.Time
+	version string
+
 	boot      *boot            // what this generation started with
 	fallback  []alert.Route    // the fallback alert routes, for announce
 	leftOut   []string         // safe mode: what did not pass its check, and why
@@ -79,7 +72,7 @@ type daemon struct {
 	hup       <-chan os.Signal // SIGHUP
 }
 
-func newDaemon(rt *runtime, b *boot, withHandler func(*commands.Handler) *console.Console) (*daemon, error) {
+func newDaemon(rt *wiring, b *boot, o Options, withHandler func(*commands.Handler) *console.Console) (*daemon, error) {
 	cfg := rt.cfg
 	safe := b.safe != ""
 	disk := newStateDisk(cfg.State.Dir, rt.log)
@@ -91,12 +84,8 @@ func newDaemon(rt *runtime, b *boot, withHandler func(*commands.Handler) *consol
 	if err != nil {
 		return nil, fmt.Errorf("opening the journal: %w", err)
 	}
-	started, metrics := b.started, b.metrics
-	if metrics == nil {
-		started, metrics = time.Now(), dashboard.NewMetrics(versionString())
-	}
-	d := &daemon{rt: rt, log: rt.log, journal: j, started: started, metrics: metrics,
-		warnings: loadWarnings(cfg.State.Dir), boot: b, reloadc: make(chan *boot, 1), disk: disk}
+	d := &daemon{rt: rt, log: rt.log, journal: j, started: b.started, metrics: b.metrics, now: o.Now, version: o.Version,
+		goodAfter: o.GoodAfter, warnings: loadWarnings(cfg.State.Dir), boot: b, reloadc: make(chan *boot, 1), disk: disk}
 	d.warnings.report = disk.report
 	d.limits = newLimits(cfg, rt.log)
 	if cfg.Dashboard.Enabled() {
@@ -139,7 +128,7 @@ func newDaemon(rt *runtime, b *boot, withHandler func(*commands.Handler) *consol
 		}
 		return names
 	})
-	loc := location(cfg.Schedule.Timezone)
+	loc := Location(cfg.Schedule.Timezone)
 	commands.RegisterHistory(h, func(since time.Time) ([]audit.Record, error) {
 		return audit.ReadAll(cfg.State.Dir, since)
 	}, loc, d.report)
@@ -230,7 +219,7 @@ func newDaemon(rt *runtime, b *boot, withHandler func(*commands.Handler) *consol
 	sched, err := d.schedule()
 	if safe {
 		// Safe mode runs no jobs: only the watch and the alerts.
-		sched = scheduler.New(d.log, location(cfg.Schedule.Timezone))
+		sched = scheduler.New(d.log, Location(cfg.Schedule.Timezone))
 	}
 	if err != nil {
 		j.Close()
@@ -252,6 +241,8 @@ func newDaemon(rt *runtime, b *boot, withHandler func(*commands.Handler) *consol
 	return d, nil
 }
 
+func (d *daemon) since(t time.Time) time.Duration { return d.now().Sub(t) }
+
 func (d *daemon) close() {
 	if err := d.journal.Close(); err != nil {
 		d.log.Error("closing the journal", "err", err)
@@ -266,7 +257,7 @@ func (d *daemon) run(ctx context.Context) (*boot, error) {
 	var gap away
 	if !reloaded {
 		gap = d.lastSeen()
-		_ = d.journal.Append(audit.Record{Kind: audit.KindStart, Actor: "fleetwarden", Message: "fleetwarden " + versionString() + " started"})
+		_ = d.journal.Append(audit.Record{Kind: audit.KindStart, Actor: "fleetwarden", Message: "fleetwarden " + d.version + " started"})
 	}
 	d.journalNotes()
 	if d.boot.safe != "" {
@@ -387,7 +378,7 @@ func (d *daemon) lastSeen() away {
 	if fi, err := os.Stat(filepath.Join(d.rt.cfg.State.Dir, aliveFile)); err == nil && !a.clean && fi.ModTime().After(a.since) {
 		a.since = fi.ModTime()
 	}
-	a.gap = time.Since(a.since)
+	a.gap = d.since(a.since)
 	return a
 }
 
@@ -399,7 +390,7 @@ func (d *daemon) keepAlive(ctx context.Context) error {
 	t := time.NewTicker(aliveEvery)
 	defer t.Stop()
 	for {
-		d.disk.report(aliveFile, atomicfile.Write(path, []byte(time.Now().UTC().Format(time.RFC3339)+"\n"), 0o600))
+		d.disk.report(aliveFile, atomicfile.Write(path, []byte(d.now().UTC().Format(time.RFC3339)+"\n"), 0o600))
 		select {
 		case <-ctx.Done():
 			return nil
@@ -414,7 +405,7 @@ func (d *daemon) keepAlive(ctx context.Context) error {
 func (d *daemon) startNotice(a away) {
 	detail := "First start with this state directory."
 	if a.gap >= 0 {
-		at := a.since.In(location(d.rt.cfg.Schedule.Timezone)).Format("Mon 2 Jan 15:04")
+		at := a.since.In(Location(d.rt.cfg.Schedule.Timezone)).Format("Mon 2 Jan 15:04")
 		if a.clean {
 			detail = fmt.Sprintf("after a stop of %s (stopped at %s).", audit.FormatDuration(a.gap), at)
 		} else {
@@ -426,7 +417,7 @@ func (d *daemon) startNotice(a away) {
 	if d.boot.safe != "" {
 		reason = "fleetwarden started in safe mode"
 	}
-	d.alerts.Observe(alert.Event{Time: time.Now(), Kind: alert.KindInfo, Reason: reason, Evidence: detail, Active: true})
+	d.alerts.Observe(alert.Event{Time: d.now(), Kind: alert.KindInfo, Reason: reason, Evidence: detail, Active: true})
 	for _, n := range d.boot.notes {
 		d.announce("the config file does not load", n)
 	}
@@ -469,9 +460,9 @@ func (d *daemon) transportHealth(name, state, lastErr string) {
 	}
 	switch state {
 	case "down":
-		d.alerts.Observe(alert.Event{Time: time.Now(), Kind: "transport", Reason: name, Evidence: lastErr, Active: true})
+		d.alerts.Observe(alert.Event{Time: d.now(), Kind: "transport", Reason: name, Evidence: lastErr, Active: true})
 	case "up":
-		d.alerts.Observe(alert.Event{Time: time.Now(), Kind: "transport", Reason: name, Active: false})
+		d.alerts.Observe(alert.Event{Time: d.now(), Kind: "transport", Reason: name, Active: false})
 	}
 }
 
@@ -517,7 +508,7 @@ func (r consoleRoute) Deliver(ctx context.Context, n alert.Notification) error {
 }
 
 // restarter restarts agents with the configured bounds and credentials.
-type restarter struct{ rt *runtime }
+type restarter struct{ rt *wiring }
 
 func (r restarter) Restart(ctx context.Context, names []string) []fleet.RestartResult {
 	return r.rt.fleet.Restart(ctx, names, r.rt.restartOptions(nil))
@@ -525,7 +516,7 @@ func (r restarter) Restart(ctx context.Context, names []string) []fleet.RestartR
 
 // restartOptions are the configured bounds, with each agent's credential
 // environment; override maps agents to another credential (failover).
-func (rt *runtime) restartOptions(override map[string]string) fleet.RestartOptions {
+func (rt *wiring) restartOptions(override map[string]string) fleet.RestartOptions {
 	cfg := rt.cfg
 	return fleet.RestartOptions{
 		Parallel:     cfg.Login.Parallel,
@@ -552,7 +543,7 @@ func isTerminal(r io.Reader) bool {
 }
 
 // startLogin starts `claude auth login` on this host.
-func (rt *runtime) startLogin(ctx context.Context) (commands.LoginSession, error) {
+func (rt *wiring) startLogin(ctx context.Context) (commands.LoginSession, error) {
 	return claude.StartLogin(ctx, claude.LoginOptions{
 		Bin:       rt.cfg.Claude.Bin,
 		ConfigDir: claude.ConfigDirEnv(rt.cfg.Claude.ConfigDir, userHome()),
@@ -563,7 +554,7 @@ func (rt *runtime) startLogin(ctx context.Context) (commands.LoginSession, error
 
 // verifyLogin reads the credentials file the login wrote: a passive check
 // that spends no refresh token.
-func (rt *runtime) verifyLogin(_ context.Context) (string, error) {
+func (rt *wiring) verifyLogin(_ context.Context) (string, error) {
 	c, err := claude.ReadCredentials(claude.CredentialsPath(rt.cfg.Claude.ConfigDir))
 	if err != nil {
 		return "", err
@@ -584,7 +575,7 @@ func (rt *runtime) verifyLogin(_ context.Context) (string, error) {
 // claude.config_dir is not the CLI's default (setting it even to ~/.claude
 // would start the CLI as a fresh install). A remote agent's default is its
 // user's ~/.claude: a config_dir that is ~/.claude here counts as that.
-func (rt *runtime) agentEnv(a fleet.Agent) (map[string]string, error) {
+func (rt *wiring) agentEnv(a fleet.Agent) (map[string]string, error) {
 	cur := ""
 	if rt.failover != nil {
 		cur = rt.failover.Current(a.Name)

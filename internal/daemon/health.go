@@ -1,4 +1,4 @@
-package main
+package daemon
 
 import (
 	"context"
@@ -76,7 +76,7 @@ func (t journalTap) Append(r audit.Record) error {
 
 // snapshot is what the dashboard shows.
 func (d *daemon) snapshot() dashboard.Snapshot {
-	s := dashboard.Snapshot{Time: time.Now(), Version: versionString(), StartedAt: d.started, Notes: d.notes()}
+	s := dashboard.Snapshot{Time: d.now(), Version: d.version, StartedAt: d.started, Notes: d.notes()}
 	for _, a := range d.rt.fleet.Snapshot() {
 		s.Agents = append(s.Agents, dashboard.Agent{Name: a.Name, Host: a.Host, Target: a.Target, State: string(a.State),
 			Reason: string(a.Reason), Since: a.Since, Evidence: claude.Redact(a.Evidence), ResetsAt: a.ResetsAt})
@@ -107,15 +107,15 @@ func (d *daemon) snapshot() dashboard.Snapshot {
 func (d *daemon) recentIncidents() []dashboard.Incident {
 	d.health.mu.Lock()
 	defer d.health.mu.Unlock()
-	if time.Since(d.health.incAt) < 10*time.Second {
+	if d.since(d.health.incAt) < 10*time.Second {
 		return d.health.incidents
 	}
-	recs, _ := audit.ReadAll(d.rt.cfg.State.Dir, time.Now().Add(-24*time.Hour))
+	recs, _ := audit.ReadAll(d.rt.cfg.State.Dir, d.now().Add(-24*time.Hour))
 	var out []dashboard.Incident
 	for _, i := range audit.Incidents(recs) {
 		out = append(out, dashboard.Incident{Start: i.Start, End: i.End, Agents: i.Agents, Cause: i.Cause, Ongoing: i.Ongoing})
 	}
-	d.health.incidents, d.health.incAt = out, time.Now()
+	d.health.incidents, d.health.incAt = out, d.now()
 	return out
 }
 
@@ -171,7 +171,7 @@ func (d *daemon) onScan(sts []fleet.Status, took time.Duration) {
 		}
 	}
 	d.health.mu.Lock()
-	d.health.lastScan, d.health.scanErr = time.Now(), scanErr
+	d.health.lastScan, d.health.scanErr = d.now(), scanErr
 	d.health.mu.Unlock()
 	if d.metrics != nil {
 		d.metrics.ObserveScan(took)
@@ -218,7 +218,7 @@ func (d *daemon) notifySystemd(ctx context.Context) {
 			return
 		case <-t.C:
 			d.health.mu.Lock()
-			alive := time.Since(d.health.lastScan) < stale
+			alive := d.since(d.health.lastScan) < stale
 			d.health.mu.Unlock()
 			if alive {
 				_, _ = sd.SdNotify(false, sd.SdNotifyWatchdog)

@@ -1,4 +1,4 @@
-package main
+package daemon
 
 import (
 	"os"
@@ -30,7 +30,7 @@ func TestConfigDirReachesAgentsOnlyWhenNotTheDefault(t *testing.T) {
 	} {
 		cfg := &config.Config{}
 		cfg.Claude.ConfigDir = tc.dir
-		rt := &runtime{cfg: cfg}
+		rt := &wiring{cfg: cfg}
 		env, err := rt.agentEnv(fleet.Agent{Name: "builder"})
 		if err != nil {
 			t.Fatal(err)
@@ -45,16 +45,16 @@ func TestConfigDirReachesAgentsOnlyWhenNotTheDefault(t *testing.T) {
 			}
 			continue
 		}
-		if len(ps) != 1 || !ps[0].warn {
+		if len(ps) != 1 || !ps[0].Warn {
 			t.Fatalf("config_dir %q: %d probes, want one warning", tc.dir, len(ps))
 		}
-		if _, err := ps[0].run(t.Context()); err == nil || !strings.Contains(err.Error(), "will show the first-run onboarding") {
+		if _, err := ps[0].Run(t.Context()); err == nil || !strings.Contains(err.Error(), "will show the first-run onboarding") {
 			t.Errorf("no .claude.json in %s: %v, want the onboarding warning", tc.dir, err)
 		}
 		if err := os.WriteFile(filepath.Join(other, ".claude.json"), []byte(`{"hasCompletedOnboarding":true}`), 0o600); err != nil {
 			t.Fatal(err)
 		}
-		if _, err := ps[0].run(t.Context()); err != nil {
+		if _, err := ps[0].Run(t.Context()); err != nil {
 			t.Errorf("with its own .claude.json: %v, want no warning", err)
 		}
 	}

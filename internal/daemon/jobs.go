@@ -1,4 +1,4 @@
-package main
+package daemon
 
 import (
 	"context"
@@ -18,8 +18,8 @@ import (
 	"github.com/fleetwarden/fleetwarden/scheduler"
 )
 
-// location is the zone times are shown in (schedule.timezone).
-func location(name string) *time.Location {
+// Location is the zone times are shown in (schedule.timezone).
+func Location(name string) *time.Location {
 	if name == "" {
 		return time.Local
 	}
@@ -34,7 +34,7 @@ func location(name string) *time.Location {
 // the morning report.
 func (d *daemon) schedule() (*scheduler.Scheduler, error) {
 	cfg := d.rt.cfg
-	s := scheduler.New(d.log, location(cfg.Schedule.Timezone))
+	s := scheduler.New(d.log, Location(cfg.Schedule.Timezone))
 	if spec := cfg.Schedule.AuthCheck; spec != "" {
 		if err := s.Add(scheduler.Job{Name: "auth_check", Spec: spec, Run: d.authCheck}); err != nil {
 			return nil, fmt.Errorf("schedule.auth_check: %w", err)
@@ -54,7 +54,7 @@ func (d *daemon) schedule() (*scheduler.Scheduler, error) {
 // fallback routes), once each, across restarts too.
 func (d *daemon) authCheck(ctx context.Context) {
 	d.checkCLIs(ctx)
-	now := time.Now()
+	now := d.now()
 	for _, h := range d.rt.creds.CheckAll(ctx, true) {
 		for _, tok := range []struct {
 			which string
@@ -105,7 +105,7 @@ func (d *daemon) authCheck(ctx context.Context) {
 		d.log.Warn("auth check", "err", err)
 	}
 	for _, e := range due {
-		when := e.At.In(location(d.rt.cfg.Schedule.Timezone)).Format("Mon 2 Jan 15:04")
+		when := e.At.In(Location(d.rt.cfg.Schedule.Timezone)).Format("Mon 2 Jan 15:04")
 		what := fmt.Sprintf("The %s token of credential %s runs out in %s (%s)", e.Token, e.Name, commands.Ago(e.At.Sub(now)), when)
 		d.alerts.Observe(alert.Event{Time: now, Kind: alert.KindInfo, Reason: what,
 			Evidence: "Log in again before then: /login.", Active: true})
@@ -144,12 +144,12 @@ func (d *daemon) morningReport(ctx context.Context) {
 // report renders the report from the fleet, the credentials and the
 // journal's last 24 hours.
 func (d *daemon) report(ctx context.Context) (string, error) {
-	now := time.Now()
+	now := d.now()
 	recs, err := audit.ReadAll(d.rt.cfg.State.Dir, now.Add(-24*time.Hour))
 	if err != nil && len(recs) == 0 {
 		return "", fmt.Errorf("reading the journal: %w", err)
 	}
-	in := commands.ReportInput{Now: now, Loc: location(d.rt.cfg.Schedule.Timezone), Started: d.started,
+	in := commands.ReportInput{Now: now, Loc: Location(d.rt.cfg.Schedule.Timezone), Started: d.started,
 		Agents: d.rt.fleet.Snapshot(), Credentials: d.rt.credentialStatuses(ctx), Records: recs}
 	for _, e := range d.rt.creds.ExpiringWithin(now, 7*24*time.Hour) {
 		if e.Token != "access" {
@@ -190,7 +190,7 @@ func (d *daemon) heartbeat(ctx context.Context) error {
 	defer t.Stop()
 	for {
 		d.health.mu.Lock()
-		alive := !d.health.lastScan.IsZero() && time.Since(d.health.lastScan) < max(3*d.rt.cfg.Watchdog.Interval.Duration, 30*time.Second)
+		alive := !d.health.lastScan.IsZero() && d.since(d.health.lastScan) < max(3*d.rt.cfg.Watchdog.Interval.Duration, 30*time.Second)
 		d.health.mu.Unlock()
 		if alive {
 			d.ping(ctx, client, url)
@@ -278,12 +278,12 @@ func (d *daemon) failover(ctx context.Context, agent, reason string) {
 		d.notice(agent, "failover", fmt.Sprintf("%s Send /auth use %s %s to switch.", dec.Why, agent, dec.To))
 		return
 	}
-	start := time.Now()
+	start := d.now()
 	res := d.rt.fleet.Restart(ctx, []string{agent}, d.rt.restartOptions(map[string]string{agent: dec.To}))
 	ok := len(res) == 1 && res[0].OK
 	_ = d.tap.Append(audit.Record{Kind: audit.KindCredential, Agents: []string{agent}, Actor: "fleetwarden", Action: "failover",
 		From: dec.From, To: dec.To, Reason: reason, OK: ptr(ok), Message: dec.Why})
-	for _, rec := range commands.RestartRecords(res, []string{agent}, "fleetwarden", time.Since(start)) {
+	for _, rec := range commands.RestartRecords(res, []string{agent}, "fleetwarden", d.since(start)) {
 		_ = d.tap.Append(rec)
 	}
 	if !ok {
@@ -302,7 +302,7 @@ func (d *daemon) failover(ctx context.Context, agent, reason string) {
 
 // notice is a one-off alert carried by every route.
 func (d *daemon) notice(agent, reason, text string) {
-	d.alerts.Observe(alert.Event{Time: time.Now(), Agent: agent, Kind: alert.KindInfo, Reason: reason, Evidence: text, Active: true})
+	d.alerts.Observe(alert.Event{Time: d.now(), Agent: agent, Kind: alert.KindInfo, Reason: reason, Evidence: text, Active: true})
 }
 
 // authUse is `/auth use AGENT|all CREDENTIAL`: the human moves agents to a
@@ -315,13 +315,13 @@ func (d *daemon) authUse(ctx context.Context, agents []string, cred, by string) 
 		return "", err
 	}
 	_ = d.tap.Append(audit.Record{Kind: audit.KindCredential, Agents: agents, Actor: by, Action: "use", To: cred})
-	start := time.Now()
+	start := d.now()
 	res := d.rt.fleet.Restart(ctx, agents, d.rt.restartOptions(nil))
-	for _, rec := range commands.RestartRecords(res, agents, by, time.Since(start)) {
+	for _, rec := range commands.RestartRecords(res, agents, by, d.since(start)) {
 		_ = d.tap.Append(rec)
 	}
 	d.watchdog.ScanOnce(ctx)
-	return fmt.Sprintf("Switched %d agent(s) to %s.\n%s", len(agents), cred, commands.RestartReport(res, time.Since(start))), nil
+	return fmt.Sprintf("Switched %d agent(s) to %s.\n%s", len(agents), cred, commands.RestartReport(res, d.since(start))), nil
 }
 
 // checkCLIs asks each host's Claude Code for its version, for the dashboard;
@@ -374,7 +374,7 @@ func (d *daemon) footerExpiry(sts []fleet.Status) {
 		k := login{cred, s.LoginExpiresInDays}
 		agents[k] = append(agents[k], s.Name)
 	}
-	now := time.Now()
+	now := d.now()
 	for k, names := range agents {
 		at := now.Add(time.Duration(k.days) * 24 * time.Hour)
 		fresh, err := d.warnings.once(fmt.Sprintf("footer/%s/%d", k.cred, k.days), at)

@@ -1,4 +1,4 @@
-package main
+package daemon
 
 import (
 	"context"
@@ -37,7 +37,7 @@ type setupTokenLogin struct {
 	cancel context.CancelFunc
 }
 
-func (rt *runtime) startSetupToken(ctx context.Context) (commands.LoginSession, error) {
+func (rt *wiring) startSetupToken(ctx context.Context) (commands.LoginSession, error) {
 	cfg := rt.cfg
 	bin := cfg.Claude.Bin
 	if bin == "" {
@@ -178,7 +178,7 @@ func writeSecretFile(path, content string) error {
 }
 
 // verifySetupToken checks the stored long-lived token passively.
-func (rt *runtime) verifySetupToken(_ context.Context) (string, error) {
+func (rt *wiring) verifySetupToken(_ context.Context) (string, error) {
 	b, err := os.ReadFile(rt.cfg.Claude.TokenFile)
 	if err != nil {
 		return "", err

@@ -1,4 +1,4 @@
-package main
+package daemon
 
 import (
 	"context"
@@ -40,7 +40,7 @@ func (v cliVersion) newer() string {
 
 // cliHosts are the hosts whose CLI matters: this machine when it runs an
 // agent (or discovers panes), and every configured host.
-func (rt *runtime) cliHosts() []string {
+func (rt *wiring) cliHosts() []string {
 	var hosts []string
 	local := rt.cfg.Tmux.Discover || len(rt.cfg.Agents) == 0
 	for _, a := range rt.cfg.Agents {
@@ -57,7 +57,7 @@ func (rt *runtime) cliHosts() []string {
 
 // cliVersion runs `claude --version` on host ("" = here; elsewhere over the
 // host's SSH connection, in the user's login shell).
-func (rt *runtime) cliVersion(ctx context.Context, host string) cliVersion {
+func (rt *wiring) cliVersion(ctx context.Context, host string) cliVersion {
 	v := cliVersion{Host: host}
 	ctx, cancel := context.WithTimeout(ctx, 20*time.Second)
 	defer cancel()
@@ -96,20 +96,20 @@ func (rt *runtime) cliVersion(ctx context.Context, host string) cliVersion {
 // cliProbes are check's lines for the CLI on each host: its version, a
 // warning when it is newer than the suite has seen, an error when there is
 // none where agents run.
-func cliProbes(rt *runtime) []probe {
-	var ps []probe
+func cliProbes(rt *wiring) []Probe {
+	var ps []Probe
 	for _, host := range rt.cliHosts() {
 		name := "claude CLI"
 		if host != "" {
 			name += " on " + host
 		}
-		ps = append(ps, probe{name: name, run: func(ctx context.Context) (string, error) {
+		ps = append(ps, Probe{Name: name, Run: func(ctx context.Context) (string, error) {
 			v := rt.cliVersion(ctx, host)
 			switch {
 			case v.Err != nil:
 				return "", v.Err
 			case v.newer() != "":
-				return "", warning{errors.New(v.newer())}
+				return "", Warning{errors.New(v.newer())}
 			}
 			return v.Version + " (a release the real-CLI suite passed on, or older)", nil
 		}})
@@ -117,10 +117,10 @@ func cliProbes(rt *runtime) []probe {
 	return ps
 }
 
-// warning is a probe's problem that is shown but does not fail check.
-type warning struct{ error }
+// Warning is a probe's problem that is shown but does not fail check.
+type Warning struct{ error }
 
-func (w warning) Unwrap() error { return w.error }
+func (w Warning) Unwrap() error { return w.error }
 
 // dashboardCLIs turns versions into the dashboard's rows.
 func dashboardCLIs(vs []cliVersion) []dashboard.CLI {

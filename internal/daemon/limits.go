@@ -1,4 +1,4 @@
-package main
+package daemon
 
 import (
 	"context"
@@ -30,7 +30,7 @@ func (d *daemon) limitPolicy(sts []fleet.Status) {
 	if d.limits == nil || d.alerts == nil || d.boot == nil || d.boot.safe != "" {
 		return
 	}
-	now := time.Now()
+	now := d.now()
 	for _, a := range d.limits.Observe(sts, now) {
 		switch a.Kind {
 		case fleet.LimitResume:

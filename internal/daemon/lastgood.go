@@ -1,4 +1,4 @@
-package main
+package daemon
 
 import (
 	"bytes"
@@ -137,7 +137,7 @@ func (d *daemon) keepLastGood(ctx context.Context) error {
 		return nil
 	case <-t.C:
 	}
-	saved, err := saveLastGood(d.rt.cfg, time.Now())
+	saved, err := saveLastGood(d.rt.cfg, d.now())
 	if err != nil {
 		return fmt.Errorf("keeping the last good config: %w", err)
 	}
@@ -147,15 +147,15 @@ func (d *daemon) keepLastGood(ctx context.Context) error {
 	return nil
 }
 
-// checkLastGood is what `check` adds for a config file: how it differs
+// CheckLastGood is what `check` adds for a config file: how it differs
 // from the last good config fleetwarden would fall back on.
-func checkLastGood(stateDir string, cfg *config.Config) string {
+func CheckLastGood(stateDir string, cfg *config.Config) string {
 	lg, meta, err := loadLastGood(stateDir)
 	if err != nil {
 		return ""
 	}
 	changes := config.Diff(lg, cfg)
-	when := meta.at.In(location(cfg.Schedule.Timezone)).Format("Mon 2 Jan 15:04")
+	when := meta.at.In(Location(cfg.Schedule.Timezone)).Format("Mon 2 Jan 15:04")
 	if len(changes) == 0 {
 		return fmt.Sprintf("same as the last good config (from %s)", when)
 	}
@@ -170,9 +170,9 @@ func (d *daemon) journalNotes() {
 	}
 }
 
-// lastGoodInstead tells, for a config file that does not load, what `run`
+// LastGoodInstead tells, for a config file that does not load, what `run`
 // would start on instead.
-func lastGoodInstead(path string, w io.Writer) {
+func LastGoodInstead(path string, w io.Writer) {
 	if path == "" {
 		path, _ = config.Find()
 	}
@@ -189,5 +189,5 @@ func lastGoodInstead(path string, w io.Writer) {
 		return
 	}
 	fmt.Fprintf(w, "fleetwarden run would start on the last good config from %s instead (%s)\n",
-		meta.at.In(location(lg.Schedule.Timezone)).Format("Mon 2 Jan 15:04"), filepath.Join(dir, lastGoodFile))
+		meta.at.In(Location(lg.Schedule.Timezone)).Format("Mon 2 Jan 15:04"), filepath.Join(dir, lastGoodFile))
 }
