@@ -17,6 +17,10 @@ const limitKey = "sk-ant-api03-limitfailoverlimitfailover"
 
 // limitFailoverConfig: alpha on its subscription (credential "pro", a live
 // login), and an API key "api" that [limits] failover names.
+
+// limitMovesFile is the daemon's record of agents moved for a usage limit.
+const limitMovesFile = "limit-failover.json"
+
 func limitFailoverConfig(t *testing.T, dir string) string {
 	t.Helper()
 	pro := filepath.Join(dir, "pro")
