@@ -17,7 +17,7 @@ import (
 	"testing"
 	"time"
 
-	fake "github.com/fleetwarden/fleetwarden/internal/fakes/telegram"
+	"github.com/fleetwarden/fleetwarden/internal/fakes/telegramtest"
 	"github.com/fleetwarden/fleetwarden/internal/testenv"
 	"github.com/fleetwarden/fleetwarden/tmux/tmuxtest"
 )
@@ -91,7 +91,7 @@ func TestAlertsFallBackWhenTelegramIsDownAndNothingIsLost(t *testing.T) {
 	c.say(tgAdmin, adminChat, "/status", "3 agents: 3 idle")
 
 	// Telegram answers 500: the alert goes to the first fallback, the webhook.
-	c.tg.Fail("sendMessage", 1000, fake.Failure{Status: 500, Description: "Internal Server Error"})
+	c.tg.Fail("sendMessage", 1000, telegramtest.Failure{Status: 500, Description: "Internal Server Error"})
 	c.show("alpha", "19-tui-401.txt")
 	tmuxtest.WaitFor(t, 20*time.Second, func() (bool, string) {
 		s := hook.summaries()

@@ -15,7 +15,7 @@ import (
 	"time"
 
 	"github.com/fleetwarden/fleetwarden/claude"
-	fake "github.com/fleetwarden/fleetwarden/internal/fakes/telegram"
+	"github.com/fleetwarden/fleetwarden/internal/fakes/telegramtest"
 	"github.com/fleetwarden/fleetwarden/internal/testenv"
 	"github.com/fleetwarden/fleetwarden/tmux/tmuxtest"
 )
@@ -23,20 +23,20 @@ import (
 const botToken = "123456789:AAe2etokene2etokene2etokene2etokene2"
 
 var (
-	tgAdmin    = fake.User{ID: 111, Username: "admin", FirstName: "Ada"}
-	tgOperator = fake.User{ID: 222, Username: "op", FirstName: "Otto"}
-	tgStranger = fake.User{ID: 999, Username: "mallory", FirstName: "Mal"}
-	adminChat  = fake.Chat{ID: 111, Type: "private"}
-	opChat     = fake.Chat{ID: 222, Type: "private"}
-	strChat    = fake.Chat{ID: 999, Type: "private"}
-	groupChat  = fake.Chat{ID: -100200, Type: "supergroup", Title: "ops"}
+	tgAdmin    = telegramtest.User{ID: 111, Username: "admin", FirstName: "Ada"}
+	tgOperator = telegramtest.User{ID: 222, Username: "op", FirstName: "Otto"}
+	tgStranger = telegramtest.User{ID: 999, Username: "mallory", FirstName: "Mal"}
+	adminChat  = telegramtest.Chat{ID: 111, Type: "private"}
+	opChat     = telegramtest.Chat{ID: 222, Type: "private"}
+	strChat    = telegramtest.Chat{ID: 999, Type: "private"}
+	groupChat  = telegramtest.Chat{ID: -100200, Type: "supergroup", Title: "ops"}
 )
 
 // chatFleet is a private tmux server with fake Claude agents, the fake
 // Telegram server, and a fleetwarden process between them.
 type chatFleet struct {
 	*fleetEnv
-	tg        *fake.Server
+	tg        *telegramtest.Server
 	stateFile string // where the fake login writes its OAuth state
 	claudeDir string
 	stderr    *syncBuffer
@@ -119,7 +119,7 @@ type chatOpts struct {
 func newChatFleet(t *testing.T, o chatOpts) *chatFleet {
 	t.Helper()
 	e := newFleetEnv(t)
-	c := &chatFleet{env: o.env, fleetEnv: e, tg: fake.New(t, botToken), stateFile: filepath.Join(e.dir, "oauth-state"),
+	c := &chatFleet{env: o.env, fleetEnv: e, tg: telegramtest.New(t, botToken), stateFile: filepath.Join(e.dir, "oauth-state"),
 		claudeDir: filepath.Join(e.dir, "claude"), stderr: &syncBuffer{}}
 	c.tg.AddChat(adminChat)
 	var b strings.Builder
@@ -190,7 +190,7 @@ func newChatFleet(t *testing.T, o chatOpts) *chatFleet {
 
 // say sends a message as a user and waits for a reply to that chat that
 // contains want.
-func (c *chatFleet) say(from fake.User, chat fake.Chat, text, want string) fake.Message {
+func (c *chatFleet) say(from telegramtest.User, chat telegramtest.Chat, text, want string) telegramtest.Message {
 	c.t.Helper()
 	n := len(c.tg.Sent())
 	c.tg.SendUserMessage(from, chat, text)
@@ -199,16 +199,16 @@ func (c *chatFleet) say(from fake.User, chat fake.Chat, text, want string) fake.
 
 // waitReply waits for a message to chat containing want, sent after the
 // first after messages.
-func (c *chatFleet) waitReply(chat fake.Chat, after int, want string) fake.Message {
+func (c *chatFleet) waitReply(chat telegramtest.Chat, after int, want string) telegramtest.Message {
 	c.t.Helper()
 	return c.waitSent(chat, after, want)
 }
 
 // waitSent waits for a message to chat containing every one of want, sent
 // after the first after messages.
-func (c *chatFleet) waitSent(chat fake.Chat, after int, want ...string) fake.Message {
+func (c *chatFleet) waitSent(chat telegramtest.Chat, after int, want ...string) telegramtest.Message {
 	c.t.Helper()
-	var got fake.Message
+	var got telegramtest.Message
 	tmuxtest.WaitFor(c.t, 30*time.Second, func() (bool, string) {
 		sent := c.tg.Sent()
 		for _, m := range sent[min(after, len(sent)):] {

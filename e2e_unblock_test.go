@@ -9,9 +9,9 @@ import (
 	"time"
 
 	"github.com/fleetwarden/fleetwarden/claude"
-	dfake "github.com/fleetwarden/fleetwarden/internal/fakes/discord"
-	fakesshd "github.com/fleetwarden/fleetwarden/internal/fakes/sshd"
-	fake "github.com/fleetwarden/fleetwarden/internal/fakes/telegram"
+	"github.com/fleetwarden/fleetwarden/internal/fakes/discordtest"
+	"github.com/fleetwarden/fleetwarden/internal/fakes/sshdtest"
+	"github.com/fleetwarden/fleetwarden/internal/fakes/telegramtest"
 	"github.com/fleetwarden/fleetwarden/internal/testenv"
 	"github.com/fleetwarden/fleetwarden/tmux"
 	"github.com/fleetwarden/fleetwarden/tmux/tmuxtest"
@@ -57,7 +57,7 @@ func (c *chatFleet) waitPane(agent string, want claude.State) {
 
 // press presses the button labelled (a prefix of) label on m as user and
 // waits for a reply containing want.
-func (c *chatFleet) press(user fake.User, chat fake.Chat, m fake.Message, label, want string) fake.Message {
+func (c *chatFleet) press(user telegramtest.User, chat telegramtest.Chat, m telegramtest.Message, label, want string) telegramtest.Message {
 	c.t.Helper()
 	for _, row := range m.ReplyMarkup {
 		for _, b := range row {
@@ -69,7 +69,7 @@ func (c *chatFleet) press(user fake.User, chat fake.Chat, m fake.Message, label,
 		}
 	}
 	c.t.Fatalf("no button %q on %s", label, m)
-	return fake.Message{}
+	return telegramtest.Message{}
 }
 
 // A permission prompt answered from a Telegram button: a viewer's press is
@@ -148,15 +148,15 @@ func TestSendFromTelegram(t *testing.T) {
 const dcToken = "MTIzNDU2Nzg5MDEyMzQ1Njc4.e2e-token.e2etokene2etokene2etokene2e"
 
 var (
-	dcOperator = dfake.User{ID: "400000000000000222", Username: "otto"}
-	dcViewer   = dfake.User{ID: "400000000000000333", Username: "vera"}
+	dcOperator = discordtest.User{ID: "400000000000000222", Username: "otto"}
+	dcViewer   = discordtest.User{ID: "400000000000000333", Username: "vera"}
 )
 
 // A permission prompt answered from Discord: typed slash-command options,
 // the agent completed from the fleet, a button per option; the viewer may
 // not answer.
 func TestDialogAnsweredFromDiscord(t *testing.T) {
-	dc := dfake.New(t, dcToken, "300000000000000777")
+	dc := discordtest.New(t, dcToken, "300000000000000777")
 	o, typed := dialogOpts(t, map[string]string{"builder": "61-permission.txt"})
 	o.extra = fmt.Sprintf("[discord]\ntoken = %q\napi_url = %q\noperators = [%q]\nviewers = [%q]\n", dcToken, dc.URL()+"/api/v9", dcOperator.ID, dcViewer.ID)
 	c := newChatFleet(t, o)
@@ -180,12 +180,12 @@ func TestDialogAnsweredFromDiscord(t *testing.T) {
 
 	vdm := dc.DMChannel(dcViewer.ID)
 	id := dc.SlashCommand(dcViewer, vdm, "", "answer", map[string]string{"agent": "builder", "option": "1"})
-	dc.WaitMessage(t, 20*time.Second, func(m dfake.Message) bool {
+	dc.WaitMessage(t, 20*time.Second, func(m discordtest.Message) bool {
 		return m.InteractionID == id && strings.Contains(m.Content, "/answer needs the operator role")
 	})
 
 	id = dc.SlashCommand(dcOperator, dm, "", "peek", map[string]string{"agent": "builder", "lines": "30"})
-	peek := dc.WaitMessage(t, 20*time.Second, func(m dfake.Message) bool {
+	peek := dc.WaitMessage(t, 20*time.Second, func(m discordtest.Message) bool {
 		return m.InteractionID == id && len(m.Components) > 0
 	})
 	var yes string
@@ -198,7 +198,7 @@ func TestDialogAnsweredFromDiscord(t *testing.T) {
 		t.Fatalf("/peek of the dialog has no \"1. Yes\" button: %+v", peek.Components)
 	}
 	press := dc.PressButton(dcOperator, dm, "", peek.ID, yes)
-	dc.WaitMessage(t, 20*time.Second, func(m dfake.Message) bool {
+	dc.WaitMessage(t, 20*time.Second, func(m discordtest.Message) bool {
 		return m.InteractionID == press && strings.Contains(m.Content, "builder: answered “1. Yes”. It is working now.")
 	})
 	c.waitTyped(typed, "answer 1")
@@ -212,7 +212,7 @@ func TestDialogAnsweredFromDiscord(t *testing.T) {
 func TestNeedsInputAlertAnswersTheDialog(t *testing.T) {
 	o, typed := dialogOpts(t, map[string]string{"builder": "61-permission.txt"})
 	c := newChatFleet(t, o)
-	var alert fake.Message
+	var alert telegramtest.Message
 	tmuxtest.WaitFor(t, 30*time.Second, func() (bool, string) {
 		for _, m := range c.tg.Sent() {
 			if _, ok := m.Button("Esc"); ok && m.ChatID == adminChat.ID && strings.Contains(m.Plain, "builder") {
@@ -241,7 +241,7 @@ func TestNeedsInputAlertAnswersTheDialog(t *testing.T) {
 // the same tmux commands.
 func TestDialogAnsweredOnAnotherHost(t *testing.T) {
 	o, typed := dialogOpts(t, map[string]string{"builder": "61-permission.txt"})
-	sshd := fakesshd.New(t)
+	sshd := sshdtest.New(t)
 	// The fake sshd runs tmux here; the agents' server is the test's.
 	o.agentKeys = "host = \"gpu-box\"\n"
 	o.extraFn = func(e *fleetEnv) string {

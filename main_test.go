@@ -13,7 +13,7 @@ import (
 	"time"
 
 	"github.com/fleetwarden/fleetwarden/claude"
-	fakesshd "github.com/fleetwarden/fleetwarden/internal/fakes/sshd"
+	"github.com/fleetwarden/fleetwarden/internal/fakes/sshdtest"
 	"github.com/fleetwarden/fleetwarden/internal/testenv"
 	"github.com/fleetwarden/fleetwarden/tmux"
 	"github.com/fleetwarden/fleetwarden/tmux/tmuxtest"
@@ -325,7 +325,7 @@ to = ["ops@example.com"]
 
 // hostTOML is a [[host]] table reaching sshd; socket, when set, is the
 // tmux server the fake sshd's tmux commands use.
-func hostTOML(name string, sshd *fakesshd.Server, socket string) string {
+func hostTOML(name string, sshd *sshdtest.Server, socket string) string {
 	s := fmt.Sprintf("[[host]]\nname = %q\naddress = %q\nuser = %q\nkey_file = %q\nknown_hosts = %q\n",
 		name, sshd.Addr(), sshd.User(), sshd.KeyFile(), sshd.KnownHosts())
 	if socket != "" {
@@ -338,7 +338,7 @@ func TestStatusOfAgentsOnAnotherHostOverSSH(t *testing.T) {
 	e := newFleetEnv(t)
 	e.agent("remote1", "19-tui-401.txt")
 	e.agent("remote2", "15-busy.txt")
-	sshd := fakesshd.New(t)
+	sshd := sshdtest.New(t)
 	cfg := testenv.WriteFile(t, e.dir, "hosts.toml", fmt.Sprintf(`[state]
 dir = %q
 
@@ -368,7 +368,7 @@ host = "gpu-box"
 // any release the real-CLI suite has passed on.
 func TestCheckShowsTheClaudeVersions(t *testing.T) {
 	dir := t.TempDir()
-	sshd := fakesshd.New(t)
+	sshd := sshdtest.New(t)
 	cfg := testenv.WriteFile(t, dir, "cli.toml", fmt.Sprintf(`[state]
 dir = %q
 

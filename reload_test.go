@@ -14,15 +14,15 @@ import (
 	"time"
 
 	"github.com/fleetwarden/fleetwarden/internal/daemon"
-	fakediscord "github.com/fleetwarden/fleetwarden/internal/fakes/discord"
-	fake "github.com/fleetwarden/fleetwarden/internal/fakes/telegram"
+	"github.com/fleetwarden/fleetwarden/internal/fakes/discordtest"
+	"github.com/fleetwarden/fleetwarden/internal/fakes/telegramtest"
 	"github.com/fleetwarden/fleetwarden/internal/testenv"
 	"github.com/fleetwarden/fleetwarden/tmux/tmuxtest"
 )
 
 var (
-	tgViewer   = fake.User{ID: 333, Username: "viewer", FirstName: "Vera"}
-	viewerChat = fake.Chat{ID: 333, Type: "private"}
+	tgViewer   = telegramtest.User{ID: 333, Username: "viewer", FirstName: "Vera"}
+	viewerChat = telegramtest.Chat{ID: 333, Type: "private"}
 )
 
 // liveFleet is fleetwarden's daemon running in this process (runDaemon, as
@@ -41,7 +41,7 @@ type liveFleet struct {
 func newLiveFleet(t *testing.T, agents map[string]string) *liveFleet {
 	t.Helper()
 	e := newFleetEnv(t)
-	c := &chatFleet{fleetEnv: e, tg: fake.New(t, botToken), stderr: &syncBuffer{}}
+	c := &chatFleet{fleetEnv: e, tg: telegramtest.New(t, botToken), stderr: &syncBuffer{}}
 	c.tg.AddChat(adminChat)
 	c.tg.AddChat(groupChat)
 	for name, screen := range agents {
@@ -126,14 +126,14 @@ func (l *liveFleet) exited() int {
 	return -1
 }
 
-func (l *liveFleet) ask(from fake.User, chat fake.Chat, text string, want ...string) fake.Message {
+func (l *liveFleet) ask(from telegramtest.User, chat telegramtest.Chat, text string, want ...string) telegramtest.Message {
 	l.t.Helper()
 	n := len(l.tg.Sent())
 	l.tg.SendUserMessage(from, chat, text)
 	return l.waitSent(chat, n, want...)
 }
 
-func (l *liveFleet) press(from fake.User, chat fake.Chat, m fake.Message, label string, want ...string) fake.Message {
+func (l *liveFleet) press(from telegramtest.User, chat telegramtest.Chat, m telegramtest.Message, label string, want ...string) telegramtest.Message {
 	l.t.Helper()
 	b, ok := m.Button(label)
 	if !ok {
@@ -426,13 +426,13 @@ func TestReloadBringsDiscordBackUp(t *testing.T) {
 		dcApp     = "100000000000000001"
 		dcChannel = "300000000000000010"
 	)
-	dc := fakediscord.New(t, dcToken, dcApp)
+	dc := discordtest.New(t, dcToken, dcApp)
 	l := newLiveFleet(t, map[string]string{"builder": "15-busy.txt"})
 	section := fmt.Sprintf("[discord]\ntoken = %q\napi_url = %q\nadmins = [\"200000000000000001\"]\nalert_channels = [%q]\n\n",
 		dcToken, dc.URL()+"/api/v9", dcChannel)
 	l.write(section)
 	l.run(daemon.Options{})
-	dc.WaitMessage(t, 30*time.Second, func(m fakediscord.Message) bool {
+	dc.WaitMessage(t, 30*time.Second, func(m discordtest.Message) bool {
 		return m.ChannelID == dcChannel && strings.Contains(m.Content, "fleetwarden started")
 	})
 	dc.WaitCommands(t, 30*time.Second, "", "reload") // the slash command
@@ -441,7 +441,7 @@ func TestReloadBringsDiscordBackUp(t *testing.T) {
 	l.agents["extra"] = "15-busy.txt"
 	l.write(section)
 	l.ask(tgAdmin, adminChat, "/reload", "+ agent extra added", "Applying now")
-	dc.WaitMessage(t, 30*time.Second, func(m fakediscord.Message) bool {
+	dc.WaitMessage(t, 30*time.Second, func(m discordtest.Message) bool {
 		return m.ChannelID == dcChannel && strings.Contains(m.Content, "Config reloaded") && strings.Contains(m.Content, "+ agent extra added")
 	})
 	// The new generation's gateway connection (REST carried the notice).

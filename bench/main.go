@@ -49,15 +49,15 @@ import (
 	"syscall"
 	"time"
 
-	fake "github.com/fleetwarden/fleetwarden/internal/fakes/telegram"
+	"github.com/fleetwarden/fleetwarden/internal/fakes/telegramtest"
 	"github.com/fleetwarden/fleetwarden/tmux"
 )
 
 const token = "123456789:AAbenchbenchbenchbenchbenchbenchbenc"
 
 var (
-	admin     = fake.User{ID: 111, Username: "admin", FirstName: "Ada"}
-	adminChat = fake.Chat{ID: 111, Type: "private"}
+	admin     = telegramtest.User{ID: 111, Username: "admin", FirstName: "Ada"}
+	adminChat = telegramtest.Chat{ID: 111, Type: "private"}
 )
 
 // figure is one measured value; Min, Max and Samples give its spread
@@ -260,9 +260,9 @@ type fleet struct {
 	tm     *tmux.Client
 	names  []string
 	pids   map[string]int
-	tg     *fake.Server
+	tg     *telegramtest.Server
 	tgT    *tb
-	sent   chan fake.Message
+	sent   chan telegramtest.Message
 	proc   *exec.Cmd
 	output *os.File
 	dash   string // fleetwarden's dashboard address
@@ -276,7 +276,7 @@ func (b *bench) newFleet(ctx context.Context, n int) (*fleet, error) {
 	if err := os.MkdirAll(filepath.Join(dir, "ctl"), 0o700); err != nil {
 		return nil, err
 	}
-	f := &fleet{b: b, n: n, dir: dir, pids: map[string]int{}, sent: make(chan fake.Message, 4096)}
+	f := &fleet{b: b, n: n, dir: dir, pids: map[string]int{}, sent: make(chan telegramtest.Message, 4096)}
 	f.tm = tmux.New(fmt.Sprintf("fwbench-%d-%d", os.Getpid(), n), nil).WithConfigFile("/dev/null")
 	log.Printf("n=%d: starting %d agent panes", n, n)
 	for i := range n {
@@ -300,9 +300,9 @@ func (b *bench) newFleet(ctx context.Context, n int) (*fleet, error) {
 		return nil, err
 	}
 	f.tgT = &tb{}
-	f.tg = fake.New(f.tgT, token)
+	f.tg = telegramtest.New(f.tgT, token)
 	f.tg.AddChat(adminChat)
-	f.tg.OnSent(func(m fake.Message) {
+	f.tg.OnSent(func(m telegramtest.Message) {
 		f.lastSent.Store(time.Now().UnixNano())
 		select {
 		case f.sent <- m:
@@ -847,7 +847,7 @@ func (f *fleet) restartAll(ctx context.Context) (time.Duration, error) {
 	log.Printf("n=%d: /restart all", f.n)
 	f.drain()
 	f.tg.SendUserMessage(admin, adminChat, "/restart all")
-	var q fake.Message
+	var q telegramtest.Message
 	deadline := time.After(30 * time.Second)
 	for q.MessageID == 0 {
 		select {

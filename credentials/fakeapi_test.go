@@ -7,7 +7,7 @@ import (
 	"time"
 
 	"github.com/fleetwarden/fleetwarden/config"
-	"github.com/fleetwarden/fleetwarden/internal/fakes/anthropic"
+	"github.com/fleetwarden/fleetwarden/internal/fakes/anthropictest"
 )
 
 // TestProbeAgainstFakeAnthropic runs the probe against the project's fake
@@ -15,7 +15,7 @@ import (
 // do, and checks that no check ever touches the OAuth token endpoint (a
 // refresh there would burn the agents' shared refresh token).
 func TestProbeAgainstFakeAnthropic(t *testing.T) {
-	api := anthropic.New(t)
+	api := anthropictest.New(t)
 	dir := filepath.Join(t.TempDir(), "claude")
 	if _, err := api.WriteCredentials(dir, api.Login()); err != nil {
 		t.Fatal(err)
@@ -47,14 +47,14 @@ func TestProbeAgainstFakeAnthropic(t *testing.T) {
 	now = now.Add(time.Minute)
 	check("max", false, "revoked")
 
-	api.Script(anthropic.Subscription())
+	api.Script(anthropictest.Subscription())
 	now = now.Add(time.Minute)
 	check("key", false, "forbidden")
 
-	if n := api.Count(anthropic.Messages); n != 5 {
+	if n := api.Count(anthropictest.Messages); n != 5 {
 		t.Errorf("%d probes reached the API, want 5", n)
 	}
-	if n := api.Count(func(r anthropic.Request) bool { return strings.Contains(r.Path, "oauth") }); n != 0 {
+	if n := api.Count(func(r anthropictest.Request) bool { return strings.Contains(r.Path, "oauth") }); n != 0 {
 		t.Errorf("%d requests to OAuth endpoints; a check must never refresh:\n%s", n, api.Dump())
 	}
 }

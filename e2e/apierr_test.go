@@ -10,7 +10,7 @@ import (
 
 	"github.com/fleetwarden/fleetwarden/claude"
 	"github.com/fleetwarden/fleetwarden/fleet"
-	"github.com/fleetwarden/fleetwarden/internal/fakes/anthropic"
+	"github.com/fleetwarden/fleetwarden/internal/fakes/anthropictest"
 )
 
 // Non-auth API failures: the CLI retries (the status line says so), then
@@ -20,7 +20,7 @@ func TestAPIErrors(t *testing.T) {
 	t.Parallel()
 	cases := []struct {
 		name     string
-		reply    anthropic.Reply
+		reply    anthropictest.Reply
 		reason   claude.Reason
 		retrying string // what the retry status line says
 		final    string // what the CLI says when it gives up
@@ -29,13 +29,13 @@ func TestAPIErrors(t *testing.T) {
 		// requests (not your usage limit)", a short throttle.
 		finalReason claude.Reason
 	}{
-		{"529 overloaded", anthropic.Error(529, "overloaded_error", "Overloaded"), claude.ReasonOverloaded,
+		{"529 overloaded", anthropictest.Error(529, "overloaded_error", "Overloaded"), claude.ReasonOverloaded,
 			"529 Overloaded · retrying", "API Error: 529 Overloaded.", ""},
-		{"500 server error", anthropic.Error(http.StatusInternalServerError, "api_error", "Internal server error"), claude.ReasonServer,
+		{"500 server error", anthropictest.Error(http.StatusInternalServerError, "api_error", "Internal server error"), claude.ReasonServer,
 			"500 Internal server error · retrying", "API Error: 500 Internal server error.", ""},
-		{"429 rate limited", anthropic.Error(http.StatusTooManyRequests, "rate_limit_error", "Number of request tokens has exceeded your per-minute rate limit"),
+		{"429 rate limited", anthropictest.Error(http.StatusTooManyRequests, "rate_limit_error", "Number of request tokens has exceeded your per-minute rate limit"),
 			claude.ReasonRateLimit, "429 Number of request tokens", "API Error: Server is temporarily limiting requests", claude.ReasonThrottled},
-		{"connection dropped", anthropic.Hangup(), claude.ReasonNetwork,
+		{"connection dropped", anthropictest.Hangup(), claude.ReasonNetwork,
 			"Connection dropped (ECONNRESET) · retrying", "API Error: Connection dropped (ECONNRESET).", ""},
 	}
 	for _, c := range cases {
@@ -125,7 +125,7 @@ func TestAPIKeyCredential(t *testing.T) {
 		}
 		e.prompt(agent, "work on the key")
 		e.waitFor(agent, turnTimeout, "the answer", func(r claude.Result, s string) bool {
-			return r.State == claude.Idle && strings.LastIndex(s, "● "+anthropic.DefaultAnswer) > strings.LastIndex(s, "work on the key")
+			return r.State == claude.Idle && strings.LastIndex(s, "● "+anthropictest.DefaultAnswer) > strings.LastIndex(s, "work on the key")
 		})
 		if req, ok := lastPrompt(e.api, "work on the key"); !ok || req.Status != 200 {
 			t.Errorf("the prompt on the API key: %+v, %v; want answered", req, ok)

@@ -16,8 +16,8 @@ import (
 	"time"
 
 	"github.com/fleetwarden/fleetwarden/claude"
-	"github.com/fleetwarden/fleetwarden/internal/fakes/anthropic"
-	tg "github.com/fleetwarden/fleetwarden/internal/fakes/telegram"
+	"github.com/fleetwarden/fleetwarden/internal/fakes/anthropictest"
+	"github.com/fleetwarden/fleetwarden/internal/fakes/telegramtest"
 	"github.com/fleetwarden/fleetwarden/internal/testenv"
 	"github.com/fleetwarden/fleetwarden/tmux/tmuxtest"
 )
@@ -25,8 +25,8 @@ import (
 const botToken = "123456789:AAe2eClaudeConformanceTokenAAAAAAAAA"
 
 var (
-	admin     = tg.User{ID: 111, Username: "admin", FirstName: "Ada"}
-	adminChat = tg.Chat{ID: 111, Type: "private"}
+	admin     = telegramtest.User{ID: 111, Username: "admin", FirstName: "Ada"}
+	adminChat = telegramtest.Chat{ID: 111, Type: "private"}
 )
 
 var daemon struct {
@@ -76,7 +76,7 @@ func (l *lockedBuffer) String() string {
 // runDaemon starts `fleetwarden run` watching the named agents, talking to
 // the fake Telegram server, with the fake Anthropic servers in its
 // environment (for the `claude auth login` it runs).
-func (e *env) runDaemon(bot *tg.Server, names ...string) *lockedBuffer {
+func (e *env) runDaemon(bot *telegramtest.Server, names ...string) *lockedBuffer {
 	e.t.Helper()
 	bin := fleetwardenBin(e.t)
 	dir := e.t.TempDir()
@@ -136,7 +136,7 @@ func (e *env) runDaemon(bot *tg.Server, names ...string) *lockedBuffer {
 // from the relayed button opened on the fake, /code with its code. It
 // returns the "Login verified" reply (waited for up to verifyWithin), how
 // many messages the chat held before /code, and the code.
-func chatLogin(t *testing.T, e *env, bot *tg.Server, verifyWithin time.Duration) (verified tg.Message, n int, code string) {
+func chatLogin(t *testing.T, e *env, bot *telegramtest.Server, verifyWithin time.Duration) (verified telegramtest.Message, n int, code string) {
 	t.Helper()
 	n = len(bot.Sent())
 	bot.SendUserMessage(admin, adminChat, "/login")
@@ -156,7 +156,7 @@ func chatLogin(t *testing.T, e *env, bot *tg.Server, verifyWithin time.Duration)
 
 // waitChat waits for a message to the admin, among those sent after the
 // first `after`, whose text contains want.
-func waitChat(t *testing.T, bot *tg.Server, after int, timeout time.Duration, want string) tg.Message {
+func waitChat(t *testing.T, bot *telegramtest.Server, after int, timeout time.Duration, want string) telegramtest.Message {
 	t.Helper()
 	deadline := time.Now().Add(timeout)
 	tick := time.NewTicker(50 * time.Millisecond)
@@ -185,7 +185,7 @@ func waitChat(t *testing.T, bot *tg.Server, after int, timeout time.Duration, wa
 
 // statusShows asks /status until the reply contains want, logging each
 // reply that differs from the last.
-func statusShows(t *testing.T, bot *tg.Server, want string) {
+func statusShows(t *testing.T, bot *telegramtest.Server, want string) {
 	t.Helper()
 	deadline := time.Now().Add(30 * time.Second)
 	last := ""
@@ -219,7 +219,7 @@ func statusShows(t *testing.T, bot *tg.Server, want string) {
 func TestChatLoginRecoversFleet(t *testing.T) {
 	eachRenderer(t, func(t *testing.T, e *env, rd renderer) {
 		old := e.login()
-		bot := tg.New(t, botToken)
+		bot := telegramtest.New(t, botToken)
 		bot.AddChat(adminChat)
 		names := []string{"alpha", "beta"}
 		panes := map[string]string{}
@@ -232,7 +232,7 @@ func TestChatLoginRecoversFleet(t *testing.T) {
 		out := e.runDaemon(bot, names...)
 
 		e.api.ExpireAccess()
-		e.api.ScriptToken(anthropic.GrantRefreshToken, anthropic.TokenInvalidGrant)
+		e.api.ScriptToken(anthropictest.GrantRefreshToken, anthropictest.TokenInvalidGrant)
 		for _, n := range names {
 			e.prompt(panes[n], "job for "+n)
 			e.waitState(panes[n], claude.AuthFailed, claude.ReasonExpired, turnTimeout)
@@ -255,8 +255,8 @@ func TestChatLoginRecoversFleet(t *testing.T) {
 		if err != nil || !cr.HasRefresh || !cr.AccessExpires.After(time.Now()) {
 			t.Errorf("credentials after the chat login: %+v, %v; want a fresh access token and a refresh token", cr, err)
 		}
-		if got := e.api.Issued(); len(got) < 2 || !slices.ContainsFunc(e.api.Requests(), func(r anthropic.Request) bool {
-			return r.Grant == anthropic.GrantAuthorizationCode && r.Status == 200
+		if got := e.api.Issued(); len(got) < 2 || !slices.ContainsFunc(e.api.Requests(), func(r anthropictest.Request) bool {
+			return r.Grant == anthropictest.GrantAuthorizationCode && r.Status == 200
 		}) {
 			t.Errorf("the fake OAuth server issued %d logins and saw no successful code exchange", len(got))
 		}
@@ -280,10 +280,10 @@ func TestChatLoginRecoversFleet(t *testing.T) {
 			e.prompt(panes[a], "after the login, job for "+a)
 			e.waitFor(panes[a], turnTimeout, a+" answered", func(r claude.Result, s string) bool {
 				return r.State == claude.Idle &&
-					strings.LastIndex(s, "● "+anthropic.DefaultAnswer) > strings.LastIndex(s, "after the login, job for "+a)
+					strings.LastIndex(s, "● "+anthropictest.DefaultAnswer) > strings.LastIndex(s, "after the login, job for "+a)
 			})
-			if req, ok := lastPrompt(e.api, "after the login, job for "+a); !ok || req.Token == anthropic.Fingerprint(old.Access) {
-				t.Errorf("%s: after the login the prompt went out with %q (old token %s)", a, req.Token, anthropic.Fingerprint(old.Access))
+			if req, ok := lastPrompt(e.api, "after the login, job for "+a); !ok || req.Token == anthropictest.Fingerprint(old.Access) {
+				t.Errorf("%s: after the login the prompt went out with %q (old token %s)", a, req.Token, anthropictest.Fingerprint(old.Access))
 			}
 		}
 		statusShows(t, bot, "2 agents: 2 idle")
@@ -302,7 +302,7 @@ func TestChatSetupTokenLogin(t *testing.T) {
 	e := newEnv(t)
 	tokenFile := filepath.Join(t.TempDir(), "oauth-token")
 	e.claudeKeys = fmt.Sprintf("login_method = \"setup-token\"\ntoken_file = %q\n", tokenFile)
-	bot := tg.New(t, botToken)
+	bot := telegramtest.New(t, botToken)
 	bot.AddChat(adminChat)
 	out := e.runDaemon(bot)
 
@@ -322,7 +322,7 @@ func TestChatSetupTokenLogin(t *testing.T) {
 		t.Errorf("token file mode %04o, want 0600", fi.Mode().Perm())
 	}
 	if b, _ := os.ReadFile(tokenFile); strings.TrimSpace(string(b)) != tok {
-		t.Errorf("token file holds %s, want the issued token %s", anthropic.Fingerprint(strings.TrimSpace(string(b))), anthropic.Fingerprint(tok))
+		t.Errorf("token file holds %s, want the issued token %s", anthropictest.Fingerprint(strings.TrimSpace(string(b))), anthropictest.Fingerprint(tok))
 	}
 	for _, m := range bot.Sent() {
 		if strings.Contains(m.Plain, tok) {

@@ -10,7 +10,7 @@ import (
 	"time"
 
 	"github.com/fleetwarden/fleetwarden/claude"
-	"github.com/fleetwarden/fleetwarden/internal/fakes/anthropic"
+	"github.com/fleetwarden/fleetwarden/internal/fakes/anthropictest"
 	"github.com/fleetwarden/fleetwarden/tmux"
 )
 
@@ -42,7 +42,7 @@ func TestPermissionPrompt(t *testing.T) {
 			}
 		}
 		r, _ = e.waitFor(pane, turnTimeout, "the turn to complete", func(r claude.Result, s string) bool {
-			return r.State == claude.Idle && strings.Contains(s, anthropic.DefaultAnswer)
+			return r.State == claude.Idle && strings.Contains(s, anthropictest.DefaultAnswer)
 		})
 		e.seen("answered", r)
 		if _, err := os.Stat(marker); err != nil {

@@ -1,7 +1,7 @@
 // Package e2e is the conformance suite against the real Claude Code CLI.
 //
 // It runs the pinned @anthropic-ai/claude-code in private tmux servers,
-// offline: every call the CLI makes goes through internal/fakes/anthropic,
+// offline: every call the CLI makes goes through internal/fakes/anthropictest,
 // an HTTPS proxy that plays the API and OAuth servers. Each case puts the
 // CLI in one situation (answering, login expired, revoked, …) and checks that
 // fleetwarden's classifier reads the pane the way a human would, and that

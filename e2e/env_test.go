@@ -19,7 +19,7 @@ import (
 
 	"github.com/fleetwarden/fleetwarden/claude"
 	"github.com/fleetwarden/fleetwarden/fleet"
-	"github.com/fleetwarden/fleetwarden/internal/fakes/anthropic"
+	"github.com/fleetwarden/fleetwarden/internal/fakes/anthropictest"
 	"github.com/fleetwarden/fleetwarden/internal/procstat"
 	"github.com/fleetwarden/fleetwarden/tmux"
 	"github.com/fleetwarden/fleetwarden/tmux/tmuxtest"
@@ -39,7 +39,7 @@ const (
 type env struct {
 	t         *testing.T
 	bin       string
-	api       *anthropic.Server
+	api       *anthropictest.Server
 	tm        *tmux.Client
 	home      string
 	configDir string
@@ -80,7 +80,7 @@ func newEnvWith(t *testing.T, handMade bool) *env {
 	e := &env{
 		t:         t,
 		bin:       bin,
-		api:       anthropic.New(t),
+		api:       anthropictest.New(t),
 		tm:        tmuxtest.Server(t),
 		home:      filepath.Join(root, "home"),
 		configDir: filepath.Join(root, "home", ".claude"),
@@ -176,7 +176,7 @@ func (e *env) atPermissionPrompt() (pane, marker string, r claude.Result) {
 	pane = e.startAgent("agent", "--permission-mode", "default")
 	e.waitReady(pane)
 	marker = filepath.Join(e.workdir, "marker")
-	e.api.Script(anthropic.ToolUse("Bash", map[string]any{"command": "touch " + marker, "description": "Create a marker file"}))
+	e.api.Script(anthropictest.ToolUse("Bash", map[string]any{"command": "touch " + marker, "description": "Create a marker file"}))
 	e.prompt(pane, "make the marker")
 	r, _ = e.waitFor(pane, turnTimeout, "the permission prompt", func(_ claude.Result, s string) bool {
 		return strings.Contains(s, "Do you want to proceed?")
@@ -236,7 +236,7 @@ func (e *env) environ() []string {
 }
 
 // login issues a fresh login and writes it where the CLI reads it.
-func (e *env) login() anthropic.Tokens {
+func (e *env) login() anthropictest.Tokens {
 	e.t.Helper()
 	tok := e.api.Login()
 	if _, err := e.api.WriteCredentials(e.configDir, tok); err != nil {

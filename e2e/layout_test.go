@@ -11,8 +11,8 @@ import (
 	"time"
 
 	"github.com/fleetwarden/fleetwarden/claude"
-	"github.com/fleetwarden/fleetwarden/internal/fakes/anthropic"
-	tg "github.com/fleetwarden/fleetwarden/internal/fakes/telegram"
+	"github.com/fleetwarden/fleetwarden/internal/fakes/anthropictest"
+	"github.com/fleetwarden/fleetwarden/internal/fakes/telegramtest"
 )
 
 // The recovery loop in the setups users have, with the files the real CLI
@@ -55,7 +55,7 @@ func TestChatLoginInTheUsersLayout(t *testing.T) {
 			}
 			old := e.onboard()
 
-			bot := tg.New(t, botToken)
+			bot := telegramtest.New(t, botToken)
 			bot.AddChat(adminChat)
 			names := []string{"alpha", "beta"}
 			panes := map[string]string{}
@@ -68,7 +68,7 @@ func TestChatLoginInTheUsersLayout(t *testing.T) {
 			e.runDaemon(bot, names...)
 
 			e.api.ExpireAccess()
-			e.api.ScriptToken(anthropic.GrantRefreshToken, anthropic.TokenInvalidGrant)
+			e.api.ScriptToken(anthropictest.GrantRefreshToken, anthropictest.TokenInvalidGrant)
 			for _, n := range names {
 				e.prompt(panes[n], "job for "+n)
 				e.waitState(panes[n], claude.AuthFailed, claude.ReasonExpired, turnTimeout)
@@ -93,10 +93,10 @@ func TestChatLoginInTheUsersLayout(t *testing.T) {
 				e.prompt(panes[a], "after the login, job for "+a)
 				e.waitFor(panes[a], turnTimeout, a+" answered", func(r claude.Result, s string) bool {
 					return r.State == claude.Idle &&
-						strings.LastIndex(s, "● "+anthropic.DefaultAnswer) > strings.LastIndex(s, "after the login, job for "+a)
+						strings.LastIndex(s, "● "+anthropictest.DefaultAnswer) > strings.LastIndex(s, "after the login, job for "+a)
 				})
-				if req, ok := lastPrompt(e.api, "after the login, job for "+a); !ok || req.Token == anthropic.Fingerprint(old.Access) {
-					t.Errorf("%s: after the login the prompt went out with %q (old token %s)", a, req.Token, anthropic.Fingerprint(old.Access))
+				if req, ok := lastPrompt(e.api, "after the login, job for "+a); !ok || req.Token == anthropictest.Fingerprint(old.Access) {
+					t.Errorf("%s: after the login the prompt went out with %q (old token %s)", a, req.Token, anthropictest.Fingerprint(old.Access))
 				}
 			}
 			// The login went where the agents read it, and nothing made a
@@ -120,7 +120,7 @@ func TestChatLoginInTheUsersLayout(t *testing.T) {
 // folder"), until the
 // input box shows; then it exits. The CLI writes its own .claude.json. It
 // returns the login.
-func (e *env) onboard() anthropic.Tokens {
+func (e *env) onboard() anthropictest.Tokens {
 	e.t.Helper()
 	tok := e.login()
 	pane := e.startAgent("onboard")

@@ -9,7 +9,7 @@ import (
 
 	"github.com/fleetwarden/fleetwarden/claude"
 	"github.com/fleetwarden/fleetwarden/fleet"
-	"github.com/fleetwarden/fleetwarden/internal/fakes/anthropic"
+	"github.com/fleetwarden/fleetwarden/internal/fakes/anthropictest"
 )
 
 // The usage-limit cycle against the real CLI: both agents hit the 5-hour
@@ -28,7 +28,7 @@ func TestUsageLimitCycle(t *testing.T) {
 		l := fleet.NewLimits(fleet.LimitOptions{AutoResume: true, Prompt: "continue", Grace: 5 * time.Second})
 
 		reset := time.Now().Add(50 * time.Second)
-		e.api.Script(anthropic.UsageLimit(anthropic.ClaimFiveHour, reset))
+		e.api.Script(anthropictest.UsageLimit(anthropictest.ClaimFiveHour, reset))
 		e.prompt(waits, "first task")
 		e.prompt(relaunched, "second task")
 		for _, p := range []string{waits, relaunched} {

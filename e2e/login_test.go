@@ -11,7 +11,7 @@ import (
 
 	"github.com/fleetwarden/fleetwarden/claude"
 	"github.com/fleetwarden/fleetwarden/fleet"
-	"github.com/fleetwarden/fleetwarden/internal/fakes/anthropic"
+	"github.com/fleetwarden/fleetwarden/internal/fakes/anthropictest"
 )
 
 // The whole recovery against the real CLI: two agents lose their login,
@@ -32,7 +32,7 @@ func TestLoginRecoversFleet(t *testing.T) {
 		e.waitReady(panes[n])
 		e.prompt(panes[n], "first job for "+n)
 		e.waitFor(panes[n], turnTimeout, n+" answered", func(r claude.Result, s string) bool {
-			return r.State == claude.Idle && strings.Contains(s, "● "+anthropic.DefaultAnswer)
+			return r.State == claude.Idle && strings.Contains(s, "● "+anthropictest.DefaultAnswer)
 		})
 	}
 	for n, st := range e.scan(f) {
@@ -43,7 +43,7 @@ func TestLoginRecoversFleet(t *testing.T) {
 
 	// The login dies: the access token expires and the refresh is refused.
 	e.api.ExpireAccess()
-	e.api.ScriptToken(anthropic.GrantRefreshToken, anthropic.TokenInvalidGrant)
+	e.api.ScriptToken(anthropictest.GrantRefreshToken, anthropictest.TokenInvalidGrant)
 	for _, n := range names {
 		e.prompt(panes[n], "second job for "+n)
 		e.waitFor(panes[n], turnTimeout, n+" refused", func(r claude.Result, _ string) bool {
@@ -114,9 +114,9 @@ func TestLoginRecoversFleet(t *testing.T) {
 		t.Fatal(err)
 	}
 	t.Logf("credentials after the login: %s", cr.Status(time.Now()))
-	if cr.Dead() || !cr.HasRefresh || cr.Fingerprint != anthropic.Fingerprint(fresh.Access) {
+	if cr.Dead() || !cr.HasRefresh || cr.Fingerprint != anthropictest.Fingerprint(fresh.Access) {
 		t.Fatalf("credentials after login: %s, fingerprint %s; want live, with a refresh token, fingerprint %s",
-			cr.Status(time.Now()), cr.Fingerprint, anthropic.Fingerprint(fresh.Access))
+			cr.Status(time.Now()), cr.Fingerprint, anthropictest.Fingerprint(fresh.Access))
 	}
 	if strings.Contains(l.Output(), fresh.Access) {
 		t.Errorf("the login output holds the access token unredacted")
@@ -139,14 +139,14 @@ func TestLoginRecoversFleet(t *testing.T) {
 		}
 		e.prompt(panes[n], "third job for "+n)
 		e.waitFor(panes[n], turnTimeout, n+" answered after the login", func(r claude.Result, s string) bool {
-			return r.State == claude.Idle && strings.Count(s, "● "+anthropic.DefaultAnswer) >= 1 &&
-				strings.LastIndex(s, "● "+anthropic.DefaultAnswer) > strings.LastIndex(s, "third job for "+n)
+			return r.State == claude.Idle && strings.Count(s, "● "+anthropictest.DefaultAnswer) >= 1 &&
+				strings.LastIndex(s, "● "+anthropictest.DefaultAnswer) > strings.LastIndex(s, "third job for "+n)
 		})
 		req, ok := lastPrompt(e.api, "third job for "+n)
 		switch {
 		case !ok:
 			t.Errorf("%s: the fake never got the third prompt", n)
-		case req.Token == anthropic.Fingerprint(old.Access):
+		case req.Token == anthropictest.Fingerprint(old.Access):
 			t.Errorf("%s: answered with the old token", n)
 		case req.Status != 200:
 			t.Errorf("%s: third prompt answered %d", n, req.Status)
@@ -194,10 +194,10 @@ func TestSetupToken(t *testing.T) {
 	got := printedToken(text)
 	if got != tok.Access {
 		t.Fatalf("token on the pane (fingerprint %s) is not the one issued (fingerprint %s)",
-			anthropic.Fingerprint(got), anthropic.Fingerprint(tok.Access))
+			anthropictest.Fingerprint(got), anthropictest.Fingerprint(tok.Access))
 	}
 	t.Logf("captured %s (fingerprint %s), scopes %v, valid %v, refresh token: %v",
-		claude.Redact(got), anthropic.Fingerprint(got), tok.Scopes, time.Until(tok.AccessExpires).Round(time.Hour), tok.Refresh != "")
+		claude.Redact(got), anthropictest.Fingerprint(got), tok.Scopes, time.Until(tok.AccessExpires).Round(time.Hour), tok.Refresh != "")
 	if strings.Contains(claude.Redact(text), tok.Access) {
 		t.Errorf("claude.Redact left the token in the pane text")
 	}
@@ -223,10 +223,10 @@ func TestSetupToken(t *testing.T) {
 	e.waitReady(agent)
 	e.prompt(agent, "use the long-lived token")
 	e.waitFor(agent, turnTimeout, "the answer", func(r claude.Result, s string) bool {
-		return r.State == claude.Idle && strings.Contains(s, "● "+anthropic.DefaultAnswer)
+		return r.State == claude.Idle && strings.Contains(s, "● "+anthropictest.DefaultAnswer)
 	})
-	if req, ok := lastPrompt(e.api, "use the long-lived token"); !ok || req.Token != anthropic.Fingerprint(tok.Access) {
-		t.Errorf("prompt sent with token %q, want the setup-token one %s", req.Token, anthropic.Fingerprint(tok.Access))
+	if req, ok := lastPrompt(e.api, "use the long-lived token"); !ok || req.Token != anthropictest.Fingerprint(tok.Access) {
+		t.Errorf("prompt sent with token %q, want the setup-token one %s", req.Token, anthropictest.Fingerprint(tok.Access))
 	}
 }
 
@@ -262,7 +262,7 @@ func TestSlashLoginInTUI(t *testing.T) {
 			pane := e.startAgent("agent")
 			e.waitReady(pane)
 			e.api.ExpireAccess()
-			e.api.ScriptToken(anthropic.GrantRefreshToken, anthropic.TokenInvalidGrant)
+			e.api.ScriptToken(anthropictest.GrantRefreshToken, anthropictest.TokenInvalidGrant)
 			e.prompt(pane, "before the login")
 			e.waitState(pane, claude.AuthFailed, claude.ReasonExpired, turnTimeout)
 
@@ -301,9 +301,9 @@ func TestSlashLoginInTUI(t *testing.T) {
 			e.prompt(pane, "after the login")
 			e.waitFor(pane, turnTimeout, "the answer", func(r claude.Result, s string) bool {
 				return r.State == claude.Idle &&
-					strings.LastIndex(s, "● "+anthropic.DefaultAnswer) > strings.LastIndex(s, "after the login")
+					strings.LastIndex(s, "● "+anthropictest.DefaultAnswer) > strings.LastIndex(s, "after the login")
 			})
-			if req, ok := lastPrompt(e.api, "after the login"); !ok || req.Token == anthropic.Fingerprint(old.Access) {
+			if req, ok := lastPrompt(e.api, "after the login"); !ok || req.Token == anthropictest.Fingerprint(old.Access) {
 				t.Errorf("after the TUI login the prompt went out with %q, want the new token", req.Token)
 			}
 		})
@@ -321,7 +321,7 @@ func TestResumeAfterFailure(t *testing.T) {
 		e.waitReady(pane)
 		f := e.fleet("agent")
 		e.api.ExpireAccess()
-		e.api.ScriptToken(anthropic.GrantRefreshToken, anthropic.TokenInvalidGrant)
+		e.api.ScriptToken(anthropictest.GrantRefreshToken, anthropictest.TokenInvalidGrant)
 		e.prompt(pane, "this one fails")
 		e.waitState(pane, claude.AuthFailed, claude.ReasonExpired, turnTimeout)
 		if st := e.scan(f)["agent"]; st.State != claude.AuthFailed {
@@ -350,7 +350,7 @@ func TestResumeAfterFailure(t *testing.T) {
 		}
 		e.prompt(pane, "and this one works")
 		r, _ = e.waitFor(pane, turnTimeout, "the answer", func(r claude.Result, s string) bool {
-			return strings.LastIndex(s, "● "+anthropic.DefaultAnswer) > strings.LastIndex(s, "and this one works")
+			return strings.LastIndex(s, "● "+anthropictest.DefaultAnswer) > strings.LastIndex(s, "and this one works")
 		})
 		e.seen("after a new prompt", r)
 		if r.State != claude.Idle {

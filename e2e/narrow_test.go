@@ -9,7 +9,7 @@ import (
 	"testing"
 
 	"github.com/fleetwarden/fleetwarden/claude"
-	"github.com/fleetwarden/fleetwarden/internal/fakes/anthropic"
+	"github.com/fleetwarden/fleetwarden/internal/fakes/anthropictest"
 )
 
 // In a narrow pane (a split window, a phone's terminal) the CLI wraps its
@@ -26,14 +26,14 @@ func TestNarrowPanes(t *testing.T) {
 	}{
 		{"login expired", func(e *env) {
 			e.api.ExpireAccess()
-			e.api.ScriptToken(anthropic.GrantRefreshToken, anthropic.TokenInvalidGrant)
+			e.api.ScriptToken(anthropictest.GrantRefreshToken, anthropictest.TokenInvalidGrant)
 		}, nil, "Once fixed", claude.AuthFailed, claude.ReasonExpired},
-		{"subscription refused", func(e *env) { e.api.Script(anthropic.Subscription()) }, nil, "Once fixed",
+		{"subscription refused", func(e *env) { e.api.Script(anthropictest.Subscription()) }, nil, "Once fixed",
 			claude.AuthFailed, claude.ReasonSubscription},
-		{"overloaded", func(e *env) { e.api.Script(anthropic.Error(529, "overloaded_error", "Overloaded")) }, nil, "Resend your",
+		{"overloaded", func(e *env) { e.api.Script(anthropictest.Error(529, "overloaded_error", "Overloaded")) }, nil, "Resend your",
 			claude.APIError, claude.ReasonOverloaded},
 		{"permission prompt", func(e *env) {
-			e.api.Script(anthropic.ToolUse("Bash", map[string]any{"command": "touch " + filepath.Join(e.workdir, "m"), "description": "Create a marker file"}))
+			e.api.Script(anthropictest.ToolUse("Bash", map[string]any{"command": "touch " + filepath.Join(e.workdir, "m"), "description": "Create a marker file"}))
 		}, []string{"--permission-mode", "default"}, "Do you want to proceed?", claude.NeedsInput, ""},
 	}
 	for _, c := range cases {

@@ -8,7 +8,7 @@ import (
 	"time"
 
 	"github.com/fleetwarden/fleetwarden/claude"
-	"github.com/fleetwarden/fleetwarden/internal/fakes/anthropic"
+	"github.com/fleetwarden/fleetwarden/internal/fakes/anthropictest"
 )
 
 // A logged-in agent answers a prompt: working while the answer streams,
@@ -20,7 +20,7 @@ func TestLoggedInSessionAnswers(t *testing.T) {
 		e.seen("at start", claude.Classify(e.waitReady(pane)))
 
 		release := make(chan struct{})
-		e.api.Script(anthropic.AnswerWhen("The fleet is fine.", release))
+		e.api.Script(anthropictest.AnswerWhen("The fleet is fine.", release))
 		e.prompt(pane, "how is the fleet")
 		r, _ := e.waitState(pane, claude.Working, "", turnTimeout)
 		e.seen("while answering", r)
@@ -35,21 +35,21 @@ func TestLoggedInSessionAnswers(t *testing.T) {
 		if !ok {
 			t.Fatalf("the fake never got the prompt; pane:\n%s", claude.Redact(text))
 		}
-		if req.Token != anthropic.Fingerprint(tok.Access) {
-			t.Errorf("prompt sent with token %s, want the logged-in one %s", req.Token, anthropic.Fingerprint(tok.Access))
+		if req.Token != anthropictest.Fingerprint(tok.Access) {
+			t.Errorf("prompt sent with token %s, want the logged-in one %s", req.Token, anthropictest.Fingerprint(tok.Access))
 		}
 	})
 }
 
 // lastPrompt finds the last /v1/messages request carrying prompt.
-func lastPrompt(api *anthropic.Server, prompt string) (anthropic.Request, bool) {
+func lastPrompt(api *anthropictest.Server, prompt string) (anthropictest.Request, bool) {
 	reqs := api.Requests()
 	for i := len(reqs) - 1; i >= 0; i-- {
-		if anthropic.Messages(reqs[i]) && strings.Contains(reqs[i].Prompt, prompt) {
+		if anthropictest.Messages(reqs[i]) && strings.Contains(reqs[i].Prompt, prompt) {
 			return reqs[i], true
 		}
 	}
-	return anthropic.Request{}, false
+	return anthropictest.Request{}, false
 }
 
 // Each way a login dies, produced the way the servers produce it, and what
@@ -59,7 +59,7 @@ func TestAuthFailures(t *testing.T) {
 	cases := []struct {
 		name     string
 		env      map[string]string
-		cause    func(api *anthropic.Server)
+		cause    func(api *anthropictest.Server)
 		reason   claude.Reason
 		evidence string // what the CLI says, as it says it
 		dead     bool   // the CLI must have wiped the refresh token
@@ -67,9 +67,9 @@ func TestAuthFailures(t *testing.T) {
 	}{
 		{
 			name: "access expired, refresh refused",
-			cause: func(api *anthropic.Server) {
+			cause: func(api *anthropictest.Server) {
 				api.ExpireAccess()
-				api.ScriptToken(anthropic.GrantRefreshToken, anthropic.TokenInvalidGrant)
+				api.ScriptToken(anthropictest.GrantRefreshToken, anthropictest.TokenInvalidGrant)
 			},
 			reason: claude.ReasonExpired, evidence: "Login expired · Please run /login", dead: true,
 		},
@@ -77,13 +77,13 @@ func TestAuthFailures(t *testing.T) {
 			// The refresh works, yet the API keeps refusing the new token.
 			name:     "401 expired although the refresh worked",
 			env:      map[string]string{"CLAUDE_CODE_MAX_RETRIES": "1"},
-			cause:    func(api *anthropic.Server) { api.Script(anthropic.Expired()) },
+			cause:    func(api *anthropictest.Server) { api.Script(anthropictest.Expired()) },
 			reason:   claude.ReasonExpired,
 			evidence: "Please run /login · API Error: 401 OAuth token has expired.",
 		},
 		{
 			name: "refresh token expired",
-			cause: func(api *anthropic.Server) {
+			cause: func(api *anthropictest.Server) {
 				api.ExpireAccess()
 				api.ExpireRefresh()
 			},
@@ -93,7 +93,7 @@ func TestAuthFailures(t *testing.T) {
 		{
 			// The API says revoked and a refresh does not help.
 			name:     "token revoked",
-			cause:    func(api *anthropic.Server) { api.Script(anthropic.Revoked()) },
+			cause:    func(api *anthropictest.Server) { api.Script(anthropictest.Revoked()) },
 			reason:   claude.ReasonRevoked,
 			evidence: "OAuth token revoked · Please run /login",
 		},
@@ -101,20 +101,20 @@ func TestAuthFailures(t *testing.T) {
 			// The whole grant revoked (as from claude.ai settings): the
 			// refresh fails too, and the CLI calls it an expired login.
 			name:     "grant revoked with its refresh token",
-			cause:    func(api *anthropic.Server) { api.RevokeAll() },
+			cause:    func(api *anthropictest.Server) { api.RevokeAll() },
 			reason:   claude.ReasonExpired,
 			evidence: "Login expired · Please run /login", dead: true,
 		},
 		{
 			name:     "403 subscription",
-			cause:    func(api *anthropic.Server) { api.Script(anthropic.Subscription()) },
+			cause:    func(api *anthropictest.Server) { api.Script(anthropictest.Subscription()) },
 			reason:   claude.ReasonSubscription,
 			evidence: "Claude Code can't use your Claude subscription",
 		},
 		{
 			name: "other 403",
-			cause: func(api *anthropic.Server) {
-				api.Script(anthropic.Forbidden("Your request was blocked by an access policy."))
+			cause: func(api *anthropictest.Server) {
+				api.Script(anthropictest.Forbidden("Your request was blocked by an access policy."))
 			},
 			reason:   claude.ReasonForbidden,
 			evidence: "Please run /login · API Error: 403 Your request was blocked by an access policy.",
@@ -178,7 +178,7 @@ func TestNotLoggedIn(t *testing.T) {
 		if r.State != claude.AuthFailed || r.Reason != claude.ReasonNotLoggedIn {
 			t.Errorf("classified %s, want auth_failed/not_logged_in", describe(r))
 		}
-		if n := e.api.Count(anthropic.Messages); n != 0 {
+		if n := e.api.Count(anthropictest.Messages); n != 0 {
 			t.Errorf("the CLI sent %d /v1/messages without a login, want 0", n)
 		}
 	})
@@ -198,7 +198,7 @@ func TestCtrlCTwiceExits(t *testing.T) {
 	e.waitReady(pane)
 	e.prompt(pane, "remember this")
 	e.waitFor(pane, turnTimeout, "the answer", func(r claude.Result, s string) bool {
-		return r.State == claude.Idle && strings.Contains(s, "● "+anthropic.DefaultAnswer)
+		return r.State == claude.Idle && strings.Contains(s, "● "+anthropictest.DefaultAnswer)
 	})
 	for range 2 {
 		if err := e.tm.SendKeys(t.Context(), pane, "C-c"); err != nil {

@@ -10,7 +10,7 @@ import (
 
 	"github.com/fleetwarden/fleetwarden/claude"
 	"github.com/fleetwarden/fleetwarden/fleet"
-	"github.com/fleetwarden/fleetwarden/internal/fakes/anthropic"
+	"github.com/fleetwarden/fleetwarden/internal/fakes/anthropictest"
 )
 
 // A turn whose answer never comes: the CLI keeps animating its spinner and
@@ -25,7 +25,7 @@ func TestStalledTurnIsStuck(t *testing.T) {
 	var once sync.Once
 	answer := func() { once.Do(func() { close(release) }) }
 	t.Cleanup(answer)
-	e.api.Script(anthropic.AnswerWhen("All done with the stalled task.", release))
+	e.api.Script(anthropictest.AnswerWhen("All done with the stalled task.", release))
 	e.prompt(pane, "a task whose answer stalls")
 	e.waitState(pane, claude.Working, "", 60*time.Second)
 

@@ -21,13 +21,13 @@ import (
 	"golang.org/x/crypto/ssh/agent"
 	"golang.org/x/crypto/ssh/knownhosts"
 
-	"github.com/fleetwarden/fleetwarden/internal/fakes/sshd"
+	"github.com/fleetwarden/fleetwarden/internal/fakes/sshdtest"
 	"github.com/fleetwarden/fleetwarden/tmux"
 	"github.com/fleetwarden/fleetwarden/tmux/tmuxtest"
 )
 
 // sshConfig is the configuration that reaches srv as its one user.
-func sshConfig(srv *sshd.Server) tmux.SSHConfig {
+func sshConfig(srv *sshdtest.Server) tmux.SSHConfig {
 	return tmux.SSHConfig{
 		Address:    srv.Addr(),
 		User:       srv.User(),
@@ -53,10 +53,10 @@ func newSSH(t *testing.T, cfg tmux.SSHConfig) *tmux.SSH {
 // overSSH returns a client for a private tmux server reached through a fake
 // sshd, and a client for the same server run locally. The fake runs
 // commands on this machine, so both see one server.
-func overSSH(t *testing.T, edit func(*tmux.SSHConfig)) (remote, local *tmux.Client, srv *sshd.Server, r *tmux.SSH) {
+func overSSH(t *testing.T, edit func(*tmux.SSHConfig)) (remote, local *tmux.Client, srv *sshdtest.Server, r *tmux.SSH) {
 	t.Helper()
 	local = tmuxtest.Server(t)
-	srv = sshd.New(t)
+	srv = sshdtest.New(t)
 	cfg := sshConfig(srv)
 	if edit != nil {
 		edit(&cfg)
@@ -248,7 +248,7 @@ func writeKnownHosts(t *testing.T, lines ...string) string {
 }
 
 func TestSSHRefusesUnverifiedHostKey(t *testing.T) {
-	srv := sshd.New(t)
+	srv := sshdtest.New(t)
 	ecKey, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
 	if err != nil {
 		t.Fatal(err)
@@ -332,7 +332,7 @@ func writeEncryptedKey(t *testing.T) string {
 }
 
 func TestSSHRefusesWrongKey(t *testing.T) {
-	srv := sshd.New(t)
+	srv := sshdtest.New(t)
 	cfg := sshConfig(srv)
 	cfg.KeyFile = writeKey(t)
 	_, err := newSSH(t, cfg).Run(t.Context(), nil, "list-sessions")
@@ -343,7 +343,7 @@ func TestSSHRefusesWrongKey(t *testing.T) {
 }
 
 func TestNewSSHRejectsBadConfig(t *testing.T) {
-	srv := sshd.New(t)
+	srv := sshdtest.New(t)
 	garbage := filepath.Join(t.TempDir(), "garbage")
 	if err := os.WriteFile(garbage, []byte("not a key\n"), 0o600); err != nil {
 		t.Fatal(err)
@@ -380,7 +380,7 @@ func TestNewSSHRejectsBadConfig(t *testing.T) {
 }
 
 func TestNewSSHAddsDefaultPort(t *testing.T) {
-	srv := sshd.New(t)
+	srv := sshdtest.New(t)
 	cfg := sshConfig(srv)
 	cfg.Address = "127.0.0.1"
 	r := newSSH(t, cfg)
@@ -393,7 +393,7 @@ func TestNewSSHAddsDefaultPort(t *testing.T) {
 
 func TestSSHAgent(t *testing.T) {
 	local := tmuxtest.Server(t)
-	srv := sshd.New(t)
+	srv := sshdtest.New(t)
 	t.Setenv("SSH_AUTH_SOCK", serveAgent(t, srv.KeyFile()))
 	cfg := sshConfig(srv)
 	cfg.KeyFile = ""
@@ -679,7 +679,7 @@ func TestSSHCommandRunsAProgramOnTheHost(t *testing.T) {
 	// A login shell runs the command: keep this machine's profile out.
 	t.Setenv("SHELL", "/bin/sh")
 	t.Setenv("HOME", t.TempDir())
-	srv := sshd.New(t)
+	srv := sshdtest.New(t)
 	r := newSSH(t, sshConfig(srv))
 	ctx := t.Context()
 	got, err := r.Command(ctx, "printf", "%s|", `it's`, `$HOME $(id)`, "a b")

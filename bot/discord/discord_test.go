@@ -13,7 +13,7 @@ import (
 	"github.com/fleetwarden/fleetwarden/claude"
 	"github.com/fleetwarden/fleetwarden/commands"
 	"github.com/fleetwarden/fleetwarden/fleet"
-	fake "github.com/fleetwarden/fleetwarden/internal/fakes/discord"
+	"github.com/fleetwarden/fleetwarden/internal/fakes/discordtest"
 )
 
 const (
@@ -27,9 +27,9 @@ const (
 )
 
 var (
-	admin    = fake.User{ID: "400000000000000004", Username: "ada"}
-	viewer   = fake.User{ID: "400000000000000005", Username: "vic"}
-	stranger = fake.User{ID: "400000000000000006", Username: "mallory"}
+	admin    = discordtest.User{ID: "400000000000000004", Username: "ada"}
+	viewer   = discordtest.User{ID: "400000000000000005", Username: "vic"}
+	stranger = discordtest.User{ID: "400000000000000006", Username: "mallory"}
 )
 
 type paneFleet struct{ pane string }
@@ -87,7 +87,7 @@ func (r *recorder) last() commands.Request {
 }
 
 type env struct {
-	srv *fake.Server
+	srv *discordtest.Server
 	bot *Bot
 	h   *commands.Handler
 	rec *recorder
@@ -98,9 +98,9 @@ type env struct {
 
 // start runs a bot against a fresh fake. register adds commands to the
 // handler before they are registered with Discord; mod changes the options.
-func start(t *testing.T, register func(*commands.Handler), mod func(*Options, *fake.Server), fopts ...fake.Option) *env {
+func start(t *testing.T, register func(*commands.Handler), mod func(*Options, *discordtest.Server), fopts ...discordtest.Option) *env {
 	t.Helper()
-	srv := fake.New(t, token, appID, fopts...)
+	srv := discordtest.New(t, token, appID, fopts...)
 	acl := commands.NewACL()
 	acl.Grant(Platform, commands.RoleAdmin, admin.ID)
 	acl.Grant(Platform, commands.RoleViewer, viewer.ID)
@@ -164,10 +164,10 @@ func (e *env) healthLog() []Health {
 
 // replies returns the messages answering interaction id, without the empty
 // deferred placeholder, in order.
-func (e *env) replies(id string) []fake.Message {
-	var out []fake.Message
+func (e *env) replies(id string) []discordtest.Message {
+	var out []discordtest.Message
 	for _, m := range e.srv.Messages() {
-		if m.InteractionID == id && (m.Kind == fake.KindEdit || m.Kind == fake.KindFollowup) && m.Content != "" {
+		if m.InteractionID == id && (m.Kind == discordtest.KindEdit || m.Kind == discordtest.KindFollowup) && m.Content != "" {
 			out = append(out, m)
 		}
 	}
@@ -175,23 +175,23 @@ func (e *env) replies(id string) []fake.Message {
 }
 
 // reply waits for the first message answering interaction id.
-func (e *env) reply(t *testing.T, id string, pred func(fake.Message) bool) fake.Message {
+func (e *env) reply(t *testing.T, id string, pred func(discordtest.Message) bool) discordtest.Message {
 	t.Helper()
-	return e.srv.WaitMessage(t, wait, func(m fake.Message) bool {
-		return m.InteractionID == id && (m.Kind == fake.KindEdit || m.Kind == fake.KindFollowup) && m.Content != "" &&
+	return e.srv.WaitMessage(t, wait, func(m discordtest.Message) bool {
+		return m.InteractionID == id && (m.Kind == discordtest.KindEdit || m.Kind == discordtest.KindFollowup) && m.Content != "" &&
 			(pred == nil || pred(m))
 	})
 }
 
 func TestGuildCommandsRegisteredAndAnswered(t *testing.T) {
 	t.Parallel()
-	e := start(t, nil, func(o *Options, _ *fake.Server) { o.GuildID = guild })
+	e := start(t, nil, func(o *Options, _ *discordtest.Server) { o.GuildID = guild })
 	e.srv.WaitCommands(t, wait, guild, "status", "peek", "help", "auth")
 	// Only private commands are global too: DMs offer nothing else.
 	for _, g := range e.srv.Commands("") {
 		t.Errorf("global command %q, want none (no private command in this handler)", g.Name)
 	}
-	byName := map[string]fake.Command{}
+	byName := map[string]discordtest.Command{}
 	for _, c := range e.srv.Commands(guild) {
 		byName[c.Name] = c
 	}
@@ -212,8 +212,8 @@ func TestGuildCommandsRegisteredAndAnswered(t *testing.T) {
 	if !strings.Contains(m.Content, "1 agents: 1 idle") || !m.Ephemeral || m.GuildID != guild {
 		t.Errorf("status reply %+v, want the fleet summary, ephemeral in the guild", m)
 	}
-	if first := e.srv.Messages(); !slices.ContainsFunc(first, func(m fake.Message) bool {
-		return m.InteractionID == id && m.Kind == fake.KindDeferred && m.Ephemeral
+	if first := e.srv.Messages(); !slices.ContainsFunc(first, func(m discordtest.Message) bool {
+		return m.InteractionID == id && m.Kind == discordtest.KindDeferred && m.Ephemeral
 	}) {
 		t.Error("the interaction was not deferred (ephemeral) first")
 	}
@@ -260,7 +260,7 @@ func TestStrangerRefusedAndHelpFiltered(t *testing.T) {
 	}
 
 	tests := []struct {
-		user    fake.User
+		user    discordtest.User
 		want    []string
 		notWant []string
 	}{
@@ -293,12 +293,12 @@ func TestLongPeekArrivesInOrderedChunks(t *testing.T) {
 	e := start(t, nil, nil)
 	e.srv.WaitCommands(t, wait, "", "peek")
 	id := e.srv.SlashCommand(admin, e.srv.DMChannel(admin.ID), "", "peek", map[string]string{"agent": "builder", "lines": "5000"})
-	e.reply(t, id, func(m fake.Message) bool { return strings.Contains(m.Content, "line 5000") })
+	e.reply(t, id, func(m discordtest.Message) bool { return strings.Contains(m.Content, "line 5000") })
 	msgs := e.replies(id)
 	if len(msgs) < 10 {
 		t.Fatalf("got %d messages, want the 5000 lines split into many", len(msgs))
 	}
-	if msgs[0].Kind != fake.KindEdit {
+	if msgs[0].Kind != discordtest.KindEdit {
 		t.Errorf("first part is a %s, want the edit of the deferred response", msgs[0].Kind)
 	}
 	var all strings.Builder
@@ -338,7 +338,7 @@ func TestConfirmationButtons(t *testing.T) {
 	}, nil)
 	e.srv.WaitCommands(t, wait, "", "restart")
 	id := e.srv.SlashCommand(admin, channel, guild, "restart", nil)
-	q := e.reply(t, id, func(m fake.Message) bool { return len(m.Components) > 0 })
+	q := e.reply(t, id, func(m discordtest.Message) bool { return len(m.Components) > 0 })
 	if !strings.Contains(q.Content, "Restart 2 agents?") || len(q.Components) != 2 {
 		t.Fatalf("question %+v, want the question with two buttons", q)
 	}
@@ -347,8 +347,8 @@ func TestConfirmationButtons(t *testing.T) {
 		t.Errorf("first button %+v, want \"Yes, do it\" carrying the confirmation", yes)
 	}
 	press := e.srv.PressButton(admin, channel, guild, q.ID, yes.CustomID)
-	r := e.reply(t, press, func(m fake.Message) bool { return m.Kind == fake.KindFollowup })
-	if r.Content != "restarted" || r.Kind != fake.KindFollowup || !r.Ephemeral {
+	r := e.reply(t, press, func(m discordtest.Message) bool { return m.Kind == discordtest.KindFollowup })
+	if r.Content != "restarted" || r.Kind != discordtest.KindFollowup || !r.Ephemeral {
 		t.Errorf("after Yes got %+v, want an ephemeral followup \"restarted\"", r)
 	}
 	select {
@@ -357,8 +357,8 @@ func TestConfirmationButtons(t *testing.T) {
 		t.Error("the action did not run")
 	}
 	// The fake refuses a callback after 3 s: a recorded acknowledgement was in time.
-	if !slices.ContainsFunc(e.srv.Messages(), func(m fake.Message) bool {
-		return m.InteractionID == press && m.Kind == fake.KindDeferredUpdate
+	if !slices.ContainsFunc(e.srv.Messages(), func(m discordtest.Message) bool {
+		return m.InteractionID == press && m.Kind == discordtest.KindDeferredUpdate
 	}) {
 		t.Error("the button press was not acknowledged")
 	}
@@ -412,7 +412,7 @@ func TestSecretsOnlyInDMs(t *testing.T) {
 func TestNotify(t *testing.T) {
 	t.Parallel()
 	// No test client: the api_url rewrite alone must bring every REST call to the fake.
-	e := start(t, nil, func(o *Options, srv *fake.Server) {
+	e := start(t, nil, func(o *Options, srv *discordtest.Server) {
 		o.HTTPClient = nil
 		o.APIURL = srv.URL() + "/api/v9"
 	})
@@ -426,7 +426,7 @@ func TestNotify(t *testing.T) {
 	for _, ch := range []string{alertA, alertB} {
 		var got strings.Builder
 		for _, m := range e.srv.Messages() {
-			if m.ChannelID == ch && m.Kind == fake.KindChannel {
+			if m.ChannelID == ch && m.Kind == discordtest.KindChannel {
 				if units(m.Content) > MaxMessage {
 					t.Errorf("channel %s: a part has %d characters", ch, units(m.Content))
 				}
@@ -444,7 +444,7 @@ func TestNotify(t *testing.T) {
 	if err == nil || !strings.Contains(err.Error(), alertB) || !strings.Contains(err.Error(), "500") {
 		t.Errorf("Notify with a 500 = %v, want an error naming channel %s and the 500", err, alertB)
 	}
-	if !slices.ContainsFunc(e.srv.Messages(), func(m fake.Message) bool {
+	if !slices.ContainsFunc(e.srv.Messages(), func(m discordtest.Message) bool {
 		return m.ChannelID == alertA && m.Content == "agent web: API error"
 	}) {
 		t.Error("the working channel did not get the alert")
@@ -538,14 +538,14 @@ func TestGatewayTrouble(t *testing.T) {
 	t.Parallel()
 	tests := []struct {
 		name     string
-		mod      func(*Options, *fake.Server)
+		mod      func(*Options, *discordtest.Server)
 		wantErr  string
 		recovers bool
 	}{
-		{"gateway unreachable, then back", func(_ *Options, srv *fake.Server) {
+		{"gateway unreachable, then back", func(_ *Options, srv *discordtest.Server) {
 			srv.Fail("GET", "/gateway", 3, http.StatusInternalServerError)
 		}, "500", true},
-		{"wrong token", func(o *Options, _ *fake.Server) { o.Token = "MTAw.wrong.token" }, "token was rejected", false},
+		{"wrong token", func(o *Options, _ *discordtest.Server) { o.Token = "MTAw.wrong.token" }, "token was rejected", false},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -577,7 +577,7 @@ func TestGatewayTrouble(t *testing.T) {
 
 func TestProbe(t *testing.T) {
 	t.Parallel()
-	srv := fake.New(t, token, appID)
+	srv := discordtest.New(t, token, appID)
 	tests := []struct {
 		name    string
 		client  *http.Client
@@ -655,7 +655,7 @@ func waitFor(t *testing.T, cond func() bool) {
 
 func TestPrivateCommandsAlsoGlobalWithGuild(t *testing.T) {
 	t.Parallel()
-	e := start(t, nil, func(o *Options, _ *fake.Server) {
+	e := start(t, nil, func(o *Options, _ *discordtest.Server) {
 		o.GuildID = guild
 		o.Commands = append(o.Commands, commands.Command{Name: "login", Help: "log in", Role: commands.RoleAdmin, Private: true})
 	})
@@ -682,7 +682,7 @@ func TestAgentAutocomplete(t *testing.T) {
 		t.Errorf("no match: suggestions %v (answered %v), want none", got, ok)
 	}
 	// /peek is an operator's: a viewer and a stranger learn no names.
-	for _, u := range []fake.User{viewer, stranger} {
+	for _, u := range []discordtest.User{viewer, stranger} {
 		id = e.srv.Autocomplete(u, e.srv.DMChannel(u.ID), "", "peek", nil, "agent", "")
 		if got, ok := e.srv.Suggestions(id, wait); !ok || len(got) != 0 {
 			t.Errorf("%s: suggestions %v (answered %v), want none", u.Username, got, ok)
@@ -705,18 +705,18 @@ func TestNotifyWithButtons(t *testing.T) {
 	if err := e.bot.NotifyWithButtons(t.Context(), "n1", "Waiting for an answer on builder", []commands.Button{b}); err != nil {
 		t.Fatal(err)
 	}
-	alert := e.srv.WaitMessage(t, wait, func(m fake.Message) bool {
-		return m.ChannelID == alertA && m.Kind == fake.KindChannel && len(m.Components) == 1
+	alert := e.srv.WaitMessage(t, wait, func(m discordtest.Message) bool {
+		return m.ChannelID == alertA && m.Kind == discordtest.KindChannel && len(m.Components) == 1
 	})
 	if c := alert.Components[0]; c.Label != "builder" || c.CustomID != b.Data {
 		t.Fatalf("alert button = %+v, want builder carrying %q", c, b.Data)
 	}
 	id := e.srv.PressButton(viewer, alertA, guild, alert.ID, b.Data)
-	e.srv.WaitMessage(t, wait, func(m fake.Message) bool {
+	e.srv.WaitMessage(t, wait, func(m discordtest.Message) bool {
 		return m.InteractionID == id && strings.Contains(m.Content, "/peek needs the operator role; you are viewer.")
 	})
 	id = e.srv.PressButton(admin, alertA, guild, alert.ID, b.Data)
-	e.srv.WaitMessage(t, wait, func(m fake.Message) bool {
+	e.srv.WaitMessage(t, wait, func(m discordtest.Message) bool {
 		return m.InteractionID == id && strings.Contains(m.Content, "builder, last 20 lines")
 	})
 }

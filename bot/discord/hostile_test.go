@@ -10,7 +10,7 @@ import (
 	"github.com/bwmarrin/discordgo"
 
 	"github.com/fleetwarden/fleetwarden/commands"
-	fake "github.com/fleetwarden/fleetwarden/internal/fakes/discord"
+	"github.com/fleetwarden/fleetwarden/internal/fakes/discordtest"
 )
 
 // Global commands are registered for servers and the bot's DM only: never
@@ -18,7 +18,7 @@ import (
 func TestCommandsNotOfferedInGroupDMs(t *testing.T) {
 	t.Parallel()
 	for _, guildID := range []string{"", guild} {
-		e := start(t, nil, func(o *Options, _ *fake.Server) {
+		e := start(t, nil, func(o *Options, _ *discordtest.Server) {
 			o.GuildID = guildID
 			o.Commands = append(o.Commands, commands.Command{Name: "login", Help: "log in", Role: commands.RoleAdmin, Private: true})
 		})
@@ -74,7 +74,7 @@ func TestFloodOfInteractionsIsBounded(t *testing.T) {
 				running.Add(-1)
 				return c.Reply(ctx, "slow done")
 			}})
-	}, nil, fake.WithInteractionDeadline(time.Minute)) // a loaded machine may take over 3 s to answer 30 at once
+	}, nil, discordtest.WithInteractionDeadline(time.Minute)) // a loaded machine may take over 3 s to answer 30 at once
 	t.Cleanup(func() { close(release) })
 	e.srv.WaitCommands(t, wait, "", "status", "slow")
 

@@ -15,7 +15,7 @@ import (
 
 	"github.com/fleetwarden/fleetwarden/audit"
 	"github.com/fleetwarden/fleetwarden/commands"
-	fake "github.com/fleetwarden/fleetwarden/internal/fakes/telegram"
+	"github.com/fleetwarden/fleetwarden/internal/fakes/telegramtest"
 )
 
 const alertText = "🔴 Claude Code exited on builder"
@@ -34,8 +34,8 @@ func runFlood(t testing.TB, e *env, sameUser, distinct int) floodRun {
 		e.srv.SendUserMessage(stranger, strDM, fmt.Sprintf("/restart all %d", i))
 	}
 	for i := range distinct {
-		u := fake.User{ID: int64(500000 + i), FirstName: "S"}
-		e.srv.SendUserMessage(u, fake.Chat{ID: u.ID, Type: "private"}, "/status")
+		u := telegramtest.User{ID: int64(500000 + i), FirstName: "S"}
+		e.srv.SendUserMessage(u, telegramtest.Chat{ID: u.ID, Type: "private"}, "/status")
 	}
 	asked := time.Now()
 	e.srv.SendUserMessage(admin, adminDM, "/status")
@@ -51,7 +51,7 @@ func runFlood(t testing.TB, e *env, sameUser, distinct int) floodRun {
 		e.srv.SendUserMessage(stranger, strDM, fmt.Sprintf("/restart all %d", i))
 	}
 	var r floodRun
-	reply := e.srv.WaitSent(t, 30*time.Second, func(m fake.Message) bool {
+	reply := e.srv.WaitSent(t, 30*time.Second, func(m telegramtest.Message) bool {
 		return m.ChatID == adminDM.ID && strings.HasPrefix(m.Text, "1 agents")
 	})
 	r.adminReply = time.Since(asked)
@@ -132,8 +132,8 @@ func strangerRecords(t testing.TB, dir string) int {
 	return n
 }
 
-func sentIn(srv *fake.Server, chat int64) []fake.Message {
-	var out []fake.Message
+func sentIn(srv *telegramtest.Server, chat int64) []telegramtest.Message {
+	var out []telegramtest.Message
 	for _, m := range srv.Sent() {
 		if m.ChatID == chat {
 			out = append(out, m)

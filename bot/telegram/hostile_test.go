@@ -8,7 +8,7 @@ import (
 
 	"github.com/fleetwarden/fleetwarden/audit"
 	"github.com/fleetwarden/fleetwarden/commands"
-	fake "github.com/fleetwarden/fleetwarden/internal/fakes/telegram"
+	"github.com/fleetwarden/fleetwarden/internal/fakes/telegramtest"
 )
 
 // /code pasted in a group: gone when the bot may delete it, and said so;
@@ -31,7 +31,7 @@ func TestCodeInAGroupIsDeletedOrSaidToBeVisible(t *testing.T) {
 			e.srv.AddChat(group)
 			e.srv.SetBotAdmin(group, tc.botAdmin)
 			up := e.srv.SendUserMessage(admin, group, "/code abcdefgh#ijklmnop")
-			got := e.srv.WaitSent(t, 10*time.Second, func(m fake.Message) bool { return m.ChatID == group.ID })
+			got := e.srv.WaitSent(t, 10*time.Second, func(m telegramtest.Message) bool { return m.ChatID == group.ID })
 			for _, w := range tc.want {
 				if !strings.Contains(got.Plain, w) {
 					t.Errorf("reply %q lacks %q", got.Plain, w)
@@ -50,13 +50,13 @@ func TestCodeInAGroupIsDeletedOrSaidToBeVisible(t *testing.T) {
 
 // A forwarded "/status" is someone else's words, not a command.
 func TestForwardedMessagesAreNotCommands(t *testing.T) {
-	for _, original := range []fake.User{stranger, {FirstName: "Hidden Account"}} {
+	for _, original := range []telegramtest.User{stranger, {FirstName: "Hidden Account"}} {
 		e := start(t, nil)
 		e.srv.ForwardUserMessage(admin, adminDM, "/status", original)
 		e.srv.SendUserMessage(admin, adminDM, "/status")
-		e.srv.WaitSent(t, 10*time.Second, func(m fake.Message) bool { return strings.Contains(m.Text, "1 agents") })
+		e.srv.WaitSent(t, 10*time.Second, func(m telegramtest.Message) bool { return strings.Contains(m.Text, "1 agents") })
 		e.srv.SendUserMessage(admin, adminDM, "/help")
-		e.srv.WaitSent(t, 10*time.Second, func(m fake.Message) bool { return strings.Contains(m.Text, "Commands you may run") })
+		e.srv.WaitSent(t, 10*time.Second, func(m telegramtest.Message) bool { return strings.Contains(m.Text, "Commands you may run") })
 		if n := len(sentWithPrefix(e.srv, "1 agents")); n != 1 {
 			t.Errorf("forwarded from %+v: /status answered %d times, want once (the admin's own)", original, n)
 		}
@@ -80,7 +80,7 @@ func TestStrangerCannotStripAnAdminsButtons(t *testing.T) {
 		}})
 	e.srv.AddChat(group)
 	e.srv.SendUserMessage(admin, group, "/restart")
-	q := e.srv.WaitSent(t, 10*time.Second, func(m fake.Message) bool { return strings.Contains(m.Text, "Restart 2 agents?") })
+	q := e.srv.WaitSent(t, 10*time.Second, func(m telegramtest.Message) bool { return strings.Contains(m.Text, "Restart 2 agents?") })
 	id := e.srv.PressButton(stranger, group, q.MessageID, q.ReplyMarkup[0][0].CallbackData)
 	// The stranger's press is handled once it is journaled as refused.
 	tmuxWait(t, 10*time.Second, func() bool {
@@ -98,8 +98,8 @@ func TestStrangerCannotStripAnAdminsButtons(t *testing.T) {
 		t.Fatalf("a stranger's press removed the admin's buttons (%d edits)", n)
 	}
 	e.srv.PressButton(admin, group, q.MessageID, q.ReplyMarkup[0][0].CallbackData)
-	e.srv.WaitSent(t, 10*time.Second, func(m fake.Message) bool { return m.Text == "restarted" })
-	edit := e.srv.WaitSent(t, 10*time.Second, func(m fake.Message) bool {
+	e.srv.WaitSent(t, 10*time.Second, func(m telegramtest.Message) bool { return m.Text == "restarted" })
+	edit := e.srv.WaitSent(t, 10*time.Second, func(m telegramtest.Message) bool {
 		return m.Method == "editMessageReplyMarkup" && m.MessageID == q.MessageID
 	})
 	if len(edit.ReplyMarkup) != 0 {

@@ -13,13 +13,13 @@ import (
 	"time"
 
 	"github.com/fleetwarden/fleetwarden/commands"
-	fake "github.com/fleetwarden/fleetwarden/internal/fakes/telegram"
+	"github.com/fleetwarden/fleetwarden/internal/fakes/telegramtest"
 )
 
 // The rules of getUpdates' offset, each seen from the user's side: every
 // update is handled once, none twice, none lost across a restart.
 
-func countSent(srv *fake.Server, prefix string) int { return len(sentWithPrefix(srv, prefix)) }
+func countSent(srv *telegramtest.Server, prefix string) int { return len(sentWithPrefix(srv, prefix)) }
 
 // offset = last update_id + 1 confirms: Telegram forgets what was handled.
 func TestOffsetConfirmsHandledUpdates(t *testing.T) {
@@ -72,12 +72,12 @@ func TestRestartDoesNotReplay(t *testing.T) {
 	hold := &holdPolls{}
 	e := start(t, func(o *Options) { o.HTTPClient = &http.Client{Transport: hold} })
 	e.srv.SendUserMessage(admin, adminDM, "/status")
-	e.srv.WaitSent(t, 10*time.Second, func(m fake.Message) bool { return strings.HasPrefix(m.Text, "1 agents") })
+	e.srv.WaitSent(t, 10*time.Second, func(m telegramtest.Message) bool { return strings.HasPrefix(m.Text, "1 agents") })
 	e.stop() // the long poll that would confirm /status never reached Telegram
 	e.srv.SendUserMessage(admin, adminDM, "/help")
 	hold.held.Store(false)
 	e.launch(t)
-	e.srv.WaitSent(t, 10*time.Second, func(m fake.Message) bool { return strings.HasPrefix(m.Text, "Commands you may run") })
+	e.srv.WaitSent(t, 10*time.Second, func(m telegramtest.Message) bool { return strings.HasPrefix(m.Text, "Commands you may run") })
 	e.srv.SendUserMessage(admin, adminDM, "/help")
 	tmuxWait(t, 10*time.Second, func() bool { return countSent(e.srv, "Commands you may run") == 2 })
 	if n := countSent(e.srv, "1 agents"); n != 1 {
@@ -113,7 +113,7 @@ func TestFailedHandlerIsNotRerun(t *testing.T) {
 	e.srv.SendUserMessage(admin, adminDM, "/boom")
 	tmuxWait(t, 10*time.Second, func() bool { return p.booms.Load() == 1 })
 	e.srv.SendUserMessage(admin, adminDM, "/status")
-	e.srv.WaitSent(t, 10*time.Second, func(m fake.Message) bool { return strings.HasPrefix(m.Text, "1 agents") })
+	e.srv.WaitSent(t, 10*time.Second, func(m telegramtest.Message) bool { return strings.HasPrefix(m.Text, "1 agents") })
 	tmuxWait(t, 10*time.Second, func() bool { return e.srv.Pending() == 0 })
 	e.stop()
 	e.launch(t)
@@ -170,7 +170,7 @@ func TestUpdateSeenTwiceIsHandledOnce(t *testing.T) {
 		return replay.done
 	})
 	e.srv.SendUserMessage(admin, adminDM, "/help")
-	e.srv.WaitSent(t, 10*time.Second, func(m fake.Message) bool { return strings.HasPrefix(m.Text, "Commands you may run") })
+	e.srv.WaitSent(t, 10*time.Second, func(m telegramtest.Message) bool { return strings.HasPrefix(m.Text, "Commands you may run") })
 	if n := countSent(e.srv, "1 agents"); n != 1 {
 		t.Errorf("/status, received twice, was answered %d times", n)
 	}

@@ -13,17 +13,17 @@ import (
 	"github.com/fleetwarden/fleetwarden/claude"
 	"github.com/fleetwarden/fleetwarden/commands"
 	"github.com/fleetwarden/fleetwarden/fleet"
-	fake "github.com/fleetwarden/fleetwarden/internal/fakes/telegram"
+	"github.com/fleetwarden/fleetwarden/internal/fakes/telegramtest"
 )
 
 const token = "123456789:AAtesttokentesttokentesttokentestto"
 
 var (
-	admin    = fake.User{ID: 111, Username: "admin", FirstName: "Ada"}
-	stranger = fake.User{ID: 999, Username: "mallory", FirstName: "Mal"}
-	adminDM  = fake.Chat{ID: 111, Type: "private"}
-	strDM    = fake.Chat{ID: 999, Type: "private"}
-	group    = fake.Chat{ID: -100123, Type: "supergroup"}
+	admin    = telegramtest.User{ID: 111, Username: "admin", FirstName: "Ada"}
+	stranger = telegramtest.User{ID: 999, Username: "mallory", FirstName: "Mal"}
+	adminDM  = telegramtest.Chat{ID: 111, Type: "private"}
+	strDM    = telegramtest.Chat{ID: 999, Type: "private"}
+	group    = telegramtest.Chat{ID: -100123, Type: "supergroup"}
 )
 
 type paneFleet struct{ pane string }
@@ -41,7 +41,7 @@ func (f paneFleet) Peek(_ context.Context, _ string, lines int) (string, error) 
 }
 
 type env struct {
-	srv     *fake.Server
+	srv     *telegramtest.Server
 	bot     *Bot
 	h       *commands.Handler
 	journal *memJournal
@@ -54,7 +54,7 @@ type env struct {
 
 func start(t testing.TB, mod func(*Options)) *env {
 	t.Helper()
-	srv := fake.New(t, token)
+	srv := telegramtest.New(t, token)
 	srv.AddChat(adminDM) // the admin has talked to the bot before: alerts can reach them
 	acl := commands.NewACL()
 	acl.Grant(Platform, commands.RoleAdmin, "111")
@@ -137,19 +137,19 @@ func (e *env) lastHealth() Health {
 func TestAdminGetsAnswersStrangerGetsRefusal(t *testing.T) {
 	e := start(t, nil)
 	e.srv.SendUserMessage(admin, adminDM, "/status")
-	got := e.srv.WaitSent(t, 10*time.Second, func(m fake.Message) bool { return m.ChatID == adminDM.ID })
+	got := e.srv.WaitSent(t, 10*time.Second, func(m telegramtest.Message) bool { return m.ChatID == adminDM.ID })
 	if !strings.Contains(got.Text, "1 agents: 1 idle") || got.ParseMode != "HTML" {
 		t.Errorf("status reply = %+v", got)
 	}
 	e.srv.SendUserMessage(stranger, strDM, "/status")
-	ref := e.srv.WaitSent(t, 10*time.Second, func(m fake.Message) bool { return m.ChatID == strDM.ID })
+	ref := e.srv.WaitSent(t, 10*time.Second, func(m telegramtest.Message) bool { return m.ChatID == strDM.ID })
 	if ref.Text != commands.Refusal {
 		t.Errorf("stranger got %q, want only the refusal", ref.Text)
 	}
 	// A stranger in a group gets nothing; the admin in a group gets answers.
 	e.srv.SendUserMessage(stranger, group, "/status")
 	e.srv.SendUserMessage(admin, group, "/help")
-	e.srv.WaitSent(t, 10*time.Second, func(m fake.Message) bool { return m.ChatID == group.ID && strings.Contains(m.Text, "/status") })
+	e.srv.WaitSent(t, 10*time.Second, func(m telegramtest.Message) bool { return m.ChatID == group.ID && strings.Contains(m.Text, "/status") })
 	for _, m := range e.srv.Sent() {
 		if m.ChatID == strDM.ID && m.Text != commands.Refusal {
 			t.Errorf("stranger learned something: %q", m.Text)
@@ -197,7 +197,7 @@ func TestMenusPerScopeAndStart(t *testing.T) {
 		}
 	}
 	e.srv.SendUserMessage(admin, adminDM, "/start")
-	got := e.srv.WaitSent(t, 10*time.Second, func(m fake.Message) bool { return m.ChatID == adminDM.ID })
+	got := e.srv.WaitSent(t, 10*time.Second, func(m telegramtest.Message) bool { return m.ChatID == adminDM.ID })
 	for _, w := range []string{"fleetwarden watches", "You are admin here", "/login", "/peek"} {
 		if !strings.Contains(got.Plain, w) {
 			t.Errorf("/start = %q, want %q", got.Plain, w)
@@ -211,7 +211,7 @@ func TestMenusPerScopeAndStart(t *testing.T) {
 func TestLongPeekArrivesInOrderedChunks(t *testing.T) {
 	e := start(t, nil)
 	e.srv.SendUserMessage(admin, adminDM, "/peek builder 5000")
-	e.srv.WaitSent(t, 20*time.Second, func(m fake.Message) bool { return strings.Contains(m.Text, "line 5000") })
+	e.srv.WaitSent(t, 20*time.Second, func(m telegramtest.Message) bool { return strings.Contains(m.Text, "line 5000") })
 	var all strings.Builder
 	n := 0
 	for _, m := range e.srv.Sent() {
@@ -243,7 +243,7 @@ func TestLongPeekArrivesInOrderedChunks(t *testing.T) {
 
 func TestRateLimitDelaysButLosesNothing(t *testing.T) {
 	e := start(t, nil)
-	e.srv.Fail("sendMessage", 3, fake.Failure{Status: 429, RetryAfter: 1})
+	e.srv.Fail("sendMessage", 3, telegramtest.Failure{Status: 429, RetryAfter: 1})
 	for i := 0; i < 5; i++ {
 		if err := e.bot.Notify(t.Context(), fmt.Sprintf("alert %d", i)); err != nil {
 			t.Fatalf("notify %d: %v", i, err)
@@ -319,7 +319,7 @@ func TestDeadServerBacksOff(t *testing.T) {
 	e.srv.Up()
 	tmuxWait(t, 10*time.Second, func() bool { return e.bot.Health().State == "up" })
 	e.srv.SendUserMessage(admin, adminDM, "/status")
-	e.srv.WaitSent(t, 10*time.Second, func(m fake.Message) bool { return strings.Contains(m.Text, "agents") })
+	e.srv.WaitSent(t, 10*time.Second, func(m telegramtest.Message) bool { return strings.Contains(m.Text, "agents") })
 }
 
 // Every way the Bot API fails a poll is reported (down, with why), backed
@@ -327,13 +327,13 @@ func TestDeadServerBacksOff(t *testing.T) {
 func TestPollerSurvivesEachFailure(t *testing.T) {
 	tests := []struct {
 		name    string
-		f       fake.Failure
+		f       telegramtest.Failure
 		explain string
 	}{
-		{"409 another instance", fake.Failure{Status: 409, Description: "Conflict: terminated by other getUpdates request; make sure that only one bot instance is running"}, "another instance"},
-		{"401 bad token", fake.Failure{Status: 401, Description: "Unauthorized"}, "401"},
-		{"500 server error", fake.Failure{Status: 500, Description: "Internal Server Error"}, "500"},
-		{"502 bad gateway", fake.Failure{Status: 502, Description: "Bad Gateway"}, "502"},
+		{"409 another instance", telegramtest.Failure{Status: 409, Description: "Conflict: terminated by other getUpdates request; make sure that only one bot instance is running"}, "another instance"},
+		{"401 bad token", telegramtest.Failure{Status: 401, Description: "Unauthorized"}, "401"},
+		{"500 server error", telegramtest.Failure{Status: 500, Description: "Internal Server Error"}, "500"},
+		{"502 bad gateway", telegramtest.Failure{Status: 502, Description: "Bad Gateway"}, "502"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -355,7 +355,7 @@ func TestPollerSurvivesEachFailure(t *testing.T) {
 			tmuxWait(t, 10*time.Second, func() bool { return e.lastHealth().State == "up" })
 			// And it answers again.
 			e.srv.SendUserMessage(admin, adminDM, "/help")
-			e.srv.WaitSent(t, 10*time.Second, func(m fake.Message) bool { return strings.Contains(m.Text, "/status") })
+			e.srv.WaitSent(t, 10*time.Second, func(m telegramtest.Message) bool { return strings.Contains(m.Text, "/status") })
 		})
 	}
 }
@@ -371,12 +371,12 @@ func TestConfirmationButtonsAreAnswered(t *testing.T) {
 			})
 		}})
 	e.srv.SendUserMessage(admin, adminDM, "/restart")
-	q := e.srv.WaitSent(t, 10*time.Second, func(m fake.Message) bool { return strings.Contains(m.Text, "Restart 2 agents?") })
+	q := e.srv.WaitSent(t, 10*time.Second, func(m telegramtest.Message) bool { return strings.Contains(m.Text, "Restart 2 agents?") })
 	if len(q.ReplyMarkup) == 0 || len(q.ReplyMarkup[0]) != 2 {
 		t.Fatalf("question has buttons %+v, want Yes and Cancel", q.ReplyMarkup)
 	}
 	id := e.srv.PressButton(admin, adminDM, q.MessageID, q.ReplyMarkup[0][0].CallbackData)
-	e.srv.WaitSent(t, 10*time.Second, func(m fake.Message) bool { return m.Text == "restarted" })
+	e.srv.WaitSent(t, 10*time.Second, func(m telegramtest.Message) bool { return m.Text == "restarted" })
 	tmuxWait(t, 5*time.Second, func() bool { return e.srv.Answered(id) })
 	select {
 	case <-done:
@@ -394,7 +394,7 @@ func TestSecretsStayPrivateAndCodesAreDeleted(t *testing.T) {
 		}})
 	id := e.srv.SendUserMessage(admin, adminDM, "/code abc#def")
 	_ = id
-	e.srv.WaitSent(t, 10*time.Second, func(m fake.Message) bool { return m.Text == "got it" })
+	e.srv.WaitSent(t, 10*time.Second, func(m telegramtest.Message) bool { return m.Text == "got it" })
 	if n := e.srv.Requests("deleteMessage"); n != 1 {
 		t.Errorf("deleteMessage called %d times, want the message holding the code deleted once", n)
 	}
@@ -421,7 +421,7 @@ func TestTooManyCommandsRefusedBeforeCallingTelegram(t *testing.T) {
 }
 
 func TestProbe(t *testing.T) {
-	srv := fake.New(t, token)
+	srv := telegramtest.New(t, token)
 	name, err := Probe(t.Context(), nil, srv.URL(), token)
 	if err != nil || name == "" {
 		t.Errorf("probe with the right token: %q, %v", name, err)
@@ -491,7 +491,7 @@ func tmuxWait(t *testing.T, d time.Duration, cond func() bool) {
 // With several alert chats, one that fails does not make the others get
 // the alert twice when the manager retries the route.
 func TestAlertRetryGoesOnlyToTheChatsThatMissedIt(t *testing.T) {
-	ops := fake.Chat{ID: -1001, Type: "supergroup"}
+	ops := telegramtest.Chat{ID: -1001, Type: "supergroup"}
 	e := start(t, func(o *Options) { o.AlertChats = []int64{111, ops.ID} })
 	// The ops group does not exist yet (the bot was not added): 400 chat not found.
 	if err := e.bot.NotifyOnce(t.Context(), "n1", "🔴 Login expired on builder"); err == nil {
@@ -529,13 +529,13 @@ func TestAlertRetryGoesOnlyToTheChatsThatMissedIt(t *testing.T) {
 // answers only its own name, or none.
 func TestCommandsForAnotherBotAreIgnored(t *testing.T) {
 	e := start(t, nil)
-	group := fake.Chat{ID: -2002, Type: "group"}
+	group := telegramtest.Chat{ID: -2002, Type: "group"}
 	e.srv.AddChat(group)
 	e.srv.SendUserMessage(admin, group, "/help@otherbot")
 	e.srv.SendUserMessage(admin, group, "/help@"+e.srv.Bot().Username)
-	e.srv.WaitSent(t, 10*time.Second, func(m fake.Message) bool { return m.ChatID == group.ID && strings.Contains(m.Text, "/status") })
+	e.srv.WaitSent(t, 10*time.Second, func(m telegramtest.Message) bool { return m.ChatID == group.ID && strings.Contains(m.Text, "/status") })
 	e.srv.SendUserMessage(admin, group, "/status")
-	e.srv.WaitSent(t, 10*time.Second, func(m fake.Message) bool { return m.ChatID == group.ID && strings.Contains(m.Text, "agent") })
+	e.srv.WaitSent(t, 10*time.Second, func(m telegramtest.Message) bool { return m.ChatID == group.ID && strings.Contains(m.Text, "agent") })
 	n := 0
 	for _, m := range e.srv.Sent() {
 		if m.ChatID == group.ID && strings.Contains(m.Text, "Commands you may run") {
@@ -548,7 +548,7 @@ func TestCommandsForAnotherBotAreIgnored(t *testing.T) {
 }
 
 // sentWithPrefix lists, in order, the texts sent that start with prefix.
-func sentWithPrefix(srv *fake.Server, prefix string) []string {
+func sentWithPrefix(srv *telegramtest.Server, prefix string) []string {
 	var got []string
 	for _, m := range srv.Sent() {
 		if strings.HasPrefix(m.Text, prefix) {

@@ -1,4 +1,4 @@
-package telegram
+package telegramtest
 
 import (
 	"encoding/json"

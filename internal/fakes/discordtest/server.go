@@ -1,4 +1,4 @@
-// Package discord is an in-process fake of the Discord gateway (websocket)
+// Package discordtest is an in-process fake of the Discord gateway (websocket)
 // and REST API, good enough to drive the real github.com/bwmarrin/discordgo
 // against it.
 //
@@ -16,7 +16,7 @@
 // Open fetches GET /api/v9/gateway, which answers with the fake's ws:// URL;
 // discordgo's default dialer reaches it directly (loopback is never proxied).
 // Session.Close sleeps one second inside discordgo; parallel tests hide it.
-package discord
+package discordtest
 
 import (
 	"context"

@@ -1,4 +1,4 @@
-// Package telegram is an in-process fake of the Telegram Bot API for tests.
+// Package telegramtest is an in-process fake of the Telegram Bot API for tests.
 //
 // It serves POST {URL}/bot{token}/{method} like api.telegram.org does, so the
 // real telebot.v3 code runs against it unchanged: getUpdates long-polls for
@@ -7,7 +7,7 @@
 // edits, deletes, callback answers and bot commands keep state. Tests play
 // the users (SendUserMessage, PressButton), read what the bot sent (Sent,
 // WaitSent), and break the service on purpose (Fail, Down, SetRateLimit).
-package telegram
+package telegramtest
 
 import (
 	"context"

@@ -1,4 +1,4 @@
-// Package anthropic is an in-process fake of the Anthropic API and OAuth
+// Package anthropictest is an in-process fake of the Anthropic API and OAuth
 // servers for tests that run the real Claude Code CLI offline.
 //
 // The CLI calls fixed hosts (api.anthropic.com, platform.claude.com,
@@ -18,7 +18,7 @@
 // Tokens are real to the fake: it issues them (Login, Authorize + the code
 // exchange, refresh), knows when they expire, and answers /v1/messages only
 // for a live one. It never logs a token; Request carries fingerprints.
-package anthropic
+package anthropictest
 
 import (
 	"bufio"

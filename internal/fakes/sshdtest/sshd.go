@@ -1,4 +1,4 @@
-// Package sshd is an in-process SSH server for tests.
+// Package sshdtest is an in-process SSH server for tests.
 //
 // It listens on 127.0.0.1 with a freshly generated ed25519 host key, accepts
 // exactly one user with one generated client key (public-key auth, nothing
@@ -10,7 +10,7 @@
 // Like OpenSSH it allows at most 10 sessions per connection (MaxSessions) and
 // refuses more with "administratively prohibited". Tests break it on purpose
 // with Drop (every connection closed) and Stall (every connection silent).
-package sshd
+package sshdtest
 
 import (
 	"bytes"

@@ -1,4 +1,4 @@
-package sshd_test
+package sshdtest_test
 
 import (
 	"bytes"
@@ -10,10 +10,10 @@ import (
 	"golang.org/x/crypto/ssh"
 	"golang.org/x/crypto/ssh/knownhosts"
 
-	"github.com/fleetwarden/fleetwarden/internal/fakes/sshd"
+	"github.com/fleetwarden/fleetwarden/internal/fakes/sshdtest"
 )
 
-func dial(t *testing.T, srv *sshd.Server, user string) (*ssh.Client, error) {
+func dial(t *testing.T, srv *sshdtest.Server, user string) (*ssh.Client, error) {
 	t.Helper()
 	data, err := os.ReadFile(srv.KeyFile())
 	if err != nil {
@@ -39,7 +39,7 @@ func dial(t *testing.T, srv *sshd.Server, user string) (*ssh.Client, error) {
 }
 
 func TestExec(t *testing.T) {
-	srv := sshd.New(t)
+	srv := sshdtest.New(t)
 	c, err := dial(t, srv, srv.User())
 	if err != nil {
 		t.Fatalf("dial with the generated key and known_hosts: %v", err)
@@ -88,7 +88,7 @@ func TestExec(t *testing.T) {
 }
 
 func TestRefusesOtherUser(t *testing.T) {
-	srv := sshd.New(t)
+	srv := sshdtest.New(t)
 	if _, err := dial(t, srv, "root"); err == nil || !strings.Contains(err.Error(), "unable to authenticate") {
 		t.Errorf("dial as root = %v, want an authentication failure", err)
 	}
@@ -98,7 +98,7 @@ func TestRefusesOtherUser(t *testing.T) {
 }
 
 func TestMaxSessions(t *testing.T) {
-	srv := sshd.New(t)
+	srv := sshdtest.New(t)
 	srv.SetMaxSessions(1)
 	c, err := dial(t, srv, srv.User())
 	if err != nil {
