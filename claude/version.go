@@ -5,10 +5,10 @@ import (
 	"strings"
 )
 
-// TestedVersions are the Claude Code releases the conformance suite (e2e/)
+// TestedVersions are the Claude Code releases the conformance suite (conformance/)
 // last passed on. A host running a newer CLI may say things the classifier
 // has not seen: `check` and the dashboard say so. Add a release here after
-// `CLAUDE_CODE_VERSION=<it> go test -tags claude_e2e ./e2e/...` passes.
+// `CLAUDE_CODE_VERSION=<it> go test -tags claude_e2e ./conformance/...` passes.
 var TestedVersions = []string{"2.1.328", "2.1.332"}
 
 // ParseVersion reads `claude --version` output ("2.1.332 (Claude Code)")

@@ -28,7 +28,7 @@ have tmux || apt_install tmux
 go mod download
 echo "== go vet"
 go vet ./...
-go vet -tags claude_e2e ./e2e/...
+go vet -tags claude_e2e ./conformance/...
 echo "== go test -race"
 go test -race -count=1 -timeout 20m ./...
 
@@ -59,10 +59,10 @@ if [ "${FLEETWARDEN_SKIP_CLAUDE_E2E:-}" != "1" ]; then
   have npm || apt_install nodejs npm
   # -v, filtered: what each case saw, the CLI version, the run time and the
   # requests the fake does not serve show on success too (full log kept).
-  log="${TMPDIR:-/tmp}/fleetwarden-e2e.log"
+  log="${TMPDIR:-/tmp}/fleetwarden-conformance.log"
   set +e
-  go test -tags claude_e2e -count=1 -timeout 30m -v ./e2e/... 2>&1 | tee "$log" |
-    grep -E '^(--- |ok|FAIL|PASS|panic)|^e2e:|^    [a-z_]+_test\.go:[0-9]+: '
+  go test -tags claude_e2e -count=1 -timeout 30m -v ./conformance/... 2>&1 | tee "$log" |
+    grep -E '^(--- |ok|FAIL|PASS|panic)|^conformance:|^    [a-z_]+_test\.go:[0-9]+: '
   status=("${PIPESTATUS[@]}")
   set -e
   if [ "${status[0]}" -ne 0 ]; then

@@ -1,6 +1,6 @@
 //go:build claude_e2e
 
-package e2e
+package conformance
 
 import (
 	"context"
@@ -22,9 +22,9 @@ func TestMain(m *testing.M) {
 	if v == "" {
 		v = "(not run)"
 	}
-	fmt.Fprintf(os.Stderr, "e2e: Claude Code %s, suite ran %v\n", v, time.Since(start).Round(time.Millisecond))
+	fmt.Fprintf(os.Stderr, "conformance: Claude Code %s, suite ran %v\n", v, time.Since(start).Round(time.Millisecond))
 	if u := unserved.String(); u != "" {
-		fmt.Fprintf(os.Stderr, "e2e: requests the fake Anthropic API does not serve (answered 404): %s\n", u)
+		fmt.Fprintf(os.Stderr, "conformance: requests the fake Anthropic API does not serve (answered 404): %s\n", u)
 	}
 	os.Exit(code)
 }
@@ -104,7 +104,7 @@ func claudeBin(t testing.TB) string {
 			return
 		}
 		cli.version = strings.TrimSpace(string(out))
-		fmt.Fprintf(os.Stderr, "e2e: Claude Code %s (%s), ready in %v\n", cli.version, cli.bin, time.Since(start).Round(time.Millisecond))
+		fmt.Fprintf(os.Stderr, "conformance: Claude Code %s (%s), ready in %v\n", cli.version, cli.bin, time.Since(start).Round(time.Millisecond))
 	})
 	if cli.err != nil {
 		t.Fatalf("no Claude Code CLI to test: %v", cli.err)
@@ -195,7 +195,7 @@ func npmInstall(prefix, v string) error {
 	defer os.RemoveAll(tmp)
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Minute)
 	defer cancel()
-	fmt.Fprintf(os.Stderr, "e2e: installing @anthropic-ai/claude-code@%s into %s\n", v, prefix)
+	fmt.Fprintf(os.Stderr, "conformance: installing @anthropic-ai/claude-code@%s into %s\n", v, prefix)
 	cmd := exec.CommandContext(ctx, npm, "install", "--prefix", tmp, "--no-audit", "--no-fund",
 		"--loglevel=error", "@anthropic-ai/claude-code@"+v)
 	if out, err := cmd.CombinedOutput(); err != nil {

@@ -1,6 +1,6 @@
 //go:build claude_e2e
 
-package e2e
+package conformance
 
 import (
 	"strings"
