@@ -191,50 +191,75 @@ func (f *Fleet) Scan(ctx context.Context) ([]Status, error) { return f.ScanDirty
 // Recapture, a sixth of the fleet at most.
 func (f *Fleet) ScanDirty(ctx context.Context, dirty map[string]bool) ([]Status, error) {
 	now := f.opt.Now()
+	l := f.list(ctx)
+	agents := slices.Clone(f.opt.Agents)
+	if f.opt.Discover {
+		agents = append(agents, discover(l.panes[""], agents)...)
+	}
+	results, texts := f.capture(ctx, agents, l, dirty, now)
+	for i := range results {
+		results[i] = f.resumedHistory(results[i], now)
+	}
+	return f.merge(results, texts, l.index, agents, now), nil
+}
+
+// listing is what the tmux servers said in one scan, by host ("" is the
+// local server).
+type listing struct {
+	panes    map[string][]tmux.Pane
+	index    map[string]tmux.PaneIndex
+	hostErr  map[string]error // the host could not be listed
+	noServer map[string]bool  // the host runs no tmux server
+}
+
+// list lists the panes of every tmux server the agents are on, and keeps
+// what went wrong per host for TmuxErrors.
+func (f *Fleet) list(ctx context.Context) listing {
 	hosts := map[string]bool{"": true}
 	for _, a := range f.opt.Agents {
 		hosts[a.Host] = true
 	}
-	panes := map[string][]tmux.Pane{}
-	hostErr := map[string]error{}
-	noServer := map[string]bool{}
+	l := listing{panes: map[string][]tmux.Pane{}, hostErr: map[string]error{}, noServer: map[string]bool{}}
 	for h := range hosts {
 		src, ok := f.opt.Sources[h]
 		if !ok {
 			if h != "" {
-				hostErr[h] = fmt.Errorf("no tmux source for host %q", h)
+				l.hostErr[h] = fmt.Errorf("no tmux source for host %q", h)
 			}
 			continue
 		}
 		ps, err := src.ListPanes(ctx)
 		if err != nil && !errors.Is(err, tmux.ErrNoServer) {
-			hostErr[h] = err
+			l.hostErr[h] = err
 			continue
 		}
 		if err != nil {
-			noServer[h] = true
+			l.noServer[h] = true
 		}
-		panes[h] = ps
+		l.panes[h] = ps
 	}
 	f.mu.Lock()
 	f.tmuxErr = map[string]error{}
-	for h, err := range hostErr {
+	for h, err := range l.hostErr {
 		f.tmuxErr[h] = err
 	}
-	for h := range noServer {
+	for h := range l.noServer {
 		f.tmuxErr[h] = tmux.ErrNoServer
 	}
 	f.mu.Unlock()
 
-	index := make(map[string]tmux.PaneIndex, len(panes))
-	for h, ps := range panes {
-		index[h] = tmux.IndexPanes(ps)
+	l.index = make(map[string]tmux.PaneIndex, len(l.panes))
+	for h, ps := range l.panes {
+		l.index[h] = tmux.IndexPanes(ps)
 	}
-	agents := slices.Clone(f.opt.Agents)
-	if f.opt.Discover {
-		agents = append(agents, discover(panes[""], agents)...)
-	}
+	return l
+}
 
+// capture judges every agent: from its listing alone when its host or
+// pane is gone, from the last capture when reuse allows, else from a new
+// capture (Concurrency at a time). It returns the verdicts and the texts
+// they were read from.
+func (f *Fleet) capture(ctx context.Context, agents []Agent, l listing, dirty map[string]bool, now time.Time) ([]Status, []string) {
 	// Panes due a safety look are spread over scans: at most a sixth of the
 	// fleet per scan, so one big batch never delays an event scan.
 	due := max(8, len(agents)/6)
@@ -243,31 +268,11 @@ func (f *Fleet) ScanDirty(ctx context.Context, dirty map[string]bool) ([]Status,
 	sem := make(chan struct{}, f.opt.Concurrency)
 	var wg sync.WaitGroup
 	for i, a := range agents {
-		st := Status{Name: a.Name, Target: a.Target, Host: a.Host}
-		if err := hostErr[a.Host]; err != nil {
-			st.State, st.Reason = claude.Unknown, ReasonHostDown
-			st.Evidence = claude.Redact(err.Error())
-			results[i] = st
-			continue
-		}
-		p, ok := index[a.Host].Find(a.Target)
-		if !ok {
-			st.State, st.Reason = claude.Exited, ReasonPaneMissing
-			st.Evidence = fmt.Sprintf("no tmux pane %s", a.Target)
-			if noServer[a.Host] {
-				st.Evidence += " (no tmux server is running)"
-			}
-			results[i] = st
-			continue
-		}
-		st.PaneID, st.PID, st.Command, st.Session = p.ID, p.PID, p.Command, p.Session
-		if p.Dead {
-			st.State, st.Reason = claude.Exited, ReasonPaneDead
-			st.Evidence = fmt.Sprintf("pane %s is dead (exit status %d)", p.ID, p.DeadStatus)
-			results[i] = st
-			continue
-		}
+		st, p, live := locate(a, l)
 		results[i] = st
+		if !live {
+			continue
+		}
 		if c, ok := f.reuse(a.Name, p, dirty, now, &due); ok {
 			texts[i] = c.text
 			results[i] = judgeCached(st, c)
@@ -291,11 +296,39 @@ func (f *Fleet) ScanDirty(ctx context.Context, dirty map[string]bool) ([]Status,
 		}()
 	}
 	wg.Wait()
+	return results, texts
+}
 
-	for i := range results {
-		results[i] = f.resumedHistory(results[i], now)
+// locate finds an agent's pane in the listing. live is false when there is
+// nothing to capture (host down, pane missing or dead); st then says why.
+func locate(a Agent, l listing) (st Status, p tmux.Pane, live bool) {
+	st = Status{Name: a.Name, Target: a.Target, Host: a.Host}
+	if err := l.hostErr[a.Host]; err != nil {
+		st.State, st.Reason = claude.Unknown, ReasonHostDown
+		st.Evidence = claude.Redact(err.Error())
+		return st, p, false
 	}
+	p, ok := l.index[a.Host].Find(a.Target)
+	if !ok {
+		st.State, st.Reason = claude.Exited, ReasonPaneMissing
+		st.Evidence = fmt.Sprintf("no tmux pane %s", a.Target)
+		if l.noServer[a.Host] {
+			st.Evidence += " (no tmux server is running)"
+		}
+		return st, p, false
+	}
+	st.PaneID, st.PID, st.Command, st.Session = p.ID, p.PID, p.Command, p.Session
+	if p.Dead {
+		st.State, st.Reason = claude.Exited, ReasonPaneDead
+		st.Evidence = fmt.Sprintf("pane %s is dead (exit status %d)", p.ID, p.DeadStatus)
+		return st, p, false
+	}
+	return st, p, true
+}
 
+// merge sets each verdict's Since, Changed and Working against the last
+// scan and makes the results the fleet's snapshot.
+func (f *Fleet) merge(results []Status, texts []string, index map[string]tmux.PaneIndex, agents []Agent, now time.Time) []Status {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	order := make([]string, 0, len(results))
@@ -330,7 +363,7 @@ func (f *Fleet) ScanDirty(ctx context.Context, dirty map[string]bool) ([]Status,
 		results[i] = st
 	}
 	f.last, f.order, f.agents = last, order, agents
-	return results, nil
+	return results
 }
 
 // resolveReset fills ResetsAt of a limited agent from its screen, read at now.
