@@ -46,100 +46,130 @@ type Switcher func(ctx context.Context, agents []string, credential string, by s
 
 // RegisterFleet adds /status, /auth and /peek. switcher may be nil.
 func RegisterFleet(h *Handler, f FleetView, creds CredentialSource, switcher ...Switcher) {
-	h.Register(Command{Name: "status", Help: "state of every agent", Role: RoleViewer,
-		Run: func(ctx context.Context, c *Call) error {
-			text := StatusText(f.Snapshot(), h.now())
-			if note := h.statusNote(); note != "" {
-				text = note + "\n\n" + text
-			}
-			return c.Reply(ctx, text)
-		}})
+	fc := fleetCommands{h: h, f: f, creds: creds}
+	if len(switcher) > 0 {
+		fc.switcher = switcher[0]
+	}
+	h.Register(Command{Name: "status", Help: "state of every agent", Role: RoleViewer, Run: fc.status})
 	h.Register(Command{Name: "auth", Usage: "[use AGENT|all CREDENTIAL]", Help: "login state of every agent and credential", Role: RoleViewer,
-		Run: func(ctx context.Context, c *Call) error {
-			if len(c.Args) > 0 {
-				if c.Args[0] != "use" || len(c.Args) != 3 || len(switcher) == 0 || switcher[0] == nil {
-					return Usagef("")
-				}
-				if c.Role < RoleOperator {
-					return fmt.Errorf("/auth use needs the operator role; you are %s", c.Role)
-				}
-				var agents []string
-				if c.Args[1] == "all" {
-					for _, s := range f.Snapshot() {
-						agents = append(agents, s.Name)
-					}
-				} else if hasAgent(f.Snapshot(), c.Args[1]) {
-					agents = []string{c.Args[1]}
-				} else {
-					return Usagef("no agent named %q (see /status)", c.Args[1])
-				}
-				cred := c.Args[2]
-				use := func(ctx context.Context, c *Call) error {
-					out, err := switcher[0](ctx, agents, cred, c.Req.Actor())
-					if err != nil {
-						return err
-					}
-					return c.Reply(ctx, out)
-				}
-				if c.Args[1] == "all" {
-					// Every agent restarts: ask first, like /restart does.
-					return c.Confirm(ctx, fmt.Sprintf("Move all %d agent(s) to credential %s and restart them?", len(agents), cred), use)
-				}
-				return use(ctx, c)
-			}
-			var cs []CredentialStatus
-			if creds != nil {
-				cs = creds(ctx)
-			}
-			return c.Reply(ctx, AuthText(f.Snapshot(), cs))
-		}})
-	h.SetAgents(func() []string {
-		var names []string
-		for _, s := range f.Snapshot() {
-			names = append(names, s.Name)
-		}
-		return names
-	})
+		Run: fc.auth})
+	h.SetAgents(fc.agents)
 	h.Register(Command{Name: "peek", Usage: "AGENT [lines]", Help: "last lines of an agent's pane", Role: RoleOperator,
 		Params: []Param{{Name: "agent", Help: "the agent", Kind: ParamAgent, Required: false}, {Name: "lines", Help: "how many lines (default 20)", Kind: ParamInt, Min: 1, Max: MaxPeekLines}},
-		Run: func(ctx context.Context, c *Call) error {
-			if len(c.Args) == 0 {
-				return pickAgent(ctx, c, f.Snapshot(), "peek", "Peek at which agent?", nil, "No agents.")
-			}
-			if len(c.Args) > 2 {
-				return Usagef("")
-			}
-			n := DefaultPeekLines
-			if len(c.Args) == 2 {
-				v, err := strconv.Atoi(c.Args[1])
-				if err != nil || v < 1 || v > MaxPeekLines {
-					return Usagef("lines must be a number from 1 to %d", MaxPeekLines)
-				}
-				n = v
-			}
-			name := c.Args[0]
-			if !hasAgent(f.Snapshot(), name) {
-				return Usagef("no agent named %q (see /status)", name)
-			}
-			text, err := f.Peek(ctx, name, n)
-			if err != nil {
-				return err
-			}
-			text = claude.Redact(text)
-			if !c.Req.Private || c.Role < RoleAdmin {
-				// A login link or code on the pane is for an admin in private.
-				text = claude.HideLogin(text)
-			}
-			if strings.TrimSpace(text) == "" {
-				text = "(empty pane)"
-			}
-			rep := Reply{Text: fmt.Sprintf("%s, last %d lines:", name, n), Pre: text}
-			// A dialog on the pane: its options as buttons under it.
-			if _, bs := h.DialogButtons(ctx, name); len(bs) > 0 {
-				rep.Buttons, rep.Stacked = bs, true
-			}
-			return c.Send(ctx, rep)
-		}})
+		Run:    fc.peek})
+}
+
+// fleetCommands are the handlers RegisterFleet adds.
+type fleetCommands struct {
+	h        *Handler
+	f        FleetView
+	creds    CredentialSource
+	switcher Switcher // nil: no /auth use
+}
+
+// status is /status.
+func (fc fleetCommands) status(ctx context.Context, c *Call) error {
+	text := StatusText(fc.f.Snapshot(), fc.h.now())
+	if note := fc.h.statusNote(); note != "" {
+		text = note + "\n\n" + text
+	}
+	return c.Reply(ctx, text)
+}
+
+// auth is /auth, and /auth use AGENT|all CREDENTIAL.
+func (fc fleetCommands) auth(ctx context.Context, c *Call) error {
+	if len(c.Args) > 0 {
+		return fc.authUse(ctx, c)
+	}
+	var cs []CredentialStatus
+	if fc.creds != nil {
+		cs = fc.creds(ctx)
+	}
+	return c.Reply(ctx, AuthText(fc.f.Snapshot(), cs))
+}
+
+// authUse is /auth use AGENT|all CREDENTIAL: it moves agents to another
+// credential through the switcher.
+func (fc fleetCommands) authUse(ctx context.Context, c *Call) error {
+	if c.Args[0] != "use" || len(c.Args) != 3 || fc.switcher == nil {
+		return Usagef("")
+	}
+	if c.Role < RoleOperator {
+		return fmt.Errorf("/auth use needs the operator role; you are %s", c.Role)
+	}
+	var agents []string
+	if c.Args[1] == "all" {
+		for _, s := range fc.f.Snapshot() {
+			agents = append(agents, s.Name)
+		}
+	} else if hasAgent(fc.f.Snapshot(), c.Args[1]) {
+		agents = []string{c.Args[1]}
+	} else {
+		return Usagef("no agent named %q (see /status)", c.Args[1])
+	}
+	cred := c.Args[2]
+	use := func(ctx context.Context, c *Call) error {
+		out, err := fc.switcher(ctx, agents, cred, c.Req.Actor())
+		if err != nil {
+			return err
+		}
+		return c.Reply(ctx, out)
+	}
+	if c.Args[1] == "all" {
+		// Every agent restarts: ask first, like /restart does.
+		return c.Confirm(ctx, fmt.Sprintf("Move all %d agent(s) to credential %s and restart them?", len(agents), cred), use)
+	}
+	return use(ctx, c)
+}
+
+// agents names the agents for the transports' choosers.
+func (fc fleetCommands) agents() []string {
+	var names []string
+	for _, s := range fc.f.Snapshot() {
+		names = append(names, s.Name)
+	}
+	return names
+}
+
+// peek is /peek AGENT [lines]: the pane's last lines, redacted, with a
+// login link or code shown only to an admin in private.
+func (fc fleetCommands) peek(ctx context.Context, c *Call) error {
+	if len(c.Args) == 0 {
+		return pickAgent(ctx, c, fc.f.Snapshot(), "peek", "Peek at which agent?", nil, "No agents.")
+	}
+	if len(c.Args) > 2 {
+		return Usagef("")
+	}
+	n := DefaultPeekLines
+	if len(c.Args) == 2 {
+		v, err := strconv.Atoi(c.Args[1])
+		if err != nil || v < 1 || v > MaxPeekLines {
+			return Usagef("lines must be a number from 1 to %d", MaxPeekLines)
+		}
+		n = v
+	}
+	name := c.Args[0]
+	if !hasAgent(fc.f.Snapshot(), name) {
+		return Usagef("no agent named %q (see /status)", name)
+	}
+	text, err := fc.f.Peek(ctx, name, n)
+	if err != nil {
+		return err
+	}
+	text = claude.Redact(text)
+	if !c.Req.Private || c.Role < RoleAdmin {
+		// A login link or code on the pane is for an admin in private.
+		text = claude.HideLogin(text)
+	}
+	if strings.TrimSpace(text) == "" {
+		text = "(empty pane)"
+	}
+	rep := Reply{Text: fmt.Sprintf("%s, last %d lines:", name, n), Pre: text}
+	// A dialog on the pane: its options as buttons under it.
+	if _, bs := fc.h.DialogButtons(ctx, name); len(bs) > 0 {
+		rep.Buttons, rep.Stacked = bs, true
+	}
+	return c.Send(ctx, rep)
 }
 
 func hasAgent(ss []fleet.Status, name string) bool {
