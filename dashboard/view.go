@@ -82,6 +82,8 @@ type incidentRow struct {
 	Ongoing                                    bool
 }
 
+// view is the page's data: the snapshot as rows of text, one function a
+// section.
 func (s *Server) view() view {
 	snap := s.snapshot()
 	now := snap.Time
@@ -93,60 +95,97 @@ func (s *Server) view() view {
 	if !snap.StartedAt.IsZero() {
 		v.Uptime = short(now.Sub(snap.StartedAt))
 	}
-	counts := map[string]int{}
-	for _, a := range snap.Agents {
+	v.Agents, v.Counts = agentRows(snap.Agents, now)
+	v.Credentials = credRows(snap.Credentials, now)
+	v.CLIs = cliRows(snap.CLIs)
+	v.Transports = transportRows(snap.Transports, now)
+	v.Alerts = alertRows(snap.Alerts, now)
+	v.Silences = silenceRows(snap.Silences, now)
+	v.Incidents = incidentRows(snap.Incidents, now)
+	return v
+}
+
+// agentRows are the agents, and how many are in each state (in the order
+// of agentStates, states nobody is in left out).
+func agentRows(agents []Agent, now time.Time) (rows []agentRow, counts []stateCount) {
+	n := map[string]int{}
+	for _, a := range agents {
 		class := stateClass(a.State)
-		counts[class]++
+		n[class]++
 		host := a.Host
 		if host == "" {
 			host = "local"
 		}
-		v.Agents = append(v.Agents, agentRow{
+		rows = append(rows, agentRow{
 			Name: a.Name, Host: host, Target: a.Target, State: a.State, Class: class,
 			Reason: a.Reason, Since: ago(now, a.Since), SinceTitle: stamp(a.Since), Evidence: a.Evidence,
 		})
 	}
 	for _, st := range agentStates {
-		if counts[st] > 0 {
-			v.Counts = append(v.Counts, stateCount{State: st, N: counts[st]})
+		if n[st] > 0 {
+			counts = append(counts, stateCount{State: st, N: n[st]})
 		}
 	}
-	for _, c := range snap.Credentials {
+	return rows, counts
+}
+
+func credRows(creds []Credential, now time.Time) (rows []credRow) {
+	for _, c := range creds {
 		r := credRow{Name: c.Name, Kind: c.Kind, Healthy: c.Healthy, Detail: c.Detail,
 			AccessTitle: stamp(c.AccessExpires), RefreshTitle: stamp(c.RefreshExpires)}
 		r.Access, r.AccessClass = expiresIn(now, c.AccessExpires)
 		r.Refresh, r.RefreshClass = expiresIn(now, c.RefreshExpires)
-		v.Credentials = append(v.Credentials, r)
+		rows = append(rows, r)
 	}
-	for _, c := range snap.CLIs {
+	return rows
+}
+
+func cliRows(clis []CLI) (rows []cliRow) {
+	for _, c := range clis {
 		host := c.Host
 		if host == "" {
 			host = "local"
 		}
-		v.CLIs = append(v.CLIs, cliRow{Host: host, Version: c.Version, Warning: c.Warning, Error: c.Error})
+		rows = append(rows, cliRow{Host: host, Version: c.Version, Warning: c.Warning, Error: c.Error})
 	}
-	for _, t := range snap.Transports {
-		v.Transports = append(v.Transports, transportRow{
+	return rows
+}
+
+func transportRows(ts []Transport, now time.Time) (rows []transportRow) {
+	for _, t := range ts {
+		rows = append(rows, transportRow{
 			Name: t.Name, State: t.State, Class: transportClass(t.State),
 			Since: ago(now, t.Since), SinceTitle: stamp(t.Since), LastError: t.LastError,
 		})
 	}
-	for _, a := range snap.Alerts {
-		v.Alerts = append(v.Alerts, alertRow{
+	return rows
+}
+
+func alertRows(alerts []Alert, now time.Time) (rows []alertRow) {
+	for _, a := range alerts {
+		rows = append(rows, alertRow{
 			Summary: a.Summary, Severity: a.Severity, Kind: a.Kind,
 			Agents: strings.Join(a.Agents, ", "), Since: ago(now, a.Since), SinceTitle: stamp(a.Since),
 		})
 	}
-	for _, si := range snap.Silences {
+	return rows
+}
+
+func silenceRows(silences []Silence, now time.Time) (rows []silenceRow) {
+	for _, si := range silences {
 		until := "until further notice"
 		if !si.Until.IsZero() {
 			until = "ends in " + short(si.Until.Sub(now))
 		}
-		v.Silences = append(v.Silences, silenceRow{
+		rows = append(rows, silenceRow{
 			Target: si.Target, By: si.By, Reason: si.Reason, Until: until, UntilTitle: stamp(si.Until),
 		})
 	}
-	incidents := snap.Incidents
+	return rows
+}
+
+// incidentRows are the newest maxIncidents incidents.
+func incidentRows(incidents []Incident, now time.Time) (rows []incidentRow) {
 	if len(incidents) > maxIncidents {
 		// Keep the newest.
 		incidents = slices.Clone(incidents)
@@ -164,9 +203,9 @@ func (s *Server) view() view {
 		default:
 			r.Duration = short(in.End.Sub(in.Start))
 		}
-		v.Incidents = append(v.Incidents, r)
+		rows = append(rows, r)
 	}
-	return v
+	return rows
 }
 
 // stateClass maps an agent state to its CSS class; anything unexpected is
