@@ -279,11 +279,19 @@ func (sc *screen) loginExpiry(inp int) int {
 	return 0
 }
 
-func (sc *screen) withInputState(user, inp int) Result {
-	lo := sc.afterUser(user)
-	hi := inp - 1
-	for hi >= lo && sc.lines[hi].kind == kRule {
-		hi--
+// inputArea is a screen around its input line: the conversation above,
+// the input box, the footer under it.
+type inputArea struct {
+	lo, hi      int    // the conversation since the last user message, rules trimmed
+	fs          int    // the footer's first line
+	footer      string // the footer, squeezed
+	placeholder bool   // the input box says the last turn failed
+}
+
+func (sc *screen) inputArea(user, inp int) inputArea {
+	a := inputArea{lo: sc.afterUser(user), hi: inp - 1}
+	for a.hi >= a.lo && sc.lines[a.hi].kind == kRule {
+		a.hi--
 	}
 	// The box ends at the next rule; the footer is what follows.
 	boxEnd := -1
@@ -293,72 +301,89 @@ func (sc *screen) withInputState(user, inp int) Result {
 			break
 		}
 	}
-	fs := inp + 1
+	a.fs = inp + 1
 	if boxEnd >= 0 {
-		fs = boxEnd + 1
+		a.fs = boxEnd + 1
 	}
-	footer := ""
-	if fs <= sc.last {
-		footer = sc.sqOf(fs, sc.last)
+	if a.fs <= sc.last {
+		a.footer = sc.sqOf(a.fs, sc.last)
 	}
-	input := sc.sqOf(inp, max(inp, fs-1))
-	placeholder := sc.contains(input, "oncefixed") || sc.contains(input, "resendyourmessage")
+	input := sc.sqOf(inp, max(inp, a.fs-1))
+	a.placeholder = sc.contains(input, "oncefixed") || sc.contains(input, "resendyourmessage")
+	return a
+}
 
-	t := sc.tail(lo, hi)
+// withInputState reads a screen with an input line, in order of what
+// outranks what: a retry, a usage limit, a failed turn, work in progress,
+// a missing login, then idle.
+func (sc *screen) withInputState(user, inp int) Result {
+	a := sc.inputArea(user, inp)
+	t := sc.tail(a.lo, a.hi)
 	if t.retry >= 0 {
-		q := sc.sqOf(t.retry, t.retryEnd)
-		f, ok := sc.matchFailure(q, true)
-		if !ok {
-			f = failure{state: APIError}
-		}
-		p := strings.Index(q, "retrying")
-		if p < 0 {
-			p = max(0, strings.Index(q, "attempt"))
-		}
-		ev := sc.logical(sc.lineAt(sc.lines[t.retry].sq0+p), t.retry, t.retryEnd)
-		return Result{State: f.state, Reason: f.reason, Evidence: ev}
+		return sc.retryResult(t)
 	}
-	working := t.spinner >= 0 || t.toolRunning || sc.contains(footer, "esctointerrupt")
+	working := t.spinner >= 0 || t.toolRunning || sc.contains(a.footer, "esctointerrupt")
 	// A usage limit: the CLI waits for the reset and goes on by itself
 	// (its footer says so), unless a spinner shows it already has.
 	if t.spinner < 0 && !t.toolRunning {
-		if r, ok := sc.limited(lo, hi, fs); ok {
+		if r, ok := sc.limited(a.lo, a.hi, a.fs); ok {
 			return r
 		}
 	}
 	// A "✻ Worked for 9s" line under the message means the turn completed;
 	// without the placeholder, its last message is an answer, not an error.
-	if t.msg >= 0 && !t.tool && (placeholder || (!working && t.done < 0)) {
-		if f, ok := sc.matchFailure(sc.sqOf(t.msg, t.msgEnd), placeholder); ok {
+	if t.msg >= 0 && !t.tool && (a.placeholder || (!working && t.done < 0)) {
+		if f, ok := sc.matchFailure(sc.sqOf(t.msg, t.msgEnd), a.placeholder); ok {
 			r := sc.failResult(f, t.msg, t.msgEnd)
-			r.Unconfirmed = !placeholder
+			r.Unconfirmed = !a.placeholder
 			return r
 		}
 	}
 	if working {
-		switch {
-		case t.spinner >= 0:
-			return Result{State: Working, Evidence: sc.logical(t.spinner, t.spinner, hi)}
-		case t.toolRunning:
-			return Result{State: Working, Evidence: sc.logical(t.msg, t.msg, t.msgEnd)}
-		}
-		i := sc.lineAt(sc.lines[fs].sq0 + strings.Index(footer, "esctointerrupt"))
-		return Result{State: Working, Evidence: finishEvidence(sc.lines[i].s)}
+		return sc.workingResult(t, a)
 	}
-	if p := sc.index(footer, "notloggedin"); p >= 0 {
-		i := sc.lineAt(sc.lines[fs].sq0 + p)
+	if p := sc.index(a.footer, "notloggedin"); p >= 0 {
+		i := sc.lineAt(sc.lines[a.fs].sq0 + p)
 		return Result{State: AuthFailed, Reason: ReasonNotLoggedIn, Evidence: segmentFrom(sc.lines[i].s, "not logged in")}
 	}
-	if placeholder {
+	if a.placeholder {
 		return sc.failedTurn(user, inp, t)
 	}
 	switch {
 	case t.done >= 0:
-		return Result{State: Idle, Evidence: sc.logical(t.done, t.done, hi)}
+		return Result{State: Idle, Evidence: sc.logical(t.done, t.done, a.hi)}
 	case t.msg >= 0 && sc.lines[t.msg].s != "" && isBullet(firstRune(sc.lines[t.msg].s)):
 		return Result{State: Idle, Evidence: sc.logical(t.msg, t.msg, t.msgEnd)}
 	}
 	return Result{State: Idle, Evidence: finishEvidence(sc.lines[inp].s)}
+}
+
+// retryResult is a turn the CLI is retrying: the failure it names.
+func (sc *screen) retryResult(t tailInfo) Result {
+	q := sc.sqOf(t.retry, t.retryEnd)
+	f, ok := sc.matchFailure(q, true)
+	if !ok {
+		f = failure{state: APIError}
+	}
+	p := strings.Index(q, "retrying")
+	if p < 0 {
+		p = max(0, strings.Index(q, "attempt"))
+	}
+	ev := sc.logical(sc.lineAt(sc.lines[t.retry].sq0+p), t.retry, t.retryEnd)
+	return Result{State: f.state, Reason: f.reason, Evidence: ev}
+}
+
+// workingResult is a turn in progress, with the line that shows it: the
+// spinner, the running tool, or the footer's "esc to interrupt".
+func (sc *screen) workingResult(t tailInfo, a inputArea) Result {
+	switch {
+	case t.spinner >= 0:
+		return Result{State: Working, Evidence: sc.logical(t.spinner, t.spinner, a.hi)}
+	case t.toolRunning:
+		return Result{State: Working, Evidence: sc.logical(t.msg, t.msg, t.msgEnd)}
+	}
+	i := sc.lineAt(sc.lines[a.fs].sq0 + strings.Index(a.footer, "esctointerrupt"))
+	return Result{State: Working, Evidence: finishEvidence(sc.lines[i].s)}
 }
 
 // failedTurn finds why the last real turn failed when the input box says so
