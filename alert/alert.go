@@ -33,7 +33,7 @@ import (
 	"strings"
 	"time"
 
-	"github.com/fleetwarden/fleetwarden/audit"
+	"github.com/fleetwarden/fleetwarden/internal/redact"
 )
 
 // Kind is the kind of condition an Event reports.
@@ -409,17 +409,15 @@ func remedy(k Kind, reason, evidence string, agents []string, reloginFixes bool)
 	return ""
 }
 
-// The journal and the chat are read by people: no tokens in evidence or
-// errors. audit's redactor, so both hide the same things.
-func redact(s string) string { return audit.Redact(s) }
-
-// evidenceLine keeps evidence to one short, redacted line.
+// evidenceLine keeps evidence to one short, redacted line: the journal
+// and the chat are read by people, so no tokens in evidence (nor in route
+// errors: they go through internal/redact too).
 func evidenceLine(s string) string {
 	s = strings.Join(strings.Fields(s), " ")
 	if r := []rune(s); len(r) > 300 {
 		s = string(r[:300]) + "…"
 	}
-	return redact(s)
+	return redact.String(s)
 }
 
 func sortedSet(m map[string]bool) []string {

@@ -12,6 +12,7 @@ import (
 
 	"github.com/fleetwarden/fleetwarden/audit"
 	"github.com/fleetwarden/fleetwarden/internal/backoff"
+	"github.com/fleetwarden/fleetwarden/internal/redact"
 )
 
 // ErrNoAnswer marks a route that did not answer within FallbackAfter.
@@ -394,8 +395,8 @@ func (m *Manager) deliver(ctx context.Context, rq *routeQ, n Notification) error
 		if strings.HasPrefix(msg, prefix) {
 			prefix = ""
 		}
-		if redact(msg) != msg {
-			return errors.New(prefix + redact(msg))
+		if redact.String(msg) != msg {
+			return errors.New(prefix + redact.String(msg))
 		}
 		if prefix == "" {
 			return err

@@ -10,6 +10,8 @@ import (
 	"slices"
 	"strings"
 	"time"
+
+	"github.com/fleetwarden/fleetwarden/internal/redact"
 )
 
 type execRoute struct {
@@ -38,7 +40,7 @@ func (e *execRoute) environ() []string {
 	var out []string
 	for _, kv := range os.Environ() {
 		_, v, _ := strings.Cut(kv, "=")
-		if v = strings.TrimSpace(v); v != "" && (slices.Contains(e.hide, v) || strings.Contains(v, "sk-ant-")) {
+		if v = strings.TrimSpace(v); v != "" && (slices.Contains(e.hide, v) || redact.HasAnthropicToken(v)) {
 			continue
 		}
 		out = append(out, kv)
@@ -76,7 +78,7 @@ func (e *execRoute) Deliver(ctx context.Context, n Notification) error {
 	if err == nil {
 		return nil
 	}
-	msg := redact(strings.TrimSpace(stderr.String()))
+	msg := redact.String(strings.TrimSpace(stderr.String()))
 	if ctx.Err() != nil {
 		err = fmt.Errorf("timed out after %v: %w", e.timeout, errors.Join(ctx.Err(), err))
 	}

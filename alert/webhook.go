@@ -12,6 +12,8 @@ import (
 	"net/url"
 	"strings"
 	"time"
+
+	"github.com/fleetwarden/fleetwarden/internal/redact"
 )
 
 // Webhook body formats.
@@ -116,7 +118,7 @@ func (w *webhook) Deliver(ctx context.Context, n Notification) error {
 	snippet, _ := io.ReadAll(io.LimitReader(resp.Body, 512))
 	_, _ = io.Copy(io.Discard, io.LimitReader(resp.Body, 64<<10))
 	if resp.StatusCode < 200 || resp.StatusCode > 299 {
-		return fmt.Errorf("%s: HTTP %s: %s", w.name, resp.Status, redact(strings.TrimSpace(string(snippet))))
+		return fmt.Errorf("%s: HTTP %s: %s", w.name, resp.Status, redact.String(strings.TrimSpace(string(snippet))))
 	}
 	return nil
 }

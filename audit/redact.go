@@ -4,13 +4,10 @@ import (
 	redactpkg "github.com/fleetwarden/fleetwarden/internal/redact"
 )
 
-// Redact removes tokens (Anthropic, Telegram and Discord tokens, bearer
+// redact removes tokens (Anthropic, Telegram and Discord tokens, bearer
 // values, token query parameters, login codes) from s: the journal is read by
 // people and shipped in reports. It is internal/redact, the project's one
-// redactor; the alert package uses it through here.
-func Redact(s string) string { return redactpkg.String(s) }
-
-// redact removes tokens from s.
+// redactor.
 func redact(s string) string { return redactpkg.String(s) }
 
 // redactRecord returns r with every string redacted. It copies the slice and

@@ -5,6 +5,8 @@ import (
 	"reflect"
 	"slices"
 	"strings"
+
+	"github.com/fleetwarden/fleetwarden/internal/redact"
 )
 
 // Change is one difference between two configs, said for a human.
@@ -278,7 +280,7 @@ func (d *differ) routes(old, new []Route) {
 func routeDest(r Route) string {
 	switch r.Type {
 	case RouteWebhook:
-		return "webhook " + redactURL(r.URL)
+		return "webhook " + redact.URL(r.URL)
 	case RouteEmail:
 		return "email to " + strings.Join(r.To, ", ")
 	case RouteExec:
@@ -287,19 +289,6 @@ func routeDest(r Route) string {
 		}
 	}
 	return r.Type
-}
-
-// redactURL keeps a URL's scheme and host: its path or query may be a key.
-func redactURL(u string) string {
-	scheme, rest, ok := strings.Cut(u, "://")
-	if !ok {
-		return "…"
-	}
-	host, _, cut := strings.Cut(rest, "/")
-	if cut {
-		return scheme + "://" + host + "/…"
-	}
-	return scheme + "://" + host
 }
 
 type alertTiming struct {
@@ -340,7 +329,7 @@ func (d *differ) fields(prefix string, old, new reflect.Value, widens []string) 
 			// Values may be secrets: name the keys only.
 			d.add(widen, "~ %s changed (%s)", name, mapKeys(o, n))
 		case key == "url" || key == "api_url":
-			d.add(widen, "~ %s: %s → %s", name, redactURL(o.String()), redactURL(n.String()))
+			d.add(widen, "~ %s: %s → %s", name, redact.URL(o.String()), redact.URL(n.String()))
 		default:
 			d.add(widen, "~ %s: %s → %s", name, show(o), show(n))
 		}

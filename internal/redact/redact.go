@@ -98,6 +98,35 @@ func spansOf(s string, secrets []string) []span {
 	return spans
 }
 
+// AnthropicPrefix starts every Anthropic key and token (sk-ant-oat01-,
+// sk-ant-ort01-, sk-ant-api03-, sk-ant-admin01-).
+const AnthropicPrefix = "sk-ant-"
+
+// HasAnthropicToken reports whether s holds an Anthropic key or token, one
+// String would hide: what must not pass to a program fleetwarden starts.
+func HasAnthropicToken(s string) bool { return strings.Contains(s, AnthropicPrefix) }
+
+// URL shortens a URL whose path, query or user info may be a key (a
+// webhook, a dead man's switch, a chat API) to its scheme and host:
+// "https://hc-ping.com/…". Something that is not scheme://host… becomes "…".
+func URL(raw string) string {
+	scheme, rest, ok := strings.Cut(raw, "://")
+	if !ok {
+		return "…"
+	}
+	host, more := rest, false
+	if i := strings.IndexAny(rest, "/?#"); i >= 0 {
+		host, more = rest[:i], true
+	}
+	if i := strings.LastIndexByte(host, '@'); i >= 0 {
+		host, more = host[i+1:], true // user:password@
+	}
+	if more {
+		return scheme + "://" + host + "/…"
+	}
+	return scheme + "://" + host
+}
+
 // mayHold is a cheap test that s could hold something to hide.
 func mayHold(s string, secrets []string) bool {
 	for _, sec := range secrets {
@@ -105,7 +134,7 @@ func mayHold(s string, secrets []string) bool {
 			return true
 		}
 	}
-	return strings.Contains(s, "sk-ant-") || strings.IndexByte(s, ':') >= 0 ||
+	return HasAnthropicToken(s) || strings.IndexByte(s, ':') >= 0 ||
 		strings.IndexByte(s, '.') >= 0 || strings.IndexByte(s, '#') >= 0 ||
 		strings.IndexByte(s, '=') >= 0 || strings.Contains(s, "earer") || strings.Contains(s, "EARER")
 }
@@ -293,12 +322,12 @@ func runEnd(s string, i int) int {
 func anthropic(v view, add adder) {
 	s := v.text
 	for from := 0; ; {
-		i := strings.Index(s[from:], "sk-ant-")
+		i := strings.Index(s[from:], AnthropicPrefix)
 		if i < 0 {
 			return
 		}
 		i += from
-		j := i + len("sk-ant-")
+		j := i + len(AnthropicPrefix)
 		k := j
 		for k < len(s) && (s[k] >= 'a' && s[k] <= 'z' || s[k] >= '0' && s[k] <= '9') {
 			k++
@@ -309,7 +338,7 @@ func anthropic(v view, add adder) {
 		}
 		end := runEnd(s, keep)
 		if end > keep || keep == j {
-			add(i, max(end, i+len("sk-ant-")), s[i:keep]+Mark)
+			add(i, max(end, i+len(AnthropicPrefix)), s[i:keep]+Mark)
 		}
 		from = max(end, j)
 	}

@@ -163,3 +163,36 @@ func TestInContext(t *testing.T) {
 		t.Errorf("got %q", got)
 	}
 }
+
+func TestURL(t *testing.T) {
+	for _, tc := range []struct{ in, want string }{
+		{"https://hc-ping.com/0f1e2d3c-uuid", "https://hc-ping.com/…"},
+		{"https://hooks.example", "https://hooks.example"},
+		{"https://hooks.example/", "https://hooks.example/…"},
+		{"https://hooks.example?key=s3cr3t", "https://hooks.example/…"},
+		{"https://user:s3cr3t@hooks.example", "https://hooks.example/…"},
+		{"http://127.0.0.1:9000/hook/abc", "http://127.0.0.1:9000/…"},
+		{"not a url", "…"},
+		{"", "…"},
+	} {
+		if got := URL(tc.in); got != tc.want {
+			t.Errorf("URL(%q) = %q, want %q", tc.in, got, tc.want)
+		}
+	}
+}
+
+func TestHasAnthropicToken(t *testing.T) {
+	for _, tc := range []struct {
+		in   string
+		want bool
+	}{
+		{"sk-ant-oat01-AbC", true},
+		{"Bearer sk-ant-api03-x", true},
+		{"/usr/bin:/bin", false},
+		{"", false},
+	} {
+		if got := HasAnthropicToken(tc.in); got != tc.want {
+			t.Errorf("HasAnthropicToken(%q) = %v, want %v", tc.in, got, tc.want)
+		}
+	}
+}
