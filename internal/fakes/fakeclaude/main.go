@@ -70,6 +70,8 @@ func main() {
 
 const sessionID = "5f0c2a4e-1b7d-4c55-9a63-2f1e8d7c6b01"
 
+// tui shows captured screens in a pane until two Ctrl-C, SIGTERM, :exit
+// or /exit, taking typed lines and SIGUSR1 as commands.
 func tui(args []string) int {
 	dir := os.Getenv("FAKECLAUDE_SCREENS")
 	screen := os.Getenv("FAKECLAUDE_SCREEN")
@@ -81,18 +83,8 @@ func tui(args []string) int {
 		return 1
 	}
 	writeSession(args)
-
 	if os.Getenv("FAKECLAUDE_STUBBORN") != "" {
-		// A hung CLI: deaf to Ctrl-C, hangup and SIGTERM, with a child
-		// (a tool it ran) just as deaf — only SIGKILL ends them.
-		signal.Ignore(syscall.SIGINT, syscall.SIGTERM, syscall.SIGHUP)
-		child := exec.Command("sleep", "3600")
-		if err := child.Start(); err == nil {
-			fmt.Printf("\r\ntool pid %d\r\n", child.Process.Pid)
-		}
-		for {
-			time.Sleep(time.Hour)
-		}
+		hang()
 	}
 
 	// Raw-ish terminal: we do not switch the tty mode; Ctrl-C arrives as SIGINT.
@@ -100,19 +92,8 @@ func tui(args []string) int {
 	signal.Notify(sigs, syscall.SIGINT, syscall.SIGTERM)
 	usr1 := make(chan os.Signal, 4)
 	signal.Notify(usr1, syscall.SIGUSR1)
-	lines := make(chan string)
 	dlg := newDialog(dir, screen)
-	if dlg != nil {
-		go readKeys(lines)
-	} else {
-		go func() {
-			sc := bufio.NewScanner(os.Stdin)
-			for sc.Scan() {
-				lines <- sc.Text()
-			}
-			close(lines)
-		}()
-	}
+	lines := input(dlg != nil)
 	ctl := os.Getenv("FAKECLAUDE_CONTROL")
 	interrupts := 0
 	for {
@@ -131,34 +112,9 @@ func tui(args []string) int {
 			if !ok {
 				return 0
 			}
-			if dlg != nil && dlg.key(l) {
-				continue
-			}
-			l = strings.TrimSpace(l)
-			switch {
-			case l == ":exit" || l == "/exit":
+			if typedLine(dir, dlg, l) {
 				bye()
 				return 0
-			case strings.HasPrefix(l, "\x1b[A") || strings.HasPrefix(l, "\x1bOA"):
-				showIfSet(dir, "FAKECLAUDE_UP_ENTER")
-			case strings.HasPrefix(l, "\x1b[B") || strings.HasPrefix(l, "\x1bOB"):
-				showIfSet(dir, "FAKECLAUDE_DOWN_ENTER")
-			case l == "":
-				showIfSet(dir, "FAKECLAUDE_ENTER")
-			case strings.HasPrefix(l, ":screen "):
-				name := strings.TrimSpace(strings.TrimPrefix(l, ":screen "))
-				if err := show(dir, name); err != nil {
-					fmt.Println(err)
-				} else if dlg != nil {
-					dlg.load(name)
-				}
-			case dlg != nil && l != "":
-				dlg.typed("line " + l)
-				if next := os.Getenv("FAKECLAUDE_ON_LINE"); next != "" {
-					if err := show(dir, next); err == nil {
-						dlg.load(next)
-					}
-				}
 			}
 		case <-usr1:
 			b, err := os.ReadFile(ctl)
@@ -166,13 +122,76 @@ func tui(args []string) int {
 				fmt.Println(err)
 				continue
 			}
-			name := strings.TrimSpace(string(b))
-			if err := show(dir, name); err != nil {
-				fmt.Println(err)
-			} else if dlg != nil {
-				dlg.load(name)
+			switchTo(dir, dlg, strings.TrimSpace(string(b)))
+		}
+	}
+}
+
+// hang is a hung CLI: deaf to Ctrl-C, hangup and SIGTERM, with a child (a
+// tool it ran) just as deaf — only SIGKILL ends them.
+func hang() {
+	signal.Ignore(syscall.SIGINT, syscall.SIGTERM, syscall.SIGHUP)
+	child := exec.Command("sleep", "3600")
+	if err := child.Start(); err == nil {
+		fmt.Printf("\r\ntool pid %d\r\n", child.Process.Pid)
+	}
+	for {
+		time.Sleep(time.Hour)
+	}
+}
+
+// input delivers what is typed: key by key for a dialog, else line by line.
+func input(keys bool) <-chan string {
+	lines := make(chan string)
+	if keys {
+		go readKeys(lines)
+		return lines
+	}
+	go func() {
+		sc := bufio.NewScanner(os.Stdin)
+		for sc.Scan() {
+			lines <- sc.Text()
+		}
+		close(lines)
+	}()
+	return lines
+}
+
+// typedLine acts on one typed line (or key, in a dialog); it reports
+// whether the line asked to exit.
+func typedLine(dir string, dlg *dialog, l string) (exit bool) {
+	if dlg != nil && dlg.key(l) {
+		return false
+	}
+	l = strings.TrimSpace(l)
+	switch {
+	case l == ":exit" || l == "/exit":
+		return true
+	case strings.HasPrefix(l, "\x1b[A") || strings.HasPrefix(l, "\x1bOA"):
+		showIfSet(dir, "FAKECLAUDE_UP_ENTER")
+	case strings.HasPrefix(l, "\x1b[B") || strings.HasPrefix(l, "\x1bOB"):
+		showIfSet(dir, "FAKECLAUDE_DOWN_ENTER")
+	case l == "":
+		showIfSet(dir, "FAKECLAUDE_ENTER")
+	case strings.HasPrefix(l, ":screen "):
+		switchTo(dir, dlg, strings.TrimSpace(strings.TrimPrefix(l, ":screen ")))
+	case dlg != nil && l != "":
+		dlg.typed("line " + l)
+		if next := os.Getenv("FAKECLAUDE_ON_LINE"); next != "" {
+			if err := show(dir, next); err == nil {
+				dlg.load(next)
 			}
 		}
+	}
+	return false
+}
+
+// switchTo shows screen name, and makes it the dialog's.
+func switchTo(dir string, dlg *dialog, name string) {
+	if err := show(dir, name); err != nil {
+		fmt.Println(err)
+	} else if dlg != nil {
+		dlg.load(name)
 	}
 }
 
