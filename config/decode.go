@@ -51,57 +51,11 @@ func (d *decoder) decode(path string, v any, rv reflect.Value) {
 		d.decode(path, v, n.Elem())
 		rv.Set(n)
 	case reflect.Struct:
-		m, ok := v.(map[string]any)
-		if !ok {
-			d.typeErr(path, v, t)
-			return
-		}
-		fields, names := structFields(t)
-		for _, k := range sortedKeys(m) {
-			kp := joinKey(path, k)
-			i, ok := fields[k]
-			if !ok {
-				d.defined[kp] = true
-				if s := suggest(k, names); s != "" {
-					d.fail(kp, "unknown key; did you mean %q?", s)
-				} else {
-					d.fail(kp, "unknown key (known keys: %s)", strings.Join(names, ", "))
-				}
-				continue
-			}
-			d.decode(kp, m[k], rv.Field(i))
-		}
+		d.decodeStruct(path, v, rv)
 	case reflect.Slice:
-		var elems []any
-		switch a := v.(type) {
-		case []any:
-			elems = a
-		case []map[string]any:
-			for _, e := range a {
-				elems = append(elems, e)
-			}
-		default:
-			d.typeErr(path, v, t)
-			return
-		}
-		s := reflect.MakeSlice(t, len(elems), len(elems))
-		for i, e := range elems {
-			d.decode(joinIndex(path, i), e, s.Index(i))
-		}
-		rv.Set(s)
+		d.decodeSlice(path, v, rv)
 	case reflect.Map:
-		m, ok := v.(map[string]any)
-		if !ok || t.Key().Kind() != reflect.String {
-			d.typeErr(path, v, t)
-			return
-		}
-		out := reflect.MakeMapWithSize(t, len(m))
-		for _, k := range sortedKeys(m) {
-			e := reflect.New(t.Elem()).Elem()
-			d.decode(joinKey(path, k), m[k], e)
-			out.SetMapIndex(reflect.ValueOf(k).Convert(t.Key()), e)
-		}
-		rv.Set(out)
+		d.decodeMap(path, v, rv)
 	case reflect.String:
 		s, ok := v.(string)
 		if !ok {
@@ -131,6 +85,69 @@ func (d *decoder) decode(path string, v any, rv reflect.Value) {
 		// Only reachable if Config grows a field of a new kind.
 		d.fail(path, "config has no decoder for %s", t)
 	}
+}
+
+// decodeStruct decodes a TOML table into a struct, key by key; an unknown
+// key is an error that suggests the nearest known one.
+func (d *decoder) decodeStruct(path string, v any, rv reflect.Value) {
+	m, ok := v.(map[string]any)
+	if !ok {
+		d.typeErr(path, v, rv.Type())
+		return
+	}
+	fields, names := structFields(rv.Type())
+	for _, k := range sortedKeys(m) {
+		kp := joinKey(path, k)
+		i, ok := fields[k]
+		if !ok {
+			d.defined[kp] = true
+			if s := suggest(k, names); s != "" {
+				d.fail(kp, "unknown key; did you mean %q?", s)
+			} else {
+				d.fail(kp, "unknown key (known keys: %s)", strings.Join(names, ", "))
+			}
+			continue
+		}
+		d.decode(kp, m[k], rv.Field(i))
+	}
+}
+
+// decodeSlice decodes an array, or an array of tables, into a slice.
+func (d *decoder) decodeSlice(path string, v any, rv reflect.Value) {
+	var elems []any
+	switch a := v.(type) {
+	case []any:
+		elems = a
+	case []map[string]any:
+		for _, e := range a {
+			elems = append(elems, e)
+		}
+	default:
+		d.typeErr(path, v, rv.Type())
+		return
+	}
+	s := reflect.MakeSlice(rv.Type(), len(elems), len(elems))
+	for i, e := range elems {
+		d.decode(joinIndex(path, i), e, s.Index(i))
+	}
+	rv.Set(s)
+}
+
+// decodeMap decodes a TOML table into a map with string keys.
+func (d *decoder) decodeMap(path string, v any, rv reflect.Value) {
+	t := rv.Type()
+	m, ok := v.(map[string]any)
+	if !ok || t.Key().Kind() != reflect.String {
+		d.typeErr(path, v, t)
+		return
+	}
+	out := reflect.MakeMapWithSize(t, len(m))
+	for _, k := range sortedKeys(m) {
+		e := reflect.New(t.Elem()).Elem()
+		d.decode(joinKey(path, k), m[k], e)
+		out.SetMapIndex(reflect.ValueOf(k).Convert(t.Key()), e)
+	}
+	rv.Set(out)
 }
 
 var (

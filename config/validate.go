@@ -325,105 +325,15 @@ func (k *checker) validate(c *Config) {
 	k.names("agent", len(c.Agents), func(i int) string { return c.Agents[i].Name })
 	k.ref("limits.failover", c.Limits.Failover, "credential", creds)
 
-	targets := map[string]int{}
-	for i, a := range c.Agents {
-		p := joinIndex("agent", i)
-		if a.Target == "" {
-			k.add(p+".target", "required: the tmux pane, session[:window[.pane]]")
-		} else if err := checkTarget(a.Target); err != nil {
-			k.add(p+".target", "%v", err)
-		} else {
-			id := a.Host + "\x00" + a.Target
-			if j, dup := targets[id]; dup {
-				k.add(p+".target", "%q is also the target of agent[%d] (line %d)", a.Target, j, k.p.lines.line(joinIndex("agent", j)))
-			} else {
-				targets[id] = i
-			}
-		}
-		k.notEmpty(p+".command", a.Command)
-		if a.Workdir != "" && a.Host == "" && !filepath.IsAbs(a.Workdir) {
-			k.add(p+".workdir", "%q is not an absolute path", a.Workdir)
-		}
-		k.ref(p+".host", a.Host, "host", hosts)
-		k.ref(p+".credential", a.Credential, "credential", creds)
-		k.ref(p+".backup", a.Backup, "credential", creds)
-		if a.Backup != "" && a.Backup == a.Credential {
-			k.add(p+".backup", "is the same credential as agent.credential")
-		}
-		for name := range a.Env {
-			if !isEnvName(name) {
-				k.add(joinKey(p+".env", name), "%q is not an environment variable name", name)
-			}
-		}
-	}
+	k.validateAgents(c.Agents, hosts, creds)
 	if !c.Tmux.Discover && len(c.Agents) == 0 && !k.bad["agent"] {
 		k.add("tmux.discover", "nothing to watch: no [[agent]] is configured and tmux.discover is false")
 	}
 
-	for i, cr := range c.Credentials {
-		p := joinIndex("credential", i)
-		if !k.has[p+".kind"] {
-			k.add(p+".kind", "required: %s, %s or %s", KindOAuthFile, KindOAuthToken, KindAPIKey)
-		} else if k.oneOf(p+".kind", cr.Kind, KindOAuthFile, KindOAuthToken, KindAPIKey) {
-			if cr.Kind == KindOAuthFile {
-				if k.has[p+".token"] {
-					k.add(p+".token", "not used by kind %q (it reads config_dir/.credentials.json)", cr.Kind)
-				}
-				k.notEmpty(p+".config_dir", cr.ConfigDir)
-			} else {
-				if !k.has[p+".token"] {
-					k.add(p+".token", "required for kind %q, e.g. \"env:ANTHROPIC_API_KEY\"", cr.Kind)
-				}
-				if k.has[p+".config_dir"] {
-					k.add(p+".config_dir", "only used by kind %q", KindOAuthFile)
-				}
-			}
-		}
-		k.oneOf(p+".probe", cr.Probe, "", "api")
-		k.httpURL(p+".base_url", cr.BaseURL)
-	}
+	k.validateCredentials(c.Credentials)
 
-	if t := c.Telegram; t != nil {
-		if !t.Token.IsSet() {
-			k.add("telegram.token", "required: the bot token, e.g. \"env:TELEGRAM_BOT_TOKEN\"")
-		}
-		k.httpURL("telegram.api_url", t.APIURL)
-		for _, l := range []struct {
-			key string
-			ids []int64
-		}{{"admins", t.Admins}, {"operators", t.Operators}, {"viewers", t.Viewers}} {
-			for i, id := range l.ids {
-				if id <= 0 {
-					k.add(joinIndex("telegram."+l.key, i), "%d is not a user ID (user IDs are positive; ask @userinfobot)", id)
-				}
-			}
-		}
-		for i, id := range t.AlertChats {
-			if id == 0 {
-				k.add(joinIndex("telegram.alert_chats", i), "0 is not a chat ID")
-			}
-		}
-	}
-
-	if dc := c.Discord; dc != nil {
-		if !dc.Token.IsSet() {
-			k.add("discord.token", "required: the bot token, e.g. \"env:DISCORD_BOT_TOKEN\"")
-		}
-		k.httpURL("discord.api_url", dc.APIURL)
-		if dc.GuildID != "" && !isSnowflake(dc.GuildID) {
-			k.add("discord.guild_id", "%q is not a numeric Discord ID", dc.GuildID)
-		}
-		for _, l := range []struct {
-			key string
-			ids []string
-		}{{"admins", dc.Admins}, {"operators", dc.Operators}, {"viewers", dc.Viewers}, {"alert_channels", dc.AlertChannels}} {
-			for i, id := range l.ids {
-				if !isSnowflake(id) {
-					k.add(joinIndex("discord."+l.key, i), "%q is not a numeric Discord ID (Developer Mode → Copy ID)", id)
-				}
-			}
-		}
-	}
+	k.validateTelegram(c.Telegram)
+	k.validateDiscord(c.Discord)
 
 	w := c.Watchdog
 	k.positive("watchdog.interval", w.Interval)
@@ -458,17 +368,7 @@ func (k *checker) validate(c *Config) {
 		k.add("limits.resume_prompt", "must be one line (it is typed into the pane and sent with Enter)")
 	}
 
-	for i := range c.Hosts {
-		h := &c.Hosts[i]
-		p := joinIndex("host", i)
-		if h.Address == "" {
-			k.add(p+".address", "required: host or host:port")
-		} else if addr, err := hostPort(h.Address, "22"); err != nil {
-			k.add(p+".address", "%v", err)
-		} else {
-			h.Address = addr
-		}
-	}
+	k.validateHosts(c.Hosts)
 
 	k.dashboard(&c.Dashboard)
 
@@ -478,6 +378,134 @@ func (k *checker) validate(c *Config) {
 
 	k.oneOf("log.format", c.Log.Format, "text", "json")
 	k.oneOf("log.level", c.Log.Level, "debug", "info", "warn", "error")
+}
+
+// validateAgents checks each [[agent]]: a target no other agent has, a
+// command, and the hosts and credentials it names.
+func (k *checker) validateAgents(agents []Agent, hosts, creds map[string]bool) {
+	targets := map[string]int{}
+	for i, a := range agents {
+		p := joinIndex("agent", i)
+		if a.Target == "" {
+			k.add(p+".target", "required: the tmux pane, session[:window[.pane]]")
+		} else if err := checkTarget(a.Target); err != nil {
+			k.add(p+".target", "%v", err)
+		} else {
+			id := a.Host + "\x00" + a.Target
+			if j, dup := targets[id]; dup {
+				k.add(p+".target", "%q is also the target of agent[%d] (line %d)", a.Target, j, k.p.lines.line(joinIndex("agent", j)))
+			} else {
+				targets[id] = i
+			}
+		}
+		k.notEmpty(p+".command", a.Command)
+		if a.Workdir != "" && a.Host == "" && !filepath.IsAbs(a.Workdir) {
+			k.add(p+".workdir", "%q is not an absolute path", a.Workdir)
+		}
+		k.ref(p+".host", a.Host, "host", hosts)
+		k.ref(p+".credential", a.Credential, "credential", creds)
+		k.ref(p+".backup", a.Backup, "credential", creds)
+		if a.Backup != "" && a.Backup == a.Credential {
+			k.add(p+".backup", "is the same credential as agent.credential")
+		}
+		for name := range a.Env {
+			if !isEnvName(name) {
+				k.add(joinKey(p+".env", name), "%q is not an environment variable name", name)
+			}
+		}
+	}
+}
+
+// validateCredentials checks each [[credential]]: its kind and the keys
+// that kind needs or does not use.
+func (k *checker) validateCredentials(creds []Credential) {
+	for i, cr := range creds {
+		p := joinIndex("credential", i)
+		if !k.has[p+".kind"] {
+			k.add(p+".kind", "required: %s, %s or %s", KindOAuthFile, KindOAuthToken, KindAPIKey)
+		} else if k.oneOf(p+".kind", cr.Kind, KindOAuthFile, KindOAuthToken, KindAPIKey) {
+			if cr.Kind == KindOAuthFile {
+				if k.has[p+".token"] {
+					k.add(p+".token", "not used by kind %q (it reads config_dir/.credentials.json)", cr.Kind)
+				}
+				k.notEmpty(p+".config_dir", cr.ConfigDir)
+			} else {
+				if !k.has[p+".token"] {
+					k.add(p+".token", "required for kind %q, e.g. \"env:ANTHROPIC_API_KEY\"", cr.Kind)
+				}
+				if k.has[p+".config_dir"] {
+					k.add(p+".config_dir", "only used by kind %q", KindOAuthFile)
+				}
+			}
+		}
+		k.oneOf(p+".probe", cr.Probe, "", "api")
+		k.httpURL(p+".base_url", cr.BaseURL)
+	}
+}
+
+// validateTelegram checks [telegram]: a token and numeric user and chat IDs.
+func (k *checker) validateTelegram(t *Telegram) {
+	if t == nil {
+		return
+	}
+	if !t.Token.IsSet() {
+		k.add("telegram.token", "required: the bot token, e.g. \"env:TELEGRAM_BOT_TOKEN\"")
+	}
+	k.httpURL("telegram.api_url", t.APIURL)
+	for _, l := range []struct {
+		key string
+		ids []int64
+	}{{"admins", t.Admins}, {"operators", t.Operators}, {"viewers", t.Viewers}} {
+		for i, id := range l.ids {
+			if id <= 0 {
+				k.add(joinIndex("telegram."+l.key, i), "%d is not a user ID (user IDs are positive; ask @userinfobot)", id)
+			}
+		}
+	}
+	for i, id := range t.AlertChats {
+		if id == 0 {
+			k.add(joinIndex("telegram.alert_chats", i), "0 is not a chat ID")
+		}
+	}
+}
+
+// validateDiscord checks [discord]: a token and numeric Discord IDs.
+func (k *checker) validateDiscord(dc *Discord) {
+	if dc == nil {
+		return
+	}
+	if !dc.Token.IsSet() {
+		k.add("discord.token", "required: the bot token, e.g. \"env:DISCORD_BOT_TOKEN\"")
+	}
+	k.httpURL("discord.api_url", dc.APIURL)
+	if dc.GuildID != "" && !isSnowflake(dc.GuildID) {
+		k.add("discord.guild_id", "%q is not a numeric Discord ID", dc.GuildID)
+	}
+	for _, l := range []struct {
+		key string
+		ids []string
+	}{{"admins", dc.Admins}, {"operators", dc.Operators}, {"viewers", dc.Viewers}, {"alert_channels", dc.AlertChannels}} {
+		for i, id := range l.ids {
+			if !isSnowflake(id) {
+				k.add(joinIndex("discord."+l.key, i), "%q is not a numeric Discord ID (Developer Mode → Copy ID)", id)
+			}
+		}
+	}
+}
+
+// validateHosts checks each [[host]]'s address and writes it as host:port.
+func (k *checker) validateHosts(hosts []Host) {
+	for i := range hosts {
+		h := &hosts[i]
+		p := joinIndex("host", i)
+		if h.Address == "" {
+			k.add(p+".address", "required: host or host:port")
+		} else if addr, err := hostPort(h.Address, "22"); err != nil {
+			k.add(p+".address", "%v", err)
+		} else {
+			h.Address = addr
+		}
+	}
 }
 
 // routeKeys lists the keys each route type uses besides type, name, timeout.
