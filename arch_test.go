@@ -30,7 +30,9 @@ func TestPackageArrows(t *testing.T) {
 		"audit":     {},                 // the journal must be writable whatever else is broken
 		"dashboard": {},                 // reads a Snapshot the daemon builds, so it cannot reach into the fleet
 		"scheduler": {},                 // runs the jobs it is given; the jobs live with their owners
+		"heartbeat": {},                 // the dead man's switch must not depend on what it reports dead
 		"fleet":     {"tmux", "claude"}, // joins panes and the classifier
+		"login":     {"claude", "tmux"}, // drives the CLI's login, in a pane when it needs a terminal
 		// The alert path must not share the failure: driven by events,
 		// delivering through Routes, it cannot be stopped by a broken fleet,
 		// tmux or chat library.

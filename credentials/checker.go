@@ -1,7 +1,8 @@
 // Package credentials checks the logins agents run on ([[credential]]s:
 // a Claude Code credentials file, a long-lived OAuth token, an API key),
-// builds the environment an agent is started with, and decides when an
-// agent should fail over to its backup credential.
+// builds the environment an agent is started with, decides when an agent
+// should fail over to its backup credential, and remembers which expiry
+// warnings went out (Warnings), so none is said twice.
 //
 // Checks are passive by default: they read files and token prefixes and
 // never spend anything. An active probe (one tiny API request) runs only

@@ -193,6 +193,14 @@ func (d *daemon) onScan(sts []fleet.Status, took time.Duration) {
 	d.limitPolicy(sts)
 }
 
+// scanning says whether the scan loop is alive, for the dead man's switch:
+// a scan finished within three scan intervals (30 s at least).
+func (d *daemon) scanning() bool {
+	d.health.mu.Lock()
+	defer d.health.mu.Unlock()
+	return !d.health.lastScan.IsZero() && d.since(d.health.lastScan) < max(3*d.rt.cfg.Watchdog.Interval.Duration, 30*time.Second)
+}
+
 // notifySystemd tells systemd we are ready, then pings its watchdog while
 // scans keep finishing: a hung scan loop stops the pings and systemd
 // restarts us.

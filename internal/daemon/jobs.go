@@ -4,8 +4,6 @@ import (
 	"context"
 	"fmt"
 	"maps"
-	"net/http"
-	neturl "net/url"
 	"slices"
 	"strings"
 	"time"
@@ -64,7 +62,7 @@ func (d *daemon) authCheck(ctx context.Context) {
 				d.metrics.SetCredentialExpiry(h.Name, h.Kind, tok.which, tok.at)
 			}
 		}
-		changed, seen, err := d.warnings.health(h.Name, h.Healthy)
+		changed, seen, err := d.warnings.Health(h.Name, h.Healthy)
 		if err != nil {
 			d.log.Warn("auth check", "err", err)
 		}
@@ -98,7 +96,7 @@ func (d *daemon) authCheck(ctx context.Context) {
 	for _, b := range d.rt.cfg.Schedule.WarnBefore {
 		ths = append(ths, b.Duration)
 	}
-	due, err := d.warnings.due(now, ths, func(within time.Duration) []credentials.Expiry {
+	due, err := d.warnings.Due(now, ths, func(within time.Duration) []credentials.Expiry {
 		return d.rt.creds.ExpiringWithin(now, within)
 	})
 	if err != nil {
@@ -115,20 +113,6 @@ func (d *daemon) authCheck(ctx context.Context) {
 }
 
 func ptr[T any](v T) *T { return &v }
-
-// agentsOn lists the agents running on credential name that have a backup.
-func (d *daemon) agentsOn(name string) []string {
-	if d.rt.failover == nil {
-		return nil
-	}
-	var out []string
-	for _, a := range d.rt.failover.Assignments() {
-		if a.Credential == name && a.Backup != "" && a.Backup != name {
-			out = append(out, a.Agent)
-		}
-	}
-	return out
-}
 
 // morningReport sends the report to every chat transport.
 func (d *daemon) morningReport(ctx context.Context) {
@@ -173,155 +157,9 @@ func (d *daemon) broadcast(ctx context.Context, text string) {
 	}
 }
 
-// heartbeat pings the dead man's switch (healthchecks.io style) while the
-// scan loop is alive; a switch that stops hearing from us alerts someone
-// even when fleetwarden itself is dead.
-func (d *daemon) heartbeat(ctx context.Context) error {
-	url := d.rt.cfg.Heartbeat.URL
-	if url == "" {
-		return nil
-	}
-	every := d.rt.cfg.Heartbeat.Interval.Duration
-	if every <= 0 {
-		every = time.Minute
-	}
-	client := &http.Client{Timeout: 15 * time.Second}
-	t := time.NewTicker(every)
-	defer t.Stop()
-	for {
-		d.health.mu.Lock()
-		alive := !d.health.lastScan.IsZero() && d.since(d.health.lastScan) < max(3*d.rt.cfg.Watchdog.Interval.Duration, 30*time.Second)
-		d.health.mu.Unlock()
-		if alive {
-			d.ping(ctx, client, url)
-		}
-		select {
-		case <-ctx.Done():
-			return nil
-		case <-t.C:
-		}
-	}
-}
-
-func (d *daemon) ping(ctx context.Context, client *http.Client, url string) {
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
-	if err != nil {
-		d.log.Warn("heartbeat", "err", hideURL(err, url))
-		return
-	}
-	resp, err := client.Do(req)
-	if err != nil {
-		d.log.Warn("heartbeat", "err", hideURL(err, url))
-		return
-	}
-	resp.Body.Close()
-	if resp.StatusCode/100 != 2 {
-		d.log.Warn("heartbeat: the dead man's switch refused the ping", "status", resp.Status)
-	}
-}
-
-// hideURL takes the heartbeat URL (its path is the switch's key) out of an
-// error, keeping the host.
-func hideURL(err error, raw string) string {
-	short := raw
-	if u, perr := neturl.Parse(raw); perr == nil && u.Host != "" {
-		short = u.Scheme + "://" + u.Host + "/…"
-	}
-	return strings.ReplaceAll(err.Error(), raw, short)
-}
-
-// heartbeatFail tells the dead man's switch that an alert could not be
-// delivered on any route.
-func (d *daemon) heartbeatFail(summary string) {
-	url := d.rt.cfg.Heartbeat.URL
-	if url == "" {
-		return
-	}
-	ctx, cancel := context.WithTimeout(context.Background(), 15*time.Second)
-	defer cancel()
-	req, err := http.NewRequestWithContext(ctx, http.MethodPost, strings.TrimRight(url, "/")+"/fail", strings.NewReader("undeliverable alert: "+summary))
-	if err != nil {
-		return
-	}
-	if resp, err := http.DefaultClient.Do(req); err == nil {
-		resp.Body.Close()
-	} else {
-		d.log.Warn("heartbeat /fail", "err", hideURL(err, strings.TrimRight(url, "/")+"/fail"))
-	}
-}
-
-// failover reacts to an agent's login failing: with a healthy backup it
-// restarts the agent on it (auto), or tells the humans how to (ask).
-func (d *daemon) failover(ctx context.Context, agent, reason string) {
-	fo := d.rt.failover
-	if fo == nil || fo.Mode() == credentials.ModeOff {
-		return
-	}
-	// One at a time per agent: its pane and its credential check may both
-	// report the same failure.
-	if _, busy := d.failingOver.LoadOrStore(agent, true); busy {
-		return
-	}
-	defer d.failingOver.Delete(agent)
-	health := map[string]credentials.Health{}
-	for _, h := range d.rt.creds.CheckAll(ctx, false) {
-		health[h.Name] = h
-	}
-	dec := fo.Decide(agent, reason, health)
-	switch dec.Action {
-	case credentials.ActionNone:
-		if dec.To != "" || strings.Contains(dec.Why, "backup") {
-			d.notice(agent, "failover", dec.Why)
-		}
-		return
-	case credentials.ActionAsk:
-		d.notice(agent, "failover", fmt.Sprintf("%s Send /auth use %s %s to switch.", dec.Why, agent, dec.To))
-		return
-	}
-	start := d.now()
-	res := d.rt.fleet.Restart(ctx, []string{agent}, d.rt.restartOptions(map[string]string{agent: dec.To}))
-	ok := len(res) == 1 && res[0].OK
-	_ = d.tap.Append(audit.Record{Kind: audit.KindCredential, Agents: []string{agent}, Actor: "fleetwarden", Action: "failover",
-		From: dec.From, To: dec.To, Reason: reason, OK: ptr(ok), Message: dec.Why})
-	for _, rec := range commands.RestartRecords(res, []string{agent}, "fleetwarden", d.since(start)) {
-		_ = d.tap.Append(rec)
-	}
-	if !ok {
-		msg := "restart failed"
-		if len(res) == 1 {
-			msg = res[0].Err
-		}
-		d.notice(agent, "failover", fmt.Sprintf("Switching %s to %s failed: %s", agent, dec.To, msg))
-		return
-	}
-	if err := fo.Switched(agent, dec.To); err != nil {
-		d.log.Error("recording the failover", "err", err)
-	}
-	d.notice(agent, "failover", fmt.Sprintf("%s now runs on backup credential %s (%s). Switch back with /auth use %s %s.", agent, dec.To, dec.Why, agent, dec.From))
-}
-
 // notice is a one-off alert carried by every route.
 func (d *daemon) notice(agent, reason, text string) {
 	d.alerts.Observe(alert.Event{Time: d.now(), Agent: agent, Kind: alert.KindInfo, Reason: reason, Evidence: text, Active: true})
-}
-
-// authUse is `/auth use AGENT|all CREDENTIAL`: the human moves agents to a
-// credential (back to the primary, or over) and they restart on it.
-func (d *daemon) authUse(ctx context.Context, agents []string, cred, by string) (string, error) {
-	if d.rt.failover == nil {
-		return "", fmt.Errorf("no credentials are configured")
-	}
-	if err := d.rt.failover.Use(agents, cred); err != nil {
-		return "", err
-	}
-	_ = d.tap.Append(audit.Record{Kind: audit.KindCredential, Agents: agents, Actor: by, Action: "use", To: cred})
-	start := d.now()
-	res := d.rt.fleet.Restart(ctx, agents, d.rt.restartOptions(nil))
-	for _, rec := range commands.RestartRecords(res, agents, by, d.since(start)) {
-		_ = d.tap.Append(rec)
-	}
-	d.watchdog.ScanOnce(ctx)
-	return fmt.Sprintf("Switched %d agent(s) to %s.\n%s", len(agents), cred, commands.RestartReport(res, d.since(start))), nil
 }
 
 // checkCLIs asks each host's Claude Code for its version, for the dashboard;
@@ -377,7 +215,7 @@ func (d *daemon) footerExpiry(sts []fleet.Status) {
 	now := d.now()
 	for k, names := range agents {
 		at := now.Add(time.Duration(k.days) * 24 * time.Hour)
-		fresh, err := d.warnings.once(fmt.Sprintf("footer/%s/%d", k.cred, k.days), at)
+		fresh, err := d.warnings.Once(fmt.Sprintf("footer/%s/%d", k.cred, k.days), at)
 		if err != nil {
 			d.log.Warn("login expiry from the footer", "err", err)
 		}

@@ -15,7 +15,6 @@ import (
 	"github.com/fleetwarden/fleetwarden/alert"
 	"github.com/fleetwarden/fleetwarden/audit"
 	"github.com/fleetwarden/fleetwarden/claude"
-	"github.com/fleetwarden/fleetwarden/commands"
 	"github.com/fleetwarden/fleetwarden/config"
 	"github.com/fleetwarden/fleetwarden/credentials"
 	"github.com/fleetwarden/fleetwarden/fleet"
@@ -176,11 +175,7 @@ func (d *daemon) limitFailover(a fleet.LimitAction) {
 	for _, agent := range move {
 		override[agent] = to
 	}
-	start := time.Now()
-	res := d.rt.fleet.Restart(ctx, move, d.rt.restartOptions(override))
-	for _, rec := range commands.RestartRecords(res, move, "fleetwarden", time.Since(start)) {
-		_ = d.tap.Append(rec)
-	}
+	res, _ := d.restartOn(ctx, move, override, "fleetwarden")
 	var moved, failed []string
 	for _, r := range res {
 		ok := r.OK && d.rt.failover.Switched(r.Agent, to) == nil
@@ -225,11 +220,7 @@ func (d *daemon) limitFailback(a fleet.LimitAction) {
 		err := d.rt.failover.Use([]string{agent}, from)
 		var res []fleet.RestartResult
 		if err == nil {
-			start := time.Now()
-			res = d.rt.fleet.Restart(ctx, []string{agent}, d.rt.restartOptions(nil))
-			for _, rec := range commands.RestartRecords(res, []string{agent}, "fleetwarden", time.Since(start)) {
-				_ = d.tap.Append(rec)
-			}
+			res, _ = d.restartOn(ctx, []string{agent}, nil, "fleetwarden")
 			if len(res) != 1 || !res[0].OK {
 				err = fmt.Errorf("restart failed")
 				if len(res) == 1 && res[0].Err != "" {

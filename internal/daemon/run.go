@@ -22,7 +22,9 @@ import (
 	"github.com/fleetwarden/fleetwarden/credentials"
 	"github.com/fleetwarden/fleetwarden/dashboard"
 	"github.com/fleetwarden/fleetwarden/fleet"
+	"github.com/fleetwarden/fleetwarden/heartbeat"
 	"github.com/fleetwarden/fleetwarden/internal/atomicfile"
+	"github.com/fleetwarden/fleetwarden/login"
 	"github.com/fleetwarden/fleetwarden/scheduler"
 	"golang.org/x/sys/unix"
 )
@@ -55,10 +57,11 @@ type daemon struct {
 	metrics     *dashboard.Metrics
 	dash        *dashboard.Server
 	tap         journalTap
-	warnings    *warnings
+	warnings    *credentials.Warnings
 	failingOver sync.Map // agent → true while its failover runs
 	sched       *scheduler.Scheduler
-	synced      sync.Once // alerts told the first scan is in
+	beat        *heartbeat.Switch // the dead man's switch
+	synced      sync.Once         // alerts told the first scan is in
 
 	now     func() time.Time
 	version string
@@ -85,8 +88,8 @@ func newDaemon(rt *wiring, b *boot, o Options, withHandler func(*commands.Handle
 		return nil, fmt.Errorf("opening the journal: %w", err)
 	}
 	d := &daemon{rt: rt, log: rt.log, journal: j, started: b.started, metrics: b.metrics, now: o.Now, version: o.Version,
-		goodAfter: o.GoodAfter, warnings: loadWarnings(cfg.State.Dir), boot: b, reloadc: make(chan *boot, 1), disk: disk}
-	d.warnings.report = disk.report
+		goodAfter: o.GoodAfter, warnings: credentials.LoadWarnings(cfg.State.Dir, disk.report), boot: b, reloadc: make(chan *boot, 1), disk: disk}
+	d.beat = heartbeat.New(heartbeat.Options{URL: cfg.Heartbeat.URL, Every: cfg.Heartbeat.Interval.Duration, Alive: d.scanning, Log: rt.log})
 	d.limits = newLimits(cfg, rt.log)
 	if cfg.Dashboard.Enabled() {
 		srv, err := dashboard.New(dashboard.Options{Listen: cfg.Dashboard.Listen, Token: cfg.Dashboard.Token.Value(), Hosts: cfg.Dashboard.Hosts,
@@ -103,14 +106,17 @@ func newDaemon(rt *wiring, b *boot, o Options, withHandler func(*commands.Handle
 	commands.RegisterFleet(h, rt.fleet, rt.credentialStatuses, d.authUse)
 	h.SetStatusNote(func() string { return strings.Join(d.notes(), "\n") })
 	d.registerReload(h)
-	startLogin, verify := rt.startLogin, rt.verifyLogin
-	if cfg.Claude.LoginMethod == "setup-token" {
-		startLogin, verify = rt.startSetupToken, rt.verifySetupToken
-	}
+	lg := rt.login()
 	commands.RegisterRecovery(h, commands.Recovery{
-		Fleet:      rt.fleet,
-		StartLogin: startLogin,
-		Verify:     verify,
+		Fleet: rt.fleet,
+		StartLogin: func(ctx context.Context) (commands.LoginSession, error) {
+			s, err := lg.Start(ctx)
+			if err != nil {
+				return nil, err
+			}
+			return s, nil
+		},
+		Verify:     lg.Verify,
 		AfterLogin: cfg.Login.Restart,
 		Restarter:  restarter{rt},
 		Timeout:    cfg.Claude.LoginTimeout.Duration,
@@ -200,7 +206,7 @@ func newDaemon(rt *wiring, b *boot, o Options, withHandler func(*commands.Handle
 		Journal:        d.tap,
 		OnUndeliverable: func(n alert.Notification, errs []error) {
 			d.log.Error("alert undeliverable on every route", "alert", n.Summary, "err", errors.Join(errs...))
-			go d.heartbeatFail(n.Summary)
+			go d.beat.Fail(n.Summary)
 		},
 	})
 	if err != nil {
@@ -307,7 +313,7 @@ func (d *daemon) run(ctx context.Context) (*boot, error) {
 	}
 	goRun("systemd", func(ctx context.Context) error { d.notifySystemd(ctx); return nil })
 	if d.boot.safe == "" {
-		goRun("heartbeat", d.heartbeat)
+		goRun("heartbeat", d.beat.Run)
 	}
 	d.sched.Start(ctx)
 	defer d.sched.Stop()
@@ -507,31 +513,6 @@ func (r consoleRoute) Deliver(ctx context.Context, n alert.Notification) error {
 	return r.c.Notify(ctx, n.Text())
 }
 
-// restarter restarts agents with the configured bounds and credentials.
-type restarter struct{ rt *wiring }
-
-func (r restarter) Restart(ctx context.Context, names []string) []fleet.RestartResult {
-	return r.rt.fleet.Restart(ctx, names, r.rt.restartOptions(nil))
-}
-
-// restartOptions are the configured bounds, with each agent's credential
-// environment; override maps agents to another credential (failover).
-func (rt *wiring) restartOptions(override map[string]string) fleet.RestartOptions {
-	cfg := rt.cfg
-	return fleet.RestartOptions{
-		Parallel:     cfg.Login.Parallel,
-		Timeout:      cfg.Login.RestartTimeout.Duration,
-		ConfigDir:    cfg.Claude.ConfigDir,
-		ResumeChoice: cfg.Restart.ResumeChoice,
-		Env: func(a fleet.Agent) (map[string]string, error) {
-			if c, ok := override[a.Name]; ok {
-				return rt.creds.Env(c)
-			}
-			return rt.agentEnv(a)
-		},
-	}
-}
-
 // isTerminal reports whether r is a terminal (not /dev/null, a pipe or a file).
 func isTerminal(r io.Reader) bool {
 	f, ok := r.(*os.File)
@@ -542,62 +523,11 @@ func isTerminal(r io.Reader) bool {
 	return err == nil
 }
 
-// startLogin starts `claude auth login` on this host.
-func (rt *wiring) startLogin(ctx context.Context) (commands.LoginSession, error) {
-	return claude.StartLogin(ctx, claude.LoginOptions{
-		Bin:       rt.cfg.Claude.Bin,
-		ConfigDir: claude.ConfigDirEnv(rt.cfg.Claude.ConfigDir, userHome()),
-		Environ:   rt.environ,
-		Timeout:   rt.cfg.Claude.LoginTimeout.Duration,
-	})
-}
-
-// verifyLogin reads the credentials file the login wrote: a passive check
-// that spends no refresh token.
-func (rt *wiring) verifyLogin(_ context.Context) (string, error) {
-	c, err := claude.ReadCredentials(claude.CredentialsPath(rt.cfg.Claude.ConfigDir))
-	if err != nil {
-		return "", err
-	}
-	now := time.Now()
-	switch {
-	case !c.HasRefresh:
-		return "", errors.New("the refresh token is empty")
-	case c.AccessExpires.IsZero() || !c.AccessExpires.After(now):
-		return "", errors.New("the access token is already expired")
-	}
-	return c.Status(now), nil
-}
-
-// agentEnv is the environment a (re)started agent gets for its credential:
-// the one failover says it is on. An agent that names no credential and
-// was never switched keeps its own environment, plus CLAUDE_CONFIG_DIR when
-// claude.config_dir is not the CLI's default (setting it even to ~/.claude
-// would start the CLI as a fresh install). A remote agent's default is its
-// user's ~/.claude: a config_dir that is ~/.claude here counts as that.
-func (rt *wiring) agentEnv(a fleet.Agent) (map[string]string, error) {
-	cur := ""
-	if rt.failover != nil {
-		cur = rt.failover.Current(a.Name)
-	}
-	if a.Credential == "" && (cur == "" || cur == credentials.DefaultName) {
-		env := map[string]string{}
-		if d := claude.ConfigDirEnv(rt.cfg.Claude.ConfigDir, userHome()); d != "" {
-			env["CLAUDE_CONFIG_DIR"] = d
-		}
-		return env, nil
-	}
-	if cur == "" {
-		cur = a.Credential
-	}
-	return rt.creds.Env(cur)
-}
-
-// userHome is the home directory of the user fleetwarden runs as; "" when
-// unknown (then every configured directory counts as not the default).
-func userHome() string {
-	h, _ := os.UserHomeDir()
-	return h
+// login is the login driver claude.login_method asks for.
+func (rt *wiring) login() *login.Driver {
+	c := rt.cfg.Claude
+	return login.New(login.Options{Method: c.LoginMethod, Bin: c.Bin, ConfigDir: c.ConfigDir, Home: userHome(),
+		Environ: rt.environ, Timeout: c.LoginTimeout.Duration, TokenFile: c.TokenFile, Tmux: rt.tmux})
 }
 
 // orNow turns a configured 0 ("do not wait") into the shortest wait: the

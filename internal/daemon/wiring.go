@@ -1,7 +1,6 @@
 package daemon
 
 import (
-	"context"
 	"fmt"
 	"log/slog"
 	"path/filepath"
@@ -122,35 +121,6 @@ func ids64(ids []int64) []string {
 	out := make([]string, len(ids))
 	for i, id := range ids {
 		out[i] = strconv.FormatInt(id, 10)
-	}
-	return out
-}
-
-// credentialStatuses checks every credential passively (no network, no
-// refresh token spent), for /auth.
-func (rt *wiring) credentialStatuses(ctx context.Context) []commands.CredentialStatus {
-	var out []commands.CredentialStatus
-	for _, h := range rt.creds.CheckAll(ctx, false) {
-		out = append(out, commands.CredentialStatus{Name: h.Name, Kind: h.Kind, Healthy: h.Healthy, Detail: h.Detail,
-			StandIns: rt.standIns(h.Name)})
-	}
-	return out
-}
-
-// standIns lists the agents whose primary credential is name that run on
-// another one now, by agent.
-func (rt *wiring) standIns(name string) map[string]string {
-	if rt.failover == nil {
-		return nil
-	}
-	var out map[string]string
-	for _, a := range rt.failover.Assignments() {
-		if a.Primary == name && a.Credential != a.Primary {
-			if out == nil {
-				out = map[string]string{}
-			}
-			out[a.Agent] = a.Credential
-		}
 	}
 	return out
 }

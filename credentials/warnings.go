@@ -1,4 +1,4 @@
-package daemon
+package credentials
 
 import (
 	"encoding/json"
@@ -9,14 +9,13 @@ import (
 	"sync"
 	"time"
 
-	"github.com/fleetwarden/fleetwarden/credentials"
 	"github.com/fleetwarden/fleetwarden/internal/atomicfile"
 )
 
-// warnings remembers, on disk, which expiry warnings went out and how each
+// Warnings remembers, on disk, which expiry warnings went out and how each
 // credential was at its last check, so that neither a later check nor a
 // restart of fleetwarden says the same thing twice.
-type warnings struct {
+type Warnings struct {
 	path   string
 	report func(what string, err error) // hears every save; nil: nobody
 
@@ -27,10 +26,12 @@ type warnings struct {
 
 const warningsFile = "warnings.json"
 
-// loadWarnings reads the state; a missing or damaged file starts empty
-// (the worst case is a warning said again).
-func loadWarnings(dir string) *warnings {
-	w := &warnings{path: filepath.Join(dir, warningsFile)}
+// LoadWarnings reads the state kept in dir; a missing or damaged file
+// starts empty (the worst case is a warning said again). report, when not
+// nil, hears how every save went (the file's name and the error, nil when
+// it worked).
+func LoadWarnings(dir string, report func(what string, err error)) *Warnings {
+	w := &Warnings{path: filepath.Join(dir, warningsFile), report: report}
 	if b, err := os.ReadFile(w.path); err == nil {
 		_ = json.Unmarshal(b, w)
 	}
@@ -43,7 +44,7 @@ func loadWarnings(dir string) *warnings {
 	return w
 }
 
-func (w *warnings) saveLocked() error {
+func (w *Warnings) saveLocked() error {
 	b, err := json.Marshal(w)
 	if err != nil {
 		return err
@@ -58,9 +59,9 @@ func (w *warnings) saveLocked() error {
 	return nil
 }
 
-// health records a credential's health and reports whether it changed
+// Health records a credential's health and reports whether it changed
 // (or was never seen: then seen is false).
-func (w *warnings) health(name string, healthy bool) (changed, seen bool, err error) {
+func (w *Warnings) Health(name string, healthy bool) (changed, seen bool, err error) {
 	w.mu.Lock()
 	defer w.mu.Unlock()
 	was, seen := w.Healthy[name]
@@ -71,18 +72,18 @@ func (w *warnings) health(name string, healthy bool) (changed, seen bool, err er
 	return true, seen, w.saveLocked()
 }
 
-// due returns the warnings to send now: for each token running out within
+// Due returns the warnings to send now: for each token running out within
 // a threshold, one warning at the tightest threshold it is within — a
 // token found an hour from its end gets the 1 h warning, not the 24 h one
 // as well — unless that was sent. It marks them sent.
-func (w *warnings) due(now time.Time, thresholds []time.Duration, expiring func(time.Duration) []credentials.Expiry) ([]credentials.Expiry, error) {
+func (w *Warnings) Due(now time.Time, thresholds []time.Duration, expiring func(time.Duration) []Expiry) ([]Expiry, error) {
 	ths := slices.Clone(thresholds)
 	slices.Sort(ths) // tightest first
 	type token struct {
 		name, kind string
 		at         int64
 	}
-	var out []credentials.Expiry
+	var out []Expiry
 	seen := map[token]bool{}
 	w.mu.Lock()
 	defer w.mu.Unlock()
@@ -119,9 +120,9 @@ func (w *warnings) due(now time.Time, thresholds []time.Duration, expiring func(
 	return out, nil
 }
 
-// once reports whether the warning key is new, and marks it sent: it is
+// Once reports whether the warning key is new, and marks it sent: it is
 // forgotten a day after at, the moment it warns of.
-func (w *warnings) once(key string, at time.Time) (bool, error) {
+func (w *Warnings) Once(key string, at time.Time) (bool, error) {
 	w.mu.Lock()
 	defer w.mu.Unlock()
 	if _, done := w.Sent[key]; done {

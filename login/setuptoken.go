@@ -1,4 +1,4 @@
-package daemon
+package login
 
 import (
 	"context"
@@ -12,7 +12,6 @@ import (
 	"time"
 
 	"github.com/fleetwarden/fleetwarden/claude"
-	"github.com/fleetwarden/fleetwarden/commands"
 	"github.com/fleetwarden/fleetwarden/tmux"
 )
 
@@ -37,33 +36,33 @@ type setupTokenLogin struct {
 	cancel context.CancelFunc
 }
 
-func (rt *wiring) startSetupToken(ctx context.Context) (commands.LoginSession, error) {
-	cfg := rt.cfg
-	bin := cfg.Claude.Bin
+func (d *Driver) startSetupToken(ctx context.Context) (*setupTokenLogin, error) {
+	tm := d.o.Tmux
+	bin := d.o.Bin
 	if bin == "" {
 		bin = "claude"
 	}
 	env := map[string]string{"BROWSER": "true"}
-	if d := claude.ConfigDirEnv(cfg.Claude.ConfigDir, userHome()); d != "" {
-		env["CLAUDE_CONFIG_DIR"] = d
+	if dir := claude.ConfigDirEnv(d.o.ConfigDir, d.o.Home); dir != "" {
+		env["CLAUDE_CONFIG_DIR"] = dir
 	}
 	// A leftover window from a crashed run must not hold an old token.
-	_ = rt.tmux.KillSession(ctx, loginSession)
-	p, err := rt.tmux.NewSession(ctx, loginSession, "setup-token", tmux.SpawnOptions{Command: bin + " setup-token", Env: env, Width: 200, Height: 50})
+	_ = tm.KillSession(ctx, loginSession)
+	p, err := tm.NewSession(ctx, loginSession, "setup-token", tmux.SpawnOptions{Command: bin + " setup-token", Env: env, Width: 200, Height: 50})
 	if err != nil {
 		return nil, fmt.Errorf("opening a tmux window for claude setup-token: %w", err)
 	}
 	// Keep the screen after the CLI exits: the token is printed just before.
-	if err := rt.tmux.SetOption(ctx, p.ID, "remain-on-exit", "on"); err != nil {
-		_ = rt.tmux.KillSession(ctx, loginSession)
+	if err := tm.SetOption(ctx, p.ID, "remain-on-exit", "on"); err != nil {
+		_ = tm.KillSession(ctx, loginSession)
 		return nil, err
 	}
-	timeout := cfg.Claude.LoginTimeout.Duration
+	timeout := d.o.Timeout
 	if timeout <= 0 {
 		timeout = 10 * time.Minute
 	}
 	lctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), timeout)
-	l := &setupTokenLogin{tm: rt.tmux, paneID: p.ID, tokenFile: cfg.Claude.TokenFile, done: make(chan struct{}), cancel: cancel}
+	l := &setupTokenLogin{tm: tm, paneID: p.ID, tokenFile: d.o.TokenFile, done: make(chan struct{}), cancel: cancel}
 	go func() {
 		<-lctx.Done()
 		l.finish()
@@ -178,16 +177,16 @@ func writeSecretFile(path, content string) error {
 }
 
 // verifySetupToken checks the stored long-lived token passively.
-func (rt *wiring) verifySetupToken(_ context.Context) (string, error) {
-	b, err := os.ReadFile(rt.cfg.Claude.TokenFile)
+func (d *Driver) verifySetupToken(_ context.Context) (string, error) {
+	b, err := os.ReadFile(d.o.TokenFile)
 	if err != nil {
 		return "", err
 	}
 	tok := strings.TrimSpace(string(b))
 	if claude.TokenKindOf(tok) != claude.KindOAuth {
-		return "", fmt.Errorf("%s does not hold an OAuth token", rt.cfg.Claude.TokenFile)
+		return "", fmt.Errorf("%s does not hold an OAuth token", d.o.TokenFile)
 	}
-	return fmt.Sprintf("long-lived token %s stored in %s (valid about a year)", claude.Fingerprint(tok), rt.cfg.Claude.TokenFile), nil
+	return fmt.Sprintf("long-lived token %s stored in %s (valid about a year)", claude.Fingerprint(tok), d.o.TokenFile), nil
 }
 
 // poll checks cond every 200ms until it holds or ctx ends.
