@@ -52,9 +52,11 @@ type Options struct {
 
 	AlertChannels []string // channel IDs Notify posts to
 	Handler       Handler
-	Commands      []commands.Command // registered as slash commands
-	Log           *slog.Logger
-	HTTPClient    *http.Client // default: a client with a 20 s timeout
+	// Commands are registered as slash commands; read when Run starts (the
+	// daemon builds its transports before it registers the commands).
+	Commands   func() []commands.Command
+	Log        *slog.Logger
+	HTTPClient *http.Client // default: a client with a 20 s timeout
 
 	// OnHealth is called, in order and never concurrently, when the
 	// transport's health changes.
@@ -129,13 +131,6 @@ func New(o Options) (*Bot, error) {
 			return nil, fmt.Errorf("discord: alert channel %q is not a channel ID (digits only; enable Developer Mode and use Copy Channel ID)", ch)
 		}
 	}
-	// Hidden commands (/start, Telegram's greeting) are no slash commands.
-	o.Commands = slices.DeleteFunc(slices.Clone(o.Commands), func(c commands.Command) bool { return c.Hidden })
-	cmds, err := appCommands(o.Commands)
-	var dm []*discordgo.ApplicationCommand
-	if err != nil {
-		return nil, err
-	}
 	if o.BackoffMin <= 0 {
 		o.BackoffMin = time.Second
 	}
@@ -150,12 +145,7 @@ func New(o Options) (*Bot, error) {
 	if err != nil {
 		return nil, fmt.Errorf("discord: %w", err)
 	}
-	for i, c := range o.Commands {
-		if c.Private {
-			dm = append(dm, cmds[i])
-		}
-	}
-	b := &Bot{o: o, log: o.Log.With("transport", Platform), dg: dg, cmds: cmds, dmCmds: dm, apiURL: api,
+	b := &Bot{o: o, log: o.Log.With("transport", Platform), dg: dg, apiURL: api,
 		health: Health{State: "starting", Since: time.Now()}, wake: make(chan struct{}, 1),
 		others: make(chan struct{}, maxOthers)}
 	dg.Client = clientFor(o.HTTPClient, api)
@@ -175,6 +165,29 @@ func New(o Options) (*Bot, error) {
 	dg.AddHandler(func(_ *discordgo.Session, rl *discordgo.RateLimit) { b.onRateLimit(rl) })
 	dg.AddHandler(func(_ *discordgo.Session, ic *discordgo.InteractionCreate) { b.onInteraction(ic) })
 	return b, nil
+}
+
+// loadCommands reads the command list and turns it into slash commands,
+// refusing a list Discord would refuse.
+func (b *Bot) loadCommands() error {
+	var list []commands.Command
+	if b.o.Commands != nil {
+		list = b.o.Commands()
+	}
+	// Hidden commands (/start, Telegram's greeting) are no slash commands.
+	list = slices.DeleteFunc(slices.Clone(list), func(c commands.Command) bool { return c.Hidden })
+	cmds, err := appCommands(list)
+	if err != nil {
+		return err
+	}
+	var dm []*discordgo.ApplicationCommand
+	for i, c := range list {
+		if c.Private {
+			dm = append(dm, cmds[i])
+		}
+	}
+	b.cmds, b.dmCmds = cmds, dm
+	return nil
 }
 
 // appCommands turns the command list into slash commands: the description
@@ -263,6 +276,9 @@ func (b *Bot) Name() string { return Platform }
 // Run connects to the gateway (retrying with backoff while it is
 // unreachable), registers the commands and serves until ctx is done.
 func (b *Bot) Run(ctx context.Context) error {
+	if err := b.loadCommands(); err != nil {
+		return err
+	}
 	b.mu.Lock()
 	if b.running {
 		b.mu.Unlock()

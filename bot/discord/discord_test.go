@@ -116,7 +116,7 @@ func start(t *testing.T, register func(*commands.Handler), mod func(*Options, *d
 	e := &env{srv: srv, h: h, rec: &recorder{h: h}}
 	o := Options{
 		Token: token, HTTPClient: srv.HTTPClient(), AlertChannels: []string{alertA, alertB},
-		Handler: e.rec, Commands: h.Commands(),
+		Handler: e.rec, Commands: h.Commands,
 		BackoffMin: 20 * time.Millisecond, BackoffMax: 200 * time.Millisecond,
 		OnHealth: func(h Health) {
 			e.mu.Lock()
@@ -609,20 +609,43 @@ func TestProbe(t *testing.T) {
 	}
 }
 
-func TestNewRefusesBadOptions(t *testing.T) {
+// A command list Discord would refuse is refused when Run reads it,
+// before anything is sent.
+func TestRunRefusesBadCommands(t *testing.T) {
 	t.Parallel()
 	many := make([]commands.Command, 101)
 	for i := range many {
 		many[i] = commands.Command{Name: fmt.Sprintf("c%d", i), Help: "x"}
 	}
 	h := commands.NewHandler(commands.Options{})
+	for _, tc := range []struct {
+		name    string
+		cmds    []commands.Command
+		wantErr string
+	}{
+		{"101 commands", many, "at most 100"},
+		{"bad command name", []commands.Command{{Name: "Peek Agent"}}, "not a valid slash command name"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			b, err := New(Options{Token: token, Handler: h, APIURL: "http://127.0.0.1:1", Commands: func() []commands.Command { return tc.cmds }})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if err := b.Run(t.Context()); err == nil || !strings.Contains(err.Error(), tc.wantErr) {
+				t.Errorf("got %v, want an error containing %q", err, tc.wantErr)
+			}
+		})
+	}
+}
+
+func TestNewRefusesBadOptions(t *testing.T) {
+	t.Parallel()
+	h := commands.NewHandler(commands.Options{})
 	tests := []struct {
 		name    string
 		o       Options
 		wantErr string
 	}{
-		{"101 commands", Options{Token: token, Handler: h, Commands: many}, "at most 100"},
-		{"bad command name", Options{Token: token, Handler: h, Commands: []commands.Command{{Name: "Peek Agent"}}}, "not a valid slash command name"},
 		{"alert channel by name", Options{Token: token, Handler: h, AlertChannels: []string{"#alerts"}}, "not a channel ID"},
 		{"guild not a snowflake", Options{Token: token, Handler: h, GuildID: "my-guild"}, "guild_id"},
 		{"bad api_url", Options{Token: token, Handler: h, APIURL: "ftp://proxy"}, "api_url"},
@@ -657,7 +680,10 @@ func TestPrivateCommandsAlsoGlobalWithGuild(t *testing.T) {
 	t.Parallel()
 	e := start(t, nil, func(o *Options, _ *discordtest.Server) {
 		o.GuildID = guild
-		o.Commands = append(o.Commands, commands.Command{Name: "login", Help: "log in", Role: commands.RoleAdmin, Private: true})
+		list := o.Commands
+		o.Commands = func() []commands.Command {
+			return append(list(), commands.Command{Name: "login", Help: "log in", Role: commands.RoleAdmin, Private: true})
+		}
 	})
 	e.srv.WaitCommands(t, wait, guild, "status", "login")
 	e.srv.WaitCommands(t, wait, "", "login")

@@ -20,7 +20,10 @@ func TestCommandsNotOfferedInGroupDMs(t *testing.T) {
 	for _, guildID := range []string{"", guild} {
 		e := start(t, nil, func(o *Options, _ *discordtest.Server) {
 			o.GuildID = guildID
-			o.Commands = append(o.Commands, commands.Command{Name: "login", Help: "log in", Role: commands.RoleAdmin, Private: true})
+			list := o.Commands
+			o.Commands = func() []commands.Command {
+				return append(list(), commands.Command{Name: "login", Help: "log in", Role: commands.RoleAdmin, Private: true})
+			}
 		})
 		e.srv.WaitCommands(t, wait, "", "login")
 		for _, c := range e.srv.Commands("") {

@@ -45,7 +45,10 @@ type Options struct {
 	APIURL     string // default DefaultAPIURL
 	AlertChats []int64
 	Handler    Handler
-	Commands   []commands.Command // the menu registered with setMyCommands
+	// Commands is the menu registered with setMyCommands, read when Run
+	// starts: the daemon builds its transports before it registers the
+	// commands (they need the alert manager, which delivers through them).
+	Commands func() []commands.Command
 	// Roles are the users the config names, by user ID: each one's private
 	// chat, and each group alert chat for them, gets a menu of what their
 	// role may run. Other groups show what viewers may run; everyone else
@@ -71,10 +74,11 @@ type Health struct {
 
 // Bot is a running Telegram transport.
 type Bot struct {
-	o   Options
-	tb  *tele.Bot
-	log *slog.Logger
-	out *sender
+	o    Options
+	cmds []commands.Command // the menu, read by Run
+	tb   *tele.Bot
+	log  *slog.Logger
+	out  *sender
 
 	mu     sync.Mutex
 	health Health
@@ -97,14 +101,6 @@ func New(o Options) (*Bot, error) {
 		o.APIURL = DefaultAPIURL
 	}
 	o.APIURL = strings.TrimRight(o.APIURL, "/")
-	if len(o.Commands) > MaxCommands {
-		return nil, fmt.Errorf("telegram: %d commands, but Telegram allows at most %d", len(o.Commands), MaxCommands)
-	}
-	for _, c := range o.Commands {
-		if !commandName.MatchString(c.Name) {
-			return nil, fmt.Errorf("telegram: command %q is not a valid Telegram command name ([a-z0-9_], 1-32)", c.Name)
-		}
-	}
 	if o.PollTimeout <= 0 {
 		o.PollTimeout = 25 * time.Second
 	}
@@ -149,6 +145,11 @@ func (b *Bot) Name() string { return Platform }
 
 // Run polls for updates and sends until ctx is done.
 func (b *Bot) Run(ctx context.Context) error {
+	cmds, err := menuCommands(b.o.Commands)
+	if err != nil {
+		return err
+	}
+	b.cmds = cmds
 	go b.out.run(ctx)
 	b.runWorkers(ctx)
 	go b.setup(ctx)
@@ -225,6 +226,24 @@ func (b *Bot) setupOnce() error {
 	return nil
 }
 
+// menuCommands reads the command list and checks it against Telegram's
+// rules, before anything is sent.
+func menuCommands(list func() []commands.Command) ([]commands.Command, error) {
+	if list == nil {
+		return nil, nil
+	}
+	cmds := list()
+	if len(cmds) > MaxCommands {
+		return nil, fmt.Errorf("telegram: %d commands, but Telegram allows at most %d", len(cmds), MaxCommands)
+	}
+	for _, c := range cmds {
+		if !commandName.MatchString(c.Name) {
+			return nil, fmt.Errorf("telegram: command %q is not a valid Telegram command name ([a-z0-9_], 1-32)", c.Name)
+		}
+	}
+	return cmds, nil
+}
+
 // menu is the command menu of one BotCommandScope.
 type menu struct {
 	scope tele.CommandScope
@@ -236,7 +255,7 @@ type menu struct {
 func (b *Bot) menus() []menu {
 	out := []menu{
 		{scope: tele.CommandScope{Type: tele.CommandScopeDefault}},
-		{scope: tele.CommandScope{Type: tele.CommandScopeAllGroupChats}, cmds: teleCommands(commands.MenuFor(b.o.Commands, commands.RoleViewer, false))},
+		{scope: tele.CommandScope{Type: tele.CommandScopeAllGroupChats}, cmds: teleCommands(commands.MenuFor(b.cmds, commands.RoleViewer, false))},
 	}
 	users := make([]int64, 0, len(b.o.Roles))
 	for id := range b.o.Roles {
@@ -246,11 +265,11 @@ func (b *Bot) menus() []menu {
 	for _, id := range users {
 		role := b.o.Roles[id]
 		out = append(out, menu{scope: tele.CommandScope{Type: tele.CommandScopeChat, ChatID: id},
-			cmds: teleCommands(commands.MenuFor(b.o.Commands, role, true))})
+			cmds: teleCommands(commands.MenuFor(b.cmds, role, true))})
 		for _, chat := range b.o.AlertChats {
 			if chat < 0 { // a group: this user's menu there
 				out = append(out, menu{scope: tele.CommandScope{Type: tele.CommandScopeChatMember, ChatID: chat, UserID: id},
-					cmds: teleCommands(commands.MenuFor(b.o.Commands, role, false))})
+					cmds: teleCommands(commands.MenuFor(b.cmds, role, false))})
 			}
 		}
 	}

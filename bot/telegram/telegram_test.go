@@ -67,7 +67,7 @@ func start(t testing.TB, mod func(*Options)) *env {
 	commands.RegisterFleet(h, paneFleet{pane: strings.Join(lines, "\n")}, nil)
 	e := &env{srv: srv, h: h, journal: journal}
 	o := Options{
-		Token: token, APIURL: srv.URL(), AlertChats: []int64{111}, Handler: h, Commands: h.Commands(),
+		Token: token, APIURL: srv.URL(), AlertChats: []int64{111}, Handler: h, Commands: h.Commands,
 		PollTimeout: time.Second, BackoffMin: 20 * time.Millisecond, BackoffMax: 200 * time.Millisecond,
 		Limits: Limits{PerChat: 1000, PerChatBurst: 100, Group: 1000, GroupBurst: 100, Global: 1000, GlobalBurst: 100},
 		OnHealth: func(h Health) {
@@ -169,7 +169,7 @@ func TestMenusPerScopeAndStart(t *testing.T) {
 		o.Roles = map[int64]commands.Role{111: commands.RoleAdmin, 222: commands.RoleOperator, 333: commands.RoleViewer}
 		h := o.Handler.(*commands.Handler)
 		commands.RegisterRecovery(h, commands.Recovery{})
-		o.Commands = h.Commands()
+		o.Commands = h.Commands
 	})
 	names := func(scope string) string {
 		var out []string
@@ -414,7 +414,11 @@ func TestTooManyCommandsRefusedBeforeCallingTelegram(t *testing.T) {
 	for i := 0; i < 101; i++ {
 		cmds = append(cmds, commands.Command{Name: fmt.Sprintf("c%d", i), Help: "x"})
 	}
-	_, err := New(Options{Token: token, APIURL: "http://127.0.0.1:1", Commands: cmds})
+	b, err := New(Options{Token: token, APIURL: "http://127.0.0.1:1", Commands: func() []commands.Command { return cmds }})
+	if err != nil {
+		t.Fatal(err)
+	}
+	err = b.Run(t.Context())
 	if err == nil || !strings.Contains(err.Error(), "at most 100") {
 		t.Errorf("got %v, want a refusal naming the limit", err)
 	}

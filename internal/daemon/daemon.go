@@ -148,84 +148,113 @@ func (dm *Daemon) Addr() string {
 // a generation that could not start (and was not a reload, which falls
 // back on the config before it).
 func (dm *Daemon) Run(ctx context.Context) error {
-	o, b, log := dm.o, dm.b, dm.log
-	if o.CaptureCrashes {
+	if dm.o.CaptureCrashes {
 		// A panic in any goroutine is a crash the next start must know of.
-		if f, err := captureCrashes(b.cfg.State.Dir); err != nil {
-			log.Warn("crashes will not be remembered", "err", err)
+		if f, err := captureCrashes(dm.b.cfg.State.Dir); err != nil {
+			dm.log.Warn("crashes will not be remembered", "err", err)
 		} else {
 			defer f.Close()
 		}
 	}
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
-	hup := o.Hup
+	hup := dm.o.Hup
 	if hup == nil {
 		c := make(chan os.Signal, 1)
 		signal.Notify(c, syscall.SIGHUP)
 		defer signal.Stop(c)
 		hup = c
 	}
-	// The console outlives reloads: it reads the terminal, which a new one
-	// could not share.
-	sw := &handlerSwitch{}
-	var cons *console.Console
-	if b.cfg.Console.On(isTerminal(o.Stdin)) {
-		cons = console.New(o.Stdin, o.Stdout, sw)
-	}
-	var wg sync.WaitGroup
-	defer wg.Wait()
-	consoleStarted := false
+	t := dm.newTerminal()
+	defer t.wg.Wait()
+	return dm.generations(ctx, cancel, hup, t)
+}
+
+// generations runs one generation after another: the first on the config
+// New was given, then each reload's. A reloaded config that cannot start
+// gives way to the one before it.
+func (dm *Daemon) generations(ctx context.Context, cancel context.CancelFunc, hup <-chan os.Signal, t *terminal) error {
+	b := dm.b
 	var prev *boot // the generation before, to go back to
 	for {
-		rt := newWiring(b.cfg, log)
-		d, err := newDaemon(rt, b, o, func(h *commands.Handler) *console.Console {
-			sw.set(h)
-			return cons
-		})
+		d, err := newDaemon(newWiring(b.cfg, dm.log), b, dm.o, t.attach)
 		if err != nil && b.reload != nil && prev != nil {
 			// A reloaded config that cannot start must not end the watch:
 			// back to the config that ran, saying why.
-			log.Error("the reloaded config did not start; back on the previous one", "err", err)
+			dm.log.Error("the reloaded config did not start; back on the previous one", "err", err)
 			back := *prev
 			back.reload = &reloadDone{by: b.reload.by, failed: err.Error()}
 			b, prev = &back, nil
 			continue
 		}
 		if err != nil {
-			recordCrash(b.cfg.State.Dir, "start: "+err.Error(), o.Now())
+			recordCrash(b.cfg.State.Dir, "start: "+err.Error(), dm.o.Now())
 			return err
 		}
 		d.hup = hup
-		if cons != nil && !consoleStarted {
-			consoleStarted = true
-			wg.Add(1)
-			go func() {
-				defer wg.Done()
-				if err := cons.Run(ctx); err != nil {
-					log.Error("console", "err", err)
-				}
-				// The terminal closed (Ctrl-D): the person wants out.
-				cancel()
-			}()
-		}
-		dm.mu.Lock()
-		dm.cur = d
-		dm.mu.Unlock()
-		next, err := d.run(ctx)
-		dm.mu.Lock()
-		dm.cur = nil
-		dm.mu.Unlock()
-		if err != nil {
+		t.start(ctx, cancel, dm.log)
+		next, err := dm.runGeneration(ctx, d)
+		if err != nil || next == nil {
 			return err
 		}
-		if next == nil {
-			return nil
-		}
-		log.Info("config reloaded", "file", next.cfg.Path, "safe_mode", next.safe != "")
+		dm.log.Info("config reloaded", "file", next.cfg.Path, "safe_mode", next.safe != "")
 		next.started, next.metrics = b.started, b.metrics
 		b, prev = next, b
 	}
+}
+
+// runGeneration runs d, the current generation Addr reports on.
+func (dm *Daemon) runGeneration(ctx context.Context, d *daemon) (*boot, error) {
+	dm.mu.Lock()
+	dm.cur = d
+	dm.mu.Unlock()
+	defer func() {
+		dm.mu.Lock()
+		dm.cur = nil
+		dm.mu.Unlock()
+	}()
+	return d.run(ctx)
+}
+
+// terminal is the console: it outlives reloads (it reads the terminal,
+// which a new one could not share), handing each request to the current
+// generation's handler.
+type terminal struct {
+	cons    *console.Console // nil: no console
+	sw      *handlerSwitch
+	started bool
+	wg      sync.WaitGroup
+}
+
+func (dm *Daemon) newTerminal() *terminal {
+	t := &terminal{sw: &handlerSwitch{}}
+	if dm.b.cfg.Console.On(isTerminal(dm.o.Stdin)) {
+		t.cons = console.New(dm.o.Stdin, dm.o.Stdout, t.sw)
+	}
+	return t
+}
+
+// attach gives the console a new generation's handler.
+func (t *terminal) attach(h *commands.Handler) *console.Console {
+	t.sw.set(h)
+	return t.cons
+}
+
+// start starts the console once; when the terminal closes (Ctrl-D) the
+// person wants out, and cancel ends the daemon.
+func (t *terminal) start(ctx context.Context, cancel context.CancelFunc, log *slog.Logger) {
+	if t.cons == nil || t.started {
+		return
+	}
+	t.started = true
+	t.wg.Add(1)
+	go func() {
+		defer t.wg.Done()
+		if err := t.cons.Run(ctx); err != nil {
+			log.Error("console", "err", err)
+		}
+		cancel()
+	}()
 }
 
 // Load loads the config file at path (found as config.Find does when

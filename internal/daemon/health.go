@@ -147,11 +147,9 @@ func (d *daemon) ready() []string {
 		chats[t.Name()] = true
 	}
 	// A fallback route is up unless deliveries wait on it after failing.
-	if d.alerts != nil {
-		for name, rs := range d.alerts.Stats().Routes {
-			if !chats[name] && (rs.Queued == 0 || rs.Failed == 0) {
-				up = true
-			}
+	for name, rs := range d.alerts.Stats().Routes {
+		if !chats[name] && (rs.Queued == 0 || rs.Failed == 0) {
+			up = true
 		}
 	}
 	if !up {
@@ -173,22 +171,18 @@ func (d *daemon) onScan(sts []fleet.Status, took time.Duration) {
 	d.health.mu.Lock()
 	d.health.lastScan, d.health.scanErr = d.now(), scanErr
 	d.health.mu.Unlock()
-	if d.metrics != nil {
-		d.metrics.ObserveScan(took)
-		d.metrics.SetAgentStates(counts)
-		resets := map[string]dashboard.LimitReset{}
-		for _, s := range sts {
-			if t, err := time.Parse(time.RFC3339, s.ResetsAt); err == nil && s.State == claude.Limited {
-				resets[s.Name] = dashboard.LimitReset{Reason: string(s.Reason), At: t}
-			}
+	d.metrics.ObserveScan(took)
+	d.metrics.SetAgentStates(counts)
+	resets := map[string]dashboard.LimitReset{}
+	for _, s := range sts {
+		if t, err := time.Parse(time.RFC3339, s.ResetsAt); err == nil && s.State == claude.Limited {
+			resets[s.Name] = dashboard.LimitReset{Reason: string(s.Reason), At: t}
 		}
-		d.metrics.SetLimitResets(resets)
 	}
+	d.metrics.SetLimitResets(resets)
 	// The first scan's events are in: alerts restored from before a
 	// restart can now tell "still firing" from "cleared meanwhile".
-	if d.alerts != nil {
-		d.synced.Do(d.alerts.Synced)
-	}
+	d.synced.Do(d.alerts.Synced)
 	d.footerExpiry(sts)
 	d.limitPolicy(sts)
 }

@@ -29,7 +29,7 @@ func Location(name string) *time.Location {
 }
 
 // schedule registers the cron jobs: auth checks with expiry warnings, and
-// the morning report.
+// the morning report (checked in safe mode too, which runs none of them).
 func (d *daemon) schedule() (*scheduler.Scheduler, error) {
 	cfg := d.rt.cfg
 	s := scheduler.New(d.log, Location(cfg.Schedule.Timezone))
@@ -42,6 +42,10 @@ func (d *daemon) schedule() (*scheduler.Scheduler, error) {
 		if err := s.Add(scheduler.Job{Name: "morning_report", Spec: spec, Run: d.morningReport}); err != nil {
 			return nil, fmt.Errorf("schedule.morning_report: %w", err)
 		}
+	}
+	if d.boot.safe != "" {
+		// Safe mode runs no jobs: only the watch and the alerts.
+		return scheduler.New(d.log, Location(cfg.Schedule.Timezone)), nil
 	}
 	return s, nil
 }
@@ -190,9 +194,6 @@ func (d *daemon) checkCLIs(ctx context.Context) {
 // the only sign of it for a login fleetwarden cannot read (another host, a
 // config directory it is not told of).
 func (d *daemon) footerExpiry(sts []fleet.Status) {
-	if d.alerts == nil || d.warnings == nil {
-		return
-	}
 	type login struct {
 		cred string
 		days int

@@ -26,7 +26,7 @@ import (
 // went on reported back, the resume prompt for one that will not go on by
 // itself, and who is still waiting after the reset.
 func (d *daemon) limitPolicy(sts []fleet.Status) {
-	if d.limits == nil || d.alerts == nil || d.boot == nil || d.boot.safe != "" {
+	if d.boot.safe != "" {
 		return
 	}
 	now := d.now()

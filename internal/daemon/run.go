@@ -75,9 +75,46 @@ type daemon struct {
 	hup       <-chan os.Signal // SIGHUP
 }
 
-func newDaemon(rt *wiring, b *boot, o Options, withHandler func(*commands.Handler) *console.Console) (*daemon, error) {
+// newDaemon builds one generation from rt, in the order its parts need
+// each other: the journal and what writes to it; the chat transports (the
+// primary alert routes; they read the command list when they start); the
+// alert manager over them and the fallback routes; the watchdog feeding
+// it; the commands over all of these; the scheduled jobs. Nothing is
+// bound late and nothing half-built is reachable: callbacks fire only once
+// run starts.
+func newDaemon(rt *wiring, b *boot, o Options, withHandler func(*commands.Handler) *console.Console) (_ *daemon, err error) {
+	d, err := openDaemon(rt, b, o)
+	if err != nil {
+		return nil, err
+	}
+	defer func() {
+		if err != nil {
+			d.journal.Close()
+		}
+	}()
+	d.handler = commands.NewHandler(commands.Options{ACL: rt.acl, Audit: d.tap, Log: rt.log})
+	if withHandler != nil {
+		d.console = withHandler(d.handler)
+	}
+	if err := d.buildTransports(); err != nil {
+		return nil, err
+	}
+	if err := d.buildAlerts(); err != nil {
+		return nil, err
+	}
+	d.watchdog = d.newWatchdog()
+	d.registerCommands()
+	if d.sched, err = d.schedule(); err != nil {
+		return nil, err
+	}
+	return d, nil
+}
+
+// openDaemon opens the journal and builds what records and shows: the
+// state-disk watch, the warnings' memory, the dashboard, the metrics tap,
+// the dead man's switch and the usage-limit policy.
+func openDaemon(rt *wiring, b *boot, o Options) (*daemon, error) {
 	cfg := rt.cfg
-	safe := b.safe != ""
 	disk := newStateDisk(cfg.State.Dir, rt.log)
 	j, err := audit.Open(cfg.State.Dir, audit.Options{
 		MaxBytes: int64(cfg.State.JournalMaxMB) << 20,
@@ -101,81 +138,75 @@ func newDaemon(rt *wiring, b *boot, o Options, withHandler func(*commands.Handle
 		d.dash = srv
 	}
 	d.tap = journalTap{j: j, m: d.metrics, d: d.dash}
-	h := commands.NewHandler(commands.Options{ACL: rt.acl, Audit: d.tap, Log: rt.log})
-	d.handler = h
-	commands.RegisterFleet(h, rt.fleet, rt.credentialStatuses, d.authUse)
-	h.SetStatusNote(func() string { return strings.Join(d.notes(), "\n") })
-	d.registerReload(h)
-	lg := rt.login()
-	commands.RegisterRecovery(h, commands.Recovery{
-		Fleet: rt.fleet,
-		StartLogin: func(ctx context.Context) (commands.LoginSession, error) {
-			s, err := lg.Start(ctx)
-			if err != nil {
-				return nil, err
-			}
-			return s, nil
-		},
-		Verify:     lg.Verify,
-		AfterLogin: cfg.Login.Restart,
-		Restarter:  restarter{rt},
-		Timeout:    cfg.Claude.LoginTimeout.Duration,
-		Rescan: func(ctx context.Context) {
-			if d.watchdog != nil {
-				d.watchdog.ScanOnce(ctx)
-			}
-		},
-	})
-	commands.RegisterUnblock(h, rt.fleet, rt.fleet)
-	commands.RegisterSilence(h, silencer{d}, func() []string {
-		var names []string
-		for _, a := range rt.fleet.Agents() {
-			names = append(names, a.Name)
-		}
-		return names
-	})
-	loc := Location(cfg.Schedule.Timezone)
-	commands.RegisterHistory(h, func(since time.Time) ([]audit.Record, error) {
-		return audit.ReadAll(cfg.State.Dir, since)
-	}, loc, d.report)
-	if withHandler != nil {
-		d.console = withHandler(h)
-	}
+	return d, nil
+}
 
-	// Chat transports are the primary alert routes; a person at the console
-	// sees alerts there too, but that tells nobody away from the machine:
-	// the console is a mirror, and the fallback routes still stand in for
-	// a chat that is down.
-	var primary, mirrors []alert.Route
-	if d.console != nil {
-		mirrors = append(mirrors, consoleRoute{d.console})
-	}
+// buildTransports builds the chat transports the config names (in safe
+// mode, those that pass their check).
+func (d *daemon) buildTransports() error {
+	cfg, h := d.rt.cfg, d.handler
 	if t := cfg.Telegram; t != nil && d.passes(telegram.Platform) {
 		bot, err := telegram.New(telegram.Options{
 			Token: t.Token.Value(), APIURL: t.APIURL, AlertChats: t.AlertChats,
-			Handler: h, Commands: h.Commands(), Roles: telegramRoles(t), Log: rt.log,
+			Handler: h, Commands: h.Commands, Roles: telegramRoles(t), Log: d.log,
 			OnHealth: func(hl telegram.Health) { d.transportHealth(telegram.Platform, hl.State, hl.LastError) },
 		})
 		if err != nil {
-			j.Close()
-			return nil, err
+			return err
 		}
 		d.transports = append(d.transports, bot)
-		primary = append(primary, chatRoute{t: bot, h: h})
 	}
 	if dc := cfg.Discord; dc != nil && d.passes(discord.Platform) {
 		bot, err := discord.New(discord.Options{
 			Token: dc.Token.Value(), APIURL: dc.APIURL, GuildID: dc.GuildID, AlertChannels: dc.AlertChannels,
-			Handler: h, Commands: h.Commands(), Log: rt.log,
+			Handler: h, Commands: h.Commands, Log: d.log,
 			OnHealth: func(hl discord.Health) { d.transportHealth(discord.Platform, hl.State, hl.LastError) },
 		})
 		if err != nil {
-			j.Close()
-			return nil, err
+			return err
 		}
 		d.transports = append(d.transports, bot)
-		primary = append(primary, chatRoute{t: bot, h: h})
 	}
+	return nil
+}
+
+// buildAlerts builds the alert manager. Chat transports are the primary
+// routes; a person at the console sees alerts there too, but that tells
+// nobody away from the machine: the console is a mirror, and the fallback
+// routes still stand in for a chat that is down.
+func (d *daemon) buildAlerts() error {
+	cfg := d.rt.cfg
+	var primary, mirrors []alert.Route
+	if d.console != nil {
+		mirrors = append(mirrors, consoleRoute{d.console})
+	}
+	for _, t := range d.transports {
+		primary = append(primary, chatRoute{t: t, h: d.handler})
+	}
+	fallback, err := d.fallbackRoutes(primary)
+	if err != nil {
+		return err
+	}
+	d.fallback = fallback
+	d.alerts, err = alert.New(alert.Options{
+		GroupWait:       orNow(cfg.Alerts.GroupWait.Duration),
+		RepeatInterval:  cfg.Alerts.RepeatInterval.Duration,
+		FallbackAfter:   cfg.Alerts.FallbackAfter.Duration,
+		Primary:         primary,
+		Mirrors:         mirrors,
+		Fallback:        fallback,
+		QueueDir:        filepath.Join(cfg.State.Dir, "queue"),
+		Log:             d.log,
+		Journal:         d.tap,
+		OnUndeliverable: d.undeliverable,
+	})
+	return err
+}
+
+// fallbackRoutes builds [[alerts.route]] (in safe mode, those that pass
+// their check and whose name no route before them has).
+func (d *daemon) fallbackRoutes(primary []alert.Route) ([]alert.Route, error) {
+	cfg := d.rt.cfg
 	var fallback []alert.Route
 	names := map[string]bool{}
 	for _, r := range primary {
@@ -184,36 +215,28 @@ func newDaemon(rt *wiring, b *boot, o Options, withHandler func(*commands.Handle
 	for i, r := range cfg.Alerts.Routes {
 		route, err := buildRoute(i, r, cfg.Secrets())
 		if err != nil {
-			j.Close()
 			return nil, err
 		}
-		if safe && !d.routePasses(route, r, names) {
+		if d.boot.safe != "" && !d.routePasses(route, r, names) {
 			continue
 		}
 		names[route.Name()] = true
 		fallback = append(fallback, route)
 	}
-	d.fallback = fallback
-	m, err := alert.New(alert.Options{
-		GroupWait:      orNow(cfg.Alerts.GroupWait.Duration),
-		RepeatInterval: cfg.Alerts.RepeatInterval.Duration,
-		FallbackAfter:  cfg.Alerts.FallbackAfter.Duration,
-		Primary:        primary,
-		Mirrors:        mirrors,
-		Fallback:       fallback,
-		QueueDir:       filepath.Join(cfg.State.Dir, "queue"),
-		Log:            rt.log,
-		Journal:        d.tap,
-		OnUndeliverable: func(n alert.Notification, errs []error) {
-			d.log.Error("alert undeliverable on every route", "alert", n.Summary, "err", errors.Join(errs...))
-			go d.beat.Fail(n.Summary)
-		},
-	})
-	if err != nil {
-		j.Close()
-		return nil, err
-	}
-	d.alerts = m
+	return fallback, nil
+}
+
+// undeliverable is an alert no route took: logged, and the dead man's
+// switch hears of it.
+func (d *daemon) undeliverable(n alert.Notification, errs []error) {
+	d.log.Error("alert undeliverable on every route", "alert", n.Summary, "err", errors.Join(errs...))
+	go d.beat.Fail(n.Summary)
+}
+
+// newWatchdog builds the watchdog over the fleet: with control mode, tmux
+// tells it when a pane writes.
+func (d *daemon) newWatchdog() *fleet.Watchdog {
+	cfg, rt := d.rt.cfg, d.rt
 	var activity fleet.Activity
 	remote := map[string]fleet.Activity{}
 	if controlMode(cfg) {
@@ -222,17 +245,7 @@ func newDaemon(rt *wiring, b *boot, o Options, withHandler func(*commands.Handle
 			remote[name] = c
 		}
 	}
-	sched, err := d.schedule()
-	if safe {
-		// Safe mode runs no jobs: only the watch and the alerts.
-		sched = scheduler.New(d.log, Location(cfg.Schedule.Timezone))
-	}
-	if err != nil {
-		j.Close()
-		return nil, err
-	}
-	d.sched = sched
-	d.watchdog = fleet.NewWatchdog(rt.fleet, fleet.WatchOptions{
+	return fleet.NewWatchdog(rt.fleet, fleet.WatchOptions{
 		Activity:     activity,
 		Remote:       remote,
 		Debounce:     cfg.Watchdog.Debounce.Duration,
@@ -242,9 +255,41 @@ func newDaemon(rt *wiring, b *boot, o Options, withHandler func(*commands.Handle
 		OnTransition: d.transition,
 		OnScan:       d.onScan,
 		OnEvent:      d.event,
-		Log:          rt.log,
+		Log:          d.log,
 	})
-	return d, nil
+}
+
+// registerCommands registers every chat command on the handler, over the
+// fleet, the alert manager and the watchdog built before.
+func (d *daemon) registerCommands() {
+	rt, h, cfg := d.rt, d.handler, d.rt.cfg
+	commands.RegisterFleet(h, rt.fleet, rt.credentialStatuses, d.authUse)
+	h.SetStatusNote(func() string { return strings.Join(d.notes(), "\n") })
+	d.registerReload(h)
+	lg := rt.login()
+	commands.RegisterRecovery(h, commands.Recovery{
+		Fleet:      rt.fleet,
+		StartLogin: func(ctx context.Context) (commands.LoginSession, error) { return startLogin(ctx, lg) },
+		Verify:     lg.Verify,
+		AfterLogin: cfg.Login.Restart,
+		Restarter:  restarter{rt},
+		Timeout:    cfg.Claude.LoginTimeout.Duration,
+		Rescan:     func(ctx context.Context) { d.watchdog.ScanOnce(ctx) },
+	})
+	commands.RegisterUnblock(h, rt.fleet, rt.fleet)
+	commands.RegisterSilence(h, d.alerts, rt.agentNames)
+	commands.RegisterHistory(h, func(since time.Time) ([]audit.Record, error) {
+		return audit.ReadAll(cfg.State.Dir, since)
+	}, Location(cfg.Schedule.Timezone), d.report)
+}
+
+// startLogin starts a login for /login; a driver's error is no session.
+func startLogin(ctx context.Context, lg *login.Driver) (commands.LoginSession, error) {
+	s, err := lg.Start(ctx)
+	if err != nil {
+		return nil, err
+	}
+	return s, nil
 }
 
 func (d *daemon) since(t time.Time) time.Duration { return d.now().Sub(t) }
@@ -256,12 +301,48 @@ func (d *daemon) close() {
 }
 
 // run runs the daemon until ctx ends, or until a reload is applied: then
-// it returns what the next generation starts with.
+// it returns what the next generation starts with. Its phases: journal
+// the start, start everything around the watchdog, run the watchdog, and
+// stop in the order that loses no alert.
 func (d *daemon) run(ctx context.Context) (*boot, error) {
 	defer d.close()
-	reloaded := d.boot.reload != nil
+	gap := d.journalStart()
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	nextc := d.awaitReload(ctx, cancel)
+	// Know the fleet before anyone can ask about it.
+	d.watchdog.ScanOnce(ctx)
+	// The chat transports outlive ctx until the alert manager has flushed
+	// its queue on the way out: SIGTERM must not cut off the very routes
+	// the flush delivers through.
+	tctx, stopTransports := context.WithCancel(context.WithoutCancel(ctx))
+	defer stopTransports()
+	g := &group{log: d.log}
+	alertsDone := g.start(ctx, "alerts", d.alerts.Run)
+	d.startServices(ctx, g)
+	defer d.sched.Stop()
+	for _, t := range d.transports {
+		g.start(tctx, t.Name(), t.Run)
+	}
+	g.start(ctx, "alive", d.keepAlive)
+	if d.boot.reload != nil {
+		d.reloadNotice()
+	} else {
+		d.startNotice(gap)
+	}
+	d.disk.setNotify(d.announce) // a full state.dir is told from here on
+	d.watchdog.Run(ctx)
+	next := <-nextc
+	d.stop(next, alertsDone, stopTransports, g)
+	return next, nil
+}
+
+// journalStart journals this generation's start (the process's, or a
+// reload's) and how it runs; it returns how long nothing watched before a
+// start of the process.
+func (d *daemon) journalStart() away {
 	var gap away
-	if !reloaded {
+	if d.boot.reload == nil {
 		gap = d.lastSeen()
 		_ = d.journal.Append(audit.Record{Kind: audit.KindStart, Actor: "fleetwarden", Message: "fleetwarden " + d.version + " started"})
 	}
@@ -270,8 +351,12 @@ func (d *daemon) run(ctx context.Context) (*boot, error) {
 		n := d.notes()
 		_ = d.tap.Append(audit.Record{Kind: audit.KindConfig, Actor: "fleetwarden", Action: "safe_mode", Message: n[len(n)-1]})
 	}
-	ctx, cancel := context.WithCancel(ctx)
-	defer cancel()
+	return gap
+}
+
+// awaitReload ends the generation (cancel) when a reload is applied; the
+// channel then gives the next generation's boot, or nil when ctx ended.
+func (d *daemon) awaitReload(ctx context.Context, cancel context.CancelFunc) <-chan *boot {
 	nextc := make(chan *boot, 1)
 	go func() {
 		select {
@@ -282,72 +367,40 @@ func (d *daemon) run(ctx context.Context) (*boot, error) {
 			nextc <- nil
 		}
 	}()
-	// Know the fleet before anyone can ask about it.
-	d.watchdog.ScanOnce(ctx)
-	var wg sync.WaitGroup
-	goRun := func(name string, f func(context.Context) error) {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			if err := f(ctx); err != nil && ctx.Err() == nil {
-				d.log.Error(name, "err", err)
-			}
-		}()
-	}
-	// The chat transports outlive ctx until the alert manager has flushed
-	// its queue on the way out: SIGTERM must not cut off the very routes
-	// the flush delivers through.
-	tctx, stopTransports := context.WithCancel(context.WithoutCancel(ctx))
-	defer stopTransports()
-	alertsDone := make(chan struct{})
-	wg.Add(1)
-	go func() {
-		defer wg.Done()
-		defer close(alertsDone)
-		if err := d.alerts.Run(ctx); err != nil && ctx.Err() == nil {
-			d.log.Error("alerts", "err", err)
-		}
-	}()
+	return nextc
+}
+
+// startServices starts what runs beside the watchdog: the dashboard,
+// systemd's watchdog, the scheduled jobs, and (not in safe mode) the dead
+// man's switch and the first auth check; the last good config and reload.
+func (d *daemon) startServices(ctx context.Context, g *group) {
 	if d.dash != nil {
-		goRun("dashboard", d.dash.Run)
+		g.start(ctx, "dashboard", d.dash.Run)
 	}
-	goRun("systemd", func(ctx context.Context) error { d.notifySystemd(ctx); return nil })
+	g.start(ctx, "systemd", func(ctx context.Context) error { d.notifySystemd(ctx); return nil })
 	if d.boot.safe == "" {
-		goRun("heartbeat", d.beat.Run)
+		g.start(ctx, "heartbeat", d.beat.Run)
 	}
 	d.sched.Start(ctx)
-	defer d.sched.Stop()
 	if d.boot.safe == "" {
 		// Check the credentials once at start, independently of the schedule.
-		goRun("auth check", func(ctx context.Context) error { d.authCheck(ctx); return nil })
+		g.start(ctx, "auth check", func(ctx context.Context) error { d.authCheck(ctx); return nil })
 	}
-	goRun("last good config", d.keepLastGood)
-	goRun("reload", d.listenReload)
-	for _, t := range d.transports {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			if err := t.Run(tctx); err != nil && tctx.Err() == nil {
-				d.log.Error(t.Name(), "err", err)
-			}
-		}()
-	}
-	goRun("alive", d.keepAlive)
-	if reloaded {
-		d.reloadNotice()
-	} else {
-		d.startNotice(gap)
-	}
-	d.disk.setNotify(d.announce) // a full state.dir is told from here on
-	d.watchdog.Run(ctx)
-	next := <-nextc
+	g.start(ctx, "last good config", d.keepLastGood)
+	g.start(ctx, "reload", d.listenReload)
+}
+
+// stop ends the generation: logins first, then the alert manager's
+// shutdown flush while the transports still run, then everything else; a
+// last flush, and the stop record when the process stops (next is nil).
+func (d *daemon) stop(next *boot, alertsDone <-chan struct{}, stopTransports context.CancelFunc, g *group) {
 	if next == nil {
 		sdStopping()
 	}
 	d.handler.Close() // no login process outlives us (the admin hears so)
 	<-alertsDone      // its shutdown flush is over (ShutdownGrace at most)
 	stopTransports()
-	wg.Wait()
+	g.wg.Wait()
 	// Flush what is queued so a stop loses nothing that could be sent now.
 	fctx, fcancel := context.WithTimeout(context.Background(), 5*time.Second)
 	d.alerts.Flush(fctx)
@@ -355,7 +408,27 @@ func (d *daemon) run(ctx context.Context) (*boot, error) {
 	if next == nil {
 		_ = d.journal.Append(audit.Record{Kind: audit.KindStop, Actor: "fleetwarden", Message: "fleetwarden stopped"})
 	}
-	return next, nil
+}
+
+// group runs a generation's goroutines, logs their errors (not those of
+// their end) and waits for them.
+type group struct {
+	log *slog.Logger
+	wg  sync.WaitGroup
+}
+
+// start runs f(ctx) in a goroutine; the channel closes when f returns.
+func (g *group) start(ctx context.Context, name string, f func(context.Context) error) <-chan struct{} {
+	done := make(chan struct{})
+	g.wg.Add(1)
+	go func() {
+		defer g.wg.Done()
+		defer close(done)
+		if err := f(ctx); err != nil && ctx.Err() == nil {
+			g.log.Error(name, "err", err)
+		}
+	}()
+	return done
 }
 
 // aliveFile is touched while fleetwarden runs, so that after a crash or a
@@ -461,9 +534,6 @@ func (d *daemon) transportHealth(name, state, lastErr string) {
 	d.health.setTransport(name, state, lastErr)
 	d.metrics.SetTransportUp(name, state == "up" || state == "degraded")
 	_ = d.journal.Append(audit.Record{Kind: audit.KindAlert, Actor: "fleetwarden", Action: "transport_" + state, Route: name, Error: lastErr})
-	if d.alerts == nil {
-		return
-	}
 	switch state {
 	case "down":
 		d.alerts.Observe(alert.Event{Time: d.now(), Kind: "transport", Reason: name, Evidence: lastErr, Active: true})
@@ -471,16 +541,6 @@ func (d *daemon) transportHealth(name, state, lastErr string) {
 		d.alerts.Observe(alert.Event{Time: d.now(), Kind: "transport", Reason: name, Active: false})
 	}
 }
-
-// silencer lets /silence be registered before the alert manager exists
-// (the chat menus are built from the full command list).
-type silencer struct{ d *daemon }
-
-func (s silencer) Silence(target string, dur time.Duration, reason, by string) (alert.Silence, error) {
-	return s.d.alerts.Silence(target, dur, reason, by)
-}
-func (s silencer) Silences() []alert.Silence { return s.d.alerts.Silences() }
-func (s silencer) ClearSilences() int        { return s.d.alerts.ClearSilences() }
 
 // chatRoute delivers alerts through a chat transport.
 type chatRoute struct {

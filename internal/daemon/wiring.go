@@ -89,6 +89,15 @@ func newWiring(cfg *config.Config, log *slog.Logger) *wiring {
 	return rt
 }
 
+// agentNames are the configured agents' names, for /silence.
+func (rt *wiring) agentNames() []string {
+	var names []string
+	for _, a := range rt.fleet.Agents() {
+		names = append(names, a.Name)
+	}
+	return names
+}
+
 func buildACL(cfg *config.Config) *commands.ACL {
 	acl := commands.NewACL()
 	acl.Grant(console.Platform, commands.RoleAdmin, console.User)
