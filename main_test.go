@@ -512,3 +512,21 @@ func TestCheckWarnsOfAnOpenConfigWithSecrets(t *testing.T) {
 		t.Errorf("warned about a config without inline secrets:\n%s", errOut)
 	}
 }
+
+// Agents found by discovery are named after their tmux window when that
+// name is theirs alone: "builder", not "agents:0.0".
+func TestDiscoveredAgentsNamedAfterTheirWindow(t *testing.T) {
+	e := newFleetEnv(t)
+	env := map[string]string{"FAKECLAUDE_SCREENS": testenv.ScreensDir(), "FAKECLAUDE_SCREEN": "15-busy.txt"}
+	if _, err := e.tm.NewSession(t.Context(), "agents", "builder", tmux.SpawnOptions{Dir: e.dir, Env: env, Command: e.claude}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := e.tm.NewWindow(t.Context(), "agents", "reviewer", tmux.SpawnOptions{Dir: e.dir, Env: env, Command: e.claude}); err != nil {
+		t.Fatal(err)
+	}
+	cfg := testenv.WriteFile(t, e.dir, "discover.toml", fmt.Sprintf("[tmux]\nsocket = %q\ndiscover = true\n[state]\ndir = %q\n", e.tm.Socket(), e.dir))
+	got := waitStates(t, cfg, map[string]string{"builder": "idle", "reviewer": "idle"})
+	if len(got) != 2 {
+		t.Errorf("status = %+v, want builder and reviewer", got)
+	}
+}

@@ -1,4 +1,4 @@
-package main
+package daemon
 
 import (
 	"fmt"
@@ -12,8 +12,6 @@ import (
 	"github.com/fleetwarden/fleetwarden/internal/fakes/discordtest"
 	"github.com/fleetwarden/fleetwarden/internal/fakes/sshdtest"
 	"github.com/fleetwarden/fleetwarden/internal/fakes/telegramtest"
-	"github.com/fleetwarden/fleetwarden/internal/testenv"
-	"github.com/fleetwarden/fleetwarden/tmux"
 	"github.com/fleetwarden/fleetwarden/tmux/tmuxtest"
 )
 
@@ -254,23 +252,5 @@ func TestDialogAnsweredOnAnotherHost(t *testing.T) {
 	c.say(tgOperator, opChat, "/send builder now the docs", "builder is working. Claude Code queues your line")
 	if sshd.SendKeys() == 0 {
 		t.Error("the answer was not typed over SSH")
-	}
-}
-
-// Agents found by discovery are named after their tmux window when that
-// name is theirs alone: "builder", not "agents:0.0".
-func TestDiscoveredAgentsNamedAfterTheirWindow(t *testing.T) {
-	e := newFleetEnv(t)
-	env := map[string]string{"FAKECLAUDE_SCREENS": testenv.ScreensDir(), "FAKECLAUDE_SCREEN": "15-busy.txt"}
-	if _, err := e.tm.NewSession(t.Context(), "agents", "builder", tmux.SpawnOptions{Dir: e.dir, Env: env, Command: e.claude}); err != nil {
-		t.Fatal(err)
-	}
-	if _, err := e.tm.NewWindow(t.Context(), "agents", "reviewer", tmux.SpawnOptions{Dir: e.dir, Env: env, Command: e.claude}); err != nil {
-		t.Fatal(err)
-	}
-	cfg := testenv.WriteFile(t, e.dir, "discover.toml", fmt.Sprintf("[tmux]\nsocket = %q\ndiscover = true\n[state]\ndir = %q\n", e.tm.Socket(), e.dir))
-	got := waitStates(t, cfg, map[string]string{"builder": "idle", "reviewer": "idle"})
-	if len(got) != 2 {
-		t.Errorf("status = %+v, want builder and reviewer", got)
 	}
 }

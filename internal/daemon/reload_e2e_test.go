@@ -1,4 +1,4 @@
-package main
+package daemon
 
 import (
 	"context"
@@ -13,7 +13,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/fleetwarden/fleetwarden/internal/daemon"
 	"github.com/fleetwarden/fleetwarden/internal/fakes/discordtest"
 	"github.com/fleetwarden/fleetwarden/internal/fakes/telegramtest"
 	"github.com/fleetwarden/fleetwarden/internal/testenv"
@@ -79,20 +78,12 @@ func (l *liveFleet) write(more string) {
 }
 
 // run starts the daemon; it must not be running.
-func (l *liveFleet) run(o daemon.Options) {
+func (l *liveFleet) run(o Options) {
 	l.t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
 	l.cancel, l.done, l.hup = cancel, make(chan int, 1), make(chan os.Signal, 1)
 	o.Stdin, o.Stdout, o.Stderr, o.Hup = strings.NewReader(""), l.out, l.out, l.hup
-	go func() {
-		cfg, notes, code := loadDaemonConfig(l.cfg, l.out)
-		if cfg == nil {
-			l.done <- code
-			return
-		}
-		o.Notes = notes
-		l.done <- runDaemon(ctx, cfg, o)
-	}()
+	go func() { l.done <- runFile(ctx, l.cfg, o) }()
 }
 
 // stop stops the daemon as SIGTERM does and returns its exit code.
@@ -148,7 +139,7 @@ func TestTypoAfterRestartRunsOnTheLastGoodConfig(t *testing.T) {
 	l := newLiveFleet(t, map[string]string{"builder": "15-busy.txt", "docs": "19-tui-401.txt"})
 	hook := newHookReceiver(t)
 	l.write(fmt.Sprintf("[[alerts.route]]\ntype = \"webhook\"\nurl = %q\n", hook.URL))
-	l.run(daemon.Options{GoodAfter: time.Millisecond})
+	l.run(Options{GoodAfter: time.Millisecond})
 	l.waitSent(adminChat, 0, "fleetwarden started")
 	lastGood := filepath.Join(l.dir, "state", "config.last-good.toml")
 	tmuxtest.WaitFor(t, 30*time.Second, func() (bool, string) {
@@ -168,7 +159,7 @@ func TestTypoAfterRestartRunsOnTheLastGoodConfig(t *testing.T) {
 	// check compares a file with the last good config.
 	good := string(mustRead(t, l.cfg))
 	testenv.WriteFile(t, l.dir, "config.toml", strings.Replace(good, "interval = \"300ms\"", "interval = \"1s\"", 1))
-	if out, _, _ := runMain(t, "check", "--config", l.cfg, "--offline"); !strings.Contains(out, "differs from the last good config") ||
+	if out, _, _ := checkOffline(t, l.cfg); !strings.Contains(out, "differs from the last good config") ||
 		!strings.Contains(out, "~ watchdog.interval: 300ms → 1s") {
 		t.Errorf("check does not show the difference from the last good config:\n%s", out)
 	}
@@ -176,13 +167,13 @@ func TestTypoAfterRestartRunsOnTheLastGoodConfig(t *testing.T) {
 	// 3 a.m.: a typo, then a restart.
 	cfgText := strings.Replace(good, "interval = \"300ms\"", "intervall = \"300ms\"", 1)
 	testenv.WriteFile(t, l.dir, "config.toml", cfgText)
-	_, errOut, code := runMain(t, "check", "--config", l.cfg, "--offline")
+	_, errOut, code := checkOffline(t, l.cfg)
 	if code == 0 || !strings.Contains(errOut, `config.toml:`) || !strings.Contains(errOut, "watchdog.intervall") ||
 		!strings.Contains(errOut, "fleetwarden run would start on the last good config from") {
 		t.Fatalf("check of the typo: exit %d, %s", code, errOut)
 	}
 	n := len(l.tg.Sent())
-	l.run(daemon.Options{})
+	l.run(Options{})
 	m := l.waitSent(adminChat, n, "watchdog.intervall", "running on the last good config from", "fix the file and /reload")
 	if !strings.Contains(m.Plain, "config.toml:") {
 		t.Errorf("the notice does not name the file and line: %q", m.Plain)
@@ -211,7 +202,7 @@ func TestTypoAfterRestartRunsOnTheLastGoodConfig(t *testing.T) {
 func TestNoLastGoodConfigExitsAsBefore(t *testing.T) {
 	l := newLiveFleet(t, map[string]string{"builder": "15-busy.txt"})
 	testenv.WriteFile(t, l.dir, "config.toml", strings.Replace(string(mustRead(t, l.cfg)), "interval", "intervall", 1))
-	l.run(daemon.Options{})
+	l.run(Options{})
 	if code := l.exited(); code != 1 {
 		t.Errorf("exit %d, want 1", code)
 	}
@@ -225,7 +216,7 @@ func TestReloadRemovingAnAgentWaitsForTheAdminsButton(t *testing.T) {
 	l.tg.AddChat(viewerChat)
 	l.dash = freeAddr(t)
 	l.write("")
-	l.run(daemon.Options{})
+	l.run(Options{})
 	l.waitSent(adminChat, 0, "fleetwarden started")
 	startedAt := func() string {
 		var got string
@@ -289,7 +280,7 @@ func TestReloadRemovingAnAgentWaitsForTheAdminsButton(t *testing.T) {
 
 func TestReloadAddingAnAlertChatAsksFirst(t *testing.T) {
 	l := newLiveFleet(t, map[string]string{"builder": "15-busy.txt"})
-	l.run(daemon.Options{})
+	l.run(Options{})
 	l.waitSent(adminChat, 0, "fleetwarden started")
 
 	l.write("")
@@ -301,7 +292,7 @@ func TestReloadAddingAnAlertChatAsksFirst(t *testing.T) {
 	l.hup <- syscall.SIGHUP
 	l.waitSent(adminChat, n, fmt.Sprintf("+ telegram alert chat %d added", groupChat.ID), "send /reload")
 	// The command line without --yes: the same.
-	out, errOut, code := runMain(t, "reload", "--config", l.cfg)
+	out, errOut, code := reloadCLI(t, l.cfg, false)
 	if code != 0 || !strings.Contains(out, "Nothing applied") || !strings.Contains(out, "Needs an admin's confirmation") {
 		t.Fatalf("reload: exit %d\n%s%s", code, out, errOut)
 	}
@@ -311,7 +302,7 @@ func TestReloadAddingAnAlertChatAsksFirst(t *testing.T) {
 		}
 	}
 	// With --yes it applies, and the new chat hears of it.
-	out, errOut, code = runMain(t, "reload", "--config", l.cfg, "--yes")
+	out, errOut, code = reloadCLI(t, l.cfg, true)
 	if code != 0 || !strings.Contains(out, "Applying now") {
 		t.Fatalf("reload --yes: exit %d\n%s%s", code, out, errOut)
 	}
@@ -319,7 +310,7 @@ func TestReloadAddingAnAlertChatAsksFirst(t *testing.T) {
 
 	// A file that does not load: every error, and it keeps running.
 	testenv.WriteFile(t, l.dir, "config.toml", cfgText+"\n[bogus]\n[[agent]]\nname = \"x\"\n")
-	_, errOut, code = runMain(t, "reload", "--config", l.cfg)
+	_, errOut, code = reloadCLI(t, l.cfg, false)
 	if code != 1 || !strings.Contains(errOut, "config.toml:") || !strings.Contains(errOut, "bogus") || !strings.Contains(errOut, "agent[1].target") {
 		t.Errorf("reload of a broken file: exit %d\n%s", code, errOut)
 	}
@@ -335,13 +326,13 @@ func TestRepeatedCrashLandsInSafeMode(t *testing.T) {
 	crashing := fmt.Sprintf("[[alerts.route]]\nname = \"webhook:backup\"\ntype = \"webhook\"\nurl = %q\n\n[[alerts.route]]\nname = \"backup\"\ntype = \"webhook\"\nurl = %q\n", hook.URL, hook.URL)
 	l.write(crashing)
 	for i := range 3 {
-		l.run(daemon.Options{})
+		l.run(Options{})
 		if code := l.exited(); code != 1 {
 			t.Fatalf("start %d: exit %d, want 1", i+1, code)
 		}
 	}
 	n := len(l.tg.Sent())
-	l.run(daemon.Options{})
+	l.run(Options{})
 	m := l.waitSent(adminChat, n, "Safe mode", "the same crash 3 times in 10 minutes", "two routes are named")
 	if !strings.Contains(m.Plain, "Left out: alert route webhook:backup (another route has its name)") {
 		t.Errorf("the notice does not name what was left out: %q", m.Plain)
@@ -362,7 +353,7 @@ func TestRunSafeLeavesOutAChatThatFailsItsCheck(t *testing.T) {
 	hook := newHookReceiver(t)
 	l.write(fmt.Sprintf("[[alerts.route]]\ntype = \"webhook\"\nurl = %q\n", hook.URL))
 	l.tg.Down()
-	l.run(daemon.Options{Safe: true})
+	l.run(Options{Safe: true})
 	hook.waitEvidence(t, "Safe mode", "Safe mode: started with --safe. Left out: telegram (")
 }
 
@@ -388,7 +379,7 @@ func (h *hookReceiver) waitEvidence(t *testing.T, summary, evidence string) {
 func TestReloadThatCannotStartKeepsThePreviousConfig(t *testing.T) {
 	l := newLiveFleet(t, map[string]string{"builder": "15-busy.txt"})
 	hook := newHookReceiver(t)
-	l.run(daemon.Options{})
+	l.run(Options{})
 	l.waitSent(adminChat, 0, "fleetwarden started")
 	// Valid, but the alert manager cannot start with two routes that are
 	// both webhook:backup to it.
@@ -399,25 +390,6 @@ func TestReloadThatCannotStartKeepsThePreviousConfig(t *testing.T) {
 	l.waitSent(adminChat, n, "The reloaded config did not start", "two routes are named", "Running on the previous config again")
 	l.ask(tgAdmin, adminChat, "/status", "builder")
 	l.ask(tgAdmin, adminChat, "/timeline", "the reloaded config did not start")
-}
-
-func TestSighupReloadsTheRunningBinary(t *testing.T) {
-	c := newChatFleet(t, chatOpts{agents: map[string]string{"builder": "15-busy.txt"}})
-	c.waitReply(adminChat, 0, "fleetwarden started")
-	c.agent("extra", "15-busy.txt")
-	cfg := string(mustRead(t, c.cfg)) + "\n[[agent]]\nname = \"extra\"\ntarget = \"extra:main\"\n"
-	testenv.WriteFile(t, c.dir, "config.toml", cfg)
-	n := len(c.tg.Sent())
-	if err := c.cmd.Process.Signal(syscall.SIGHUP); err != nil {
-		t.Fatal(err)
-	}
-	m := c.waitReply(adminChat, n, "Config reloaded")
-	if !strings.Contains(m.Plain, "+ agent extra added") || !strings.Contains(m.Plain, "applied by SIGHUP") {
-		t.Errorf("reload notice = %q", m.Plain)
-	}
-	if st := c.say(tgAdmin, adminChat, "/status", "extra"); !strings.Contains(st.Plain, "builder") {
-		t.Errorf("/status after the reload = %q, want builder and extra", st.Plain)
-	}
 }
 
 func TestReloadBringsDiscordBackUp(t *testing.T) {
@@ -431,7 +403,7 @@ func TestReloadBringsDiscordBackUp(t *testing.T) {
 	section := fmt.Sprintf("[discord]\ntoken = %q\napi_url = %q\nadmins = [\"200000000000000001\"]\nalert_channels = [%q]\n\n",
 		dcToken, dc.URL()+"/api/v9", dcChannel)
 	l.write(section)
-	l.run(daemon.Options{})
+	l.run(Options{})
 	dc.WaitMessage(t, 30*time.Second, func(m discordtest.Message) bool {
 		return m.ChannelID == dcChannel && strings.Contains(m.Content, "fleetwarden started")
 	})

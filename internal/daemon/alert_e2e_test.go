@@ -1,15 +1,13 @@
-package main
+package daemon
 
 import (
 	"encoding/json"
-	"errors"
 	"fmt"
 	"github.com/fleetwarden/fleetwarden/claude"
 	"io"
 	"net/http"
 	"net/http/httptest"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
 	"sync"
@@ -131,32 +129,6 @@ func TestAlertsFallBackWhenTelegramIsDownAndNothingIsLost(t *testing.T) {
 	}
 }
 
-func TestQueuedAlertSurvivesKill9(t *testing.T) {
-	hook := newHookReceiver(t)
-	routes := fmt.Sprintf("[[alerts.route]]\ntype = \"webhook\"\nurl = %q\n", hook.URL)
-	c := newChatFleet(t, chatOpts{fallbackAfter: "1s", extra: routes, agents: map[string]string{"alpha": "15-busy.txt"}})
-	c.say(tgAdmin, adminChat, "/status", "1 agents: 1 idle")
-
-	c.tg.Down()
-	c.show("alpha", "61-permission.txt")
-	tmuxtest.WaitFor(t, 20*time.Second, func() (bool, string) {
-		return count(hook.summaries(), "alpha") == 1, fmt.Sprintf("webhook got %q", hook.summaries())
-	})
-	// The Telegram copy is queued on disk. Kill fleetwarden without warning,
-	// let the agent recover meanwhile, bring Telegram back and start again.
-	c.kill()
-	c.show("alpha", "15-busy.txt")
-	c.tg.Up()
-	c.start()
-	// The queued alert is delivered, and — since alpha recovered while
-	// fleetwarden was down — its resolved notice follows, each once.
-	tmuxtest.WaitFor(t, 60*time.Second, func() (bool, string) {
-		tg := c.telegramTexts()
-		return count(tg, "on alpha") == 2 && count(tg, "✅ Prompt answered on alpha") == 1, fmt.Sprintf("telegram got %q", tg)
-	})
-	c.waitReply(adminChat, 0, "it ended without stopping (crash, kill or power loss)")
-}
-
 // The dead man's switch hears from fleetwarden every heartbeat.interval
 // while it watches, and /fail when an alert reached no route at all.
 func TestHeartbeatPingsAndFails(t *testing.T) {
@@ -220,28 +192,6 @@ func TestMorningReportArrivesInTheZone(t *testing.T) {
 	r := c.waitReply(adminChat, 0, "fleetwarden report")
 	if !strings.Contains(r.Plain, "JST") || !strings.Contains(r.Plain, "1 idle") {
 		t.Errorf("report %q: want Tokyo time (JST) and the fleet (1 idle)", r.Plain)
-	}
-}
-
-// SIGTERM (systemd stopping fleetwarden) flushes the alert queue: an alert
-// waiting out its retry backoff goes out before the process ends.
-func TestSigtermFlushesTheAlertQueue(t *testing.T) {
-	c := newChatFleet(t, chatOpts{agents: map[string]string{"alpha": "15-busy.txt"}})
-	c.say(tgAdmin, adminChat, "/status", "1 agents: 1 idle")
-	c.tg.Down()
-	c.show("alpha", "19-tui-401.txt")
-	// The alert's first delivery failed: it waits in the queue (backoff
-	// of several seconds) when Telegram comes back and the stop arrives.
-	journal := filepath.Join(c.dir, "state", "journal.jsonl")
-	tmuxtest.WaitFor(t, 30*time.Second, func() (bool, string) {
-		b, _ := os.ReadFile(journal)
-		return strings.Contains(string(b), `"kind":"delivery"`) && strings.Contains(string(b), `"ok":false`),
-			"no failed delivery in the journal yet"
-	})
-	c.tg.Up()
-	c.stop()
-	if got := count(c.telegramTexts(), "Login expired on alpha"); got != 1 {
-		t.Errorf("after SIGTERM Telegram has the alert %d times, want once (flushed on the way out)", got)
 	}
 }
 
@@ -317,85 +267,5 @@ func TestRestartWhileFiringAnnouncesNothingTwice(t *testing.T) {
 	c.waitReply(adminChat, n, "✅ Login works again on 2 agents: alpha, beta")
 	if got := count(c.telegramTexts(), "Login expired on 2 agents"); got != 1 {
 		t.Errorf("the alert was announced %d times, want once across the restart: %q", got, c.telegramTexts())
-	}
-}
-
-// check runs `fleetwarden check` on the fleet's config, beside the daemon.
-func (c *chatFleet) check() (stdout, stderr string, code int) {
-	c.t.Helper()
-	cmd := exec.Command(testenv.Fleetwarden(c.t), "check", "--config", c.cfg)
-	cmd.Env = append(os.Environ(), c.env...)
-	var out, errOut strings.Builder
-	cmd.Stdout, cmd.Stderr = &out, &errOut
-	err := cmd.Run()
-	var ee *exec.ExitError
-	switch {
-	case errors.As(err, &ee):
-		code = ee.ExitCode()
-	case err != nil:
-		c.t.Fatal(err)
-	}
-	return out.String(), errOut.String(), code
-}
-
-// A second instance polling the same bot token gets the running one 409s;
-// `check` cannot poll without causing that itself, so it reports what the
-// running fleetwarden journaled. A webhook on the bot it sees directly.
-func TestCheckReportsTelegramConflicts(t *testing.T) {
-	c := newChatFleet(t, chatOpts{agents: map[string]string{"alpha": "15-busy.txt"}})
-	c.say(tgAdmin, adminChat, "/status", "1 agents: 1 idle")
-	// (The fleet has no Claude login yet: check fails on the credential
-	// whatever happens here, so the lines are what counts.)
-	out, errOut, _ := c.check()
-	if !strings.Contains(out, "✓ telegram (in the running fleetwarden): up since") {
-		t.Fatalf("check with all well:\n%s%s", out, errOut)
-	}
-
-	// Another instance starts polling the same bot token: each of its
-	// getUpdates cuts the running bot's long poll short with 409, as
-	// Telegram does.
-	other := make(chan struct{})
-	otherDone := make(chan struct{})
-	go func() {
-		defer close(otherDone)
-		for {
-			select {
-			case <-other:
-				return
-			default:
-			}
-			resp, err := http.Get(c.tg.URL() + "/bot" + botToken + "/getUpdates?timeout=1")
-			if err == nil {
-				io.Copy(io.Discard, resp.Body)
-				resp.Body.Close()
-			}
-		}
-	}()
-	var once sync.Once
-	stopOther := func() { once.Do(func() { close(other); <-otherDone }) }
-	t.Cleanup(stopOther)
-	tmuxtest.WaitFor(t, 30*time.Second, func() (bool, string) {
-		out, errOut, _ = c.check()
-		return strings.Contains(errOut, "✗ telegram (in the running fleetwarden): down since"), out + errOut
-	})
-	if !strings.Contains(errOut, "another instance is polling this bot token (409 Conflict)") {
-		t.Errorf("check does not explain the conflict:\n%s", errOut)
-	}
-	if !strings.Contains(out, "✓ telegram: bot @") {
-		t.Errorf("the token itself works, check should say so:\n%s", out)
-	}
-
-	stopOther()
-	c.tg.SetWebhook("https://hooks.example/bot")
-	_, errOut, _ = c.check()
-	if !strings.Contains(errOut, "✗ telegram: a webhook is set on this bot") {
-		t.Errorf("check with a webhook set:\n%s", errOut)
-	}
-
-	c.tg.SetWebhook("")
-	c.stop()
-	out, errOut, _ = c.check()
-	if !strings.Contains(out, "✓ telegram: bot @") || strings.Contains(out+errOut, "in the running fleetwarden") {
-		t.Errorf("check with fleetwarden stopped: want the bot fine and no running-instance lines\n%s%s", out, errOut)
 	}
 }

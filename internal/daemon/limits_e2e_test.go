@@ -1,4 +1,4 @@
-package main
+package daemon
 
 import (
 	"encoding/json"
@@ -17,9 +17,6 @@ const limitKey = "sk-ant-api03-limitfailoverlimitfailover"
 
 // limitFailoverConfig: alpha on its subscription (credential "pro", a live
 // login), and an API key "api" that [limits] failover names.
-
-// limitMovesFile is the daemon's record of agents moved for a usage limit.
-const limitMovesFile = "limit-failover.json"
 
 func limitFailoverConfig(t *testing.T, dir string) string {
 	t.Helper()

@@ -1,4 +1,4 @@
-package main
+package daemon
 
 import (
 	"context"
@@ -11,7 +11,6 @@ import (
 	"path/filepath"
 	"regexp"
 	"strings"
-	"syscall"
 	"testing"
 	"time"
 
@@ -119,80 +118,6 @@ func TestDashboardInBrowser(t *testing.T) {
 		t.Fatal(err)
 	}
 	t.Logf("screenshot: %s", path)
-}
-
-// TestSystemdNotify runs fleetwarden as systemd would, with NOTIFY_SOCKET
-// and a watchdog, and reads what it says: READY=1 after the first scan,
-// WATCHDOG=1 while it scans, STOPPING=1 on SIGTERM.
-func TestSystemdNotify(t *testing.T) {
-	sock := filepath.Join(t.TempDir(), "notify.sock")
-	conn, err := net.ListenUnixgram("unixgram", &net.UnixAddr{Name: sock, Net: "unixgram"})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { conn.Close() })
-	got := make(chan string, 64)
-	go func() {
-		buf := make([]byte, 4096)
-		for {
-			n, _, err := conn.ReadFromUnix(buf)
-			if err != nil {
-				return
-			}
-			got <- string(buf[:n])
-		}
-	}()
-	// A tmux that hangs on list-panes once told to: the scan loop hangs.
-	dir := t.TempDir()
-	hang := filepath.Join(dir, "hang")
-	tmuxBin := testenv.WriteFile(t, dir, "tmux", fmt.Sprintf(
-		"#!/bin/sh\nfor a in \"$@\"; do [ \"$a\" = list-panes ] && [ -e %q ] && exec sleep 60; done\nexec tmux \"$@\"\n", hang))
-	if err := os.Chmod(tmuxBin, 0o755); err != nil {
-		t.Fatal(err)
-	}
-	c := newChatFleet(t, chatOpts{agents: map[string]string{"builder": "15-busy.txt"}, tmuxBin: tmuxBin,
-		env: []string{"NOTIFY_SOCKET=" + sock, "WATCHDOG_USEC=600000"}})
-	want := func(msg string) {
-		t.Helper()
-		deadline := time.After(20 * time.Second)
-		for {
-			select {
-			case m := <-got:
-				if strings.Contains(m, msg) {
-					return
-				}
-			case <-deadline:
-				t.Fatalf("no %s from fleetwarden", msg)
-			}
-		}
-	}
-	want("READY=1")
-	want("WATCHDOG=1")
-	want("WATCHDOG=1")
-
-	// The loop hangs: the pings stop, so systemd would restart it.
-	if err := os.WriteFile(hang, nil, 0o600); err != nil {
-		t.Fatal(err)
-	}
-	quiet := 0
-	deadline := time.After(20 * time.Second)
-	for quiet < 4 { // four watchdog periods (150 ms each) without a ping
-		select {
-		case m := <-got:
-			if strings.Contains(m, "WATCHDOG=1") {
-				quiet = 0
-			}
-		case <-time.After(150 * time.Millisecond):
-			quiet++
-		case <-deadline:
-			t.Fatal("WATCHDOG=1 kept coming while the scan loop hung")
-		}
-	}
-	if err := os.Remove(hang); err != nil {
-		t.Fatal(err)
-	}
-	_ = c.cmd.Process.Signal(syscall.SIGTERM)
-	want("STOPPING=1")
 }
 
 // /metrics of a running fleetwarden counts what it did: alerts by kind, a

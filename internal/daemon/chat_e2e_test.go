@@ -1,7 +1,9 @@
-package main
+package daemon
 
 import (
 	"bytes"
+	"context"
+	"errors"
 	"fmt"
 	"maps"
 	"os"
@@ -10,7 +12,6 @@ import (
 	"slices"
 	"strings"
 	"sync"
-	"syscall"
 	"testing"
 	"time"
 
@@ -33,43 +34,64 @@ var (
 )
 
 // chatFleet is a private tmux server with fake Claude agents, the fake
-// Telegram server, and a fleetwarden process between them.
+// Telegram server, and the daemon between them, in this process (New and
+// Run, as `fleetwarden run` calls them).
 type chatFleet struct {
 	*fleetEnv
 	tg        *telegramtest.Server
 	stateFile string // where the fake login writes its OAuth state
 	claudeDir string
 	stderr    *syncBuffer
-	cmd       *exec.Cmd
 	cfg       string
 	env       []string
+	cancel    context.CancelFunc // while the daemon runs
+	done      chan int           // its exit code
 }
 
 // start runs fleetwarden on the config.
 func (c *chatFleet) start() {
 	c.t.Helper()
-	c.cmd = exec.Command(testenv.Fleetwarden(c.t), "run", "--config", c.cfg)
-	c.cmd.Env = append(os.Environ(), "FAKECLAUDE_STATE_FILE="+c.stateFile, "FAKECLAUDE_SCREENS="+testenv.ScreensDir())
-	c.cmd.Env = append(c.cmd.Env, c.env...)
-	c.cmd.Stdout, c.cmd.Stderr = c.stderr, c.stderr
-	if err := c.cmd.Start(); err != nil {
-		c.t.Fatal(err)
+	// What the daemon starts (logins, tmux, the CLI) gets this process's
+	// environment, as the binary's children get the binary's.
+	env := append([]string{"FAKECLAUDE_STATE_FILE=" + c.stateFile, "FAKECLAUDE_SCREENS=" + testenv.ScreensDir()}, c.env...)
+	for _, kv := range env {
+		k, v, _ := strings.Cut(kv, "=")
+		c.t.Setenv(k, v)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	c.cancel, c.done = cancel, make(chan int, 1)
+	go func() {
+		c.done <- runFile(ctx, c.cfg, Options{Stdin: strings.NewReader(""), Stdout: c.stderr, Stderr: c.stderr, Hup: make(chan os.Signal)})
+	}()
+}
+
+// stop stops fleetwarden as SIGTERM does (the context `run` gets from it
+// ends) and waits for it.
+func (c *chatFleet) stop() {
+	c.t.Helper()
+	if err := c.halt(30 * time.Second); err != nil {
+		c.t.Fatalf("fleetwarden after SIGTERM: %v\n%s", err, c.stderr)
 	}
 }
 
-// kill stops fleetwarden the hard way: no flush, no goodbye.
-func (c *chatFleet) kill() {
-	c.t.Helper()
-	_ = c.cmd.Process.Kill()
-	_ = c.cmd.Wait()
-}
+// errNoStop is a fleetwarden that did not stop when told to.
+var errNoStop = errors.New("did not stop in time")
 
-// stop stops fleetwarden as systemd does (SIGTERM) and waits for it.
-func (c *chatFleet) stop() {
-	c.t.Helper()
-	_ = c.cmd.Process.Signal(syscall.SIGTERM)
-	if err := c.cmd.Wait(); err != nil {
-		c.t.Fatalf("fleetwarden after SIGTERM: %v\n%s", err, c.stderr)
+// halt stops fleetwarden, if it runs, within wait.
+func (c *chatFleet) halt(wait time.Duration) error {
+	if c.cancel == nil {
+		return nil
+	}
+	c.cancel()
+	c.cancel = nil
+	select {
+	case code := <-c.done:
+		if code != 0 {
+			return fmt.Errorf("exit %d", code)
+		}
+		return nil
+	case <-time.After(wait):
+		return errNoStop
 	}
 }
 
@@ -168,13 +190,7 @@ func newChatFleet(t *testing.T, o chatOpts) *chatFleet {
 	c.cfg = testenv.WriteFile(t, e.dir, "config.toml", b.String())
 	c.start()
 	t.Cleanup(func() {
-		_ = c.cmd.Process.Signal(syscall.SIGTERM)
-		done := make(chan error, 1)
-		go func() { done <- c.cmd.Wait() }()
-		select {
-		case <-done:
-		case <-time.After(20 * time.Second):
-			_ = c.cmd.Process.Kill()
+		if err := c.halt(20 * time.Second); errors.Is(err, errNoStop) {
 			t.Errorf("fleetwarden did not stop within 20s of SIGTERM")
 		}
 		out := c.stderr.String()
