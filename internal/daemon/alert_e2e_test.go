@@ -269,3 +269,30 @@ func TestRestartWhileFiringAnnouncesNothingTwice(t *testing.T) {
 		t.Errorf("the alert was announced %d times, want once across the restart: %q", got, c.telegramTexts())
 	}
 }
+
+// The expiry warning is decided by the daemon's clock (Options.Now), not
+// the machine's: a refresh token 30 hours from its end is not yet within
+// the 24 h warning, but it is seven hours later, and the warning says so.
+func TestExpiryWarningByTheDaemonsClock(t *testing.T) {
+	later := 7 * time.Hour
+	c := newChatFleet(t, chatOpts{agents: map[string]string{"alpha": "15-busy.txt"},
+		now: func() time.Time { return time.Now().Add(later) }})
+	c.say(tgAdmin, adminChat, "/status", "1 agents: 1 idle")
+	ms := func(d time.Duration) int64 { return time.Now().Add(d).UnixMilli() }
+	creds := fmt.Sprintf(`{"claudeAiOauth": {"accessToken": "sk-ant-oat01-%s", "refreshToken": "sk-ant-ort01-%s",
+		"expiresAt": %d, "refreshTokenExpiresAt": %d, "scopes": ["user:inference"], "subscriptionType": "max"}}`,
+		strings.Repeat("a", 40), strings.Repeat("b", 40), ms(48*time.Hour), ms(30*time.Hour))
+	if err := os.MkdirAll(c.claudeDir, 0o700); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(claude.CredentialsPath(c.claudeDir), []byte(creds), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	c.stop()
+	n := len(c.tg.Sent())
+	c.start() // the auth check at start: 23 hours left by the daemon's clock
+	m := c.waitReply(adminChat, n, "The refresh token of credential default runs out in")
+	if !strings.Contains(m.Plain, "runs out in 22h") && !strings.Contains(m.Plain, "runs out in 23h") {
+		t.Errorf("the warning does not count from the daemon's clock (30 h - 7 h): %q", m.Plain)
+	}
+}

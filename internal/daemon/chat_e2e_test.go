@@ -44,6 +44,7 @@ type chatFleet struct {
 	stderr    *syncBuffer
 	cfg       string
 	env       []string
+	now       func() time.Time
 	cancel    context.CancelFunc // while the daemon runs
 	done      chan int           // its exit code
 }
@@ -61,7 +62,8 @@ func (c *chatFleet) start() {
 	ctx, cancel := context.WithCancel(context.Background())
 	c.cancel, c.done = cancel, make(chan int, 1)
 	go func() {
-		c.done <- runFile(ctx, c.cfg, Options{Stdin: strings.NewReader(""), Stdout: c.stderr, Stderr: c.stderr, Hup: make(chan os.Signal)})
+		c.done <- runFile(ctx, c.cfg, Options{Stdin: strings.NewReader(""), Stdout: c.stderr, Stderr: c.stderr, Hup: make(chan os.Signal),
+			Now: c.now})
 	}()
 }
 
@@ -121,6 +123,7 @@ func (s *syncBuffer) String() string {
 }
 
 type chatOpts struct {
+	now           func() time.Time  // the daemon's clock (Options.Now); nil: time.Now
 	agents        map[string]string // agent name → the screen its fake CLI shows
 	loginTimeout  string
 	fallbackAfter string
@@ -141,7 +144,7 @@ type chatOpts struct {
 func newChatFleet(t *testing.T, o chatOpts) *chatFleet {
 	t.Helper()
 	e := newFleetEnv(t)
-	c := &chatFleet{env: o.env, fleetEnv: e, tg: telegramtest.New(t, botToken), stateFile: filepath.Join(e.dir, "oauth-state"),
+	c := &chatFleet{env: o.env, now: o.now, fleetEnv: e, tg: telegramtest.New(t, botToken), stateFile: filepath.Join(e.dir, "oauth-state"),
 		claudeDir: filepath.Join(e.dir, "claude"), stderr: &syncBuffer{}}
 	c.tg.AddChat(adminChat)
 	var b strings.Builder
