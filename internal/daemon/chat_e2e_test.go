@@ -132,6 +132,7 @@ type chatOpts struct {
 	agentKeys     string // more keys of every [[agent]]
 	dashboard     string // dashboard.listen; "" = off
 	tmuxBin       string // tmux.bin; "" = tmux
+	tmuxSocket    string // tmux.socket; "" = the test's tmux server
 	env           []string
 	restartScreen string                 // the screen a restarted agent comes up on; "" = 15-busy.txt (idle)
 	agentEnv      map[string]string      // more environment of every agent's fake CLI, from the start
@@ -148,7 +149,11 @@ func newChatFleet(t *testing.T, o chatOpts) *chatFleet {
 		claudeDir: filepath.Join(e.dir, "claude"), stderr: &syncBuffer{}}
 	c.tg.AddChat(adminChat)
 	var b strings.Builder
-	fmt.Fprintf(&b, "[tmux]\nsocket = %q\n", e.tm.Socket())
+	socket := e.tm.Socket()
+	if o.tmuxSocket != "" {
+		socket = o.tmuxSocket
+	}
+	fmt.Fprintf(&b, "[tmux]\nsocket = %q\n", socket)
 	if o.tmuxBin != "" {
 		fmt.Fprintf(&b, "bin = %q\n", o.tmuxBin)
 	}

@@ -16,6 +16,7 @@ import (
 
 	"github.com/chromedp/chromedp"
 
+	"github.com/fleetwarden/fleetwarden/internal/fakes/sshdtest"
 	"github.com/fleetwarden/fleetwarden/internal/testenv"
 	"github.com/fleetwarden/fleetwarden/tmux/tmuxtest"
 )
@@ -173,6 +174,25 @@ func TestReadyzKnowsWhenNoRouteWorks(t *testing.T) {
 		return code == 503 && strings.Contains(body, "no alert route is up"), fmt.Sprintf("/readyz %d: %s", code, body)
 	})
 	c.tg.Up()
+}
+
+// A fleet whose agents all run on another host needs no tmux server on
+// this machine: /readyz says ready once the host's agents are seen, and
+// does not wait for a local server that has no agents.
+func TestReadyzWithEveryAgentOnAnotherHost(t *testing.T) {
+	addr := freeAddr(t)
+	sshd := sshdtest.New(t)
+	c := newChatFleet(t, chatOpts{dashboard: addr, agents: map[string]string{"alpha": "15-busy.txt"},
+		tmuxSocket: fmt.Sprintf("fw-none-%d", time.Now().UnixNano()), agentKeys: "host = \"gpu-box\"\n",
+		extraFn: func(e *fleetEnv) string { return hostTOML("gpu-box", sshd, e.tm.Socket()) }})
+	c.say(tgAdmin, adminChat, "/status", "1 idle")
+	tmuxtest.WaitFor(t, 20*time.Second, func() (bool, string) {
+		code, body := dashGet(addr, "/readyz")
+		return code == 200, fmt.Sprintf("/readyz %d: %s", code, body)
+	})
+	if sshd.Execs() == 0 {
+		t.Error("the agent was not reached over SSH")
+	}
 }
 
 // Emergency mode: with the dashboard unable to start (its port is taken),

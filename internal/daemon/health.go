@@ -3,8 +3,8 @@ package daemon
 import (
 	"context"
 	"errors"
-	"github.com/fleetwarden/fleetwarden/tmux"
 	"os"
+	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -13,8 +13,10 @@ import (
 
 	"github.com/fleetwarden/fleetwarden/audit"
 	"github.com/fleetwarden/fleetwarden/claude"
+	"github.com/fleetwarden/fleetwarden/config"
 	"github.com/fleetwarden/fleetwarden/dashboard"
 	"github.com/fleetwarden/fleetwarden/fleet"
+	"github.com/fleetwarden/fleetwarden/tmux"
 )
 
 // health keeps what the dashboard, /readyz and the systemd watchdog read:
@@ -119,6 +121,12 @@ func (d *daemon) recentIncidents() []dashboard.Incident {
 	return out
 }
 
+// localAgents says whether an agent runs on this machine's tmux: a fleet
+// whose agents are all on other hosts needs no local server.
+func localAgents(agents []config.Agent) bool {
+	return slices.ContainsFunc(agents, func(a config.Agent) bool { return a.Host == "" })
+}
+
 // ready says why fleetwarden is not ready: tmux unreachable, no route up.
 func (d *daemon) ready() []string {
 	var why []string
@@ -130,7 +138,7 @@ func (d *daemon) ready() []string {
 		why = append(why, "tmux: "+d.health.scanErr)
 	}
 	switch terr := d.rt.fleet.TmuxErrors()[""]; {
-	case errors.Is(terr, tmux.ErrNoServer) && len(d.rt.cfg.Agents) > 0:
+	case errors.Is(terr, tmux.ErrNoServer) && localAgents(d.rt.cfg.Agents):
 		why = append(why, "tmux: no server is running, so none of the configured agents is")
 	case terr != nil && !errors.Is(terr, tmux.ErrNoServer) && d.health.scanErr == "":
 		why = append(why, "tmux: "+claude.Redact(terr.Error()))
