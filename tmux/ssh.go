@@ -397,8 +397,12 @@ func (s *SSH) open(ctx context.Context) (*ssh.Session, *sshConn, error) {
 		if gaveUp {
 			return nil, nil, err // newSession releases the slot later
 		}
+		// A refused open is an answer: the connection lives, and the
+		// server allows fewer sessions than we assumed. OpenSSH refuses
+		// with "connect failed" ("no more sessions" in its log), others
+		// with "administratively prohibited".
 		var oce *ssh.OpenChannelError
-		full := errors.As(err, &oce) && oce.Reason == ssh.Prohibited
+		full := errors.As(err, &oce)
 		s.mu.Lock()
 		if full {
 			// The server allows fewer sessions than we assumed.

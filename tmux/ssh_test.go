@@ -617,8 +617,9 @@ func TestSSHOpensAnotherConnectionWhenSessionsRunOut(t *testing.T) {
 	var wg sync.WaitGroup
 	defer wg.Wait()
 	defer cancel()
+	ended := make(chan error, 2)
 	for _, s := range []string{"a", "b"} {
-		wg.Go(func() { _ = remote.Watch(wctx, s, func(string) {}) })
+		wg.Go(func() { ended <- remote.Watch(wctx, s, func(string) {}) })
 	}
 	// The two control clients hold both sessions the connection allows.
 	tmuxtest.WaitFor(t, wait, func() (bool, string) {
@@ -635,6 +636,16 @@ func TestSSHOpensAnotherConnectionWhenSessionsRunOut(t *testing.T) {
 	}
 	if n := srv.Connections(); n != 2 {
 		t.Errorf("%d connections, want 2", n)
+	}
+	// The refusal was an answer, not a dead connection: the first one,
+	// and the control clients on it, live on.
+	select {
+	case err := <-ended:
+		t.Errorf("a control client ended when a session was refused: %v", err)
+	default:
+	}
+	if n := srv.Running(); n != 2 {
+		t.Errorf("%d control clients running after the refusal, want 2", n)
 	}
 }
 

@@ -8,7 +8,8 @@
 // tmux server is reachable both directly and "over SSH".
 //
 // Like OpenSSH it allows at most 10 sessions per connection (MaxSessions) and
-// refuses more with "administratively prohibited". Tests break it on purpose
+// refuses more as OpenSSH does: a channel open failure with reason "connect
+// failed" and the message "open failed". Tests break it on purpose
 // with Drop (every connection closed) and Stall (every connection silent).
 package sshdtest
 
@@ -263,7 +264,7 @@ func (s *Server) serve(c *conn) {
 		}
 		smu.Unlock()
 		if full {
-			_ = nch.Reject(ssh.Prohibited, "open failed")
+			_ = nch.Reject(ssh.ConnectionFailed, "open failed") // OpenSSH's words for "no more sessions"
 			continue
 		}
 		ch, creqs, err := nch.Accept()
