@@ -98,7 +98,32 @@ type Options struct {
 	// dirty, has not changed identity and was captured less than Recapture
 	// ago (tmux activity events tell us when a pane writes).
 	Recapture time.Duration
-	Log       *slog.Logger
+	// HostWait bounds how long a scan waits for one tmux server's pane list
+	// (default 2s). A server that does not answer in time, or whose last
+	// list failed, is not waited for again until a list of it comes back:
+	// its agents keep their last state (or show the last error) and the
+	// others are scanned without it, so one hung host does not hold up
+	// detection on the rest.
+	HostWait time.Duration
+	Log      *slog.Logger
+}
+
+// hostListTimeout bounds one pane list, which may outlive the scan that
+// started it (a later scan takes its answer).
+const hostListTimeout = 30 * time.Second
+
+// paneList is one pane list of a tmux server, in flight or done.
+type paneList struct {
+	done  chan struct{}
+	panes []tmux.Pane
+	err   error
+}
+
+// hostLists is what the fleet knows of one server's pane lists.
+type hostLists struct {
+	cur     *paneList // in flight, or done and not yet taken; nil: start one
+	lastErr error     // of the last list that came back
+	slow    bool      // the last list was late or failed: do not wait for this server
 }
 
 // Fleet holds the registry and the last known state of every agent.
@@ -116,6 +141,9 @@ type Fleet struct {
 	restarting map[string]*restarting // by agent
 
 	typing sync.Map // agent → *sync.Mutex: one answer or line at a time per pane
+
+	listMu sync.Mutex
+	lists  map[string]*hostLists // by host
 
 	mu      sync.Mutex
 	tmuxErr map[string]error // by host, as of the last scan; tmux.ErrNoServer when none runs
@@ -136,7 +164,10 @@ func New(o Options) *Fleet {
 	if o.Log == nil {
 		o.Log = slog.New(slog.DiscardHandler)
 	}
-	return &Fleet{opt: o, log: o.Log, last: map[string]Status{}, hash: map[string]uint64{}, cache: map[string]captured{}, resumed: map[string]resumedError{},
+	if o.HostWait <= 0 {
+		o.HostWait = 2 * time.Second
+	}
+	return &Fleet{opt: o, log: o.Log, lists: map[string]*hostLists{}, last: map[string]Status{}, hash: map[string]uint64{}, cache: map[string]captured{}, resumed: map[string]resumedError{},
 		restarting: map[string]*restarting{}}
 }
 
@@ -196,11 +227,13 @@ func (f *Fleet) ScanDirty(ctx context.Context, dirty map[string]bool) ([]Status,
 	if f.opt.Discover {
 		agents = append(agents, discover(l.panes[""], agents)...)
 	}
-	results, texts := f.capture(ctx, agents, l, dirty, now)
+	results, texts, carried := f.capture(ctx, agents, l, dirty, now)
 	for i := range results {
-		results[i] = f.resumedHistory(results[i], now)
+		if !carried[i] {
+			results[i] = f.resumedHistory(results[i], now)
+		}
 	}
-	return f.merge(results, texts, l.index, agents, now), nil
+	return f.merge(results, texts, carried, l.index, agents, now), nil
 }
 
 // listing is what the tmux servers said in one scan, by host ("" is the
@@ -210,6 +243,7 @@ type listing struct {
 	index    map[string]tmux.PaneIndex
 	hostErr  map[string]error // the host could not be listed
 	noServer map[string]bool  // the host runs no tmux server
+	pending  map[string]bool  // the host did not answer in time: its agents keep their state
 }
 
 // list lists the panes of every tmux server the agents are on, and keeps
@@ -219,7 +253,9 @@ func (f *Fleet) list(ctx context.Context) listing {
 	for _, a := range f.opt.Agents {
 		hosts[a.Host] = true
 	}
-	l := listing{panes: map[string][]tmux.Pane{}, hostErr: map[string]error{}, noServer: map[string]bool{}}
+	l := listing{panes: map[string][]tmux.Pane{}, hostErr: map[string]error{}, noServer: map[string]bool{}, pending: map[string]bool{}}
+	var mu sync.Mutex
+	var wg sync.WaitGroup
 	for h := range hosts {
 		src, ok := f.opt.Sources[h]
 		if !ok {
@@ -228,16 +264,26 @@ func (f *Fleet) list(ctx context.Context) listing {
 			}
 			continue
 		}
-		ps, err := src.ListPanes(ctx)
-		if err != nil && !errors.Is(err, tmux.ErrNoServer) {
-			l.hostErr[h] = err
-			continue
-		}
-		if err != nil {
-			l.noServer[h] = true
-		}
-		l.panes[h] = ps
+		// Every server at once: one slow host costs the scan HostWait at
+		// most, once, not its own timeout.
+		wg.Go(func() {
+			ps, err, late := f.listPanes(ctx, h, src)
+			mu.Lock()
+			defer mu.Unlock()
+			switch {
+			case late && err == nil:
+				l.pending[h] = true
+			case err != nil && !errors.Is(err, tmux.ErrNoServer):
+				l.hostErr[h] = err
+			default:
+				if err != nil {
+					l.noServer[h] = true
+				}
+				l.panes[h] = ps
+			}
+		})
 	}
+	wg.Wait()
 	f.mu.Lock()
 	f.tmuxErr = map[string]error{}
 	for h, err := range l.hostErr {
@@ -257,17 +303,31 @@ func (f *Fleet) list(ctx context.Context) listing {
 
 // capture judges every agent: from its listing alone when its host or
 // pane is gone, from the last capture when reuse allows, else from a new
-// capture (Concurrency at a time). It returns the verdicts and the texts
-// they were read from.
-func (f *Fleet) capture(ctx context.Context, agents []Agent, l listing, dirty map[string]bool, now time.Time) ([]Status, []string) {
+// capture (Concurrency at a time), or as the last scan saw it when its
+// host is late. It returns the verdicts, the texts they were read from,
+// and which verdicts are the last scan's (carried).
+func (f *Fleet) capture(ctx context.Context, agents []Agent, l listing, dirty map[string]bool, now time.Time) ([]Status, []string, []bool) {
 	// Panes due a safety look are spread over scans: at most a sixth of the
 	// fleet per scan, so one big batch never delays an event scan.
 	due := max(8, len(agents)/6)
 	results := make([]Status, len(agents))
+	carried := make([]bool, len(agents))
 	var texts = make([]string, len(agents))
 	sem := make(chan struct{}, f.opt.Concurrency)
 	var wg sync.WaitGroup
+	f.mu.Lock()
+	prev := f.last
+	f.mu.Unlock()
 	for i, a := range agents {
+		if l.pending[a.Host] {
+			if p, ok := prev[a.Name]; ok {
+				results[i], carried[i] = p, true
+				continue
+			}
+			results[i] = Status{Name: a.Name, Target: a.Target, Host: a.Host, State: claude.Unknown, Reason: ReasonHostDown,
+				Evidence: fmt.Sprintf("tmux on %s has not answered within %s", a.Host, f.opt.HostWait)}
+			continue
+		}
 		st, p, live := locate(a, l)
 		results[i] = st
 		if !live {
@@ -296,7 +356,7 @@ func (f *Fleet) capture(ctx context.Context, agents []Agent, l listing, dirty ma
 		}()
 	}
 	wg.Wait()
-	return results, texts
+	return results, texts, carried
 }
 
 // locate finds an agent's pane in the listing. live is false when there is
@@ -328,12 +388,18 @@ func locate(a Agent, l listing) (st Status, p tmux.Pane, live bool) {
 
 // merge sets each verdict's Since, Changed and Working against the last
 // scan and makes the results the fleet's snapshot.
-func (f *Fleet) merge(results []Status, texts []string, index map[string]tmux.PaneIndex, agents []Agent, now time.Time) []Status {
+func (f *Fleet) merge(results []Status, texts []string, carried []bool, index map[string]tmux.PaneIndex, agents []Agent, now time.Time) []Status {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	order := make([]string, 0, len(results))
 	last := make(map[string]Status, len(results))
 	for i, st := range results {
+		if carried[i] {
+			// Nothing new was seen: as it was, progress hash and all.
+			last[st.Name] = st
+			order = append(order, st.Name)
+			continue
+		}
 		prev, seen := f.last[st.Name]
 		// Changed means progress: the spinner and its clock animate on a stalled turn.
 		h := hashText(claude.Progress(texts[i]))
@@ -364,6 +430,60 @@ func (f *Fleet) merge(results []Status, texts []string, index map[string]tmux.Pa
 	}
 	f.last, f.order, f.agents = last, order, agents
 	return results
+}
+
+// listPanes lists host's panes, waiting HostWait at most, and not at all
+// for a host that was late or failed last time until it answers again.
+// late says no answer came in time: err is then the host's last error (nil
+// when its last list worked), and the list goes on for a later scan.
+func (f *Fleet) listPanes(ctx context.Context, host string, src Panes) (panes []tmux.Pane, err error, late bool) {
+	f.listMu.Lock()
+	hl := f.lists[host]
+	if hl == nil {
+		hl = &hostLists{}
+		f.lists[host] = hl
+	}
+	l := hl.cur
+	if l == nil {
+		l = &paneList{done: make(chan struct{})}
+		hl.cur = l
+		// Not the scan's context: the list may be taken by a later scan.
+		lctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), hostListTimeout)
+		go func() {
+			defer cancel()
+			l.panes, l.err = src.ListPanes(lctx)
+			close(l.done)
+		}()
+	}
+	slow := hl.slow
+	f.listMu.Unlock()
+
+	if !slow {
+		t := time.NewTimer(f.opt.HostWait)
+		select {
+		case <-l.done:
+		case <-t.C:
+		case <-ctx.Done():
+		}
+		t.Stop()
+	}
+	f.listMu.Lock()
+	defer f.listMu.Unlock()
+	select {
+	case <-l.done:
+		if hl.cur == l {
+			hl.cur = nil
+		}
+		hl.lastErr = l.err
+		hl.slow = l.err != nil && !errors.Is(l.err, tmux.ErrNoServer)
+		return l.panes, l.err, false
+	default:
+		if !slow {
+			f.log.Warn("tmux server did not answer in time; not waiting for it until it does", "host", host, "wait", f.opt.HostWait)
+		}
+		hl.slow = true
+		return nil, hl.lastErr, true
+	}
 }
 
 // resolveReset fills ResetsAt of a limited agent from its screen, read at now.

@@ -2,6 +2,7 @@ package fleet
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"os"
 	"os/exec"
@@ -929,4 +930,97 @@ func TestSafetyLooksSpreadFromStart(t *testing.T) {
 	if got := len(src.take()); got == 0 || got == len(agents) {
 		t.Errorf("safety scan half a period after start captured %d of %d panes, want some but not all", got, len(agents))
 	}
+}
+
+// gatedList is a host whose pane list can fail or hang (an SSH connection
+// that stopped answering) until released.
+type gatedList struct {
+	Panes
+	mu   sync.Mutex
+	err  error
+	gate chan struct{} // non-nil: ListPanes waits for it
+}
+
+func (g *gatedList) ListPanes(ctx context.Context) ([]tmux.Pane, error) {
+	g.mu.Lock()
+	err, gate := g.err, g.gate
+	g.mu.Unlock()
+	if gate != nil {
+		select {
+		case <-gate:
+		case <-ctx.Done():
+			return nil, ctx.Err()
+		}
+	}
+	if err != nil {
+		return nil, err
+	}
+	return g.Panes.ListPanes(ctx)
+}
+
+func (g *gatedList) set(err error, hang bool) {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	if g.gate != nil {
+		close(g.gate)
+		g.gate = nil
+	}
+	g.err = err
+	if hang {
+		g.gate = make(chan struct{})
+	}
+}
+
+// A host whose tmux does not answer does not hold up the others: the scan
+// waits HostWait for it once, keeps its agents' last state, and detects
+// what happens elsewhere; a host whose last list failed is not waited for
+// at all until it answers (with HostWait an hour, a scan that waited would
+// never end). When the host answers again, its agents are seen again.
+func TestAHungHostDoesNotHoldUpTheOthers(t *testing.T) {
+	for _, tt := range []struct {
+		name     string
+		wait     time.Duration
+		failOnce bool          // the host's list fails before it hangs
+		want     claude.State  // the remote agent while its host hangs
+		reason   claude.Reason // and why
+	}{
+		{"late: last state kept", 20 * time.Millisecond, false, claude.Idle, ""},
+		{"failed, then hung: not waited for", time.Hour, true, claude.Unknown, ReasonHostDown},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			w := newWorld(t)
+			w.start("a", "15-busy.txt")
+			w.start("r", "15-busy.txt")
+			host := &gatedList{Panes: w.tm}
+			t.Cleanup(func() { host.set(nil, false) })
+			f := New(Options{Agents: []Agent{{Name: "a", Target: "a:main"}, {Name: "b", Target: "b:main"}, {Name: "r", Target: "r:main", Host: "gpu"}},
+				Sources: map[string]Panes{"": w.tm, "gpu": host}, HostWait: tt.wait})
+			before := w.waitState(f, map[string]claude.State{"a": claude.Idle, "r": claude.Idle})
+			if tt.failOnce {
+				host.set(errors.New("ssh: connection reset"), false)
+				w.waitState(f, map[string]claude.State{"r": claude.Unknown})
+			}
+			host.set(nil, true)
+			w.start("b", "19-tui-401.txt") // something happens on this machine
+			got := w.waitState(f, map[string]claude.State{"a": claude.Idle, "b": claude.AuthFailed})
+			r := byName(got, "r")
+			if r.State != tt.want || r.Reason != tt.reason {
+				t.Errorf("r while its host hangs: %s/%s (%s), want %s/%s", r.State, r.Reason, r.Evidence, tt.want, tt.reason)
+			}
+			if !tt.failOnce && !r.Since.Equal(byName(before, "r").Since) {
+				t.Errorf("r's state was kept, but its since moved: %v → %v", byName(before, "r").Since, r.Since)
+			}
+			host.set(nil, false) // it answers again
+			w.waitState(f, map[string]claude.State{"r": claude.Idle})
+		})
+	}
+}
+
+func byName(sts []Status, name string) Status {
+	for _, s := range sts {
+		if s.Name == name {
+			return s
+		}
+	}
+	return Status{}
 }
