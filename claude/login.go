@@ -1,193 +1,10 @@
 package claude
 
 import (
-	"bytes"
-	"context"
 	"errors"
-	"fmt"
-	"io"
-	"os"
-	"os/exec"
-	"slices"
 	"strings"
-	"sync"
-	"syscall"
-	"time"
 	"unicode"
 )
-
-// LoginOptions configure a `claude auth login` run over pipes.
-type LoginOptions struct {
-	Bin       string   // the claude executable; default "claude"
-	Args      []string // default: auth login
-	ConfigDir string   // CLAUDE_CONFIG_DIR for the login; "" = the CLI's default (see ConfigDirEnv)
-	Environ   []string // the base environment (KEY=VALUE); nil = this process's
-	Env       []string // extra environment (KEY=VALUE)
-	Timeout   time.Duration
-}
-
-// Login is one running `claude auth login`. The process is killed when the
-// timeout passes, when Cancel is called or when the context of StartLogin
-// ends: no login process outlives its Login.
-type Login struct {
-	cmd   *exec.Cmd
-	stdin io.WriteCloser
-	url   string
-
-	mu      sync.Mutex
-	out     bytes.Buffer
-	changed chan struct{} // closed and replaced on every output or exit
-	exited  bool
-	exitErr error
-	// how it ended: out of time, or cancelled by us
-	timedOut, cancelled bool
-	done                chan struct{}
-	cancel              context.CancelFunc
-}
-
-// ErrLoginExited is returned when the login process ended before doing what
-// was asked.
-var ErrLoginExited = errors.New("the login process ended")
-
-// StartLogin starts the login and waits until it prints the URL.
-func StartLogin(ctx context.Context, o LoginOptions) (*Login, error) {
-	if o.Bin == "" {
-		o.Bin = "claude"
-	}
-	if len(o.Args) == 0 {
-		o.Args = []string{"auth", "login"}
-	}
-	if o.Timeout <= 0 {
-		o.Timeout = 10 * time.Minute
-	}
-	// The login lives at most Timeout, independent of the request that began it.
-	lctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), o.Timeout)
-	cmd := exec.CommandContext(lctx, o.Bin, o.Args...)
-	base := o.Environ
-	if base == nil {
-		base = os.Environ()
-	}
-	cmd.Env = append(slices.Clone(base), o.Env...)
-	cmd.Env = append(cmd.Env, "BROWSER=true") // never open a browser on the host
-	if o.ConfigDir != "" {
-		cmd.Env = append(cmd.Env, "CLAUDE_CONFIG_DIR="+o.ConfigDir)
-	}
-	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
-	cmd.Cancel = func() error { return syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL) }
-	cmd.WaitDelay = 2 * time.Second
-	stdin, err := cmd.StdinPipe()
-	if err != nil {
-		cancel()
-		return nil, err
-	}
-	l := &Login{cmd: cmd, stdin: stdin, changed: make(chan struct{}), done: make(chan struct{}), cancel: cancel}
-	w := loginWriter{l}
-	cmd.Stdout, cmd.Stderr = w, w
-	if err := cmd.Start(); err != nil {
-		cancel()
-		return nil, fmt.Errorf("starting %s %s: %w", o.Bin, strings.Join(o.Args, " "), err)
-	}
-	go func() {
-		err := cmd.Wait()
-		l.mu.Lock()
-		l.exited, l.exitErr = true, err
-		l.timedOut = errors.Is(lctx.Err(), context.DeadlineExceeded)
-		l.signalLocked()
-		l.mu.Unlock()
-		cancel()
-		close(l.done)
-	}()
-	// Wait for the URL, at most a minute.
-	wctx, wcancel := context.WithTimeout(ctx, time.Minute)
-	defer wcancel()
-	err = l.waitFor(wctx, func(out string) bool {
-		l.url = ExtractLoginURL(out)
-		return l.url != "" && strings.Contains(out, "Paste code")
-	})
-	if err != nil {
-		out := l.Output()
-		l.Cancel()
-		return nil, fmt.Errorf("no login URL from %s: %w; it said: %s", o.Bin, err, loginTail(out, 3))
-	}
-	return l, nil
-}
-
-type loginWriter struct{ l *Login }
-
-func (w loginWriter) Write(p []byte) (int, error) {
-	w.l.mu.Lock()
-	defer w.l.mu.Unlock()
-	w.l.out.Write(p)
-	w.l.signalLocked()
-	return len(p), nil
-}
-
-func (l *Login) signalLocked() {
-	close(l.changed)
-	l.changed = make(chan struct{})
-}
-
-// waitFor waits until cond holds on the output, or the process exits.
-func (l *Login) waitFor(ctx context.Context, cond func(out string) bool) error {
-	for {
-		l.mu.Lock()
-		out, exited, ch := l.out.String(), l.exited, l.changed
-		l.mu.Unlock()
-		if cond(out) {
-			return nil
-		}
-		if exited {
-			return ErrLoginExited
-		}
-		select {
-		case <-ctx.Done():
-			return ctx.Err()
-		case <-ch:
-		}
-	}
-}
-
-// URL is the login page to open.
-func (l *Login) URL() string { return l.url }
-
-// Output is everything the CLI printed so far, tokens redacted.
-func (l *Login) Output() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return Redact(l.out.String())
-}
-
-// Done is closed when the login process has ended.
-func (l *Login) Done() <-chan struct{} { return l.done }
-
-// EndReason says why the login process ended by itself — its exit and its
-// last words, the login link left out — or "" when it has not ended, ran
-// out of time, or was cancelled.
-func (l *Login) EndReason() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	if !l.exited || l.timedOut || l.cancelled {
-		return ""
-	}
-	out := Redact(l.out.String())
-	if l.url != "" {
-		out = strings.ReplaceAll(out, l.url, "[login link]")
-	}
-	status := "it exited"
-	if l.exitErr != nil {
-		status = l.exitErr.Error()
-	}
-	return status + ": " + loginTail(out, 2)
-}
-
-// Cancel kills the login process (and its children) and waits for it.
-func (l *Login) Cancel() {
-	l.mu.Lock()
-	l.cancelled = true
-	l.mu.Unlock()
-	l.cancel()
-	<-l.done
-}
 
 // LoginOutcome is what the CLI said about a submitted code.
 type LoginOutcome struct {
@@ -195,70 +12,6 @@ type LoginOutcome struct {
 	Retry   bool   // the CLI refused the code locally and waits for another
 	Message string // the CLI's words, redacted
 	Advice  string // what the human should do
-}
-
-// Submit types the code into the login and waits for the CLI's verdict.
-func (l *Login) Submit(ctx context.Context, code string) (LoginOutcome, error) {
-	if err := ValidateCode(code); err != nil {
-		return LoginOutcome{}, err
-	}
-	l.mu.Lock()
-	mark := l.out.Len()
-	l.mu.Unlock()
-	if _, err := io.WriteString(l.stdin, code+"\n"); err != nil {
-		return LoginOutcome{}, fmt.Errorf("typing the code: %w", err)
-	}
-	err := l.waitFor(ctx, func(out string) bool {
-		tail := out[mark:]
-		for _, v := range []string{"Login successful", "Couldn't log in", "OAuth error", "Login interrupted"} {
-			if strings.Contains(tail, v) {
-				return true
-			}
-		}
-		return refusedLocally(tail)
-	})
-	if err != nil && !errors.Is(err, ErrLoginExited) {
-		return LoginOutcome{}, err
-	}
-	l.mu.Lock()
-	verdict := l.out.String()[mark:]
-	l.mu.Unlock()
-	verdict = Redact(strings.TrimSpace(verdict))
-	switch {
-	case strings.Contains(verdict, "Login successful"):
-		// The CLI writes the credentials file and exits; wait for that.
-		select {
-		case <-l.done:
-		case <-ctx.Done():
-		}
-		return LoginOutcome{OK: true, Message: "Login successful."}, nil
-	case refusedLocally(verdict) && !strings.Contains(verdict, "Couldn't log in"):
-		return LoginOutcome{Retry: true, Message: loginTail(verdict, 2), Advice: LoginAdvice(verdict)}, nil
-	default:
-		if verdict == "" {
-			verdict = "the login process ended without a verdict"
-		}
-		return LoginOutcome{Message: loginTail(verdict, 2), Advice: LoginAdvice(verdict)}, nil
-	}
-}
-
-// localRefusals are what the CLI says when it refuses a pasted code
-// without asking Anthropic, and waits for another.
-var localRefusals = []string{
-	"doesn't look like the full code",
-	"That code is not from this sign-in",
-	"That's a web address, not the code",
-	"That looks like a verification code",
-	"That address only works in a browser on this machine",
-}
-
-func refusedLocally(out string) bool {
-	for _, v := range localRefusals {
-		if strings.Contains(out, v) {
-			return true
-		}
-	}
-	return false
 }
 
 // ValidateCode checks the shape of a pasted code#state before it is typed.
@@ -327,10 +80,23 @@ func LoginAdvice(out string) string {
 	return "Send /login to try again."
 }
 
-func loginTail(s string, n int) string {
-	ls := strings.Split(strings.TrimSpace(s), "\n")
-	if len(ls) > n {
-		ls = ls[len(ls)-n:]
+// localRefusals are what the CLI says when it refuses a pasted code
+// without asking Anthropic, and waits for another.
+var localRefusals = []string{
+	"doesn't look like the full code",
+	"That code is not from this sign-in",
+	"That's a web address, not the code",
+	"That looks like a verification code",
+	"That address only works in a browser on this machine",
+}
+
+// RefusedLocally reports whether out holds the CLI refusing a pasted code
+// by itself, waiting for another.
+func RefusedLocally(out string) bool {
+	for _, v := range localRefusals {
+		if strings.Contains(out, v) {
+			return true
+		}
 	}
-	return strings.TrimSpace(strings.Join(ls, "\n"))
+	return false
 }

@@ -48,7 +48,7 @@ func TestValidateCode(t *testing.T) {
 			t.Errorf("ValidateCode(%q) = %v, want an error about %q", tt.code, err, tt.want)
 		}
 	}
-	if !refusedLocally("That looks like a verification code. Enter it in your browser") || refusedLocally("Login successful.") {
-		t.Error("refusedLocally misreads the CLI")
+	if !RefusedLocally("That looks like a verification code. Enter it in your browser") || RefusedLocally("Login successful.") {
+		t.Error("RefusedLocally misreads the CLI")
 	}
 }

@@ -1,10 +1,10 @@
 // Package claude holds what fleetwarden knows about the Claude Code CLI: the
 // pane classifier (states, reasons, usage-limit resets), login-URL
 // extraction, the credentials and session files, config-dir rules, resume
-// choices, version parsing and process names — functions over text and
-// files — and the one process it runs itself, `claude auth login` over
-// pipes (StartLogin). It knows nothing of tmux or chat; callers hand it
-// captured text and paths.
+// choices, version parsing, process names, and what the login says (code
+// shapes, refusals, advice) — functions over text and files; it runs no
+// process (package login runs the CLI's login). It knows nothing of tmux
+// or chat; callers hand it captured text and paths.
 package claude
 
 // State is what an agent pane is doing, as far as its text tells.

@@ -13,7 +13,8 @@ import (
 	"github.com/fleetwarden/fleetwarden/fleet"
 )
 
-// LoginSession is one running Claude login (claude.Login satisfies it).
+// LoginSession is one running Claude login (login.Session: `claude auth
+// login` or `claude setup-token`).
 type LoginSession interface {
 	URL() string
 	Submit(ctx context.Context, code string) (claude.LoginOutcome, error)

@@ -12,6 +12,7 @@ import (
 	"github.com/fleetwarden/fleetwarden/claude"
 	"github.com/fleetwarden/fleetwarden/fleet"
 	"github.com/fleetwarden/fleetwarden/internal/fakes/anthropictest"
+	"github.com/fleetwarden/fleetwarden/login"
 )
 
 // The whole recovery against the real CLI: two agents lose their login,
@@ -68,10 +69,10 @@ func TestLoginRecoversFleet(t *testing.T) {
 
 	ctx, cancel := context.WithTimeout(t.Context(), 2*time.Minute)
 	defer cancel()
-	opts := claude.LoginOptions{Bin: e.bin, ConfigDir: e.configDir, Env: e.environ(), Timeout: time.Minute}
+	opts := login.AuthOptions{Bin: e.bin, ConfigDir: e.configDir, Env: e.environ(), Timeout: time.Minute}
 
 	// A code from another login attempt is refused by the server.
-	bad, err := claude.StartLogin(ctx, opts)
+	bad, err := login.StartAuth(ctx, opts)
 	if err != nil {
 		t.Fatalf("start login: %v", err)
 	}
@@ -90,7 +91,7 @@ func TestLoginRecoversFleet(t *testing.T) {
 	}
 
 	// The real login.
-	l, err := claude.StartLogin(ctx, opts)
+	l, err := login.StartAuth(ctx, opts)
 	if err != nil {
 		t.Fatalf("start login: %v", err)
 	}
@@ -376,7 +377,7 @@ func TestLoginWithEitherLinkForm(t *testing.T) {
 			e := newEnv(t)
 			ctx, cancel := context.WithTimeout(t.Context(), 2*time.Minute)
 			defer cancel()
-			l, err := claude.StartLogin(ctx, claude.LoginOptions{Bin: e.bin, ConfigDir: e.configDir,
+			l, err := login.StartAuth(ctx, login.AuthOptions{Bin: e.bin, ConfigDir: e.configDir,
 				Env: append(e.environ(), tt.env...), Timeout: time.Minute})
 			if err != nil {
 				t.Fatalf("start login: %v", err)

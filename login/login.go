@@ -2,8 +2,8 @@
 // the CLI's login, hands its link over (Session.URL), types the code the
 // person pastes back (Session.Submit), and checks the result passively.
 // Two drivers, chosen by claude.login_method: `claude auth login` over
-// pipes (claude.StartLogin) and `claude setup-token`, which needs a
-// terminal and so runs in a tmux window.
+// pipes (StartAuth) and `claude setup-token`, which needs a terminal and so
+// runs in a tmux window. What the CLI's words mean is package claude's.
 package login
 
 import (
@@ -56,7 +56,7 @@ func (d *Driver) Start(ctx context.Context) (Session, error) {
 	if d.o.Method == MethodSetupToken {
 		return d.startSetupToken(ctx)
 	}
-	l, err := claude.StartLogin(ctx, claude.LoginOptions{
+	l, err := StartAuth(ctx, AuthOptions{
 		Bin:       d.o.Bin,
 		ConfigDir: claude.ConfigDirEnv(d.o.ConfigDir, d.o.Home),
 		Environ:   d.o.Environ,

@@ -242,10 +242,3 @@ func sdStopping() {
 		_, _ = sd.SdNotify(false, sd.SdNotifyStopping)
 	}
 }
-
-func dashboardListen(l string) string {
-	if strings.TrimSpace(l) == "" {
-		return ""
-	}
-	return l
-}
