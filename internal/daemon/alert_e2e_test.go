@@ -216,6 +216,7 @@ func TestStartNoticeFallsBackWhenChatIsDown(t *testing.T) {
 func TestExpiryWarningOnceAcrossRestarts(t *testing.T) {
 	c := newChatFleet(t, chatOpts{agents: map[string]string{"alpha": "15-busy.txt"}})
 	c.say(tgAdmin, adminChat, "/status", "1 agents: 1 idle")
+	c.waitAuthChecked() // it found no login: the one written now is the next start's
 	ms := func(d time.Duration) int64 { return time.Now().Add(d).UnixMilli() }
 	creds := fmt.Sprintf(`{"claudeAiOauth": {"accessToken": "sk-ant-oat01-%s", "refreshToken": "sk-ant-ort01-%s",
 		"expiresAt": %d, "refreshTokenExpiresAt": %d, "scopes": ["user:inference"], "subscriptionType": "max"}}`,
@@ -278,6 +279,7 @@ func TestExpiryWarningByTheDaemonsClock(t *testing.T) {
 	c := newChatFleet(t, chatOpts{agents: map[string]string{"alpha": "15-busy.txt"},
 		now: func() time.Time { return time.Now().Add(later) }})
 	c.say(tgAdmin, adminChat, "/status", "1 agents: 1 idle")
+	c.waitAuthChecked() // it found no login: the one written now is the next start's
 	ms := func(d time.Duration) int64 { return time.Now().Add(d).UnixMilli() }
 	creds := fmt.Sprintf(`{"claudeAiOauth": {"accessToken": "sk-ant-oat01-%s", "refreshToken": "sk-ant-ort01-%s",
 		"expiresAt": %d, "refreshTokenExpiresAt": %d, "scopes": ["user:inference"], "subscriptionType": "max"}}`,

@@ -97,6 +97,18 @@ func (c *chatFleet) halt(wait time.Duration) error {
 	}
 }
 
+// waitAuthChecked waits until the auth check at start has journaled the
+// credentials it found, so that what a test writes next is the next
+// check's to find.
+func (c *chatFleet) waitAuthChecked() {
+	c.t.Helper()
+	journal := filepath.Join(c.dir, "state", "journal.jsonl")
+	tmuxtest.WaitFor(c.t, 30*time.Second, func() (bool, string) {
+		b, _ := os.ReadFile(journal)
+		return strings.Contains(string(b), `"action":"checked"`), "no credential check journaled yet"
+	})
+}
+
 // show switches an agent's fake CLI to another captured screen.
 func (c *chatFleet) show(agent, screen string) {
 	c.t.Helper()
@@ -272,10 +284,10 @@ func TestRunAnswersStatusOverTelegram(t *testing.T) {
 	}
 	// The alert for the failed login arrives by itself, with the remedy.
 	c.waitReply(adminChat, 0, "/login")
-	// The menu is registered.
-	if len(c.tg.Commands()) < 8 {
-		t.Errorf("menu has %d commands: %+v", len(c.tg.Commands()), c.tg.Commands())
-	}
+	// The menu is registered (the transport does it once it runs).
+	tmuxtest.WaitFor(t, 30*time.Second, func() (bool, string) {
+		return len(c.tg.Commands()) >= 8, fmt.Sprintf("menu has %d commands: %+v", len(c.tg.Commands()), c.tg.Commands())
+	})
 }
 
 // loginProcesses lists running fake-CLI login processes of this test.
