@@ -8,9 +8,10 @@ import (
 	"context"
 	"log/slog"
 	"net/http"
-	neturl "net/url"
 	"strings"
 	"time"
+
+	"github.com/fleetwarden/fleetwarden/internal/redact"
 )
 
 // Options configure a Switch.
@@ -102,9 +103,5 @@ func (s *Switch) Fail(summary string) {
 // hideURL takes the heartbeat URL (its path is the switch's key) out of an
 // error, keeping the host.
 func hideURL(err error, raw string) string {
-	short := raw
-	if u, perr := neturl.Parse(raw); perr == nil && u.Host != "" {
-		short = u.Scheme + "://" + u.Host + "/…"
-	}
-	return strings.ReplaceAll(err.Error(), raw, short)
+	return strings.ReplaceAll(err.Error(), raw, redact.URL(raw))
 }
