@@ -411,6 +411,29 @@ func TestInfoIsSentOnce(t *testing.T) {
 	})
 }
 
+// A silenced agent's notices are kept quiet too (a silence ignores no
+// kind); a notice for the others still goes out, without it.
+func TestSilenceMutesNotices(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		tg := newRoute("telegram")
+		e := start(t, Options{Primary: []Route{tg}})
+		defer e.stop()
+		if _, err := e.m.Silence("a", time.Hour, "upgrading a", "telegram:111"); err != nil {
+			t.Fatal(err)
+		}
+		observe(e.m, Event{Agent: "a", Kind: KindInfo, Reason: "limit resume", Evidence: "typed continue", Active: true})
+		advance(time.Minute)
+		wantNotes(t, tg)
+		observe(e.m, Event{Agent: "a", Kind: KindInfo, Reason: "waiting", Active: true},
+			Event{Agent: "b", Kind: KindInfo, Reason: "waiting", Active: true})
+		advance(time.Minute)
+		got := wantNotes(t, tg, "firing info/waiting")
+		if !slices.Equal(got[0].Agents, []string{"b"}) {
+			t.Errorf("agents %v, want [b] (a is silenced)", got[0].Agents)
+		}
+	})
+}
+
 func TestFiringListsCurrentAlerts(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		tg := newRoute("telegram")
