@@ -22,6 +22,8 @@ type Options struct {
 	// is not, so the switch notices.
 	Alive func() bool
 	Log   *slog.Logger
+	// Client makes the requests; nil: one with a 15 s timeout.
+	Client *http.Client
 }
 
 // Switch is the dead man's switch at URL.
@@ -41,7 +43,10 @@ func New(o Options) *Switch {
 	if o.Alive == nil {
 		o.Alive = func() bool { return true }
 	}
-	return &Switch{o: o, client: &http.Client{Timeout: 15 * time.Second}}
+	if o.Client == nil {
+		o.Client = &http.Client{Timeout: 15 * time.Second}
+	}
+	return &Switch{o: o, client: o.Client}
 }
 
 // Run pings every o.Every while the loop is alive, until ctx ends.
@@ -93,7 +98,7 @@ func (s *Switch) Fail(summary string) {
 	if err != nil {
 		return
 	}
-	if resp, err := http.DefaultClient.Do(req); err == nil {
+	if resp, err := s.client.Do(req); err == nil {
 		resp.Body.Close()
 	} else {
 		s.o.Log.Warn("heartbeat /fail", "err", hideURL(err, strings.TrimRight(url, "/")+"/fail"))
