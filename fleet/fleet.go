@@ -216,18 +216,58 @@ func (f *Fleet) Snapshot() []Status {
 func (f *Fleet) Scan(ctx context.Context) ([]Status, error) { return f.ScanDirty(ctx, nil) }
 
 // ScanDirty is Scan when tmux reports activity: with Options.Recapture set,
-// only panes in dirty (by pane id) and panes that changed identity are
-// captured; the others keep their last verdict. An empty, non-nil dirty is
-// the periodic safety scan: it captures the panes not captured for
-// Recapture, a sixth of the fleet at most.
+// only panes in dirty (by PaneKey) and panes that changed identity are
+// captured, and only the hosts of those panes are listed; the others keep
+// their last verdict. An empty, non-nil dirty is the periodic safety scan:
+// it captures the panes not captured for Recapture, a sixth of the fleet at
+// most.
 func (f *Fleet) ScanDirty(ctx context.Context, dirty map[string]bool) ([]Status, error) {
+	return f.scan(ctx, dirty, nil)
+}
+
+// ScanSafety is the periodic safety scan (ScanDirty with an empty dirty
+// set) giving way to events: once yield says a pane wrote, it stops
+// waiting for a slow host and starts no more safety looks (those panes
+// keep their last verdict until the next safety scan), so the event scan
+// waiting behind it starts within one capture.
+func (f *Fleet) ScanSafety(ctx context.Context, yield func() bool) ([]Status, error) {
+	return f.scan(ctx, map[string]bool{}, yield)
+}
+
+// PaneKey names a pane across hosts in a dirty set: pane ids repeat from
+// one tmux server to the next.
+func PaneKey(host, paneID string) string {
+	if host == "" {
+		return paneID
+	}
+	return host + "\x00" + paneID
+}
+
+// dirtyHosts are the hosts of the panes in dirty; nil (every host) when
+// dirty names none.
+func dirtyHosts(dirty map[string]bool) map[string]bool {
+	if len(dirty) == 0 {
+		return nil
+	}
+	hosts := map[string]bool{}
+	for k := range dirty {
+		host, _, remote := strings.Cut(k, "\x00")
+		if !remote {
+			host = ""
+		}
+		hosts[host] = true
+	}
+	return hosts
+}
+
+func (f *Fleet) scan(ctx context.Context, dirty map[string]bool, yield func() bool) ([]Status, error) {
 	now := f.opt.Now()
-	l := f.list(ctx)
+	l := f.list(ctx, dirtyHosts(dirty), yield)
 	agents := slices.Clone(f.opt.Agents)
 	if f.opt.Discover {
 		agents = append(agents, discover(l.panes[""], agents)...)
 	}
-	results, texts, carried := f.capture(ctx, agents, l, dirty, now)
+	results, texts, carried := f.capture(ctx, agents, l, dirty, now, yield)
 	for i := range results {
 		if !carried[i] {
 			results[i] = f.resumedHistory(results[i], now)
@@ -243,12 +283,12 @@ type listing struct {
 	index    map[string]tmux.PaneIndex
 	hostErr  map[string]error // the host could not be listed
 	noServer map[string]bool  // the host runs no tmux server
-	pending  map[string]bool  // the host did not answer in time: its agents keep their state
+	pending  map[string]bool  // the host was not listed or did not answer in time: its agents keep their state
 }
 
-// list lists the panes of every tmux server the agents are on, and keeps
-// what went wrong per host for TmuxErrors.
-func (f *Fleet) list(ctx context.Context) listing {
+// list lists the panes of every tmux server the agents are on (only those
+// in only, when set), and keeps what went wrong per host for TmuxErrors.
+func (f *Fleet) list(ctx context.Context, only map[string]bool, yield func() bool) listing {
 	hosts := map[string]bool{"": true}
 	for _, a := range f.opt.Agents {
 		hosts[a.Host] = true
@@ -264,10 +304,14 @@ func (f *Fleet) list(ctx context.Context) listing {
 			}
 			continue
 		}
+		if only != nil && !only[h] {
+			l.pending[h] = true // no pane of it wrote: nothing to look at
+			continue
+		}
 		// Every server at once: one slow host costs the scan HostWait at
 		// most, once, not its own timeout.
 		wg.Go(func() {
-			ps, err, late := f.listPanes(ctx, h, src)
+			ps, err, late := f.listPanes(ctx, h, src, yield)
 			mu.Lock()
 			defer mu.Unlock()
 			switch {
@@ -285,7 +329,13 @@ func (f *Fleet) list(ctx context.Context) listing {
 	}
 	wg.Wait()
 	f.mu.Lock()
+	old := f.tmuxErr
 	f.tmuxErr = map[string]error{}
+	for h := range l.pending {
+		if err, ok := old[h]; ok {
+			f.tmuxErr[h] = err // not heard from: as it was
+		}
+	}
 	for h, err := range l.hostErr {
 		f.tmuxErr[h] = err
 	}
@@ -306,7 +356,7 @@ func (f *Fleet) list(ctx context.Context) listing {
 // capture (Concurrency at a time), or as the last scan saw it when its
 // host is late. It returns the verdicts, the texts they were read from,
 // and which verdicts are the last scan's (carried).
-func (f *Fleet) capture(ctx context.Context, agents []Agent, l listing, dirty map[string]bool, now time.Time) ([]Status, []string, []bool) {
+func (f *Fleet) capture(ctx context.Context, agents []Agent, l listing, dirty map[string]bool, now time.Time, yield func() bool) ([]Status, []string, []bool) {
 	// Panes due a safety look are spread over scans: at most a sixth of the
 	// fleet per scan, so one big batch never delays an event scan.
 	due := max(8, len(agents)/6)
@@ -333,7 +383,8 @@ func (f *Fleet) capture(ctx context.Context, agents []Agent, l listing, dirty ma
 		if !live {
 			continue
 		}
-		if c, ok := f.reuse(a.Name, p, dirty, now, &due); ok {
+		c, ok, safety := f.reuse(a, p, dirty, now, &due)
+		if ok {
 			texts[i] = c.text
 			results[i] = judgeCached(st, c)
 			continue
@@ -343,6 +394,12 @@ func (f *Fleet) capture(ctx context.Context, agents []Agent, l listing, dirty ma
 			defer wg.Done()
 			sem <- struct{}{}
 			defer func() { <-sem }()
+			if safety && yield != nil && yield() {
+				// A pane wrote: this look can wait for the next safety scan.
+				texts[i] = c.text
+				results[i] = judgeCached(st, c)
+				return
+			}
 			text, err := f.opt.Sources[a.Host].Capture(ctx, p.ID, f.opt.History)
 			if err != nil {
 				results[i].State, results[i].Reason = claude.Unknown, ""
@@ -436,7 +493,9 @@ func (f *Fleet) merge(results []Status, texts []string, carried []bool, index ma
 // for a host that was late or failed last time until it answers again.
 // late says no answer came in time: err is then the host's last error (nil
 // when its last list worked), and the list goes on for a later scan.
-func (f *Fleet) listPanes(ctx context.Context, host string, src Panes) (panes []tmux.Pane, err error, late bool) {
+// A yield that says a pane wrote ends the wait early, without taking the
+// host for slow.
+func (f *Fleet) listPanes(ctx context.Context, host string, src Panes, yield func() bool) (panes []tmux.Pane, err error, late bool) {
 	f.listMu.Lock()
 	hl := f.lists[host]
 	if hl == nil {
@@ -458,14 +517,31 @@ func (f *Fleet) listPanes(ctx context.Context, host string, src Panes) (panes []
 	slow := hl.slow
 	f.listMu.Unlock()
 
+	yielded := false
 	if !slow {
 		t := time.NewTimer(f.opt.HostWait)
-		select {
-		case <-l.done:
-		case <-t.C:
-		case <-ctx.Done():
+		defer t.Stop()
+		var poll <-chan time.Time
+		if yield != nil {
+			tick := time.NewTicker(10 * time.Millisecond)
+			defer tick.Stop()
+			poll = tick.C
 		}
-		t.Stop()
+	wait:
+		for {
+			select {
+			case <-l.done:
+				break wait
+			case <-t.C:
+				break wait
+			case <-ctx.Done():
+				break wait
+			case <-poll:
+				if yielded = yield(); yielded {
+					break wait
+				}
+			}
+		}
 	}
 	f.listMu.Lock()
 	defer f.listMu.Unlock()
@@ -478,6 +554,9 @@ func (f *Fleet) listPanes(ctx context.Context, host string, src Panes) (panes []
 		hl.slow = l.err != nil && !errors.Is(l.err, tmux.ErrNoServer)
 		return l.panes, l.err, false
 	default:
+		if yielded {
+			return nil, hl.lastErr, true // not its fault: wait for it next time
+		}
 		if !slow {
 			f.log.Warn("tmux server did not answer in time; not waiting for it until it does", "host", host, "wait", f.opt.HostWait)
 		}
@@ -724,23 +803,26 @@ type captured struct {
 	at     time.Time
 }
 
-func (f *Fleet) reuse(agent string, p tmux.Pane, dirty map[string]bool, now time.Time, due *int) (captured, bool) {
-	if f.opt.Recapture <= 0 || dirty == nil || dirty[p.ID] {
-		return captured{}, false
+// reuse returns the agent's last capture when it still stands (ok). When
+// the pane is due a safety look instead, safety is set and c is the last
+// capture, which the look may fall back on.
+func (f *Fleet) reuse(a Agent, p tmux.Pane, dirty map[string]bool, now time.Time, due *int) (c captured, ok, safety bool) {
+	if f.opt.Recapture <= 0 || dirty == nil || dirty[PaneKey(a.Host, p.ID)] {
+		return captured{}, false, false
 	}
 	f.cacheMu.Lock()
-	c, ok := f.cache[agent]
+	c, ok = f.cache[a.Name]
 	f.cacheMu.Unlock()
 	if !ok || c.paneID != p.ID || c.pid != p.PID || c.cmd != p.Command {
-		return captured{}, false
+		return captured{}, false, false
 	}
 	// Safety looks belong to the periodic scan (an empty dirty set): an
 	// event scan captures what wrote and nothing else, to answer at once.
-	if len(dirty) == 0 && c.at.Before(lookDue(now, agent, f.opt.Recapture)) && *due > 0 {
+	if len(dirty) == 0 && c.at.Before(lookDue(now, a.Name, f.opt.Recapture)) && *due > 0 {
 		*due--
-		return captured{}, false
+		return c, false, true
 	}
-	return c, true
+	return c, true, false
 }
 
 // lookDue is when the agent's latest safety look fell due: once every

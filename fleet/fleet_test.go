@@ -10,6 +10,7 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -1023,4 +1024,143 @@ func byName(sts []Status, name string) Status {
 		}
 	}
 	return Status{}
+}
+
+// gatedCapture counts captures and, once armed (started set), holds the
+// first one until released.
+type gatedCapture struct {
+	Panes
+	started chan struct{} // closed when the first capture has begun
+	release chan struct{}
+	mu      sync.Mutex
+	n       int
+}
+
+func (g *gatedCapture) Capture(ctx context.Context, target string, history int) (string, error) {
+	g.mu.Lock()
+	g.n++
+	first := g.n == 1 && g.started != nil // armed
+	started, release := g.started, g.release
+	g.mu.Unlock()
+	if first {
+		close(started)
+		select {
+		case <-release:
+		case <-ctx.Done():
+			return "", ctx.Err()
+		}
+	}
+	return g.Panes.Capture(ctx, target, history)
+}
+
+// The safety scan gives way to a pane that writes: the looks it has not
+// started yet wait for the next safety scan (those panes keep their last
+// verdict), so the event scan queued behind it waits for one capture, not
+// a sixth of the fleet's. Without the yield every due pane is looked at.
+func TestSafetyScanGivesWayToOutput(t *testing.T) {
+	for _, tt := range []struct {
+		name  string
+		wrote bool
+		want  int // captures by the safety scan
+	}{
+		{"nothing wrote", false, 4},
+		{"a pane wrote", true, 1},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			w := newWorld(t)
+			var agents []Agent
+			want := map[string]claude.State{}
+			for _, s := range []string{"a", "b", "c", "d"} {
+				w.start(s, "15-busy.txt")
+				agents = append(agents, Agent{Name: s, Target: s + ":main"})
+				want[s] = claude.Idle
+			}
+			clock := time.Now()
+			var mu sync.Mutex
+			now := func() time.Time { mu.Lock(); defer mu.Unlock(); return clock }
+			src := &gatedCapture{Panes: w.tm}
+			f := New(Options{Agents: agents, Sources: map[string]Panes{"": src}, Concurrency: 1, Recapture: time.Minute, Now: now})
+			w.waitState(f, want)
+
+			mu.Lock()
+			clock = clock.Add(2 * time.Minute) // every pane is due a look
+			mu.Unlock()
+			src.mu.Lock()
+			src.n = 0
+			src.started, src.release = make(chan struct{}), make(chan struct{})
+			src.mu.Unlock()
+			var wrote atomic.Bool
+			type result struct {
+				sts []Status
+				err error
+			}
+			done := make(chan result, 1)
+			go func() {
+				sts, err := f.ScanSafety(t.Context(), wrote.Load)
+				done <- result{sts, err}
+			}()
+			<-src.started // the first look is under way
+			wrote.Store(tt.wrote)
+			close(src.release)
+			r := <-done
+			if r.err != nil {
+				t.Fatal(r.err)
+			}
+			src.mu.Lock()
+			got := src.n
+			src.mu.Unlock()
+			if got != tt.want {
+				t.Errorf("safety scan took %d looks, want %d", got, tt.want)
+			}
+			for _, s := range r.sts {
+				if s.State != claude.Idle {
+					t.Errorf("%s = %s (%s), want idle (its last verdict)", s.Name, s.State, s.Evidence)
+				}
+			}
+		})
+	}
+}
+
+// countingLists counts pane lists.
+type countingLists struct {
+	Panes
+	n atomic.Int32
+}
+
+func (c *countingLists) ListPanes(ctx context.Context) ([]tmux.Pane, error) {
+	c.n.Add(1)
+	return c.Panes.ListPanes(ctx)
+}
+
+// An event scan lists only the tmux servers whose panes wrote: a host
+// that said nothing (or hangs) is not asked, and its agents keep their
+// state. Pane ids repeat across servers, so a dirty pane is named with
+// its host.
+func TestEventScanListsOnlyHostsThatWrote(t *testing.T) {
+	w := newWorld(t)
+	w.start("a", "15-busy.txt")
+	w.start("r", "15-busy.txt")
+	local, remote := &countingLists{Panes: w.tm}, &countingLists{Panes: w.tm}
+	f := New(Options{Agents: []Agent{{Name: "a", Target: "a:main"}, {Name: "r", Target: "r:main", Host: "gpu"}},
+		Sources: map[string]Panes{"": local, "gpu": remote}, Recapture: time.Hour})
+	sts := w.waitState(f, map[string]claude.State{"a": claude.Idle, "r": claude.Idle})
+	a := byName(sts, "a")
+	local.n.Store(0)
+	remote.n.Store(0)
+	got, err := f.ScanDirty(t.Context(), map[string]bool{PaneKey("", a.PaneID): true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if l, r := local.n.Load(), remote.n.Load(); l != 1 || r != 0 {
+		t.Errorf("event scan of a local pane listed this machine %d times and gpu %d times, want 1 and 0", l, r)
+	}
+	if r := byName(got, "r"); r.State != claude.Idle || !r.Since.Equal(byName(sts, "r").Since) {
+		t.Errorf("r = %s since %v, want idle since %v (as it was)", r.State, r.Since, byName(sts, "r").Since)
+	}
+	if _, err := f.ScanDirty(t.Context(), map[string]bool{PaneKey("gpu", byName(sts, "r").PaneID): true}); err != nil {
+		t.Fatal(err)
+	}
+	if l, r := local.n.Load(), remote.n.Load(); l != 1 || r != 1 {
+		t.Errorf("event scan of gpu's pane: lists %d here and %d on gpu so far, want 1 and 1", l, r)
+	}
 }

@@ -50,8 +50,8 @@ type WatchOptions struct {
 	// safety net.
 	Activity Activity
 	// Remote is the Activity of other hosts' tmux servers, by host name
-	// (control mode over SSH). Pane ids may repeat across hosts; a
-	// collision costs one extra capture, nothing more.
+	// (control mode over SSH). An event scan lists only the hosts whose
+	// panes wrote, so a hung host holds up no one else's.
 	Remote   map[string]Activity
 	Debounce time.Duration // default 75ms
 }
@@ -76,10 +76,10 @@ type Watchdog struct {
 	scanMu sync.Mutex // one scan at a time: transitions are computed in order
 
 	dmu       sync.Mutex
-	dirty     map[string]bool // panes that wrote since the last event scan
+	dirty     map[string]bool // PaneKeys of panes that wrote since the last event scan
 	armed     bool
 	dirtyCh   chan struct{}
-	agentPane map[string]bool // pane ids of agents, from the last scan
+	agentPane map[string]bool // PaneKeys of agents' panes, from the last scan
 	sessions  map[string]context.CancelFunc
 }
 
@@ -126,7 +126,7 @@ func (w *Watchdog) Run(ctx context.Context) {
 			return
 		case <-t.C:
 			if w.o.Activity != nil {
-				w.scan(ctx, map[string]bool{}) // safety net: only panes due a look
+				w.scan(ctx, map[string]bool{}, w.wrote) // safety net: only panes due a look
 			} else {
 				w.ScanOnce(ctx)
 			}
@@ -138,21 +138,30 @@ func (w *Watchdog) Run(ctx context.Context) {
 			w.dirty = map[string]bool{}
 			w.dmu.Unlock()
 			if len(dirty) > 0 {
-				w.scan(ctx, dirty)
+				w.scan(ctx, dirty, nil)
 			}
 		}
 	}
 }
 
 // ScanOnce runs one full scan (every pane captured) and emits what changed.
-func (w *Watchdog) ScanOnce(ctx context.Context) []Status { return w.scan(ctx, nil) }
+func (w *Watchdog) ScanOnce(ctx context.Context) []Status { return w.scan(ctx, nil, nil) }
 
-func (w *Watchdog) scan(ctx context.Context, dirty map[string]bool) []Status {
+// scan runs one scan under scanMu. With yield, it is the safety scan,
+// which gives way to panes that write (Fleet.ScanSafety): an event scan
+// waits behind it for one capture, not for its whole batch.
+func (w *Watchdog) scan(ctx context.Context, dirty map[string]bool, yield func() bool) []Status {
 	w.scanMu.Lock()
 	defer w.scanMu.Unlock()
 	start := w.f.opt.Now()
 	sctx, cancel := context.WithTimeout(ctx, w.o.Interval+10*time.Second)
-	next, err := w.f.ScanDirty(sctx, dirty)
+	var next []Status
+	var err error
+	if yield != nil {
+		next, err = w.f.ScanSafety(sctx, yield)
+	} else {
+		next, err = w.f.ScanDirty(sctx, dirty)
+	}
 	cancel()
 	if ctx.Err() != nil {
 		return nil // shutting down: a cut-short scan says nothing about the agents
@@ -265,7 +274,7 @@ func (w *Watchdog) follow(ctx context.Context, sts []Status) {
 		if s.PaneID == "" || s.Session == "" || w.activity(s.Host) == nil {
 			continue
 		}
-		panes[s.PaneID] = true
+		panes[PaneKey(s.Host, s.PaneID)] = true
 		want[s.Host+"\x00"+s.Session] = true
 	}
 	w.dmu.Lock()
@@ -284,7 +293,7 @@ func (w *Watchdog) follow(ctx context.Context, sts []Status) {
 		host, sess, _ := strings.Cut(key, "\x00")
 		sctx, cancel := context.WithCancel(ctx)
 		w.sessions[key] = cancel
-		go w.watchSession(sctx, w.activity(host), sess)
+		go w.watchSession(sctx, w.activity(host), host, sess)
 	}
 }
 
@@ -297,11 +306,12 @@ func (w *Watchdog) activity(host string) Activity {
 
 // watchSession runs the control client of one session, reconnecting with
 // backoff when it dies, until ctx ends.
-func (w *Watchdog) watchSession(ctx context.Context, act Activity, session string) {
+func (w *Watchdog) watchSession(ctx context.Context, act Activity, host, session string) {
 	bo := backoff.New(100*time.Millisecond, 30*time.Second)
+	onOutput := func(paneID string) { w.output(PaneKey(host, paneID)) }
 	for ctx.Err() == nil {
 		start := time.Now()
-		err := act.Watch(ctx, session, w.output)
+		err := act.Watch(ctx, session, onOutput)
 		if ctx.Err() != nil {
 			return
 		}
@@ -317,14 +327,21 @@ func (w *Watchdog) watchSession(ctx context.Context, act Activity, session strin
 	}
 }
 
-// output marks an agent's pane dirty and schedules an event scan.
-func (w *Watchdog) output(paneID string) {
+// wrote says an agent's pane wrote since the last event scan.
+func (w *Watchdog) wrote() bool {
 	w.dmu.Lock()
 	defer w.dmu.Unlock()
-	if !w.agentPane[paneID] {
+	return len(w.dirty) > 0
+}
+
+// output marks an agent's pane (by PaneKey) dirty and schedules an event scan.
+func (w *Watchdog) output(key string) {
+	w.dmu.Lock()
+	defer w.dmu.Unlock()
+	if !w.agentPane[key] {
 		return
 	}
-	w.dirty[paneID] = true
+	w.dirty[key] = true
 	if w.armed {
 		return
 	}
