@@ -18,8 +18,17 @@
 // done since, no chat message for 10 s), over -windows windows of -idle
 // each; the figure is their median, with min and max.
 //
+// With -ssh the agents are reached over a real OpenSSH sshd on loopback
+// instead (the bench starts it with generated keys): the same figures named
+// ssh_*, where ssh_idle_cpu_s_per_min counts fleetwarden and the sshd side
+// (sessions, shells, tmux commands, control clients), ssh_sshd_idle_cpu_s_per_min
+// the sshd side alone. Then -ssh-hosts hosts × N agents, each host its own
+// sshd and tmux server, one sshd paused with SIGSTOP:
+// ssh_stalled_others_detection_p50_ms and _p99_ms are the detection of the
+// other hosts' agents meanwhile (n is the whole fleet).
+//
 // Usage: go run ./bench [-n 10,100,500] [-trials 20] [-restart 20,100] [-idle 60s]
-// [-windows 3] [-json FILE] [-cpuprofile FILE]
+// [-windows 3] [-json FILE] [-cpuprofile FILE] [-ssh] [-ssh-hosts 5]
 //
 //	go run ./bench -compare old.json new.json
 package main
@@ -85,6 +94,14 @@ type report struct {
 }
 
 func main() {
+	// One exit point: run returns, its deferred cleanup (sshd, tmux
+	// servers, fleetwarden, the temp dir) has run, then the process exits.
+	if err := run(); err != nil {
+		log.Fatal(err)
+	}
+}
+
+func run() error {
 	ns := flag.String("n", "10,100,500", "fleet sizes")
 	trials := flag.Int("trials", 20, "detection trials per fleet size")
 	restartNs := flag.String("restart", "20,100", "fleet sizes whose restart is timed")
@@ -93,27 +110,35 @@ func main() {
 	poll := flag.Bool("poll", true, "also measure with control mode off (polling every 2 s)")
 	jsonOut := flag.String("json", "", "also write every figure, with its spread, to this file")
 	cpuprofile := flag.String("cpuprofile", "", "write a CPU profile of fleetwarden during the first idle window of the largest -n to this file")
+	detectprofile := flag.String("detectprofile", "", "write a CPU profile of fleetwarden during the detection trials of the largest -n to this file")
 	compare := flag.Bool("compare", false, "compare two -json files: bench -compare old.json new.json")
+	overSSH := flag.Bool("ssh", false, "reach the agents over a real OpenSSH sshd on loopback (figures ssh_*)")
+	sshHosts := flag.Int("ssh-hosts", 5, "with -ssh: also this many hosts × N agents, one sshd paused (0: skip)")
 	flag.Parse()
 	if *compare {
 		if flag.NArg() != 2 {
-			log.Fatal("usage: bench -compare old.json new.json")
+			return errors.New("usage: bench -compare old.json new.json")
 		}
-		if err := compareFiles(os.Stdout, flag.Arg(0), flag.Arg(1)); err != nil {
-			log.Fatal(err)
-		}
-		return
+		return compareFiles(os.Stdout, flag.Arg(0), flag.Arg(1))
 	}
 	if *windows < 1 {
 		*windows = 1
 	}
+	if *overSSH {
+		if _, err := findSSHD(); err != nil {
+			return err
+		}
+	}
 
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
+	ctx, fail := context.WithCancelCause(ctx)
+	defer fail(nil)
 	b, err := newBench(ctx)
 	if err != nil {
-		log.Fatal(err)
+		return err
 	}
+	b.fail = fail
 	defer b.cleanup()
 	enc := json.NewEncoder(os.Stdout)
 	rep := report{Command: strings.Join(append([]string{"go run ./bench"}, os.Args[1:]...), " "),
@@ -134,26 +159,43 @@ func main() {
 		}
 	}
 	b.idle, b.windows = *idle, *windows
-	if *cpuprofile != "" {
-		b.profileN, b.profile = slices.Max(parseInts(*ns)), *cpuprofile
-	}
+	b.profileN, b.profile, b.detectProfile = slices.Max(parseInts(*ns)), *cpuprofile, *detectprofile
 	restartSet := map[int]bool{}
 	for _, n := range parseInts(*restartNs) {
 		restartSet[n] = true
 	}
+	// An error (or the fake Telegram's Fatalf) ends the run; the cause says why.
+	why := func(err error) error {
+		if c := context.Cause(ctx); c != nil && !errors.Is(c, context.Canceled) {
+			return fmt.Errorf("%w (%w)", err, c)
+		}
+		return err
+	}
 	for _, n := range parseInts(*ns) {
+		if *overSSH {
+			if err := b.runSSH(ctx, n, *trials, restartSet[n], emit); err != nil {
+				return why(fmt.Errorf("ssh n=%d: %w", n, err))
+			}
+			if *sshHosts > 1 {
+				if err := b.runStalledHost(ctx, *sshHosts, n, *trials, emit); err != nil {
+					return why(fmt.Errorf("ssh %d×%d: %w", *sshHosts, n, err))
+				}
+			}
+			continue
+		}
 		if err := b.runSize(ctx, n, *trials, restartSet[n], *poll, emit); err != nil {
-			log.Fatalf("n=%d: %v", n, err)
+			return why(fmt.Errorf("n=%d: %w", n, err))
 		}
 	}
 	// Restart sizes not among -n get their own fleet.
 	for n := range restartSet {
 		if !slices.Contains(parseInts(*ns), n) {
-			if err := b.runRestartOnly(ctx, n, emit); err != nil {
-				log.Fatalf("restart n=%d: %v", n, err)
+			if err := b.runRestartOnly(ctx, n, *overSSH, emit); err != nil {
+				return why(fmt.Errorf("restart n=%d: %w", n, err))
 			}
 		}
 	}
+	return nil
 }
 
 func parseInts(s string) []int {
@@ -174,8 +216,14 @@ type bench struct {
 
 	idle     time.Duration
 	windows  int
-	profileN int    // the fleet size whose first idle window is profiled
-	profile  string // where the profile goes
+	profileN int    // the fleet size whose first idle window (and detection) is profiled
+	profile  string // where the idle profile goes
+	// detectProfile is where the profile of the detection trials goes.
+	detectProfile string
+
+	fail func(error)  // ends the run (the fake Telegram's Fatalf)
+	mu   sync.Mutex   // guards sshds
+	sshd []*sshServer // every sshd started, stopped by cleanup
 }
 
 func round1(v float64) float64 { return math.Round(v*10) / 10 }
@@ -230,17 +278,54 @@ func newBench(ctx context.Context) (*bench, error) {
 	return b, nil
 }
 
-func (b *bench) cleanup() { os.RemoveAll(b.dir) }
+// cleanup stops every sshd still running and removes the temp dir. The
+// fleets (fleetwarden, tmux servers) are closed by their own defers first.
+func (b *bench) cleanup() {
+	b.mu.Lock()
+	sshds := b.sshd
+	b.sshd = nil
+	b.mu.Unlock()
+	for _, s := range sshds {
+		s.stop()
+	}
+	os.RemoveAll(b.dir)
+}
+
+// startSSHD starts an sshd that cleanup stops.
+func (b *bench) startSSHD(ctx context.Context, name string) (*sshServer, error) {
+	b.mu.Lock()
+	dir := filepath.Join(b.dir, fmt.Sprintf("sshd%d", len(b.sshd)))
+	b.mu.Unlock()
+	s, err := startSSHD(ctx, dir, name)
+	if err != nil {
+		return nil, err
+	}
+	b.mu.Lock()
+	b.sshd = append(b.sshd, s)
+	b.mu.Unlock()
+	return s, nil
+}
 
 // tb lets the fake Telegram server run outside a test.
 type tb struct {
 	mu       sync.Mutex
 	cleanups []func()
+	fail     func(error)
 }
 
 func (*tb) Helper()                           {}
 func (*tb) Errorf(format string, args ...any) { log.Printf("fake telegram: "+format, args...) }
-func (*tb) Fatalf(format string, args ...any) { log.Fatalf("fake telegram: "+format, args...) }
+
+// Fatalf ends the run, as a test's Fatalf ends the test: it cancels the
+// bench's context and stops the calling goroutine, so cleanup still runs.
+func (t *tb) Fatalf(format string, args ...any) {
+	err := fmt.Errorf("fake telegram: "+format, args...)
+	log.Print(err)
+	if t.fail != nil {
+		t.fail(err)
+	}
+	runtime.Goexit()
+}
 func (t *tb) Cleanup(f func()) {
 	t.mu.Lock()
 	t.cleanups = append(t.cleanups, f)
@@ -252,54 +337,86 @@ func (t *tb) close() {
 	}
 }
 
-// fleet is one fleet of N fake agents on a private tmux server.
-type fleet struct {
-	b      *bench
-	n      int
-	dir    string
+// server is one tmux server of a fleet: this machine's, or a "host"
+// reached over SSH (on loopback, so the bench still sees its panes).
+type server struct {
+	host   string     // the [[host]] name; "" = local
+	sshd   *sshServer // nil when local
 	tm     *tmux.Client
 	names  []string
-	pids   map[string]int
-	tg     *telegramtest.Server
-	tgT    *tb
-	sent   chan telegramtest.Message
-	proc   *exec.Cmd
-	output *os.File
-	dash   string // fleetwarden's dashboard address
-	pprof  string // its FLEETWARDEN_PPROF address
+	target map[string]string // agent → session:window
+}
+
+// fleet is one fleet of N fake agents per tmux server.
+type fleet struct {
+	b       *bench
+	n       int    // agents in all
+	label   string // for the log: "n=100", "ssh n=100"
+	dir     string
+	servers []*server
+	names   []string
+	server  map[string]*server // by agent
+	pids    map[string]int
+	tg      *telegramtest.Server
+	tgT     *tb
+	sent    chan telegramtest.Message
+	proc    *exec.Cmd
+	output  *os.File
+	dash    string // fleetwarden's dashboard address
+	pprof   string // its FLEETWARDEN_PPROF address
+	// eventP99 is the control-mode detection p99, for the poll ratio.
+	eventP99 float64
 	// lastSent is when the fake Telegram last accepted a message (unix ns).
 	lastSent atomic.Int64
 }
 
-func (b *bench) newFleet(ctx context.Context, n int) (*fleet, error) {
-	dir := filepath.Join(b.dir, fmt.Sprintf("n%d", n))
+// newFleet starts n agents on a local tmux server, or n on each host's
+// (its own tmux server, reached through its sshd) when hosts are given.
+// The caller closes it, also when newFleet fails.
+func (b *bench) newFleet(ctx context.Context, label string, n int, hosts []*sshServer) (*fleet, error) {
+	dir := filepath.Join(b.dir, strings.NewReplacer(" ", "-", "=", "", "×", "x").Replace(label))
+	f := &fleet{b: b, label: label, dir: dir, server: map[string]*server{}, pids: map[string]int{}, sent: make(chan telegramtest.Message, 4096)}
 	if err := os.MkdirAll(filepath.Join(dir, "ctl"), 0o700); err != nil {
-		return nil, err
+		return f, err
 	}
-	f := &fleet{b: b, n: n, dir: dir, pids: map[string]int{}, sent: make(chan telegramtest.Message, 4096)}
-	f.tm = tmux.New(fmt.Sprintf("fwbench-%d-%d", os.Getpid(), n), nil).WithConfigFile("/dev/null")
-	log.Printf("n=%d: starting %d agent panes", n, n)
-	for i := range n {
-		name := fmt.Sprintf("a%03d", i)
-		session := fmt.Sprintf("fleet%d", i/50)
-		o := tmux.SpawnOptions{Dir: dir, Command: b.claude, Env: map[string]string{
-			"FAKECLAUDE_SCREENS": b.screens, "FAKECLAUDE_SCREEN": "15-busy.txt",
-			"FAKECLAUDE_CONTROL": filepath.Join(dir, "ctl", name)}}
-		var err error
-		if i%50 == 0 {
-			_, err = f.tm.NewSession(ctx, session, name, o)
-		} else {
-			_, err = f.tm.NewWindow(ctx, session, name, o)
+	servers := []*server{{}}
+	if len(hosts) > 0 {
+		servers = nil
+		for _, h := range hosts {
+			servers = append(servers, &server{host: h.name, sshd: h})
 		}
-		if err != nil {
-			return nil, err
-		}
-		f.names = append(f.names, name)
 	}
+	for k, srv := range servers {
+		srv.target = map[string]string{}
+		srv.tm = tmux.New(fmt.Sprintf("fwbench-%d-%s-%d", os.Getpid(), filepath.Base(dir), k), nil).WithConfigFile("/dev/null")
+		f.servers = append(f.servers, srv)
+		log.Printf("%s: starting %d agent panes%s", label, n, map[bool]string{true: " on " + srv.host}[srv.host != ""])
+		for i := range n {
+			name := fmt.Sprintf("%sa%03d", srv.host, i)
+			session := fmt.Sprintf("fleet%d", i/50)
+			o := tmux.SpawnOptions{Dir: dir, Command: b.claude, Env: map[string]string{
+				"FAKECLAUDE_SCREENS": b.screens, "FAKECLAUDE_SCREEN": "15-busy.txt",
+				"FAKECLAUDE_CONTROL": filepath.Join(dir, "ctl", name)}}
+			var err error
+			if i%50 == 0 {
+				_, err = srv.tm.NewSession(ctx, session, name, o)
+			} else {
+				_, err = srv.tm.NewWindow(ctx, session, name, o)
+			}
+			if err != nil {
+				return f, err
+			}
+			srv.names = append(srv.names, name)
+			srv.target[name] = session + ":" + name
+			f.names = append(f.names, name)
+			f.server[name] = srv
+		}
+	}
+	f.n = len(f.names)
 	if err := f.refreshPIDs(ctx); err != nil {
-		return nil, err
+		return f, err
 	}
-	f.tgT = &tb{}
+	f.tgT = &tb{fail: b.fail}
 	f.tg = telegramtest.New(f.tgT, token)
 	f.tg.AddChat(adminChat)
 	f.tg.OnSent(func(m telegramtest.Message) {
@@ -313,33 +430,52 @@ func (b *bench) newFleet(ctx context.Context, n int) (*fleet, error) {
 }
 
 func (f *fleet) refreshPIDs(ctx context.Context) error {
-	panes, err := f.tm.ListPanes(ctx)
-	if err != nil {
-		return err
-	}
-	for _, p := range panes {
-		f.pids[p.WindowName] = p.PID
+	for _, srv := range f.servers {
+		panes, err := srv.tm.ListPanes(ctx)
+		if err != nil {
+			return err
+		}
+		for _, p := range panes {
+			f.pids[p.WindowName] = p.PID
+		}
 	}
 	return nil
 }
 
+// close stops fleetwarden, the fake Telegram server and the tmux servers.
 func (f *fleet) close() {
 	f.stopFleetwarden()
 	if f.tg != nil {
 		f.tgT.close()
 	}
-	_ = f.tm.KillServer(context.Background())
-}
-
-func (f *fleet) target(name string) string {
-	i, _ := strconv.Atoi(strings.TrimPrefix(name, "a"))
-	return fmt.Sprintf("fleet%d:%s", i/50, name)
+	for _, srv := range f.servers {
+		pid, _ := tmuxServerPID(context.Background(), srv.tm)
+		if err := srv.tm.KillServer(context.Background()); err != nil {
+			log.Printf("%s: tmux kill-server: %v", f.label, err)
+		}
+		// A server that waits on a client that no longer reads (a control
+		// client whose sshd went first) does not exit on kill-server.
+		if pid > 0 && syscall.Kill(pid, 0) == nil {
+			_ = syscall.Kill(pid, syscall.SIGKILL)
+		}
+		// tmux 3.3a leaves the socket file behind after kill-server.
+		dir := os.Getenv("TMUX_TMPDIR")
+		if dir == "" {
+			dir = "/tmp"
+		}
+		_ = os.Remove(filepath.Join(dir, fmt.Sprintf("tmux-%d", os.Getuid()), srv.tm.Socket()))
+	}
 }
 
 // startFleetwarden runs the fleetwarden binary on this fleet.
 func (f *fleet) startFleetwarden(ctx context.Context, controlMode bool, interval string) error {
 	var b strings.Builder
-	fmt.Fprintf(&b, "[tmux]\nsocket = %q\n\n", f.tm.Socket())
+	local := f.servers[0].tm.Socket()
+	if f.servers[0].host != "" {
+		// No local agents: the [tmux] server is one that does not run.
+		local = fmt.Sprintf("fwbench-%d-none", os.Getpid())
+	}
+	fmt.Fprintf(&b, "[tmux]\nsocket = %q\n\n", local)
 	fmt.Fprintf(&b, "[telegram]\ntoken = %q\napi_url = %q\nadmins = [111]\nalert_chats = [111]\n\n", token, f.tg.URL())
 	fmt.Fprintf(&b, "[watchdog]\ninterval = %q\ncontrol_mode = %v\n\n", interval, controlMode)
 	var err error
@@ -351,8 +487,18 @@ func (f *fleet) startFleetwarden(ctx context.Context, controlMode bool, interval
 	}
 	fmt.Fprintf(&b, "[alerts]\ngroup_wait = \"0s\"\n\n[login]\nparallel = 16\n\n[dashboard]\nlisten = %q\n\n", f.dash)
 	fmt.Fprintf(&b, "[state]\ndir = %q\n\n[log]\nlevel = \"warn\"\n\n", filepath.Join(f.dir, fmt.Sprintf("state-%v", controlMode)))
+	for _, srv := range f.servers {
+		if s := srv.sshd; s != nil {
+			fmt.Fprintf(&b, "[[host]]\nname = %q\naddress = %q\nuser = %q\nkey_file = %q\nknown_hosts = %q\nsocket = %q\n\n",
+				s.name, s.addr, s.user, s.keyFile, s.knownHosts, srv.tm.Socket())
+		}
+	}
 	for _, name := range f.names {
-		fmt.Fprintf(&b, "[[agent]]\nname = %q\ntarget = %q\ncommand = %q\nworkdir = %q\n", name, f.target(name), f.b.claude, f.dir)
+		srv := f.server[name]
+		fmt.Fprintf(&b, "[[agent]]\nname = %q\ntarget = %q\ncommand = %q\nworkdir = %q\n", name, srv.target[name], f.b.claude, f.dir)
+		if srv.host != "" {
+			fmt.Fprintf(&b, "host = %q\n", srv.host)
+		}
 		fmt.Fprintf(&b, "[agent.env]\nFAKECLAUDE_SCREENS = %q\nFAKECLAUDE_SCREEN = \"15-busy.txt\"\nFAKECLAUDE_CONTROL = %q\n\n", f.b.screens, filepath.Join(f.dir, "ctl", name))
 	}
 	cfg := filepath.Join(f.dir, "config.toml")
@@ -412,14 +558,19 @@ func (f *fleet) drain() {
 func (f *fleet) waitFor(ctx context.Context, want string, timeout time.Duration) (time.Time, error) {
 	t := time.NewTimer(timeout)
 	defer t.Stop()
+	var other []string // what came instead, for the error
 	for {
 		select {
 		case m := <-f.sent:
 			if strings.Contains(m.Plain, want) {
 				return time.Now(), nil
 			}
+			other = append(other, m.Plain)
 		case <-t.C:
-			return time.Time{}, fmt.Errorf("no message containing %q within %s", want, timeout)
+			if len(other) > 3 {
+				other = other[len(other)-3:]
+			}
+			return time.Time{}, fmt.Errorf("no message containing %q within %s (last messages: %q)", want, timeout, other)
 		case <-ctx.Done():
 			return time.Time{}, ctx.Err()
 		}
@@ -459,14 +610,15 @@ func pace(ctx context.Context) error {
 	}
 }
 
-// detect measures failure screen → alert accepted, trials times.
-func (f *fleet) detect(ctx context.Context, trials int) ([]float64, error) {
+// detect measures failure screen → alert accepted, trials times, on
+// agents picked from names.
+func (f *fleet) detect(ctx context.Context, trials int, names []string) ([]float64, error) {
 	var ms []float64
 	for k := range trials {
 		if err := pace(ctx); err != nil {
 			return nil, err
 		}
-		name := f.names[(k*7919)%f.n]
+		name := names[(k*7919)%len(names)]
 		f.drain()
 		t0, err := f.flip(name, "19-tui-401.txt")
 		if err != nil {
@@ -498,22 +650,6 @@ func percentile(v []float64, p float64) float64 {
 	}
 	i := int(math.Ceil(p/100*float64(len(s)))) - 1
 	return s[max(0, min(i, len(s)-1))]
-}
-
-// cpuSeconds is the CPU time of pid, of its reaped children (the tmux
-// commands it ran) and of its live ones (the tmux -C control clients).
-func cpuSeconds(pid int) (float64, error) {
-	own, _, err := procCPU(fmt.Sprintf("/proc/%d/stat", pid))
-	if err != nil {
-		return 0, err
-	}
-	stats, _ := filepath.Glob("/proc/[0-9]*/stat")
-	for _, st := range stats {
-		if ticks, ppid, err := procCPU(st); err == nil && ppid == pid {
-			own += ticks
-		}
-	}
-	return own / 100, nil // USER_HZ
 }
 
 // procCPU reads utime+stime+cutime+cstime (in ticks) and the parent pid
@@ -598,7 +734,7 @@ func (f *fleet) settle(ctx context.Context) error {
 				first = n
 			}
 			if n >= first+2 && time.Since(time.Unix(0, f.lastSent.Load())) >= quiet {
-				log.Printf("n=%d: settled after %s (%d scans)", f.n, time.Since(start).Round(time.Second), n)
+				log.Printf("%s: settled after %s (%d scans)", f.label, time.Since(start).Round(time.Second), n)
 				return nil
 			}
 		}
@@ -613,61 +749,104 @@ func (f *fleet) settle(ctx context.Context) error {
 	}
 }
 
-// tmuxServerPID is the pid of the fleet's tmux server.
-func (f *fleet) tmuxServerPID(ctx context.Context) (int, error) {
-	out, err := exec.CommandContext(ctx, "tmux", "-L", f.tm.Socket(), "-f", "/dev/null", "display-message", "-p", "#{pid}").Output()
+// tmuxServerPID is the pid of a tmux server.
+func tmuxServerPID(ctx context.Context, tm *tmux.Client) (int, error) {
+	out, err := exec.CommandContext(ctx, "tmux", "-L", tm.Socket(), "-f", "/dev/null", "display-message", "-p", "#{pid}").Output()
 	if err != nil {
 		return 0, fmt.Errorf("tmux server pid: %w", err)
 	}
 	return strconv.Atoi(strings.TrimSpace(string(out)))
 }
 
+// idleCPU is one idle window's CPU, in seconds per minute.
+type idleCPU struct {
+	fw   float64 // fleetwarden, the tmux commands it ran, its control clients
+	sshd float64 // the sshd side: connections, sessions, shells, tmux commands, control clients
+	tmux float64 // the tmux servers
+}
+
 // idleWindows measures fleetwarden's CPU (with its children and control
-// clients) and the tmux server's over b.windows windows of b.idle each.
-// The first window of the profiled size is also a CPU profile.
-func (f *fleet) idleWindows(ctx context.Context) (fw, tm []float64, err error) {
+// clients), the sshds' (with everything under them) and the tmux servers'
+// over b.windows windows of b.idle each. The first window of the profiled
+// size is also a CPU profile.
+func (f *fleet) idleWindows(ctx context.Context) ([]idleCPU, error) {
 	pid := f.proc.Process.Pid
-	tpid, err := f.tmuxServerPID(ctx)
-	if err != nil {
-		return nil, nil, err
+	var tpids, spids []int
+	for _, srv := range f.servers {
+		tpid, err := tmuxServerPID(ctx, srv.tm)
+		if err != nil {
+			return nil, err
+		}
+		tpids = append(tpids, tpid)
+		if srv.sshd != nil {
+			spids = append(spids, srv.sshd.pid())
+		}
 	}
+	sample := func() idleCPU {
+		c := idleCPU{fw: treeCPU(pid)}
+		for _, p := range spids {
+			c.sshd += treeCPU(p)
+		}
+		for _, p := range tpids {
+			t, _, _ := procCPU(fmt.Sprintf("/proc/%d/stat", p))
+			c.tmux += t / 100
+		}
+		return c
+	}
+	var out []idleCPU
 	for w := range f.b.windows {
 		var prof chan error
 		if w == 0 && f.b.profile != "" && f.n == f.b.profileN {
 			prof = make(chan error, 1)
-			go func() { prof <- f.cpuProfile(ctx, f.b.idle) }()
+			go func() { prof <- f.cpuProfile(ctx, f.b.profile, f.b.idle) }()
 		}
-		c0, err := cpuSeconds(pid)
-		if err != nil {
-			return nil, nil, err
-		}
-		t0, _, err := procCPU(fmt.Sprintf("/proc/%d/stat", tpid))
-		if err != nil {
-			return nil, nil, err
-		}
-		log.Printf("n=%d: idle window %d/%d of %s", f.n, w+1, f.b.windows, f.b.idle)
+		c0 := sample()
+		log.Printf("%s: idle window %d/%d of %s", f.label, w+1, f.b.windows, f.b.idle)
 		select {
 		case <-time.After(f.b.idle):
 		case <-ctx.Done():
-			return nil, nil, ctx.Err()
+			return nil, ctx.Err()
 		}
-		c1, _ := cpuSeconds(pid)
-		t1, _, _ := procCPU(fmt.Sprintf("/proc/%d/stat", tpid))
-		fw = append(fw, (c1-c0)/f.b.idle.Minutes())
-		tm = append(tm, (t1-t0)/100/f.b.idle.Minutes())
+		c1 := sample()
+		m := f.b.idle.Minutes()
+		out = append(out, idleCPU{fw: (c1.fw - c0.fw) / m, sshd: (c1.sshd - c0.sshd) / m, tmux: (c1.tmux - c0.tmux) / m})
 		if prof != nil {
 			if err := <-prof; err != nil {
 				log.Printf("cpu profile: %v", err)
 			} else {
-				log.Printf("n=%d: cpu profile of the idle daemon in %s", f.n, f.b.profile)
+				log.Printf("%s: cpu profile of the idle daemon in %s", f.label, f.b.profile)
 			}
 		}
 	}
-	return fw, tm, nil
+	return out, nil
 }
 
-// cpuProfile writes a CPU profile of fleetwarden over d to b.profile.
-func (f *fleet) cpuProfile(ctx context.Context, d time.Duration) error {
+// logScans logs how long fleetwarden's scans took so far (from /metrics):
+// a detection waits for the scan before it.
+func (f *fleet) logScans(ctx context.Context) {
+	_, body, err := f.get(ctx, "/metrics")
+	if err != nil {
+		return
+	}
+	var b strings.Builder
+	prev := 0
+	for _, l := range strings.Split(body, "\n") {
+		rest, ok := strings.CutPrefix(l, "fleetwarden_scan_duration_seconds_bucket{le=\"")
+		if !ok {
+			continue
+		}
+		le, count, _ := strings.Cut(rest, "\"} ")
+		n, _ := strconv.Atoi(strings.TrimSpace(count))
+		if n > prev {
+			fmt.Fprintf(&b, " ≤%ss:%d", le, n-prev)
+		}
+		prev = n
+	}
+	log.Printf("%s: scans by duration:%s", f.label, b.String())
+}
+
+// cpuProfile writes a CPU profile of fleetwarden over d to path.
+func (f *fleet) cpuProfile(ctx context.Context, path string, d time.Duration) error {
 	ctx, cancel := context.WithTimeout(ctx, d+30*time.Second)
 	defer cancel()
 	url := fmt.Sprintf("http://%s/debug/pprof/profile?seconds=%d", f.pprof, int(d.Seconds()))
@@ -683,7 +862,7 @@ func (f *fleet) cpuProfile(ctx context.Context, d time.Duration) error {
 	if resp.StatusCode != http.StatusOK {
 		return fmt.Errorf("%s: %s", url, resp.Status)
 	}
-	out, err := os.Create(f.b.profile)
+	out, err := os.Create(path)
 	if err != nil {
 		return err
 	}
@@ -747,12 +926,41 @@ func compareFiles(w io.Writer, oldPath, newPath string) error {
 }
 
 func (b *bench) runSize(ctx context.Context, n, trials int, restart, poll bool, emit func(figure)) error {
-	f, err := b.newFleet(ctx, n)
+	f, err := b.newFleet(ctx, fmt.Sprintf("n=%d", n), n, nil)
+	defer f.close()
 	if err != nil {
 		return err
 	}
-	defer f.close()
-	log.Printf("n=%d: fleetwarden with control mode", n)
+	log.Printf("%s: fleetwarden with control mode", f.label)
+	if err := f.measure(ctx, "", trials, restart, emit); err != nil {
+		return err
+	}
+	f.stopFleetwarden()
+
+	if poll {
+		log.Printf("%s: fleetwarden polling every 2 s, %d trials", f.label, trials)
+		if err := f.refreshPIDs(ctx); err != nil {
+			return err
+		}
+		if err := f.startFleetwarden(ctx, false, "2s"); err != nil {
+			return err
+		}
+		pms, err := f.detect(ctx, trials, f.names)
+		if err != nil {
+			return err
+		}
+		emit(spread("poll_detection_p99_ms", n, pms, 99))
+		if e := f.eventP99; e > 0 {
+			emit(figure{Figure: "poll_vs_event_p99_ratio", N: n, Value: percentile(pms, 99) / e})
+		}
+	}
+	return nil
+}
+
+// measure starts fleetwarden with control mode and measures, once it has
+// settled, idle CPU, detection, /status, optionally /restart all, and
+// peak RSS. Figure names start with prefix ("" or "ssh_").
+func (f *fleet) measure(ctx context.Context, prefix string, trials int, restart bool, emit func(figure)) error {
 	if err := f.startFleetwarden(ctx, true, "10s"); err != nil {
 		return err
 	}
@@ -761,75 +969,154 @@ func (b *bench) runSize(ctx context.Context, n, trials int, restart, poll bool, 
 	if err := f.settle(ctx); err != nil {
 		return err
 	}
-	fw, tm, err := f.idleWindows(ctx)
+	ws, err := f.idleWindows(ctx)
 	if err != nil {
 		return err
 	}
-	emit(spread("idle_cpu_s_per_min", n, fw, 50))
-	emit(spread("tmux_idle_cpu_s_per_min", n, tm, 50))
+	pick := func(get func(idleCPU) float64) []float64 {
+		var v []float64
+		for _, w := range ws {
+			v = append(v, get(w))
+		}
+		return v
+	}
+	if prefix == "" {
+		emit(spread("idle_cpu_s_per_min", f.n, pick(func(c idleCPU) float64 { return c.fw }), 50))
+	} else {
+		emit(spread(prefix+"idle_cpu_s_per_min", f.n, pick(func(c idleCPU) float64 { return c.fw + c.sshd }), 50))
+		emit(spread(prefix+"sshd_idle_cpu_s_per_min", f.n, pick(func(c idleCPU) float64 { return c.sshd }), 50))
+	}
+	emit(spread(prefix+"tmux_idle_cpu_s_per_min", f.n, pick(func(c idleCPU) float64 { return c.tmux }), 50))
 
-	log.Printf("n=%d: %d detection trials", n, trials)
-	ms, err := f.detect(ctx, trials)
+	log.Printf("%s: %d detection trials", f.label, trials)
+	var prof chan error
+	if f.b.detectProfile != "" && f.n == f.b.profileN {
+		// As long as the trials take: about 2.5 s each.
+		prof = make(chan error, 1)
+		go func() { prof <- f.cpuProfile(ctx, f.b.detectProfile, time.Duration(trials)*2500*time.Millisecond) }()
+	}
+	ms, err := f.detect(ctx, trials, f.names)
 	if err != nil {
 		return err
 	}
-	emit(spread("detection_p50_ms", n, ms, 50))
-	emit(spread("detection_p99_ms", n, ms, 99))
+	if prof != nil {
+		if err := <-prof; err != nil {
+			log.Printf("cpu profile: %v", err)
+		} else {
+			log.Printf("%s: cpu profile of the detection trials in %s", f.label, f.b.detectProfile)
+		}
+	}
+	f.logScans(ctx)
+	f.eventP99 = percentile(ms, 99)
+	emit(spread(prefix+"detection_p50_ms", f.n, ms, 50))
+	emit(spread(prefix+"detection_p99_ms", f.n, ms, 99))
 
 	var st []float64
 	for range 10 {
 		if err := pace(ctx); err != nil {
 			return err
 		}
-		d, err := f.command(ctx, "/status", fmt.Sprintf("%d agents", n), 30*time.Second)
+		d, err := f.command(ctx, "/status", fmt.Sprintf("%d agents", f.n), 30*time.Second)
 		if err != nil {
 			return err
 		}
 		st = append(st, float64(d.Microseconds())/1000)
 	}
-	emit(spread("status_ms", n, st, 50))
+	emit(spread(prefix+"status_ms", f.n, st, 50))
 
 	if restart {
 		d, err := f.restartAll(ctx)
 		if err != nil {
 			return err
 		}
-		emit(figure{Figure: "restart_s", N: n, Value: d.Seconds()})
+		emit(figure{Figure: prefix + "restart_s", N: f.n, Value: d.Seconds()})
 	}
 	rss, err := peakRSSMB(pid)
 	if err != nil {
 		return err
 	}
-	emit(figure{Figure: "peak_rss_mb", N: n, Value: rss})
-	f.stopFleetwarden()
-
-	if poll {
-		log.Printf("n=%d: fleetwarden polling every 2 s, %d trials", n, trials)
-		if err := f.refreshPIDs(ctx); err != nil {
-			return err
-		}
-		if err := f.startFleetwarden(ctx, false, "2s"); err != nil {
-			return err
-		}
-		pms, err := f.detect(ctx, trials)
-		if err != nil {
-			return err
-		}
-		p99 := percentile(pms, 99)
-		emit(spread("poll_detection_p99_ms", n, pms, 99))
-		if e := percentile(ms, 99); e > 0 {
-			emit(figure{Figure: "poll_vs_event_p99_ratio", N: n, Value: p99 / e})
-		}
-	}
+	emit(figure{Figure: prefix + "peak_rss_mb", N: f.n, Value: rss})
 	return nil
 }
 
-func (b *bench) runRestartOnly(ctx context.Context, n int, emit func(figure)) error {
-	f, err := b.newFleet(ctx, n)
+// runSSH measures n agents on one host reached over a real sshd.
+func (b *bench) runSSH(ctx context.Context, n, trials int, restart bool, emit func(figure)) error {
+	h, err := b.startSSHD(ctx, "h0")
 	if err != nil {
 		return err
 	}
+	defer h.stop()
+	f, err := b.newFleet(ctx, fmt.Sprintf("ssh n=%d", n), n, []*sshServer{h})
 	defer f.close()
+	if err != nil {
+		return err
+	}
+	log.Printf("%s: fleetwarden with control mode over SSH (%s)", f.label, h.addr)
+	return f.measure(ctx, "ssh_", trials, restart, emit)
+}
+
+// runStalledHost runs hosts × n agents, each host its own sshd, pauses the
+// first host's sshd and measures detection on the other hosts meanwhile:
+// a host that hangs must not hold up the watch of the others.
+func (b *bench) runStalledHost(ctx context.Context, hosts, n, trials int, emit func(figure)) error {
+	var hs []*sshServer
+	for i := range hosts {
+		h, err := b.startSSHD(ctx, fmt.Sprintf("h%d", i))
+		if err != nil {
+			return err
+		}
+		defer h.stop()
+		hs = append(hs, h)
+	}
+	f, err := b.newFleet(ctx, fmt.Sprintf("ssh %d×%d", hosts, n), n, hs)
+	defer f.close()
+	if err != nil {
+		return err
+	}
+	log.Printf("%s: fleetwarden with control mode over SSH", f.label)
+	if err := f.startFleetwarden(ctx, true, "10s"); err != nil {
+		return err
+	}
+	if err := f.settle(ctx); err != nil {
+		return err
+	}
+	if err := hs[0].pause(); err != nil {
+		return err
+	}
+	defer hs[0].resume()
+	var others []string
+	for _, srv := range f.servers[1:] {
+		others = append(others, srv.names...)
+	}
+	// The trials run while fleetwarden's connection to the paused host
+	// hangs, its keepalive gives up on it (30 s + 30 s) and new dials
+	// time out (10 s each): -trials 20 is about a minute of it.
+	log.Printf("%s: %d detection trials on the other hosts while %s is paused", f.label, trials, hs[0].name)
+	ms, err := f.detect(ctx, trials, others)
+	if err != nil {
+		return err
+	}
+	emit(spread("ssh_stalled_others_detection_p50_ms", f.n, ms, 50))
+	emit(spread("ssh_stalled_others_detection_p99_ms", f.n, ms, 99))
+	return nil
+}
+
+func (b *bench) runRestartOnly(ctx context.Context, n int, overSSH bool, emit func(figure)) error {
+	label, prefix := fmt.Sprintf("n=%d", n), ""
+	var hosts []*sshServer
+	if overSSH {
+		h, err := b.startSSHD(ctx, "h0")
+		if err != nil {
+			return err
+		}
+		defer h.stop()
+		hosts, label, prefix = []*sshServer{h}, "ssh "+label, "ssh_"
+	}
+	f, err := b.newFleet(ctx, label, n, hosts)
+	defer f.close()
+	if err != nil {
+		return err
+	}
 	if err := f.startFleetwarden(ctx, true, "10s"); err != nil {
 		return err
 	}
@@ -837,14 +1124,14 @@ func (b *bench) runRestartOnly(ctx context.Context, n int, emit func(figure)) er
 	if err != nil {
 		return err
 	}
-	emit(figure{Figure: "restart_s", N: n, Value: d.Seconds()})
+	emit(figure{Figure: prefix + "restart_s", N: n, Value: d.Seconds()})
 	return nil
 }
 
 // restartAll sends /restart all, confirms, and times until the report says
 // every agent is back.
 func (f *fleet) restartAll(ctx context.Context) (time.Duration, error) {
-	log.Printf("n=%d: /restart all", f.n)
+	log.Printf("%s: /restart all", f.label)
 	f.drain()
 	f.tg.SendUserMessage(admin, adminChat, "/restart all")
 	var q telegramtest.Message
