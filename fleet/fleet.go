@@ -16,6 +16,7 @@ import (
 	"sort"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/fleetwarden/fleetwarden/claude"
@@ -227,9 +228,10 @@ func (f *Fleet) ScanDirty(ctx context.Context, dirty map[string]bool) ([]Status,
 
 // ScanSafety is the periodic safety scan (ScanDirty with an empty dirty
 // set) giving way to events: once yield says a pane wrote, it stops
-// waiting for a slow host and starts no more safety looks (those panes
-// keep their last verdict until the next safety scan), so the event scan
-// waiting behind it starts within one capture.
+// waiting for a slow host and, after its first round of looks
+// (Concurrency at once), starts no more (those panes keep their last
+// verdict until the next safety scan), so the event scan waiting behind
+// it starts within about one capture.
 func (f *Fleet) ScanSafety(ctx context.Context, yield func() bool) ([]Status, error) {
 	return f.scan(ctx, map[string]bool{}, yield)
 }
@@ -365,6 +367,7 @@ func (f *Fleet) capture(ctx context.Context, agents []Agent, l listing, dirty ma
 	var texts = make([]string, len(agents))
 	sem := make(chan struct{}, f.opt.Concurrency)
 	var wg sync.WaitGroup
+	var looks atomic.Int32 // safety looks begun
 	f.mu.Lock()
 	prev := f.last
 	f.mu.Unlock()
@@ -394,7 +397,10 @@ func (f *Fleet) capture(ctx context.Context, agents []Agent, l listing, dirty ma
 			defer wg.Done()
 			sem <- struct{}{}
 			defer func() { <-sem }()
-			if safety && yield != nil && yield() {
+			// The first round of looks (Concurrency of them) is always
+			// taken, so a fleet that never stops writing still gets its
+			// safety looks, a round per scan.
+			if safety && yield != nil && looks.Add(1) > int32(f.opt.Concurrency) && yield() {
 				// A pane wrote: this look can wait for the next safety scan.
 				texts[i] = c.text
 				results[i] = judgeCached(st, c)
