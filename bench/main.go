@@ -27,8 +27,14 @@
 // ssh_stalled_others_detection_p50_ms and _p99_ms are the detection of the
 // other hosts' agents meanwhile (n is the whole fleet).
 //
+// -cpuprofile profiles the first idle window of the largest -n,
+// -detectprofile its detection trials; the log shows fleetwarden's scans by
+// duration after the trials (a detection waits for the scan before it).
+//
 // Usage: go run ./bench [-n 10,100,500] [-trials 20] [-restart 20,100] [-idle 60s]
-// [-windows 3] [-json FILE] [-cpuprofile FILE] [-ssh] [-ssh-hosts 5]
+// [-windows 3] [-json FILE] [-cpuprofile FILE] [-detectprofile FILE] [-ssh] [-ssh-hosts 5]
+//
+// The README's Performance section has the command for each figure.
 //
 //	go run ./bench -compare old.json new.json
 package main
