@@ -158,41 +158,56 @@ func FindPane(panes []Pane, target string) (Pane, bool) {
 	if err != nil {
 		return Pane{}, false
 	}
-	var cand []Pane
-	for _, p := range panes {
-		if p.Session == t.session {
-			cand = append(cand, p)
+	// Candidates by position in panes: copying Pane values here was most
+	// of a large fleet's scan CPU and garbage (a lookup per agent).
+	var cand []int
+	for i := range panes {
+		if panes[i].Session == t.session {
+			cand = append(cand, i)
 		}
 	}
 	if t.hasWindow {
 		// An index wins over a window that happens to be named like one.
-		byIndex := slices.DeleteFunc(slices.Clone(cand), func(p Pane) bool { return strconv.Itoa(p.WindowIndex) != t.window })
-		if len(byIndex) > 0 {
-			cand = byIndex
-		} else {
-			cand = slices.DeleteFunc(cand, func(p Pane) bool { return p.WindowName != t.window })
+		n, err := strconv.Atoi(t.window)
+		isIndex := err == nil && strconv.Itoa(n) == t.window
+		var byIndex, byName []int
+		for _, i := range cand {
+			switch {
+			case isIndex && panes[i].WindowIndex == n:
+				byIndex = append(byIndex, i)
+			case panes[i].WindowName == t.window:
+				byName = append(byName, i)
+			}
+		}
+		cand = byIndex
+		if len(byIndex) == 0 {
+			cand = byName
 		}
 	}
 	if len(cand) == 0 {
 		return Pane{}, false
 	}
 	if t.hasPane {
-		i := slices.IndexFunc(cand, func(p Pane) bool { return p.PaneIndex == t.pane })
-		if i < 0 {
-			return Pane{}, false
+		for _, i := range cand {
+			if panes[i].PaneIndex == t.pane {
+				return panes[i], true
+			}
 		}
-		return cand[i], true
+		return Pane{}, false
 	}
-	active := func(p Pane) bool { return p.Active }
+	active := func(p *Pane) bool { return p.Active }
 	if t.hasWindow {
-		active = func(p Pane) bool { return p.PaneActive }
+		active = func(p *Pane) bool { return p.PaneActive }
 	}
-	if i := slices.IndexFunc(cand, active); i >= 0 {
-		return cand[i], true
+	for _, i := range cand {
+		if active(&panes[i]) {
+			return panes[i], true
+		}
 	}
-	return slices.MinFunc(cand, func(a, b Pane) int {
-		return cmp.Or(cmp.Compare(a.WindowIndex, b.WindowIndex), cmp.Compare(a.PaneIndex, b.PaneIndex))
-	}), true
+	low := slices.MinFunc(cand, func(a, b int) int {
+		return cmp.Or(cmp.Compare(panes[a].WindowIndex, panes[b].WindowIndex), cmp.Compare(panes[a].PaneIndex, panes[b].PaneIndex))
+	})
+	return panes[low], true
 }
 
 // PaneIndex finds panes by target in a long list: FindPane looks through
