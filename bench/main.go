@@ -118,6 +118,7 @@ func run() error {
 	cpuprofile := flag.String("cpuprofile", "", "write a CPU profile of fleetwarden during the first idle window of the largest -n to this file")
 	detectprofile := flag.String("detectprofile", "", "write a CPU profile of fleetwarden during the detection trials of the largest -n to this file")
 	compare := flag.Bool("compare", false, "compare two -json files: bench -compare old.json new.json")
+	logLevel := flag.String("loglevel", "warn", "fleetwarden's log level (its log stays in the temp dir while the run lasts)")
 	overSSH := flag.Bool("ssh", false, "reach the agents over a real OpenSSH sshd on loopback (figures ssh_*)")
 	sshHosts := flag.Int("ssh-hosts", 5, "with -ssh: also this many hosts × N agents, one sshd paused (0: skip)")
 	flag.Parse()
@@ -144,7 +145,7 @@ func run() error {
 	if err != nil {
 		return err
 	}
-	b.fail = fail
+	b.fail, b.logLevel = fail, *logLevel
 	defer b.cleanup()
 	enc := json.NewEncoder(os.Stdout)
 	rep := report{Command: strings.Join(append([]string{"go run ./bench"}, os.Args[1:]...), " "),
@@ -226,6 +227,8 @@ type bench struct {
 	profile  string // where the idle profile goes
 	// detectProfile is where the profile of the detection trials goes.
 	detectProfile string
+
+	logLevel string // fleetwarden's [log] level
 
 	fail func(error)  // ends the run (the fake Telegram's Fatalf)
 	mu   sync.Mutex   // guards sshds
@@ -492,7 +495,7 @@ func (f *fleet) startFleetwarden(ctx context.Context, controlMode bool, interval
 		return err
 	}
 	fmt.Fprintf(&b, "[alerts]\ngroup_wait = \"0s\"\n\n[login]\nparallel = 16\n\n[dashboard]\nlisten = %q\n\n", f.dash)
-	fmt.Fprintf(&b, "[state]\ndir = %q\n\n[log]\nlevel = \"warn\"\n\n", filepath.Join(f.dir, fmt.Sprintf("state-%v", controlMode)))
+	fmt.Fprintf(&b, "[state]\ndir = %q\n\n[log]\nlevel = %q\n\n", filepath.Join(f.dir, fmt.Sprintf("state-%v", controlMode)), f.b.logLevel)
 	for _, srv := range f.servers {
 		if s := srv.sshd; s != nil {
 			fmt.Fprintf(&b, "[[host]]\nname = %q\naddress = %q\nuser = %q\nkey_file = %q\nknown_hosts = %q\nsocket = %q\n\n",
@@ -1027,6 +1030,9 @@ func (f *fleet) measure(ctx context.Context, prefix string, trials int, restart 
 			return err
 		}
 		st = append(st, float64(d.Microseconds())/1000)
+		if d > 100*time.Millisecond {
+			log.Printf("%s: /status took %s (fleetwarden's log: %s)", f.label, d.Round(time.Millisecond), f.output.Name())
+		}
 	}
 	emit(spread(prefix+"status_ms", f.n, st, 50))
 
