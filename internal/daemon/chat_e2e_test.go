@@ -38,33 +38,37 @@ var (
 // Run, as `fleetwarden run` calls them).
 type chatFleet struct {
 	*fleetEnv
-	tg        *telegramtest.Server
-	stateFile string // where the fake login writes its OAuth state
-	claudeDir string
-	stderr    *syncBuffer
-	cfg       string
-	env       []string
-	now       func() time.Time
-	cancel    context.CancelFunc // while the daemon runs
-	done      chan int           // its exit code
+	tg         *telegramtest.Server
+	stateFile  string // where the fake login writes its OAuth state
+	claudeDir  string
+	stderr     *syncBuffer
+	cfg        string
+	env        []string
+	now        func() time.Time
+	processEnv bool               // env is the test process's (t.Setenv), not only the daemon's
+	cancel     context.CancelFunc // while the daemon runs
+	done       chan int           // its exit code
 }
 
 // start runs fleetwarden on the config.
 func (c *chatFleet) start() {
 	c.t.Helper()
-	// What the daemon starts (logins, tmux, the CLI) gets this process's
-	// environment, as the binary's children get the binary's.
+	// What the daemon starts (logins, tmux, the CLI) gets its environment,
+	// as the binary's children get the binary's.
 	env := append([]string{"FAKECLAUDE_STATE_FILE=" + c.stateFile, "FAKECLAUDE_SCREENS=" + testenv.ScreensDir()}, c.env...)
-	for _, kv := range env {
-		k, v, _ := strings.Cut(kv, "=")
-		c.t.Setenv(k, v)
+	o := Options{Stdin: strings.NewReader(""), Stdout: c.stderr, Stderr: c.stderr, Hup: make(chan os.Signal), Now: c.now,
+		Environ: append(os.Environ(), env...)}
+	if c.processEnv {
+		// The config reads these (env:NAME): they are the process's.
+		for _, kv := range env {
+			k, v, _ := strings.Cut(kv, "=")
+			c.t.Setenv(k, v)
+		}
+		o.Environ = nil
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	c.cancel, c.done = cancel, make(chan int, 1)
-	go func() {
-		c.done <- runFile(ctx, c.cfg, Options{Stdin: strings.NewReader(""), Stdout: c.stderr, Stderr: c.stderr, Hup: make(chan os.Signal),
-			Now: c.now})
-	}()
+	go func() { c.done <- runFile(ctx, c.cfg, o) }()
 }
 
 // stop stops fleetwarden as SIGTERM does (the context `run` gets from it
@@ -135,6 +139,9 @@ func (s *syncBuffer) String() string {
 }
 
 type chatOpts struct {
+	// processEnv makes env the test process's own (t.Setenv), for a config
+	// that reads it (env:NAME); else it is only the daemon's (Options.Environ).
+	processEnv    bool
 	now           func() time.Time  // the daemon's clock (Options.Now); nil: time.Now
 	agents        map[string]string // agent name → the screen its fake CLI shows
 	loginTimeout  string
@@ -157,7 +164,7 @@ type chatOpts struct {
 func newChatFleet(t *testing.T, o chatOpts) *chatFleet {
 	t.Helper()
 	e := newFleetEnv(t)
-	c := &chatFleet{env: o.env, now: o.now, fleetEnv: e, tg: telegramtest.New(t, botToken), stateFile: filepath.Join(e.dir, "oauth-state"),
+	c := &chatFleet{env: o.env, now: o.now, processEnv: o.processEnv, fleetEnv: e, tg: telegramtest.New(t, botToken), stateFile: filepath.Join(e.dir, "oauth-state"),
 		claudeDir: filepath.Join(e.dir, "claude"), stderr: &syncBuffer{}}
 	c.tg.AddChat(adminChat)
 	var b strings.Builder
@@ -290,8 +297,9 @@ func TestRunAnswersStatusOverTelegram(t *testing.T) {
 	})
 }
 
-// loginProcesses lists running fake-CLI login processes of this test.
-func loginProcesses(t *testing.T, bin string) []string {
+// loginProcesses lists running fake-CLI login processes of this test: of
+// bin, with this test's login state file.
+func loginProcesses(t *testing.T, bin, stateFile string) []string {
 	t.Helper()
 	entries, err := os.ReadDir("/proc")
 	if err != nil {
@@ -304,9 +312,14 @@ func loginProcesses(t *testing.T, bin string) []string {
 			continue
 		}
 		cmd := strings.ReplaceAll(string(b), "\x00", " ")
-		if strings.HasPrefix(cmd, bin+" auth login") || strings.HasPrefix(cmd, bin+" setup-token") {
-			out = append(out, e.Name()+": "+cmd)
+		if !strings.HasPrefix(cmd, bin+" auth login") && !strings.HasPrefix(cmd, bin+" setup-token") {
+			continue
 		}
+		env, err := os.ReadFile(filepath.Join("/proc", e.Name(), "environ"))
+		if err == nil && !slices.Contains(strings.Split(string(env), "\x00"), "FAKECLAUDE_STATE_FILE="+stateFile) {
+			continue // another test's
+		}
+		out = append(out, e.Name()+": "+cmd)
 	}
 	return out
 }
@@ -314,7 +327,7 @@ func loginProcesses(t *testing.T, bin string) []string {
 func (c *chatFleet) noLoginLeft() {
 	c.t.Helper()
 	tmuxtest.WaitFor(c.t, 10*time.Second, func() (bool, string) {
-		ps := loginProcesses(c.t, c.claude)
+		ps := loginProcesses(c.t, c.claude, c.stateFile)
 		return len(ps) == 0, fmt.Sprintf("login processes left: %v", ps)
 	})
 }

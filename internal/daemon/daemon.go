@@ -55,6 +55,10 @@ type Options struct {
 	CaptureCrashes bool
 	// Hup receives SIGHUP; nil: Run listens for it.
 	Hup <-chan os.Signal
+	// Environ is the environment fleetwarden runs in, KEY=VALUE: what it
+	// starts (tmux, the login, the CLI) gets it without fleetwarden's
+	// secrets. nil: this process's.
+	Environ []string
 }
 
 // Daemon is fleetwarden running: one generation of watchdog, alerts,
@@ -177,7 +181,7 @@ func (dm *Daemon) generations(ctx context.Context, cancel context.CancelFunc, hu
 	b := dm.b
 	var prev *boot // the generation before, to go back to
 	for {
-		d, err := newDaemon(newWiring(b.cfg, dm.log), b, dm.o, t.attach)
+		d, err := newDaemon(newWiring(b.cfg, dm.log, dm.o.Environ), b, dm.o, t.attach)
 		if err != nil && b.reload != nil && prev != nil {
 			// A reloaded config that cannot start must not end the watch:
 			// back to the config that ran, saying why.

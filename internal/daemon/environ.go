@@ -11,14 +11,17 @@ import (
 
 // userEnviron is the environment for everything fleetwarden starts (tmux
 // commands and the servers they start, the login CLI, setup-token): its
-// own, which is the user's, without what it read as a secret — neither the
+// own (base; nil: the process's), which is the user's, without what it read as a secret — neither the
 // variables the config names with env: nor any variable holding a secret's
 // value. A tmux server started with a bot token in its environment hands it
 // to every agent and every command an agent runs.
-func userEnviron(cfg *config.Config) []string {
+func userEnviron(cfg *config.Config, base []string) []string {
 	names, values := configSecrets(cfg)
 	var out []string
-	for _, kv := range os.Environ() {
+	if base == nil {
+		base = os.Environ()
+	}
+	for _, kv := range base {
 		k, v, _ := strings.Cut(kv, "=")
 		if slices.Contains(names, k) || (v != "" && slices.Contains(values, strings.TrimSpace(v))) {
 			continue

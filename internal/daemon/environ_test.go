@@ -27,6 +27,7 @@ func TestNothingFleetwardenStartsSeesItsSecrets(t *testing.T) {
 		telegramToken: "env:FW_TEST_TG_TOKEN",
 		agentKeys:     "credential = \"key\"\n",
 		extra:         "[[credential]]\nname = \"key\"\nkind = \"api-key\"\ntoken = \"env:FW_TEST_API_KEY\"\n",
+		processEnv:    true,
 		env:           []string{"FW_TEST_TG_TOKEN=" + botToken, "FW_TEST_API_KEY=" + apiKey, "FW_TEST_PLAIN=the user's own"},
 	})
 	c.say(tgAdmin, adminChat, "/status", "1 agents")

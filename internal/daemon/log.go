@@ -48,7 +48,7 @@ func redactAttr(_ []string, a slog.Attr) slog.Attr {
 // Scan is one scan of cfg's fleet, for `status`: the agents, and what the
 // local tmux server answered when it could not list its panes.
 func Scan(ctx context.Context, cfg *config.Config, log *slog.Logger) ([]fleet.Status, error, error) {
-	rt := newWiring(cfg, log)
+	rt := newWiring(cfg, log, nil)
 	sts, err := rt.fleet.Scan(ctx)
 	return sts, rt.fleet.TmuxErrors()[""], err
 }

@@ -30,7 +30,7 @@ type Probe struct {
 // the CLI, credentials (actively unless offline), and, online, the chat
 // transports and how the running fleetwarden sees them.
 func Probes(cfg *config.Config, log *slog.Logger, offline bool) []Probe {
-	return checkProbes(newWiring(cfg, log), offline)
+	return checkProbes(newWiring(cfg, log, nil), offline)
 }
 
 func checkProbes(rt *wiring, offline bool) []Probe {

@@ -33,8 +33,8 @@ type wiring struct {
 	environ  []string              // for what fleetwarden starts: the user's, without secrets
 }
 
-func newWiring(cfg *config.Config, log *slog.Logger) *wiring {
-	environ := userEnviron(cfg)
+func newWiring(cfg *config.Config, log *slog.Logger, base []string) *wiring {
+	environ := userEnviron(cfg, base)
 	local := tmux.New(cfg.Tmux.Socket, tmux.Exec{Bin: cfg.Tmux.Bin, Env: environ})
 	sources := map[string]fleet.Panes{"": local}
 	remote := map[string]*tmux.Client{}
