@@ -11,6 +11,7 @@ import (
 	"os"
 	"os/user"
 	"path/filepath"
+	"strings"
 )
 
 // Config is the whole configuration. See config.toml.example for every key.
@@ -169,6 +170,21 @@ type Route struct {
 	Command []string `toml:"command"` // argv
 
 	Timeout Duration `toml:"timeout"` // default 10s
+}
+
+// ID is the name alerts, /status and the journal know route number i by:
+// its type, then its name or its number ("webhook:ops", "email:email1").
+// Two routes must not share one.
+func (r Route) ID(i int) string {
+	name := r.Name
+	if name == "" {
+		name = fmt.Sprintf("%s%d", r.Type, i)
+	}
+	switch {
+	case name == r.Type, strings.HasPrefix(name, r.Type+":"):
+		return name
+	}
+	return r.Type + ":" + name
 }
 
 // Schedule is the cron jobs. Cron specs are checked by the scheduler; ""

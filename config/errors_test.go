@@ -221,6 +221,14 @@ func TestParseErrors(t *testing.T) {
 			},
 		},
 		{
+			// The alert manager knows both as webhook:backup.
+			name: "routes of one name",
+			src: doc(`[[alerts.route]]`, `name = "webhook:backup"`, `type = "webhook"`, `url = "http://127.0.0.1:9000/a"`,
+				`[[alerts.route]]`, `name = "backup"`, `type = "webhook"`, `url = "http://127.0.0.1:9000/b"`,
+				`[[alerts.route]]`, `name = "backup"`, `type = "email"`, `host = "smtp.example.com"`, `from = "a@example.com"`, `to = ["b@example.com"]`),
+			want: []string{`fw.toml:6: alerts.route[1].name: "backup" is also the name of alerts.route[0] (both are webhook:backup)`},
+		},
+		{
 			name: "route without type",
 			src:  doc(`[[alerts.route]]`, `url = "http://127.0.0.1:9000/hook"`),
 			want: []string{`fw.toml:1: alerts.route[0].type: required: webhook, email or exec`},

@@ -516,14 +516,16 @@ var routeKeys = map[string][]string{
 }
 
 func (k *checker) validateRoutes(routes []Route) {
-	names := map[string]int{}
+	ids := map[string]int{}
 	for i := range routes {
 		r := &routes[i]
 		p := joinIndex("alerts.route", i)
-		if j, dup := names[r.Name]; dup && r.Name != "" {
-			k.add(p+".name", "%q is also the name of alerts.route[%d]", r.Name, j)
+		// Compared as the alert manager knows them: "backup" and
+		// "webhook:backup" are one webhook route.
+		if j, dup := ids[r.ID(i)]; dup {
+			k.add(p+".name", "%q is also the name of alerts.route[%d] (both are %s)", r.Name, j, r.ID(i))
 		}
-		names[r.Name] = i
+		ids[r.ID(i)] = i
 		k.positive(p+".timeout", r.Timeout)
 		if !k.has[p+".type"] {
 			k.add(p+".type", "required: webhook, email or exec")

@@ -332,14 +332,9 @@ func (d *daemon) passes(platform string) bool {
 	return true
 }
 
-// routePasses is passes for a fallback alert route; taken are the names of
-// the routes already in.
-func (d *daemon) routePasses(route alert.Route, r config.Route, taken map[string]bool) bool {
+// routePasses is passes for a fallback alert route.
+func (d *daemon) routePasses(route alert.Route, r config.Route) bool {
 	name := route.Name()
-	if taken[name] {
-		d.leftOut = append(d.leftOut, fmt.Sprintf("alert route %s (another route has its name)", name))
-		return false
-	}
 	if err := checkRoute(context.Background(), r); err != nil {
 		d.leftOut = append(d.leftOut, fmt.Sprintf("alert route %s (%s)", name, claude.Redact(err.Error())))
 		return false

@@ -183,7 +183,7 @@ func (d *daemon) buildAlerts() error {
 	for _, t := range d.transports {
 		primary = append(primary, chatRoute{t: t, h: d.handler})
 	}
-	fallback, err := d.fallbackRoutes(primary)
+	fallback, err := d.fallbackRoutes()
 	if err != nil {
 		return err
 	}
@@ -204,23 +204,18 @@ func (d *daemon) buildAlerts() error {
 }
 
 // fallbackRoutes builds [[alerts.route]] (in safe mode, those that pass
-// their check and whose name no route before them has).
-func (d *daemon) fallbackRoutes(primary []alert.Route) ([]alert.Route, error) {
+// their check).
+func (d *daemon) fallbackRoutes() ([]alert.Route, error) {
 	cfg := d.rt.cfg
 	var fallback []alert.Route
-	names := map[string]bool{}
-	for _, r := range primary {
-		names[r.Name()] = true
-	}
 	for i, r := range cfg.Alerts.Routes {
 		route, err := buildRoute(i, r, cfg.Secrets())
 		if err != nil {
 			return nil, err
 		}
-		if d.boot.safe != "" && !d.routePasses(route, r, names) {
+		if d.boot.safe != "" && !d.routePasses(route, r) {
 			continue
 		}
-		names[route.Name()] = true
 		fallback = append(fallback, route)
 	}
 	return fallback, nil

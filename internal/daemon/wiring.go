@@ -136,10 +136,7 @@ func ids64(ids []int64) []string {
 
 // buildRoute makes the fallback alert route of [[alerts.route]] number i.
 func buildRoute(i int, r config.Route, secrets []string) (alert.Route, error) {
-	name := r.Name
-	if name == "" {
-		name = fmt.Sprintf("%s%d", r.Type, i)
-	}
+	name := r.ID(i)
 	switch r.Type {
 	case "webhook":
 		return alert.NewWebhook(name, r.URL, r.Format, r.Headers, r.Timeout.Duration, nil), nil
