@@ -499,31 +499,7 @@ func (c *chatFleet) waitReply(chat telegramtest.Chat, after int, want string) te
 // after the first after messages.
 func (c *chatFleet) waitSent(chat telegramtest.Chat, after int, want ...string) telegramtest.Message {
 	c.t.Helper()
-	var got telegramtest.Message
-	tmuxtest.WaitFor(c.t, 30*time.Second, func() (bool, string) {
-		sent := c.tg.Sent()
-		for _, m := range sent[min(after, len(sent)):] {
-			if m.ChatID != chat.ID {
-				continue
-			}
-			ok := true
-			for _, w := range want {
-				ok = ok && strings.Contains(m.Plain, w)
-			}
-			if ok {
-				got = m
-				return true, ""
-			}
-		}
-		var texts []string
-		for _, m := range sent {
-			if m.ChatID == chat.ID {
-				texts = append(texts, m.Plain)
-			}
-		}
-		return false, fmt.Sprintf("no message to chat %d with %q; got %q", chat.ID, want, texts)
-	})
-	return got
+	return c.tg.WaitText(c.t, 30*time.Second, chat.ID, after, want...)
 }
 
 // hookReceiver is an HTTP receiver of webhook alerts that can be made to fail.

@@ -204,6 +204,29 @@ func (s *Server) Sent() []Message {
 // Call it from the test goroutine.
 func (s *Server) WaitSent(t testing.TB, timeout time.Duration, pred func(Message) bool) Message {
 	t.Helper()
+	return s.waitSent(t, timeout, 0, pred)
+}
+
+// WaitText returns the first message to chat, of those sent after the
+// first after (see Sent), whose text holds every one of want; waiting up
+// to timeout, otherwise it fails t with what was sent.
+func (s *Server) WaitText(t testing.TB, timeout time.Duration, chat int64, after int, want ...string) Message {
+	t.Helper()
+	return s.waitSent(t, timeout, after, func(m Message) bool {
+		if m.ChatID != chat {
+			return false
+		}
+		for _, w := range want {
+			if !strings.Contains(m.Plain, w) {
+				return false
+			}
+		}
+		return true
+	})
+}
+
+func (s *Server) waitSent(t testing.TB, timeout time.Duration, after int, pred func(Message) bool) Message {
+	t.Helper()
 	timer := time.NewTimer(timeout)
 	defer timer.Stop()
 	for {
@@ -211,7 +234,7 @@ func (s *Server) WaitSent(t testing.TB, timeout time.Duration, pred func(Message
 		sent := append([]Message(nil), s.sent...)
 		wake := s.changed
 		s.mu.Unlock()
-		for _, m := range sent {
+		for _, m := range sent[min(after, len(sent)):] {
 			if pred(m) {
 				return m
 			}
