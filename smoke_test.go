@@ -13,14 +13,12 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"maps"
 	"net"
 	"net/http"
 	"net/http/httptest"
 	"os"
 	"os/exec"
 	"path/filepath"
-	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -394,23 +392,15 @@ func (s *syncBuffer) String() string {
 	return s.b.String()
 }
 
+// chatOpts are what the smoke tests vary; the behaviour tests, in
+// internal/daemon, have the full harness.
 type chatOpts struct {
 	binary        bool              // run the fleetwarden binary, not the daemon in this process
 	agents        map[string]string // agent name → the screen its fake CLI shows
-	loginTimeout  string
 	fallbackAfter string
 	extra         string // appended to the config ([[alerts.route]]s, …)
-	claudeKeys    string // more keys of [claude]
-	agentKeys     string // more keys of every [[agent]]
-	dashboard     string // dashboard.listen; "" = off
 	tmuxBin       string // tmux.bin; "" = tmux
 	env           []string
-	restartScreen string                 // the screen a restarted agent comes up on; "" = 15-busy.txt (idle)
-	agentEnv      map[string]string      // more environment of every agent's fake CLI, from the start
-	restartEnv    map[string]string      // more [agent.env]: the environment of a restarted agent
-	telegramKeys  string                 // more keys of [telegram]
-	extraFn       func(*fleetEnv) string // more config, knowing the tmux server
-	telegramToken string                 // telegram.token as written; "" = the bot token itself
 }
 
 func newChatFleet(t *testing.T, o chatOpts) *chatFleet {
@@ -424,43 +414,18 @@ func newChatFleet(t *testing.T, o chatOpts) *chatFleet {
 	if o.tmuxBin != "" {
 		fmt.Fprintf(&b, "bin = %q\n", o.tmuxBin)
 	}
-	b.WriteString("\n")
-	fmt.Fprintf(&b, "[claude]\nbin = %q\nconfig_dir = %q\n", e.claude, c.claudeDir)
-	if o.loginTimeout != "" {
-		fmt.Fprintf(&b, "login_timeout = %q\n", o.loginTimeout)
-	}
-	b.WriteString(o.claudeKeys)
-	b.WriteString("\n")
-	token := o.telegramToken
-	if token == "" {
-		token = botToken
-	}
-	fmt.Fprintf(&b, "[telegram]\ntoken = %q\napi_url = %q\nadmins = [111]\noperators = [222]\nalert_chats = [111]\n%s\n", token, c.tg.URL(), o.telegramKeys)
-	listen := o.dashboard
-	if listen == "" {
-		listen = "off"
-	}
-	fmt.Fprintf(&b, "[state]\ndir = %q\n\n[watchdog]\ninterval = \"300ms\"\n\n[dashboard]\nlisten = %q\n\n", filepath.Join(e.dir, "state"), listen)
+	fmt.Fprintf(&b, "\n[claude]\nbin = %q\nconfig_dir = %q\n\n", e.claude, c.claudeDir)
+	fmt.Fprintf(&b, "[telegram]\ntoken = %q\napi_url = %q\nadmins = [111]\noperators = [222]\nalert_chats = [111]\n\n", botToken, c.tg.URL())
+	fmt.Fprintf(&b, "[state]\ndir = %q\n\n[watchdog]\ninterval = \"300ms\"\n\n[dashboard]\nlisten = \"off\"\n\n", filepath.Join(e.dir, "state"))
 	fmt.Fprintf(&b, "[alerts]\ngroup_wait = \"300ms\"\n")
 	if o.fallbackAfter != "" {
 		fmt.Fprintf(&b, "fallback_after = %q\n", o.fallbackAfter)
 	}
 	b.WriteString("\n" + o.extra + "\n")
-	if o.extraFn != nil {
-		b.WriteString(o.extraFn(e) + "\n")
-	}
-	restartScreen := o.restartScreen
-	if restartScreen == "" {
-		restartScreen = "15-busy.txt"
-	}
 	for name, screen := range o.agents {
-		e.agentWith(name, screen, o.agentEnv)
-		fmt.Fprintf(&b, "[[agent]]\nname = %q\ntarget = \"%s:main\"\ncommand = %q\nworkdir = %q\n%s", name, name, e.claude, e.dir, o.agentKeys)
-		fmt.Fprintf(&b, "[agent.env]\nFAKECLAUDE_SCREENS = %q\nFAKECLAUDE_SCREEN = %q\n", testenv.ScreensDir(), restartScreen)
-		for _, k := range slices.Sorted(maps.Keys(o.restartEnv)) {
-			fmt.Fprintf(&b, "%s = %q\n", k, o.restartEnv[k])
-		}
-		b.WriteString("\n")
+		e.agentWith(name, screen, nil)
+		fmt.Fprintf(&b, "[[agent]]\nname = %q\ntarget = \"%s:main\"\ncommand = %q\nworkdir = %q\n", name, name, e.claude, e.dir)
+		fmt.Fprintf(&b, "[agent.env]\nFAKECLAUDE_SCREENS = %q\nFAKECLAUDE_SCREEN = \"15-busy.txt\"\n\n", testenv.ScreensDir())
 	}
 	c.cfg = testenv.WriteFile(t, e.dir, "config.toml", b.String())
 	c.start()
