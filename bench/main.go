@@ -107,31 +107,43 @@ func main() {
 	}
 }
 
-func run() error {
-	ns := flag.String("n", "10,100,500", "fleet sizes")
-	trials := flag.Int("trials", 20, "detection trials per fleet size")
-	restartNs := flag.String("restart", "20,100", "fleet sizes whose restart is timed")
-	idle := flag.Duration("idle", 60*time.Second, "length of one idle CPU window")
-	windows := flag.Int("windows", 3, "idle CPU windows per fleet size (min/median/max)")
-	poll := flag.Bool("poll", true, "also measure with control mode off (polling every 2 s)")
-	jsonOut := flag.String("json", "", "also write every figure, with its spread, to this file")
-	cpuprofile := flag.String("cpuprofile", "", "write a CPU profile of fleetwarden during the first idle window of the largest -n to this file")
-	detectprofile := flag.String("detectprofile", "", "write a CPU profile of fleetwarden during the detection trials of the largest -n to this file")
-	compare := flag.Bool("compare", false, "compare two -json files: bench -compare old.json new.json")
-	logLevel := flag.String("loglevel", "warn", "fleetwarden's log level (its log stays in the temp dir while the run lasts)")
-	overSSH := flag.Bool("ssh", false, "reach the agents over a real OpenSSH sshd on loopback (figures ssh_*)")
-	sshHosts := flag.Int("ssh-hosts", 5, "with -ssh: also this many hosts × N agents, one sshd paused (0: skip)")
+// options are the command line's.
+type options struct {
+	ns, restartNs, jsonOut, cpuprofile, detectprofile, logLevel string
+	trials, windows, sshHosts                                   int
+	idle                                                        time.Duration
+	poll, compare, overSSH                                      bool
+}
+
+func parseFlags() options {
+	var o options
+	flag.StringVar(&o.ns, "n", "10,100,500", "fleet sizes")
+	flag.IntVar(&o.trials, "trials", 20, "detection trials per fleet size")
+	flag.StringVar(&o.restartNs, "restart", "20,100", "fleet sizes whose restart is timed")
+	flag.DurationVar(&o.idle, "idle", 60*time.Second, "length of one idle CPU window")
+	flag.IntVar(&o.windows, "windows", 3, "idle CPU windows per fleet size (min/median/max)")
+	flag.BoolVar(&o.poll, "poll", true, "also measure with control mode off (polling every 2 s)")
+	flag.StringVar(&o.jsonOut, "json", "", "also write every figure, with its spread, to this file")
+	flag.StringVar(&o.cpuprofile, "cpuprofile", "", "write a CPU profile of fleetwarden during the first idle window of the largest -n to this file")
+	flag.StringVar(&o.detectprofile, "detectprofile", "", "write a CPU profile of fleetwarden during the detection trials of the largest -n to this file")
+	flag.BoolVar(&o.compare, "compare", false, "compare two -json files: bench -compare old.json new.json")
+	flag.StringVar(&o.logLevel, "loglevel", "warn", "fleetwarden's log level (its log stays in the temp dir while the run lasts)")
+	flag.BoolVar(&o.overSSH, "ssh", false, "reach the agents over a real OpenSSH sshd on loopback (figures ssh_*)")
+	flag.IntVar(&o.sshHosts, "ssh-hosts", 5, "with -ssh: also this many hosts × N agents, one sshd paused (0: skip)")
 	flag.Parse()
-	if *compare {
+	o.windows = max(o.windows, 1)
+	return o
+}
+
+func run() error {
+	o := parseFlags()
+	if o.compare {
 		if flag.NArg() != 2 {
 			return errors.New("usage: bench -compare old.json new.json")
 		}
 		return compareFiles(os.Stdout, flag.Arg(0), flag.Arg(1))
 	}
-	if *windows < 1 {
-		*windows = 1
-	}
-	if *overSSH {
+	if o.overSSH {
 		if _, err := findSSHD(); err != nil {
 			return err
 		}
@@ -145,60 +157,76 @@ func run() error {
 	if err != nil {
 		return err
 	}
-	b.fail, b.logLevel = fail, *logLevel
+	b.fail, b.logLevel = fail, o.logLevel
 	defer b.cleanup()
-	enc := json.NewEncoder(os.Stdout)
-	rep := report{Command: strings.Join(append([]string{"go run ./bench"}, os.Args[1:]...), " "),
-		Date: time.Now().UTC().Format(time.RFC3339), Machine: machine()}
-	emit := func(f figure) {
-		if f.Samples == 0 { // one measurement: its own spread
-			f.Min, f.Max, f.Samples = f.Value, f.Value, 1
-		}
-		f.Value, f.Min, f.Max = round1(f.Value), round1(f.Min), round1(f.Max)
-		_ = enc.Encode(f)
-		rep.Figures = append(rep.Figures, f)
-		if *jsonOut != "" {
-			// Written after every figure: an interrupted run keeps what it measured.
-			b, _ := json.MarshalIndent(rep, "", "  ")
-			if err := os.WriteFile(*jsonOut, append(b, '\n'), 0o644); err != nil {
-				log.Printf("-json: %v", err)
-			}
+	b.idle, b.windows = o.idle, o.windows
+	b.profileN, b.profile, b.detectProfile = slices.Max(parseInts(o.ns)), o.cpuprofile, o.detectprofile
+	err = b.runAll(ctx, o, newReporter(o.jsonOut).emit)
+	// An error (or the fake Telegram's Fatalf) ends the run; the cause says why.
+	if c := context.Cause(ctx); err != nil && c != nil && !errors.Is(c, context.Canceled) {
+		return fmt.Errorf("%w (%w)", err, c)
+	}
+	return err
+}
+
+// reporter prints each figure as a JSON line and, with -json, keeps the
+// file up to date with every figure so far.
+type reporter struct {
+	enc  *json.Encoder
+	file string
+	rep  report
+}
+
+func newReporter(file string) *reporter {
+	return &reporter{enc: json.NewEncoder(os.Stdout), file: file,
+		rep: report{Command: strings.Join(append([]string{"go run ./bench"}, os.Args[1:]...), " "),
+			Date: time.Now().UTC().Format(time.RFC3339), Machine: machine()}}
+}
+
+func (r *reporter) emit(f figure) {
+	if f.Samples == 0 { // one measurement: its own spread
+		f.Min, f.Max, f.Samples = f.Value, f.Value, 1
+	}
+	f.Value, f.Min, f.Max = round1(f.Value), round1(f.Min), round1(f.Max)
+	_ = r.enc.Encode(f)
+	r.rep.Figures = append(r.rep.Figures, f)
+	if r.file != "" {
+		// Written after every figure: an interrupted run keeps what it measured.
+		b, _ := json.MarshalIndent(r.rep, "", "  ")
+		if err := os.WriteFile(r.file, append(b, '\n'), 0o644); err != nil {
+			log.Printf("-json: %v", err)
 		}
 	}
-	b.idle, b.windows = *idle, *windows
-	b.profileN, b.profile, b.detectProfile = slices.Max(parseInts(*ns)), *cpuprofile, *detectprofile
+}
+
+// runAll measures every fleet size of -n, then restarts of sizes not among
+// them.
+func (b *bench) runAll(ctx context.Context, o options, emit func(figure)) error {
 	restartSet := map[int]bool{}
-	for _, n := range parseInts(*restartNs) {
+	for _, n := range parseInts(o.restartNs) {
 		restartSet[n] = true
 	}
-	// An error (or the fake Telegram's Fatalf) ends the run; the cause says why.
-	why := func(err error) error {
-		if c := context.Cause(ctx); c != nil && !errors.Is(c, context.Canceled) {
-			return fmt.Errorf("%w (%w)", err, c)
-		}
-		return err
-	}
-	for _, n := range parseInts(*ns) {
-		if *overSSH {
-			if err := b.runSSH(ctx, n, *trials, restartSet[n], emit); err != nil {
-				return why(fmt.Errorf("ssh n=%d: %w", n, err))
+	for _, n := range parseInts(o.ns) {
+		if o.overSSH {
+			if err := b.runSSH(ctx, n, o.trials, restartSet[n], emit); err != nil {
+				return fmt.Errorf("ssh n=%d: %w", n, err)
 			}
-			if *sshHosts > 1 {
-				if err := b.runStalledHost(ctx, *sshHosts, n, *trials, emit); err != nil {
-					return why(fmt.Errorf("ssh %d×%d: %w", *sshHosts, n, err))
+			if o.sshHosts > 1 {
+				if err := b.runStalledHost(ctx, o.sshHosts, n, o.trials, emit); err != nil {
+					return fmt.Errorf("ssh %d×%d: %w", o.sshHosts, n, err)
 				}
 			}
 			continue
 		}
-		if err := b.runSize(ctx, n, *trials, restartSet[n], *poll, emit); err != nil {
-			return why(fmt.Errorf("n=%d: %w", n, err))
+		if err := b.runSize(ctx, n, o.trials, restartSet[n], o.poll, emit); err != nil {
+			return fmt.Errorf("n=%d: %w", n, err)
 		}
 	}
 	// Restart sizes not among -n get their own fleet.
 	for n := range restartSet {
-		if !slices.Contains(parseInts(*ns), n) {
-			if err := b.runRestartOnly(ctx, n, *overSSH, emit); err != nil {
-				return why(fmt.Errorf("restart n=%d: %w", n, err))
+		if !slices.Contains(parseInts(o.ns), n) {
+			if err := b.runRestartOnly(ctx, n, o.overSSH, emit); err != nil {
+				return fmt.Errorf("restart n=%d: %w", n, err)
 			}
 		}
 	}
@@ -994,6 +1022,33 @@ func (f *fleet) measure(ctx context.Context, prefix string, trials int, restart 
 	if err := f.settle(ctx); err != nil {
 		return err
 	}
+	if err := f.measureIdle(ctx, prefix, emit); err != nil {
+		return err
+	}
+	if err := f.measureDetection(ctx, prefix, trials, emit); err != nil {
+		return err
+	}
+	if err := f.measureStatus(ctx, prefix, emit); err != nil {
+		return err
+	}
+	if restart {
+		d, err := f.restartAll(ctx)
+		if err != nil {
+			return err
+		}
+		emit(figure{Figure: prefix + "restart_s", N: f.n, Value: d.Seconds()})
+	}
+	rss, err := peakRSSMB(pid)
+	if err != nil {
+		return err
+	}
+	emit(figure{Figure: prefix + "peak_rss_mb", N: f.n, Value: rss})
+	return nil
+}
+
+// measureIdle: fleetwarden's (and over SSH the sshd side's) and the tmux
+// server's CPU over the idle windows.
+func (f *fleet) measureIdle(ctx context.Context, prefix string, emit func(figure)) error {
 	ws, err := f.idleWindows(ctx)
 	if err != nil {
 		return err
@@ -1012,7 +1067,12 @@ func (f *fleet) measure(ctx context.Context, prefix string, trials int, restart 
 		emit(spread(prefix+"sshd_idle_cpu_s_per_min", f.n, pick(func(c idleCPU) float64 { return c.sshd }), 50))
 	}
 	emit(spread(prefix+"tmux_idle_cpu_s_per_min", f.n, pick(func(c idleCPU) float64 { return c.tmux }), 50))
+	return nil
+}
 
+// measureDetection runs the detection trials (profiled, with
+// -detectprofile, at the largest -n).
+func (f *fleet) measureDetection(ctx context.Context, prefix string, trials int, emit func(figure)) error {
 	log.Printf("%s: %d detection trials", f.label, trials)
 	var prof chan error
 	if f.b.detectProfile != "" && f.n == f.b.profileN {
@@ -1035,7 +1095,11 @@ func (f *fleet) measure(ctx context.Context, prefix string, trials int, restart 
 	f.eventP99 = percentile(ms, 99)
 	emit(spread(prefix+"detection_p50_ms", f.n, ms, 50))
 	emit(spread(prefix+"detection_p99_ms", f.n, ms, 99))
+	return nil
+}
 
+// measureStatus times ten /status requests.
+func (f *fleet) measureStatus(ctx context.Context, prefix string, emit func(figure)) error {
 	var st []float64
 	replies := 1 // messages in the last /status reply
 	for range 10 {
@@ -1058,19 +1122,6 @@ func (f *fleet) measure(ctx context.Context, prefix string, trials int, restart 
 		replies = 1 + f.rest(ctx, 1500*time.Millisecond)
 	}
 	emit(spread(prefix+"status_ms", f.n, st, 50))
-
-	if restart {
-		d, err := f.restartAll(ctx)
-		if err != nil {
-			return err
-		}
-		emit(figure{Figure: prefix + "restart_s", N: f.n, Value: d.Seconds()})
-	}
-	rss, err := peakRSSMB(pid)
-	if err != nil {
-		return err
-	}
-	emit(figure{Figure: prefix + "peak_rss_mb", N: f.n, Value: rss})
 	return nil
 }
 

@@ -68,30 +68,45 @@ func startSSHD(ctx context.Context, dir, name string) (*sshServer, error) {
 	}
 	s := &sshServer{name: name, user: u.Username, keyFile: filepath.Join(d, "id_ed25519"),
 		knownHosts: filepath.Join(d, "known_hosts"), log: filepath.Join(d, "sshd.log")}
+	if s.addr, err = freePort(); err != nil {
+		return nil, err
+	}
+	cfgFile, err := s.writeConfig(ctx, d)
+	if err != nil {
+		return nil, err
+	}
+	if err := s.launch(ctx, bin, cfgFile); err != nil {
+		return nil, err
+	}
+	log.Printf("sshd %s on %s", name, s.addr)
+	return s, nil
+}
+
+// writeConfig generates the host key and the user's key in d, authorizes
+// the user's, writes the known_hosts line fleetwarden checks, and the
+// sshd_config; it returns the config's path.
+func (s *sshServer) writeConfig(ctx context.Context, d string) (string, error) {
 	hostKey := filepath.Join(d, "host_ed25519")
 	for _, k := range []string{hostKey, s.keyFile} {
 		if out, err := exec.CommandContext(ctx, "ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-C", "fwbench", "-f", k).CombinedOutput(); err != nil {
-			return nil, fmt.Errorf("ssh-keygen: %w: %s", err, out)
+			return "", fmt.Errorf("ssh-keygen: %w: %s", err, out)
 		}
 	}
 	pub, err := os.ReadFile(s.keyFile + ".pub")
 	if err != nil {
-		return nil, err
+		return "", err
 	}
 	auth := filepath.Join(d, "authorized_keys")
 	if err := os.WriteFile(auth, pub, 0o600); err != nil {
-		return nil, err
-	}
-	if s.addr, err = freePort(); err != nil {
-		return nil, err
+		return "", err
 	}
 	_, port, _ := net.SplitHostPort(s.addr)
 	hostPub, err := os.ReadFile(hostKey + ".pub")
 	if err != nil {
-		return nil, err
+		return "", err
 	}
 	if err := os.WriteFile(s.knownHosts, fmt.Appendf(nil, "[127.0.0.1]:%s %s", port, hostPub), 0o600); err != nil {
-		return nil, err
+		return "", err
 	}
 	// The account's shell start-up is kept out of the figures: bash run by
 	// sshd reads ~/.bashrc only at shell level 1 (SHLVL=1 makes it 2), and
@@ -112,12 +127,14 @@ SetEnv SHLVL=1 SHELL=/bin/sh
 LogLevel ERROR
 `, s.addr, hostKey, auth, filepath.Join(d, "sshd.pid"))
 	cfgFile := filepath.Join(d, "sshd_config")
-	if err := os.WriteFile(cfgFile, []byte(cfg), 0o600); err != nil {
-		return nil, err
-	}
+	return cfgFile, os.WriteFile(cfgFile, []byte(cfg), 0o600)
+}
+
+// launch starts sshd on cfgFile and waits until it listens.
+func (s *sshServer) launch(ctx context.Context, bin, cfgFile string) error {
 	logf, err := os.Create(s.log)
 	if err != nil {
-		return nil, err
+		return err
 	}
 	defer logf.Close()
 	// sshd wants an absolute path to re-execute itself.
@@ -125,7 +142,7 @@ LogLevel ERROR
 	s.cmd.Stdout, s.cmd.Stderr = logf, logf
 	s.cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
 	if err := s.cmd.Start(); err != nil {
-		return nil, fmt.Errorf("sshd: %w", err)
+		return fmt.Errorf("sshd: %w", err)
 	}
 	exited := make(chan error, 1)
 	go func() { exited <- s.cmd.Wait() }()
@@ -140,20 +157,19 @@ LogLevel ERROR
 		case err := <-exited:
 			out, _ := os.ReadFile(s.log)
 			s.cmd = nil
-			return nil, fmt.Errorf("sshd exited (%v): %s", err, strings.TrimSpace(string(out)))
+			return fmt.Errorf("sshd exited (%v): %s", err, strings.TrimSpace(string(out)))
 		case <-time.After(50 * time.Millisecond):
 		case <-ctx.Done():
 			s.stopWith(exited)
-			return nil, ctx.Err()
+			return ctx.Err()
 		}
 		if time.Now().After(deadline) {
 			s.stopWith(exited)
-			return nil, fmt.Errorf("sshd did not listen on %s within 10 s (log: %s)", s.addr, s.log)
+			return fmt.Errorf("sshd did not listen on %s within 10 s (log: %s)", s.addr, s.log)
 		}
 	}
 	s.exited = exited
-	log.Printf("sshd %s on %s", name, s.addr)
-	return s, nil
+	return nil
 }
 
 // processes lists every process on the machine with its parent, command
