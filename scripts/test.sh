@@ -37,6 +37,36 @@ go test -race -count=1 -timeout 20m ./...
 # the chat formatters and the redactor. A crasher is written under the
 # package's testdata/fuzz; commit it, and it stays a regression test.
 echo "== fuzzing, ${FLEETWARDEN_FUZZTIME:=5s} per target"
+# fuzz_target PKG NAME fuzzes one target. A failure with a crasher (a new
+# file under PKG/testdata/fuzz/NAME) fails the run, showing the crasher's
+# test. A failure without one is the fuzzing machinery's (a worker killed
+# or stalled on a loaded machine): its log is shown and the target runs
+# once more, and only a second such failure fails the run.
+files_in() { if [ -d "$1" ]; then find "$1" -type f | wc -l; else echo 0; fi; }
+fuzz_target() {
+  local pkg=$1 name=$2 dir="$1/testdata/fuzz/$2" log before
+  log="$(mktemp)"
+  before="$(files_in "$dir")"
+  for attempt in 1 2; do
+    # -fuzzminimizetime: minimizing every large "interesting" input by
+    # default can stall a target at 0 execs/s for its whole run
+    # (golang/go#51484).
+    if go test -run '^$' -fuzz "^$name\$" -fuzztime "$FLEETWARDEN_FUZZTIME" -fuzzminimizetime 1s "$pkg" >"$log" 2>&1; then
+      rm -f "$log"
+      return 0
+    fi
+    if [ "$(files_in "$dir")" != "$before" ]; then
+      echo "test.sh: fuzz target $name in $pkg found a crasher; it is in $dir (commit it: it stays a regression test)" >&2
+      grep -v '^fuzz: elapsed' "$log" | tail -n 40 >&2
+      go test -run "^$name\$" "$pkg" >&2
+      exit 1
+    fi
+    echo "test.sh: fuzzing $name in $pkg failed without a crasher (attempt $attempt); its log:" >&2
+    grep -v '^fuzz: elapsed' "$log" | tail -n 40 >&2
+  done
+  rm -f "$log"
+  exit 1
+}
 for target in \
   ./tmux:FuzzReadControl \
   ./commands:FuzzParse \
@@ -47,11 +77,7 @@ for target in \
   ./claude:FuzzClassify \
   ./config:FuzzParse \
   ./internal/cronspec:FuzzValidate; do
-  # -fuzzminimizetime: minimizing every large "interesting" input by default
-  # can stall a target at 0 execs/s for its whole run (golang/go#51484).
-  go test -run '^$' -fuzz "^${target#*:}\$" -fuzztime "$FLEETWARDEN_FUZZTIME" -fuzzminimizetime 1s "${target%%:*}" >/dev/null ||
-    { echo "test.sh: fuzz target ${target#*:} in ${target%%:*} failed; the crasher is in its testdata/fuzz" >&2
-      go test -run "^${target#*:}\$" "${target%%:*}" >&2; exit 1; }
+  fuzz_target "${target%%:*}" "${target#*:}"
 done
 
 if [ "${FLEETWARDEN_SKIP_CLAUDE_E2E:-}" != "1" ]; then
