@@ -12,6 +12,7 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -48,6 +49,22 @@ type chatFleet struct {
 	processEnv bool               // env is the test process's (t.Setenv), not only the daemon's
 	cancel     context.CancelFunc // while the daemon runs
 	done       chan int           // its exit code
+	daemon     atomic.Pointer[Daemon]
+}
+
+// dashAddr is where the running daemon's dashboard listens: with
+// dashboard "127.0.0.1:0" the port is the system's pick, so that no other
+// test can take it first (as one can a port found free and closed).
+func (c *chatFleet) dashAddr() string {
+	c.t.Helper()
+	var addr string
+	tmuxtest.WaitFor(c.t, 20*time.Second, func() (bool, string) {
+		if d := c.daemon.Load(); d != nil {
+			addr = d.Addr()
+		}
+		return addr != "", "the dashboard does not listen yet"
+	})
+	return addr
 }
 
 // start runs fleetwarden on the config.
@@ -68,7 +85,7 @@ func (c *chatFleet) start() {
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	c.cancel, c.done = cancel, make(chan int, 1)
-	go func() { c.done <- runFile(ctx, c.cfg, o) }()
+	go func() { c.done <- runFileWith(ctx, c.cfg, o, func(d *Daemon) { c.daemon.Store(d) }) }()
 }
 
 // stop stops fleetwarden as SIGTERM does (the context `run` gets from it

@@ -17,7 +17,6 @@ import (
 	"github.com/chromedp/chromedp"
 
 	"github.com/fleetwarden/fleetwarden/internal/fakes/sshdtest"
-	"github.com/fleetwarden/fleetwarden/internal/testenv"
 	"github.com/fleetwarden/fleetwarden/tmux/tmuxtest"
 )
 
@@ -44,9 +43,9 @@ func TestDashboardInBrowser(t *testing.T) {
 		}
 		t.Skipf("%s not installed: skipping the browser test", chromium)
 	}
-	addr := freeAddr(t)
-	c := newChatFleet(t, chatOpts{dashboard: addr, agents: map[string]string{
+	c := newChatFleet(t, chatOpts{dashboard: "127.0.0.1:0", agents: map[string]string{
 		"builder": "17-busy-7s.txt", "reviewer": "15-busy.txt", "docs": "19-tui-401.txt", "ops": "61-permission.txt"}})
+	addr := c.dashAddr()
 	url := "http://" + addr + "/"
 	tmuxtest.WaitFor(t, 20*time.Second, func() (bool, string) {
 		code, body := dashGet(addr, "/readyz")
@@ -110,7 +109,12 @@ func TestDashboardInBrowser(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	dir := filepath.Join(testenv.Root(), "testdata", "screenshots")
+	// Kept where FLEETWARDEN_SCREENSHOTS says (to look at the page);
+	// otherwise in the test's own directory, which goes with it.
+	dir := os.Getenv("FLEETWARDEN_SCREENSHOTS")
+	if dir == "" {
+		dir = t.TempDir()
+	}
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		t.Fatal(err)
 	}
@@ -124,8 +128,8 @@ func TestDashboardInBrowser(t *testing.T) {
 // /metrics of a running fleetwarden counts what it did: alerts by kind, a
 // restart, the agents by state.
 func TestMetricsOfARunningFleet(t *testing.T) {
-	addr := freeAddr(t)
-	c := newChatFleet(t, chatOpts{dashboard: addr, agents: map[string]string{"alpha": "19-tui-401.txt", "beta": "15-busy.txt"}})
+	c := newChatFleet(t, chatOpts{dashboard: "127.0.0.1:0", agents: map[string]string{"alpha": "19-tui-401.txt", "beta": "15-busy.txt"}})
+	addr := c.dashAddr()
 	c.waitReply(adminChat, 0, "Login expired on alpha")
 	c.restartFromChat("alpha")
 	want := []string{
@@ -158,10 +162,10 @@ func grepLines(s, re string) string {
 // /readyz says "no alert route is up" when the chat is down and the
 // fallback route fails too: configured is not working.
 func TestReadyzKnowsWhenNoRouteWorks(t *testing.T) {
-	addr := freeAddr(t)
 	dead := freeAddr(t) // nothing listens there
 	routes := fmt.Sprintf("[[alerts.route]]\ntype = \"webhook\"\nurl = %q\n", "http://"+dead+"/hook")
-	c := newChatFleet(t, chatOpts{dashboard: addr, fallbackAfter: "1s", extra: routes, agents: map[string]string{"alpha": "15-busy.txt"}})
+	c := newChatFleet(t, chatOpts{dashboard: "127.0.0.1:0", fallbackAfter: "1s", extra: routes, agents: map[string]string{"alpha": "15-busy.txt"}})
+	addr := c.dashAddr()
 	readyz := func() (int, string) { return dashGet(addr, "/readyz") }
 	tmuxtest.WaitFor(t, 20*time.Second, func() (bool, string) {
 		code, body := readyz()
@@ -180,12 +184,12 @@ func TestReadyzKnowsWhenNoRouteWorks(t *testing.T) {
 // this machine: /readyz says ready once the host's agents are seen, and
 // does not wait for a local server that has no agents.
 func TestReadyzWithEveryAgentOnAnotherHost(t *testing.T) {
-	addr := freeAddr(t)
 	sshd := sshdtest.New(t)
-	c := newChatFleet(t, chatOpts{dashboard: addr, agents: map[string]string{"alpha": "15-busy.txt"},
+	c := newChatFleet(t, chatOpts{dashboard: "127.0.0.1:0", agents: map[string]string{"alpha": "15-busy.txt"},
 		tmuxSocket: fmt.Sprintf("fw-none-%d", time.Now().UnixNano()), agentKeys: "host = \"gpu-box\"\n",
 		extraFn: func(e *fleetEnv) string { return hostTOML("gpu-box", sshd, e.tm.Socket()) }})
 	c.say(tgAdmin, adminChat, "/status", "1 idle")
+	addr := c.dashAddr()
 	tmuxtest.WaitFor(t, 20*time.Second, func() (bool, string) {
 		code, body := dashGet(addr, "/readyz")
 		return code == 200, fmt.Sprintf("/readyz %d: %s", code, body)
@@ -240,9 +244,9 @@ func dashGet(addr, path string) (int, string) {
 // The dashboard shows the Claude Code found where the agents run, and
 // warns when it is newer than any release the real-CLI suite passed on.
 func TestDashboardShowsTheClaudeVersion(t *testing.T) {
-	addr := freeAddr(t)
-	newChatFleet(t, chatOpts{dashboard: addr, agents: map[string]string{"alpha": "15-busy.txt"},
+	c := newChatFleet(t, chatOpts{dashboard: "127.0.0.1:0", agents: map[string]string{"alpha": "15-busy.txt"},
 		env: []string{"FAKECLAUDE_VERSION=99.0.1"}})
+	addr := c.dashAddr()
 	tmuxtest.WaitFor(t, 20*time.Second, func() (bool, string) {
 		_, body := dashGet(addr, "/api/status")
 		var st struct {

@@ -104,8 +104,8 @@ func TestFailoverToHealthyBackupAndBack(t *testing.T) {
 
 func TestFailoverBackupAlsoBadAlertsWithoutLooping(t *testing.T) {
 	// The "API key" file holds an OAuth token: the backup is unusable too.
-	addr := freeAddr(t)
-	c := failoverFleet(t, "sk-ant-oat01-notanapikeynotanapikey", addr)
+	c := failoverFleet(t, "sk-ant-oat01-notanapikeynotanapikey", "127.0.0.1:0")
+	addr := c.dashAddr()
 	before := panePID(t, c, "alpha:main")
 	c.waitReply(adminChat, 0, "backup")
 	// Several scans later (the daemon's own count): no restart happened,

@@ -24,6 +24,12 @@ import (
 // runs it: the config (or the last good one), New, Run; it returns the
 // exit code, and says what main says on stderr.
 func runFile(ctx context.Context, path string, o Options) int {
+	return runFileWith(ctx, path, o, nil)
+}
+
+// runFileWith is runFile that hands the daemon, once made, to made (when
+// not nil): for what only the running daemon knows, as its Addr.
+func runFileWith(ctx context.Context, path string, o Options, made func(*Daemon)) int {
 	if o.Stderr == nil {
 		o.Stderr = io.Discard
 	}
@@ -44,6 +50,9 @@ func runFile(ctx context.Context, path string, o Options) int {
 	o.Notes = notes
 	d, err := New(cfg, o)
 	if err == nil {
+		if made != nil {
+			made(d)
+		}
 		err = d.Run(ctx)
 	}
 	if err != nil {

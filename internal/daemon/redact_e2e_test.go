@@ -40,7 +40,6 @@ func tokenPiece(s string) string {
 // the token nor the code is readable in `status --json`, /status, /peek, a
 // failed restart's excerpt, the dashboard's /api/status or the journal.
 func TestWrappedTokenReachesNoOutput(t *testing.T) {
-	addr := freeAddr(t)
 	dir := t.TempDir()
 	creds := filepath.Join(dir, "credentials.json")
 	if err := os.WriteFile(creds, []byte(`{"claudeAiOauth":{"accessToken":"`+wrappedToken+`"}}`), 0o600); err != nil {
@@ -53,7 +52,8 @@ func TestWrappedTokenReachesNoOutput(t *testing.T) {
 	for _, a := range []struct{ name, cmd string }{{"w50", show}, {"w80", show}, {"w120", show}, {"code", code}} {
 		fmt.Fprintf(&extra, "[[agent]]\nname = %q\ntarget = \"%s:main\"\ncommand = %q\n\n", a.name, a.name, a.cmd)
 	}
-	c := newChatFleet(t, chatOpts{dashboard: addr, extra: extra.String()})
+	c := newChatFleet(t, chatOpts{dashboard: "127.0.0.1:0", extra: extra.String()})
+	addr := c.dashAddr()
 	for _, p := range []struct {
 		name, cmd string
 		width     int
