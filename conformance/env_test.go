@@ -343,16 +343,28 @@ func (e *env) send(target, line string) {
 // typed again.
 func (e *env) prompt(target, text string) {
 	e.t.Helper()
+	sent := time.Now()
 	e.send(target, text)
 	deadline := time.Now().Add(turnTimeout)
+	// Taken: the turn shows above the box, or the CLI has already asked the
+	// API with it (a slow redraw must not make the retry's Enter answer
+	// the dialog the turn opened).
+	asked := func() bool {
+		for _, r := range e.api.Requests() {
+			if r.Prompt == text && !r.Time.Before(sent) {
+				return true
+			}
+		}
+		return false
+	}
 	for try := 1; ; try++ {
 		var inBox bool
 		ok := e.poll(target, 5*time.Second, func(s string) bool {
 			var submitted bool
 			submitted, inBox = turnState(s, text)
-			return submitted
+			return submitted || asked()
 		})
-		if ok {
+		if ok || asked() {
 			return
 		}
 		if time.Now().After(deadline) {
