@@ -9,19 +9,16 @@ package main
 import (
 	"bytes"
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
 	"net"
 	"net/http"
-	"net/http/httptest"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
 	"sync"
-	"sync/atomic"
 	"syscall"
 	"testing"
 	"time"
@@ -33,7 +30,7 @@ import (
 )
 
 func TestQueuedAlertSurvivesKill9(t *testing.T) {
-	hook := newHookReceiver(t)
+	hook := testenv.NewWebhook(t)
 	routes := fmt.Sprintf("[[alerts.route]]\ntype = \"webhook\"\nurl = %q\n", hook.URL)
 	c := newChatFleet(t, chatOpts{binary: true, fallbackAfter: "1s", extra: routes, agents: map[string]string{"alpha": "15-busy.txt"}})
 	c.say(tgAdmin, adminChat, "/status", "1 agents: 1 idle")
@@ -41,7 +38,7 @@ func TestQueuedAlertSurvivesKill9(t *testing.T) {
 	c.tg.Down()
 	c.show("alpha", "61-permission.txt")
 	tmuxtest.WaitFor(t, 20*time.Second, func() (bool, string) {
-		return count(hook.summaries(), "alpha") == 1, fmt.Sprintf("webhook got %q", hook.summaries())
+		return count(hook.Summaries(), "alpha") == 1, fmt.Sprintf("webhook got %q", hook.Summaries())
 	})
 	// The Telegram copy is queued on disk. Kill fleetwarden without warning,
 	// let the agent recover meanwhile, bring Telegram back and start again.
@@ -465,45 +462,6 @@ func (c *chatFleet) waitReply(chat telegramtest.Chat, after int, want string) te
 func (c *chatFleet) waitSent(chat telegramtest.Chat, after int, want ...string) telegramtest.Message {
 	c.t.Helper()
 	return c.tg.WaitText(c.t, 30*time.Second, chat.ID, after, want...)
-}
-
-// hookReceiver is an HTTP receiver of webhook alerts that can be made to fail.
-type hookReceiver struct {
-	*httptest.Server
-	failing atomic.Bool
-	mu      sync.Mutex
-	got     []map[string]any
-}
-
-func newHookReceiver(t *testing.T) *hookReceiver {
-	h := &hookReceiver{}
-	h.Server = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if h.failing.Load() {
-			http.Error(w, "down for maintenance", http.StatusServiceUnavailable)
-			return
-		}
-		body, _ := io.ReadAll(r.Body)
-		var m map[string]any
-		if err := json.Unmarshal(body, &m); err != nil {
-			http.Error(w, err.Error(), http.StatusBadRequest)
-			return
-		}
-		h.mu.Lock()
-		h.got = append(h.got, m)
-		h.mu.Unlock()
-	}))
-	t.Cleanup(h.Close)
-	return h
-}
-
-func (h *hookReceiver) summaries() []string {
-	h.mu.Lock()
-	defer h.mu.Unlock()
-	var out []string
-	for _, m := range h.got {
-		out = append(out, fmt.Sprint(m["status"], ": ", m["summary"]))
-	}
-	return out
 }
 
 func count(msgs []string, sub string) int {

@@ -1,17 +1,14 @@
 package daemon
 
 import (
-	"encoding/json"
 	"fmt"
 	"github.com/fleetwarden/fleetwarden/claude"
-	"io"
 	"net/http"
 	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"strings"
 	"sync"
-	"sync/atomic"
 	"testing"
 	"time"
 
@@ -19,45 +16,6 @@ import (
 	"github.com/fleetwarden/fleetwarden/internal/testenv"
 	"github.com/fleetwarden/fleetwarden/tmux/tmuxtest"
 )
-
-// hookReceiver is an HTTP receiver of webhook alerts that can be made to fail.
-type hookReceiver struct {
-	*httptest.Server
-	failing atomic.Bool
-	mu      sync.Mutex
-	got     []map[string]any
-}
-
-func newHookReceiver(t *testing.T) *hookReceiver {
-	h := &hookReceiver{}
-	h.Server = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if h.failing.Load() {
-			http.Error(w, "down for maintenance", http.StatusServiceUnavailable)
-			return
-		}
-		body, _ := io.ReadAll(r.Body)
-		var m map[string]any
-		if err := json.Unmarshal(body, &m); err != nil {
-			http.Error(w, err.Error(), http.StatusBadRequest)
-			return
-		}
-		h.mu.Lock()
-		h.got = append(h.got, m)
-		h.mu.Unlock()
-	}))
-	t.Cleanup(h.Close)
-	return h
-}
-
-func (h *hookReceiver) summaries() []string {
-	h.mu.Lock()
-	defer h.mu.Unlock()
-	var out []string
-	for _, m := range h.got {
-		out = append(out, fmt.Sprint(m["status"], ": ", m["summary"]))
-	}
-	return out
-}
 
 func count(msgs []string, sub string) int {
 	n := 0
@@ -80,7 +38,7 @@ func (c *chatFleet) telegramTexts() []string {
 }
 
 func TestAlertsFallBackWhenTelegramIsDownAndNothingIsLost(t *testing.T) {
-	hook := newHookReceiver(t)
+	hook := testenv.NewWebhook(t)
 	mail := testenv.NewSMTPSink(t)
 	routes := fmt.Sprintf("[[alerts.route]]\ntype = \"webhook\"\nurl = %q\n\n[[alerts.route]]\ntype = \"email\"\nhost = \"127.0.0.1\"\nport = %d\nfrom = \"fleetwarden@localhost\"\nto = [\"ops@localhost\"]\nstarttls = false\n",
 		hook.URL, mail.Port)
@@ -92,13 +50,13 @@ func TestAlertsFallBackWhenTelegramIsDownAndNothingIsLost(t *testing.T) {
 	c.tg.Fail("sendMessage", 1000, telegramtest.Failure{Status: 500, Description: "Internal Server Error"})
 	c.show("alpha", "19-tui-401.txt")
 	tmuxtest.WaitFor(t, 20*time.Second, func() (bool, string) {
-		s := hook.summaries()
+		s := hook.Summaries()
 		return count(s, "Login expired on alpha") == 1, fmt.Sprintf("webhook got %q", s)
 	})
 
 	// Telegram refuses connections and the webhook fails too: email carries it.
 	c.tg.Down()
-	hook.failing.Store(true)
+	hook.Failing.Store(true)
 	c.show("beta", "54-tui-403org.txt")
 	tmuxtest.WaitFor(t, 20*time.Second, func() (bool, string) {
 		for _, m := range mail.Messages() {
@@ -112,18 +70,18 @@ func TestAlertsFallBackWhenTelegramIsDownAndNothingIsLost(t *testing.T) {
 	// Everything comes back: the queued copies arrive once each.
 	c.tg.Up()
 	c.tg.ClearFailures()
-	hook.failing.Store(false)
+	hook.Failing.Store(false)
 	tmuxtest.WaitFor(t, 60*time.Second, func() (bool, string) {
 		tg := c.telegramTexts()
-		ok := count(tg, "Login expired on alpha") == 1 && count(tg, "beta") >= 1 && count(hook.summaries(), "beta") == 1
-		return ok, fmt.Sprintf("telegram %q, webhook %q", tg, hook.summaries())
+		ok := count(tg, "Login expired on alpha") == 1 && count(tg, "beta") >= 1 && count(hook.Summaries(), "beta") == 1
+		return ok, fmt.Sprintf("telegram %q, webhook %q", tg, hook.Summaries())
 	})
 	// Nothing twice.
 	for _, s := range []string{"Login expired on alpha"} {
 		if n := count(c.telegramTexts(), s); n != 1 {
 			t.Errorf("telegram got %q %d times", s, n)
 		}
-		if n := count(hook.summaries(), s); n != 1 {
+		if n := count(hook.Summaries(), s); n != 1 {
 			t.Errorf("webhook got %q %d times", s, n)
 		}
 	}
@@ -198,7 +156,7 @@ func TestMorningReportArrivesInTheZone(t *testing.T) {
 // A start is when chat is most likely still down (the machine rebooted):
 // the start notice, with how long nothing was watched, takes the fallback.
 func TestStartNoticeFallsBackWhenChatIsDown(t *testing.T) {
-	hook := newHookReceiver(t)
+	hook := testenv.NewWebhook(t)
 	routes := fmt.Sprintf("[[alerts.route]]\ntype = \"webhook\"\nurl = %q\n", hook.URL)
 	c := newChatFleet(t, chatOpts{fallbackAfter: "1s", extra: routes, agents: map[string]string{"alpha": "15-busy.txt"}})
 	c.say(tgAdmin, adminChat, "/status", "1 agents: 1 idle")
@@ -206,7 +164,7 @@ func TestStartNoticeFallsBackWhenChatIsDown(t *testing.T) {
 	c.tg.Down()
 	c.start()
 	tmuxtest.WaitFor(t, 20*time.Second, func() (bool, string) {
-		return count(hook.summaries(), "started") == 1, fmt.Sprintf("webhook got %q", hook.summaries())
+		return count(hook.Summaries(), "started") == 1, fmt.Sprintf("webhook got %q", hook.Summaries())
 	})
 	c.tg.Up() // a quick shutdown: its flush finds Telegram again
 }

@@ -142,7 +142,7 @@ func (l *liveFleet) press(from telegramtest.User, chat telegramtest.Chat, m tele
 
 func TestTypoAfterRestartRunsOnTheLastGoodConfig(t *testing.T) {
 	l := newLiveFleet(t, map[string]string{"builder": "15-busy.txt", "docs": "19-tui-401.txt"})
-	hook := newHookReceiver(t)
+	hook := testenv.NewWebhook(t)
 	l.write(fmt.Sprintf("[[alerts.route]]\ntype = \"webhook\"\nurl = %q\n", hook.URL))
 	l.run(Options{GoodAfter: time.Millisecond})
 	l.waitSent(adminChat, 0, "fleetwarden started")
@@ -184,7 +184,7 @@ func TestTypoAfterRestartRunsOnTheLastGoodConfig(t *testing.T) {
 		t.Errorf("the notice does not name the file and line: %q", m.Plain)
 	}
 	// The other routes are told too.
-	hook.waitEvidence(t, "The config file does not load", "watchdog.intervall")
+	hook.WaitEvidence(t, "The config file does not load", "watchdog.intervall")
 	// The fleet is still watched, and /status says why it runs as it does.
 	st := l.ask(tgAdmin, adminChat, "/status", "running on the last good config", "docs")
 	if !strings.Contains(st.Plain, "auth_failed") {
@@ -361,30 +361,11 @@ func TestRepeatedCrashLandsInSafeMode(t *testing.T) {
 
 func TestRunSafeLeavesOutAChatThatFailsItsCheck(t *testing.T) {
 	l := newLiveFleet(t, map[string]string{"builder": "15-busy.txt"})
-	hook := newHookReceiver(t)
+	hook := testenv.NewWebhook(t)
 	l.write(fmt.Sprintf("[[alerts.route]]\ntype = \"webhook\"\nurl = %q\n", hook.URL))
 	l.tg.Down()
 	l.run(Options{Safe: true})
-	hook.waitEvidence(t, "Safe mode", "Safe mode: started with --safe. Left out: telegram (")
-}
-
-// waitEvidence waits for a webhook alert whose summary has summary and
-// whose evidence has evidence.
-func (h *hookReceiver) waitEvidence(t *testing.T, summary, evidence string) {
-	t.Helper()
-	tmuxtest.WaitFor(t, 30*time.Second, func() (bool, string) {
-		h.mu.Lock()
-		defer h.mu.Unlock()
-		var got []string
-		for _, m := range h.got {
-			s, e := fmt.Sprint(m["summary"]), fmt.Sprint(m["evidence"])
-			if strings.Contains(s, summary) && strings.Contains(e, evidence) {
-				return true, ""
-			}
-			got = append(got, s+" | "+e)
-		}
-		return false, fmt.Sprintf("no webhook alert %q with evidence %q; got %q", summary, evidence, got)
-	})
+	hook.WaitEvidence(t, "Safe mode", "Safe mode: started with --safe. Left out: telegram (")
 }
 
 func TestReloadThatCannotStartKeepsThePreviousConfig(t *testing.T) {

@@ -8,6 +8,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/fleetwarden/fleetwarden/internal/testenv"
 	"github.com/fleetwarden/fleetwarden/tmux/tmuxtest"
 )
 
@@ -20,7 +21,7 @@ func TestFullStateDirIsToldOnce(t *testing.T) {
 	if _, err := os.Stat("/dev/full"); err != nil {
 		t.Skip("no /dev/full")
 	}
-	hook := newHookReceiver(t)
+	hook := testenv.NewWebhook(t)
 	routes := fmt.Sprintf("[[alerts.route]]\ntype = \"webhook\"\nurl = %q\n", hook.URL)
 	c := newChatFleet(t, chatOpts{extra: routes, agents: map[string]string{"alpha": "15-busy.txt"}})
 	c.say(tgAdmin, adminChat, "/status", "1 agents: 1 idle")
@@ -46,7 +47,7 @@ func TestFullStateDirIsToldOnce(t *testing.T) {
 		t.Errorf("notice = %q, want the reason and what failed", msg.Plain)
 	}
 	tmuxtest.WaitFor(t, 20*time.Second, func() (bool, string) {
-		return count(hook.summaries(), "state.dir full") == 1, fmt.Sprintf("webhook got %q", hook.summaries())
+		return count(hook.Summaries(), "state.dir full") == 1, fmt.Sprintf("webhook got %q", hook.Summaries())
 	})
 
 	// It still watches and answers, and more failed writes say nothing more.
@@ -56,7 +57,7 @@ func TestFullStateDirIsToldOnce(t *testing.T) {
 	if got := count(c.telegramTexts(), "state.dir"); got != 1 {
 		t.Errorf("state.dir notices on Telegram: %d, want 1: %q", got, c.telegramTexts())
 	}
-	if got := count(hook.summaries(), "state.dir"); got != 1 {
-		t.Errorf("state.dir notices on the webhook: %d, want 1: %q", got, hook.summaries())
+	if got := count(hook.Summaries(), "state.dir"); got != 1 {
+		t.Errorf("state.dir notices on the webhook: %d, want 1: %q", got, hook.Summaries())
 	}
 }
